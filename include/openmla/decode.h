@@ -1,0 +1,53 @@
+#pragma once
+// MLA decode: out = softmax(scale * q k^T) v over a paged latent cache whose first d_v columns are v.
+
+#include <cstdint>
+#include <optional>
+
+#include "openmla/plan.h"
+#include "openmla/tensor.h"
+
+namespace openmla {
+
+struct DecodeArgs {
+  TensorView q;              // [b, s_q, h_q, d_qk] bf16 | fp16, last dim contiguous
+  TensorView k_cache;        // [num_blocks, page_size, h_kv, d_qk] same dtype as q, last dim contiguous
+  TensorView block_table;    // [b, max_blocks_per_seq] int32
+  TensorView cache_seqlens;  // [b] int32
+  int64_t d_v = 512;         // v = k_cache[..., :d_v]
+  std::optional<float> softmax_scale;  // default 1 / sqrt(d_qk)
+  bool causal = false;       // row i of s_q sees keys 0 .. s_k - s_q + i
+  const Plan* plan = nullptr;
+  Buffer workspace;          // workspace_size(plan->config, d_v) bytes, on the decode device
+  TensorView out;            // [b, s_q, h_q, d_v] same dtype as q, last dim contiguous
+  TensorView lse;            // [b, h_q, s_q] fp32, natural log; +inf for a row that sees no key
+  void* stream = nullptr;    // cudaStream_t; ignored by the CPU backend
+};
+
+// Bytes of workspace that decode needs: split partials and the device status word.
+int64_t workspace_size(const PlanConfig& config, int64_t d_v);
+
+// Checks every argument on the host (throwing openmla::Error before anything is written), then runs.
+void decode(const DecodeArgs& args);
+
+// Values that live on the GPU (cache_seqlens, block_table) are checked by the device as it goes. A
+// sequence that fails gets NaN in out and lse and the first offence is recorded in the workspace.
+enum class StatusCode : int32_t {
+  ok = 0,
+  negative_seqlen = 1,      // cache_seqlens[batch] < 0
+  too_few_pages = 2,        // cache_seqlens[batch] needs more pages than block_table holds
+  page_out_of_range = 3,    // a used block_table entry outside [0, num_blocks)
+};
+
+struct DecodeStatus {
+  StatusCode code = StatusCode::ok;
+  int64_t batch = -1;  // the lowest sequence index with an offence, -1 when ok
+};
+
+// Reads the status of the last decode into `workspace`; synchronizes `stream` first.
+DecodeStatus read_status(const Buffer& workspace, void* stream = nullptr);
+
+// Throws openmla::Error describing the status if it is not ok.
+void check_status(const DecodeStatus& status);
+
+}  // namespace openmla

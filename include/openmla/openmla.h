@@ -1,0 +1,8 @@
+#pragma once
+// openmla: Multi-head Latent Attention decoding over a paged latent KV cache.
+
+#include "openmla/decode.h"
+#include "openmla/error.h"
+#include "openmla/plan.h"
+#include "openmla/tensor.h"
+#include "openmla/version.h"

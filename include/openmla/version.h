@@ -1,0 +1,6 @@
+#pragma once
+
+#define OPENMLA_VERSION_MAJOR 0
+#define OPENMLA_VERSION_MINOR 1
+#define OPENMLA_VERSION_PATCH 0
+#define OPENMLA_VERSION "0.1.0"

@@ -1,0 +1,28 @@
+#pragma once
+// What src/api asks of each backend. Arguments reach these already checked.
+
+#include <cstdint>
+
+#include "openmla/decode.h"
+#include "openmla/plan.h"
+
+namespace openmla::cpu {
+
+int64_t default_num_parts();
+void plan(const PlanConfig& config, const TensorView& cache_seqlens, void* buffer);
+// Checks the values of cache_seqlens and block_table (throwing before anything is written).
+void check_values(const DecodeArgs& args);
+void decode(const DecodeArgs& args, float scale);
+
+}  // namespace openmla::cpu
+
+namespace openmla::cuda {
+
+bool available();
+int64_t default_num_parts(const PlanConfig& config);
+void check_args(const DecodeArgs& args);  // what the CUDA kernels need beyond the common checks
+void plan(const PlanConfig& config, const TensorView& cache_seqlens, void* buffer, void* stream);
+void decode(const DecodeArgs& args, float scale);
+int32_t read_status_word(const Buffer& workspace, void* stream);
+
+}  // namespace openmla::cuda

@@ -1,0 +1,32 @@
+#pragma once
+// Argument checks shared by every entry point. Each failure throws openmla::Error with the message
+// "<argument>: expected <what>, given <what>".
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include "openmla/error.h"
+#include "openmla/tensor.h"
+
+namespace openmla::detail {
+
+[[noreturn]] void fail(const std::string& argument, const std::string& expected,
+                       const std::string& given);
+
+std::string shape_string(const TensorView& view);
+
+// Non-null data, the given rank and device, one of the given dtypes, non-negative sizes.
+void check_view(const char* name, const TensorView& view, int rank, const char* dims,
+                std::initializer_list<DType> dtypes, const Device& device);
+
+// sizes[dim] == expected, where `what` names the expected size (e.g. "b from q").
+void check_size(const char* name, const TensorView& view, int dim, int64_t expected, const char* what);
+
+void check_last_dim_contiguous(const char* name, const TensorView& view);
+
+void check_positive(const char* name, int64_t value);
+
+std::string device_string(const Device& device);
+
+}  // namespace openmla::detail

@@ -1,0 +1,24 @@
+// The CUDA entry points of a build without the CUDA backend: every CUDA request is refused by
+// src/api before reaching these, except `available`.
+
+#include "../api/backends.h"
+#include "check.h"
+
+namespace openmla::cuda {
+
+namespace {
+
+[[noreturn]] void refuse() {
+  detail::fail("device", "cpu (this build of openmla has no CUDA backend)", "cuda");
+}
+
+}  // namespace
+
+bool available() { return false; }
+int64_t default_num_parts(const PlanConfig&) { refuse(); }
+void check_args(const DecodeArgs&) { refuse(); }
+void plan(const PlanConfig&, const TensorView&, void*, void*) { refuse(); }
+void decode(const DecodeArgs&, float) { refuse(); }
+int32_t read_status_word(const Buffer&, void*) { refuse(); }
+
+}  // namespace openmla::cuda

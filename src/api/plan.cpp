@@ -1,0 +1,76 @@
+#include "openmla/plan.h"
+
+#include "../cuda/plan/schedule.h"
+#include "backends.h"
+#include "check.h"
+
+namespace openmla {
+
+namespace {
+
+void check_config(const PlanConfig& config) {
+  detail::check_positive("batch", config.batch);
+  detail::check_positive("s_q", config.s_q);
+  detail::check_positive("h_q", config.h_q);
+  detail::check_positive("h_kv", config.h_kv);
+  detail::check_positive("page_size", config.page_size);
+  if (config.h_q % config.h_kv != 0) {
+    detail::fail("h_q", "a multiple of h_kv = " + std::to_string(config.h_kv), std::to_string(config.h_q));
+  }
+  if (config.num_parts < 0) {
+    detail::fail("num_parts", ">= 0 (0 picks one)", std::to_string(config.num_parts));
+  }
+  if (config.batch > INT32_MAX / 4) {
+    detail::fail("batch", "<= " + std::to_string(INT32_MAX / 4), std::to_string(config.batch));
+  }
+  if (config.device.type == DeviceType::cuda && !cuda::available()) {
+    detail::fail("device", "cpu (this build of openmla has no CUDA backend)",
+                 detail::device_string(config.device));
+  }
+}
+
+}  // namespace
+
+PlanConfig resolve_plan_config(const PlanConfig& config) {
+  check_config(config);
+  PlanConfig resolved = config;
+  if (resolved.num_parts == 0) {
+    resolved.num_parts = config.device.type == DeviceType::cpu ? cpu::default_num_parts()
+                                                               : cuda::default_num_parts(config);
+  }
+  return resolved;
+}
+
+int64_t plan_buffer_size(const PlanConfig& config) {
+  const PlanConfig resolved = resolve_plan_config(config);
+  return schedule::layout(resolved.batch, resolved.num_parts).bytes;
+}
+
+Plan plan(const PlanConfig& config, const TensorView& cache_seqlens, const Buffer& buffer, void* stream) {
+  const PlanConfig resolved = resolve_plan_config(config);
+  detail::check_view("cache_seqlens", cache_seqlens, 1, "[b]", {DType::int32}, resolved.device);
+  detail::check_size("cache_seqlens", cache_seqlens, 0, resolved.batch, "batch of the plan config");
+  if (buffer.data == nullptr) {
+    detail::fail("plan buffer", "a non-null data pointer", "nullptr");
+  }
+  if (!(buffer.device == resolved.device)) {
+    detail::fail("plan buffer", "device " + detail::device_string(resolved.device),
+                 detail::device_string(buffer.device));
+  }
+  const int64_t need = schedule::layout(resolved.batch, resolved.num_parts).bytes;
+  if (buffer.bytes < need) {
+    detail::fail("plan buffer", ">= " + std::to_string(need) + " bytes (plan_buffer_size)",
+                 std::to_string(buffer.bytes) + " bytes");
+  }
+  if (reinterpret_cast<uintptr_t>(buffer.data) % 8 != 0) {
+    detail::fail("plan buffer", "8-byte aligned data", "a misaligned pointer");
+  }
+  if (resolved.device.type == DeviceType::cpu) {
+    cpu::plan(resolved, cache_seqlens, buffer.data);
+  } else {
+    cuda::plan(resolved, cache_seqlens, buffer.data, stream);
+  }
+  return Plan{resolved, buffer};
+}
+
+}  // namespace openmla

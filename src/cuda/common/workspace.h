@@ -1,0 +1,37 @@
+#pragma once
+// The decode workspace, shared by every backend:
+//   int32 status                                   first offence, kStatusOk when none (256-byte slot)
+//   fp32  partial_lse[max_splits, s_q, h_q]        natural-log LSE of each split; -inf: no key seen
+//   fp32  partial_out[max_splits, s_q, h_q, d_v]   each split's normalized output
+// max_splits = b + num_parts - 1 (schedule.h).
+
+#include <cstdint>
+
+#include "host_device.h"
+
+namespace openmla::workspace {
+
+inline constexpr int32_t kStatusOk = 0x7fffffff;
+inline constexpr int64_t kStatusBytes = 256;
+
+// status = batch * 4 + code; atomicMin keeps the lowest sequence index, so the record is deterministic.
+OPENMLA_HD int32_t encode_status(int64_t batch, int32_t code) {
+  return static_cast<int32_t>(batch * 4 + code);
+}
+
+struct Layout {
+  int64_t lse_offset;
+  int64_t out_offset;
+  int64_t bytes;
+};
+
+OPENMLA_HD Layout layout(int64_t max_splits, int64_t s_q, int64_t h_q, int64_t d_v) {
+  const int64_t rows = max_splits * s_q * h_q;
+  Layout l{};
+  l.lse_offset = kStatusBytes;
+  l.out_offset = l.lse_offset + (rows * 4 + 255) / 256 * 256;
+  l.bytes = l.out_offset + rows * d_v * 4;
+  return l;
+}
+
+}  // namespace openmla::workspace

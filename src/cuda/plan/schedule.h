@@ -1,0 +1,158 @@
+#pragma once
+// The split-KV schedule, one algorithm for the host and the device.
+//
+// Every sequence is a run of cost units on one line: kFixedCost units of overhead (loading q, writing a
+// result), then one unit per tile of kTileN keys. The line is cut into num_parts equal pieces of
+// L = ceil(total / num_parts) units; part p takes [p*L, (p+1)*L). A sequence is split where a cut falls
+// inside its tiles, and each piece of it is one "split" whose partial result the combine merges by LSE.
+// Every quantity below is a closed form of the cost prefix sums, so each part and each sequence can be
+// computed independently (one device thread each) and the host and device agree bit for bit.
+
+#include <cstdint>
+
+#include "../common/host_device.h"
+
+namespace openmla::schedule {
+
+inline constexpr int64_t kTileN = 64;     // keys per work unit; the kernels' key tile
+inline constexpr int64_t kFixedCost = 2;  // overhead of a sequence, in tiles
+
+// One part's work: sequences first_seq..last_seq (inclusive); tiles [first_tile_begin, ...) of the first
+// and [..., last_tile_end) of the last; first_split is the first sequence's split index. Empty when
+// first_seq > last_seq.
+struct Part {
+  int32_t first_seq;
+  int32_t last_seq;
+  int32_t first_tile_begin;
+  int32_t last_tile_end;
+  int32_t first_split;
+};
+inline constexpr int kPartFields = 5;
+
+// Plan buffer layout, in this order, each array 8-byte aligned:
+//   int64 prefix[b + 1]        cost prefix sums: prefix[i] = sum of cost(j) for j < i
+//   int32 parts[num_parts][5]  Part
+//   int32 split_offset[b + 1]  exclusive prefix sum of splits per sequence
+struct Layout {
+  int64_t prefix_offset;
+  int64_t parts_offset;
+  int64_t split_offset_offset;
+  int64_t bytes;
+};
+
+OPENMLA_HD int64_t align8(int64_t bytes) { return (bytes + 7) / 8 * 8; }
+
+OPENMLA_HD Layout layout(int64_t batch, int64_t num_parts) {
+  Layout l{};
+  l.prefix_offset = 0;
+  l.parts_offset = align8((batch + 1) * 8);
+  l.split_offset_offset = l.parts_offset + align8(num_parts * kPartFields * 4);
+  l.bytes = l.split_offset_offset + align8((batch + 1) * 4);
+  return l;
+}
+
+// Negative lengths are bad input that the decode kernel reports; the schedule treats them as empty.
+OPENMLA_HD int64_t num_tiles(int32_t seqlen) {
+  return seqlen <= 0 ? 0 : (static_cast<int64_t>(seqlen) + kTileN - 1) / kTileN;
+}
+
+OPENMLA_HD int64_t seq_cost(int32_t seqlen) { return kFixedCost + num_tiles(seqlen); }
+
+OPENMLA_HD int64_t part_length(int64_t total, int64_t num_parts) {
+  return (total + num_parts - 1) / num_parts;
+}
+
+// The units that stand for sequence i on the line: its tiles, or, when it has none, its first
+// overhead unit (a zero-length sequence still has its rows written by exactly one part).
+OPENMLA_HD int64_t seq_lo(const int64_t* prefix, int64_t i) {
+  return prefix[i + 1] - prefix[i] > kFixedCost ? prefix[i] + kFixedCost : prefix[i];
+}
+OPENMLA_HD int64_t seq_hi(const int64_t* prefix, int64_t i) {
+  return prefix[i + 1] - prefix[i] > kFixedCost ? prefix[i + 1] : prefix[i] + 1;
+}
+
+OPENMLA_HD int32_t num_splits(const int64_t* prefix, int64_t i, int64_t len) {
+  return static_cast<int32_t>((seq_hi(prefix, i) - 1) / len - seq_lo(prefix, i) / len + 1);
+}
+
+// The sequence whose units contain position x: the largest i with prefix[i] <= x (0 <= x < total).
+OPENMLA_HD int64_t locate(const int64_t* prefix, int64_t batch, int64_t x) {
+  int64_t lo = 0;
+  int64_t hi = batch - 1;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi + 1) / 2;
+    if (prefix[mid] <= x) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+OPENMLA_HD Part make_part(const int64_t* prefix, int64_t batch, int64_t num_parts, int64_t p) {
+  const int64_t total = prefix[batch];
+  const int64_t len = part_length(total, num_parts);
+  const int64_t a = p * len;
+  const int64_t e = a + len < total ? a + len : total;
+  Part part{1, 0, 0, 0, 0};
+  if (a >= e) {
+    return part;
+  }
+  int64_t first = locate(prefix, batch, a);
+  if (seq_hi(prefix, first) <= a) {
+    ++first;
+  }
+  int64_t last = locate(prefix, batch, e - 1);
+  if (seq_lo(prefix, last) >= e) {
+    --last;
+  }
+  if (first > last) {
+    return part;
+  }
+  const int64_t first_lo = seq_lo(prefix, first);
+  const int64_t last_lo = seq_lo(prefix, last);
+  const int64_t last_hi = seq_hi(prefix, last);
+  const bool first_has_tiles = prefix[first + 1] - prefix[first] > kFixedCost;
+  const bool last_has_tiles = prefix[last + 1] - prefix[last] > kFixedCost;
+  part.first_seq = static_cast<int32_t>(first);
+  part.last_seq = static_cast<int32_t>(last);
+  part.first_tile_begin = first_has_tiles ? static_cast<int32_t>((a > first_lo ? a : first_lo) - first_lo) : 0;
+  part.last_tile_end = last_has_tiles ? static_cast<int32_t>((e < last_hi ? e : last_hi) - last_lo) : 0;
+  part.first_split = static_cast<int32_t>(p - first_lo / len);
+  return part;
+}
+
+// The plan as the kernels read it.
+struct View {
+  const int64_t* prefix;       // [b + 1]
+  const int32_t* parts;        // [num_parts, kPartFields]
+  const int32_t* split_offset; // [b + 1]
+};
+
+OPENMLA_HD View view(const void* buffer, int64_t batch, int64_t num_parts) {
+  const Layout l = layout(batch, num_parts);
+  const char* base = static_cast<const char*>(buffer);
+  return View{reinterpret_cast<const int64_t*>(base + l.prefix_offset),
+              reinterpret_cast<const int32_t*>(base + l.parts_offset),
+              reinterpret_cast<const int32_t*>(base + l.split_offset_offset)};
+}
+
+OPENMLA_HD Part load_part(const int32_t* parts, int64_t p) {
+  const int32_t* f = parts + p * kPartFields;
+  return Part{f[0], f[1], f[2], f[3], f[4]};
+}
+
+OPENMLA_HD void store_part(int32_t* parts, int64_t p, const Part& part) {
+  int32_t* f = parts + p * kPartFields;
+  f[0] = part.first_seq;
+  f[1] = part.last_seq;
+  f[2] = part.first_tile_begin;
+  f[3] = part.last_tile_end;
+  f[4] = part.first_split;
+}
+
+// Upper bound on the total number of splits: each of the num_parts - 1 cuts adds at most one.
+OPENMLA_HD int64_t max_splits(int64_t batch, int64_t num_parts) { return batch + num_parts - 1; }
+
+}  // namespace openmla::schedule
