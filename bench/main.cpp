@@ -1,0 +1,229 @@
+// openmla-bench: the roofline of this GPU and the MLA decode cases of DESIGN.md §4 (or one case from the
+// command line), timed over CUDA-graph replays. Table on stdout, progress on stderr, JSON lines in --out.
+
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cases.h"
+#include "check.h"
+#include "cuda_check.h"
+#include "measure.h"
+#include "report.h"
+#include "roofline.h"
+
+namespace {
+
+using namespace openmla::bench;
+
+constexpr int kUsageError = 2;
+
+const char* const kUsage =
+    "usage: openmla-bench [options]\n"
+    "  with no case option: the default cases of DESIGN.md section 4\n"
+    "  case options (one case; the others default to b=128 s_q=1 h_q=16 h_kv=1 s_k=4096 varlen):\n"
+    "    --b N --s_q N --h_q N --h_kv N --s_k N --page_size N\n"
+    "    --varlen | --fixed     lengths ~ Normal(s_k, s_k/2) (at least s_q), or all s_k\n"
+    "    --causal               row i of s_q sees keys 0 .. s_k - s_q + i\n"
+    "    --dtype bf16|fp16\n"
+    "  --quick                  fewer and shorter timed runs\n"
+    "  --no-check               skip the spot check against the CPU backend\n"
+    "  --device N               CUDA device ordinal (default: the current device)\n"
+    "  --out FILE               write JSON lines: the roofline, each spot check, each case\n";
+
+struct Options {
+  std::optional<Case> custom;  // set by any case option
+  bool quick = false;
+  bool check = true;
+  std::optional<int> device;
+  std::string out;
+};
+
+int64_t parse_int(const std::string& flag, const std::string& value) {
+  size_t used = 0;
+  int64_t v = 0;
+  try {
+    v = std::stoll(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != value.size() || v < 0) {
+    throw std::invalid_argument(flag + ": a non-negative integer expected, given '" + value + "'");
+  }
+  return v;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string flag = args[i];
+    std::optional<std::string> inline_value;
+    if (const size_t eq = flag.find('='); eq != std::string::npos) {
+      inline_value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    }
+    const auto value = [&]() -> std::string {
+      if (inline_value) {
+        return *inline_value;
+      }
+      if (i + 1 >= args.size()) {
+        throw std::invalid_argument(flag + ": a value expected");
+      }
+      return args[++i];
+    };
+    const auto shape = [&]() -> Case& {
+      if (!o.custom) {
+        o.custom = Case{};
+      }
+      return *o.custom;
+    };
+    if (flag == "--b") {
+      shape().b = parse_int(flag, value());
+    } else if (flag == "--s_q") {
+      shape().s_q = parse_int(flag, value());
+    } else if (flag == "--h_q") {
+      shape().h_q = parse_int(flag, value());
+    } else if (flag == "--h_kv") {
+      shape().h_kv = parse_int(flag, value());
+    } else if (flag == "--s_k") {
+      shape().s_k = parse_int(flag, value());
+    } else if (flag == "--page_size") {
+      shape().page_size = parse_int(flag, value());
+    } else if (flag == "--varlen") {
+      shape().varlen = true;
+    } else if (flag == "--fixed") {
+      shape().varlen = false;
+    } else if (flag == "--causal") {
+      shape().causal = true;
+    } else if (flag == "--dtype") {
+      const std::string d = value();
+      if (d != "bf16" && d != "fp16") {
+        throw std::invalid_argument("--dtype: bf16 or fp16 expected, given '" + d + "'");
+      }
+      shape().dtype = d == "bf16" ? openmla::DType::bf16 : openmla::DType::fp16;
+    } else if (flag == "--quick") {
+      o.quick = true;
+    } else if (flag == "--no-check") {
+      o.check = false;
+    } else if (flag == "--device") {
+      o.device = static_cast<int>(parse_int(flag, value()));
+    } else if (flag == "--out") {
+      o.out = value();
+    } else if (flag == "--help" || flag == "-h") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else {
+      throw std::invalid_argument("unknown option '" + args[i] + "'");
+    }
+  }
+  return o;
+}
+
+class Stream {
+ public:
+  Stream() { BENCH_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  ~Stream() { cudaStreamDestroy(stream_); }
+  cudaStream_t get() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+// Writes one JSON object per line, flushed at once so a run cut short keeps what it measured.
+class JsonLines {
+ public:
+  explicit JsonLines(const std::string& path) {
+    if (!path.empty()) {
+      file_.open(path);
+      if (!file_) {
+        throw std::runtime_error("--out: cannot open '" + path + "' for writing");
+      }
+    }
+  }
+  void write(const std::string& line) {
+    if (file_.is_open()) {
+      file_ << line << std::endl;
+    }
+  }
+
+ private:
+  std::ofstream file_;
+};
+
+int run(const Options& o) {
+  if (o.device) {
+    BENCH_CUDA(cudaSetDevice(*o.device));
+  }
+  JsonLines json(o.out);
+  const Stream stream;
+  bool ok = true;
+
+  const Roofline roof = measure_roofline(o.quick, stream.get());
+  print_roofline(std::cout, roof);
+  json.write(roofline_json(roof));
+
+  if (o.check) {
+    try {
+      const std::vector<SpotCheck> checks = run_spot_checks(stream.get());
+      print_spot_checks(std::cout, checks);
+      for (const SpotCheck& s : checks) {
+        json.write(spot_check_json(s));
+        ok = ok && s.passed;
+      }
+    } catch (const std::exception& e) {
+      std::cout << "spot check vs CPU backend: FAILED: " << e.what() << "\n";
+      json.write(failure_json(CaseFailure{Case{}, std::string("spot check: ") + e.what()}));
+      ok = false;
+    }
+  }
+  std::cout << std::flush;
+
+  const std::vector<Case> cases = o.custom ? std::vector<Case>{*o.custom} : default_cases();
+  std::vector<CaseResult> results;
+  std::vector<CaseFailure> failures;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    std::cerr << "[" << i + 1 << "/" << cases.size() << "] " << case_name(cases[i]) << ": " << std::flush;
+    try {
+      results.push_back(measure_case(cases[i], roof.l2_bytes, o.quick, stream.get()));
+      const CaseResult& r = results.back();
+      std::cerr << r.decode.median_us << " us (min " << r.decode.min_us << ", max " << r.decode.max_us
+                << ", " << r.decode.calls << " calls per replay, " << r.input_sets << " input sets)\n";
+      json.write(case_json(r, roof));
+    } catch (const std::exception& e) {
+      std::cerr << "FAILED: " << e.what() << "\n";
+      failures.push_back(CaseFailure{cases[i], e.what()});
+      json.write(failure_json(failures.back()));
+      ok = false;
+    }
+  }
+  print_table(std::cout, results, failures, roof);
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  try {
+    options = parse(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "openmla-bench: " << e.what() << "\n" << kUsage;
+    return kUsageError;
+  }
+  try {
+    return run(options);
+  } catch (const std::exception& e) {
+    std::cerr << "openmla-bench: " << e.what() << "\n";
+    return 1;
+  }
+}

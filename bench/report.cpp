@@ -1,0 +1,161 @@
+#include "report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "openmla/version.h"
+
+namespace openmla::bench {
+
+namespace {
+
+const char* const kFlashMlaLabel = "FlashMLA (DESIGN.md, H100)";
+
+std::string format(const char* fmt, double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), fmt, value);
+  return buf;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      char escape[8];
+      std::snprintf(escape, sizeof(escape), "\\u%04x", static_cast<unsigned>(ch));
+      out += escape;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+// Non-finite numbers are not JSON: they become null.
+std::string json_number(double x) { return std::isfinite(x) ? format("%.6g", x) : "null"; }
+
+void case_fields(std::ostringstream& os, const Case& c) {
+  os << "\"name\":" << json_string(case_name(c)) << ",\"b\":" << c.b << ",\"s_q\":" << c.s_q
+     << ",\"h_q\":" << c.h_q << ",\"h_kv\":" << c.h_kv << ",\"s_k\":" << c.s_k
+     << ",\"varlen\":" << (c.varlen ? "true" : "false") << ",\"causal\":" << (c.causal ? "true" : "false")
+     << ",\"page_size\":" << c.page_size << ",\"dtype\":" << json_string(dtype_name(c.dtype))
+     << ",\"d_qk\":" << c.d_qk << ",\"d_v\":" << c.d_v;
+}
+
+}  // namespace
+
+Metrics metrics(const CaseResult& r, const Roofline& roof) {
+  const Case& c = r.shape;
+  const double e = static_cast<double>(dtype_size(c.dtype));
+  const double b = static_cast<double>(c.b);
+  const double rows = static_cast<double>(c.s_q * c.h_q);
+  Metrics m;
+  m.bytes = b * e *
+            (rows * static_cast<double>(c.d_qk) + r.mean_s_k * static_cast<double>(c.h_kv * c.d_qk) +
+             rows * static_cast<double>(c.d_v));
+  m.flops = 2.0 * b * rows * r.mean_s_k * static_cast<double>(c.d_qk + c.d_v);
+  m.gbps = m.bytes / (r.decode.median_us * 1e3);
+  m.tflops = m.flops / (r.decode.median_us * 1e6);
+  m.pct_copy = 100.0 * m.gbps / roof.copy_gbps;
+  m.pct_gemm = 100.0 * m.tflops / roof.gemm_tflops;
+  m.memory_bound = m.bytes / roof.copy_gbps >= 1e3 * m.flops / roof.gemm_tflops;
+  m.flashmla_us = flashmla_h100_us(c);
+  return m;
+}
+
+void print_roofline(std::ostream& os, const Roofline& roof) {
+  os << "device " << roof.ordinal << ": " << roof.device << " (cc " << roof.cc_major << "." << roof.cc_minor
+     << ", " << roof.sm_count << " SMs, L2 " << roof.l2_bytes / (1 << 20) << " MiB, "
+     << roof.memory_bytes / (1 << 30) << " GiB), driver " << roof.driver_version << ", runtime "
+     << roof.runtime_version << ", openmla " << OPENMLA_VERSION << "\n"
+     << "roofline: copy " << format("%.0f", roof.copy_gbps) << " GB/s (read + write, "
+     << roof.copy_bytes / (1 << 20) << " MiB), cuBLAS bf16 GEMM " << format("%.0f", roof.gemm_tflops)
+     << " TFLOPS (" << roof.gemm_n << "^3, fp32 accumulate)\n";
+}
+
+void print_spot_checks(std::ostream& os, const std::vector<SpotCheck>& checks) {
+  for (const SpotCheck& s : checks) {
+    os << "spot check vs CPU backend, " << s.name << ": " << (s.passed ? "pass" : "FAIL")
+       << " (rel. Frobenius " << format("%.2e", s.rel_frobenius) << ", max out error "
+       << format("%.2f", s.max_excess) << " and lse error " << format("%.2f", s.max_lse_excess)
+       << " of the bound, " << s.mismatches << " outside)\n";
+  }
+}
+
+void print_table(std::ostream& os, const std::vector<CaseResult>& results,
+                 const std::vector<CaseFailure>& failures, const Roofline& roof) {
+  char line[512];
+  std::snprintf(line, sizeof(line), "%-40s %8s %9s %8s %6s %7s %6s %7s %5s %12s %7s\n", "case", "mean_s_k",
+                "decode_us", "GB/s", "%copy", "TFLOPS", "%gemm", "plan_us", "sets", "FlashMLA_us",
+                "speedup");
+  os << line;
+  for (const CaseResult& r : results) {
+    const Metrics m = metrics(r, roof);
+    std::snprintf(line, sizeof(line), "%-40s %8.0f %9.1f %8.0f %5.1f%c %7.1f %5.1f%c %7.2f %5d %12s %7s\n",
+                  case_name(r.shape).c_str(), r.mean_s_k, r.decode.median_us, m.gbps, m.pct_copy,
+                  m.memory_bound ? '*' : ' ', m.tflops, m.pct_gemm, m.memory_bound ? ' ' : '*',
+                  r.plan.median_us, r.input_sets,
+                  m.flashmla_us ? format("%.1f", *m.flashmla_us).c_str() : "-",
+                  m.flashmla_us ? format("%.2fx", *m.flashmla_us / r.decode.median_us).c_str() : "-");
+    os << line;
+  }
+  for (const CaseFailure& f : failures) {
+    os << "FAILED " << case_name(f.shape) << ": " << f.error << "\n";
+  }
+  os << "* the binding ceiling (bytes over copy bandwidth vs FLOPs over GEMM rate). decode_us: median of "
+        "CUDA-graph replays; FlashMLA_us: "
+     << kFlashMlaLabel << "; speedup = FlashMLA_us / decode_us.\n";
+}
+
+std::string roofline_json(const Roofline& roof) {
+  std::ostringstream os;
+  os << "{\"type\":\"roofline\",\"device\":" << json_string(roof.device) << ",\"ordinal\":" << roof.ordinal
+     << ",\"cc\":\"" << roof.cc_major << "." << roof.cc_minor << "\",\"sm_count\":" << roof.sm_count
+     << ",\"l2_bytes\":" << roof.l2_bytes << ",\"memory_bytes\":" << roof.memory_bytes
+     << ",\"driver_version\":" << roof.driver_version << ",\"runtime_version\":" << roof.runtime_version
+     << ",\"openmla_version\":" << json_string(OPENMLA_VERSION) << ",\"copy_bytes\":" << roof.copy_bytes
+     << ",\"copy_gbps\":" << json_number(roof.copy_gbps) << ",\"gemm_n\":" << roof.gemm_n
+     << ",\"gemm_tflops\":" << json_number(roof.gemm_tflops) << "}";
+  return os.str();
+}
+
+std::string spot_check_json(const SpotCheck& s) {
+  std::ostringstream os;
+  os << "{\"type\":\"check\",\"name\":" << json_string(s.name) << ",\"passed\":" << (s.passed ? "true" : "false")
+     << ",\"rel_frobenius\":" << json_number(s.rel_frobenius) << ",\"max_excess\":" << json_number(s.max_excess)
+     << ",\"max_lse_excess\":" << json_number(s.max_lse_excess) << ",\"mismatches\":" << s.mismatches << "}";
+  return os.str();
+}
+
+std::string case_json(const CaseResult& r, const Roofline& roof) {
+  const Metrics m = metrics(r, roof);
+  std::ostringstream os;
+  os << "{\"type\":\"case\",";
+  case_fields(os, r.shape);
+  os << ",\"mean_s_k\":" << json_number(r.mean_s_k) << ",\"input_sets\":" << r.input_sets
+     << ",\"num_parts\":" << r.num_parts << ",\"decode_us\":" << json_number(r.decode.median_us)
+     << ",\"decode_us_min\":" << json_number(r.decode.min_us)
+     << ",\"decode_us_max\":" << json_number(r.decode.max_us) << ",\"decode_calls_per_replay\":" << r.decode.calls
+     << ",\"repeats\":" << r.decode.repeats << ",\"plan_us\":" << json_number(r.plan.median_us)
+     << ",\"bytes\":" << json_number(m.bytes) << ",\"flops\":" << json_number(m.flops)
+     << ",\"gbps\":" << json_number(m.gbps) << ",\"tflops\":" << json_number(m.tflops)
+     << ",\"pct_copy\":" << json_number(m.pct_copy) << ",\"pct_gemm\":" << json_number(m.pct_gemm)
+     << ",\"bound\":\"" << (m.memory_bound ? "memory" : "compute") << "\",\"flashmla_us\":"
+     << (m.flashmla_us ? json_number(*m.flashmla_us) : "null")
+     << ",\"flashmla_source\":" << json_string(kFlashMlaLabel) << "}";
+  return os.str();
+}
+
+std::string failure_json(const CaseFailure& f) {
+  std::ostringstream os;
+  os << "{\"type\":\"case\",";
+  case_fields(os, f.shape);
+  os << ",\"error\":" << json_string(f.error) << "}";
+  return os.str();
+}
+
+}  // namespace openmla::bench

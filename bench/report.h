@@ -1,0 +1,45 @@
+#pragma once
+// What a case's time means (bytes, FLOPs, GB/s, TFLOPS, % of the measured ceilings) and how the
+// results are written: a table on stdout, one JSON object per line in the --out file.
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "measure.h"
+#include "roofline.h"
+
+namespace openmla::bench {
+
+struct Metrics {
+  double bytes = 0.0;     // b·(s_q·h_q·d_qk + mean_s_k·h_kv·d_qk + s_q·h_q·d_v)·elem_bytes
+  double flops = 0.0;     // 2·b·s_q·h_q·mean_s_k·(d_qk + d_v)
+  double gbps = 0.0;
+  double tflops = 0.0;
+  double pct_copy = 0.0;  // of the measured copy bandwidth
+  double pct_gemm = 0.0;  // of the measured GEMM rate
+  bool memory_bound = true;  // the bytes take longer than the FLOPs at the measured ceilings
+  std::optional<double> flashmla_us;  // DESIGN.md §4, H100
+};
+
+Metrics metrics(const CaseResult& r, const Roofline& roof);
+
+// One case that failed: its name and why.
+struct CaseFailure {
+  Case shape;
+  std::string error;
+};
+
+void print_roofline(std::ostream& os, const Roofline& roof);
+void print_spot_checks(std::ostream& os, const std::vector<SpotCheck>& checks);
+void print_table(std::ostream& os, const std::vector<CaseResult>& results,
+                 const std::vector<CaseFailure>& failures, const Roofline& roof);
+
+std::string roofline_json(const Roofline& roof);
+std::string spot_check_json(const SpotCheck& check);
+std::string case_json(const CaseResult& r, const Roofline& roof);
+std::string failure_json(const CaseFailure& f);
+
+}  // namespace openmla::bench
