@@ -62,7 +62,7 @@ Metrics metrics(const CaseResult& r, const Roofline& roof) {
   m.tflops = m.flops / (r.decode.median_us * 1e6);
   m.pct_copy = 100.0 * m.gbps / roof.copy_gbps;
   m.pct_gemm = 100.0 * m.tflops / roof.gemm_tflops;
-  m.memory_bound = m.bytes / roof.copy_gbps >= 1e3 * m.flops / roof.gemm_tflops;
+  m.memory_bound = m.bytes / roof.copy_gbps >= 1e-3 * m.flops / roof.gemm_tflops;  // both in ns
   m.flashmla_us = flashmla_h100_us(c);
   return m;
 }
