@@ -1,0 +1,29 @@
+"""openmla: Multi-head Latent Attention decoding over a paged latent KV cache.
+
+    plan(cache_seqlens, *, s_q, h_q, h_kv)           the split-KV schedule of a step (once per step)
+    decode(q, k_cache, block_table, cache_seqlens,   out [b, s_q, h_q, d_v], lse [b, h_q, s_q]
+           *, d_v, plan, workspace, out, lse, ...)
+    workspace_size(q, plan, *, d_v)                  bytes of workspace for decode
+    check_status(workspace)                          raise on a bad length / page index seen on the GPU
+    get_mla_metadata, flash_mla_with_kvcache         FlashMLA's call pattern
+
+NumPy arrays (CPU), torch tensors (CPU, CUDA) and CuPy arrays go in without copies (DLPack) and
+outputs come back in the caller's framework. With PyTorch installed, the calls are torch.library ops
+(torch.ops.openmla.plan_, torch.ops.openmla.decode_) that torch.compile and CUDA graphs can capture.
+"""
+
+from ._C import __version__
+from ._decode import check_status, decode, workspace_size
+from ._plan import Plan, plan
+from .flash_mla import flash_mla_with_kvcache, get_mla_metadata
+
+__all__ = [
+    "Plan",
+    "check_status",
+    "decode",
+    "flash_mla_with_kvcache",
+    "get_mla_metadata",
+    "plan",
+    "workspace_size",
+    "__version__",
+]

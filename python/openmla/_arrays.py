@@ -1,0 +1,78 @@
+"""The caller's framework: which one an array belongs to, allocating like it, its device and stream.
+NumPy and CuPy arrays and torch tensors are supported; outputs come back in the framework of q."""
+
+import contextlib
+
+from . import _torch
+
+
+def framework(x, name):
+    """"torch", "numpy" or "cupy"; TypeError for anything else."""
+    if _torch.is_tensor(x):
+        return "torch"
+    module = type(x).__module__.partition(".")[0]
+    if module in ("numpy", "cupy") and type(x).__name__ == "ndarray":
+        return module
+    raise TypeError(f"openmla: {name}: expected a numpy.ndarray, torch.Tensor or cupy.ndarray, "
+                    f"given {type(x).__module__}.{type(x).__name__}")
+
+
+def check_same_framework(kind, x, name):
+    given = framework(x, name)
+    if given != kind:
+        raise TypeError(f"openmla: {name}: expected a {kind} array like q, given a {given} array")
+
+
+def device_of(x):
+    """(device type, ordinal) as the library names them: ("cpu", 0) or ("cuda", n)."""
+    if _torch.is_tensor(x):
+        return ("cuda", x.device.index) if x.is_cuda else ("cpu", 0)
+    if type(x).__module__.startswith("cupy"):
+        return ("cuda", x.device.id)
+    return ("cpu", 0)
+
+
+def empty(like, shape, dtype=None):
+    """An uninitialized array of `like`'s framework and device; dtype a NumPy name, None for like's."""
+    if _torch.is_tensor(like):
+        torch = _torch.torch
+        return torch.empty(shape, dtype=like.dtype if dtype is None else getattr(torch, dtype),
+                           device=like.device)
+    if type(like).__module__.startswith("cupy"):
+        import cupy
+
+        with like.device:
+            return cupy.empty(shape, dtype=like.dtype if dtype is None else dtype)
+    import numpy
+
+    return numpy.empty(shape, dtype=like.dtype if dtype is None else dtype)
+
+
+def for_library(x, name):
+    """x as the bindings read it: NumPy/CuPy bfloat16 (ml_dtypes) travels as uint16, which DLPack can
+    export; a genuine uint16 array is refused so that it is never read as bfloat16."""
+    dtype = str(x.dtype)
+    if dtype.endswith("uint16"):
+        raise TypeError(f"openmla: {name}: expected dtype bfloat16, float16, float32 or int32, given uint16")
+    if dtype == "bfloat16" and not _torch.is_tensor(x):
+        return x.view("uint16")
+    return x
+
+
+def stream_of(x):
+    """The caller's current stream on x's device as an int; 0 for CPU arrays."""
+    if _torch.is_tensor(x):
+        return _torch.current_stream(x)
+    if type(x).__module__.startswith("cupy"):
+        import cupy
+
+        with x.device:
+            return cupy.cuda.get_current_stream().ptr
+    return 0
+
+
+def device_guard(x):
+    """Makes x's CUDA device current for the duration (CuPy); nothing for CPU arrays."""
+    if type(x).__module__.startswith("cupy"):
+        return x.device
+    return contextlib.nullcontext()

@@ -1,0 +1,69 @@
+"""PyTorch integration: the library calls as torch.library custom ops with fake implementations, so
+that torch.compile(fullgraph=True) traces them and CUDA graphs capture them. Loaded only when torch is
+importable; `torch` is None otherwise."""
+
+import contextlib
+from typing import Optional
+
+from . import _C, _sizes
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+
+def is_tensor(x):
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def device_guard(t):
+    """Makes t's CUDA device current for the duration; nothing for CPU tensors."""
+    return torch.cuda.device(t.device) if t.is_cuda else contextlib.nullcontext()
+
+
+def current_stream(t):
+    """The caller's current stream on t's device, as an int (0 for CPU tensors)."""
+    return torch.cuda.current_stream(t.device).cuda_stream if t.is_cuda else 0
+
+
+if torch is not None:
+    torch.compiler.assume_constant_result(_sizes.plan_geometry)
+    torch.compiler.assume_constant_result(_sizes.workspace_bytes)
+
+    @torch.library.custom_op("openmla::plan_", mutates_args=("tile_scheduler_metadata",))
+    def plan_(cache_seqlens: torch.Tensor, tile_scheduler_metadata: torch.Tensor) -> None:
+        """Writes the schedule for cache_seqlens [b] int32 into tile_scheduler_metadata
+        [num_parts, words_per_part] int32, on the current stream."""
+        with device_guard(cache_seqlens):
+            _C.plan(cache_seqlens.detach(), tile_scheduler_metadata.detach(), current_stream(cache_seqlens))
+
+    @plan_.register_fake
+    def _(cache_seqlens, tile_scheduler_metadata):
+        return None
+
+    @torch.library.custom_op("openmla::decode_", mutates_args=("workspace", "out", "lse"))
+    def decode_(
+        q: torch.Tensor,
+        k_cache: torch.Tensor,
+        block_table: torch.Tensor,
+        cache_seqlens: torch.Tensor,
+        tile_scheduler_metadata: torch.Tensor,
+        num_splits: torch.Tensor,
+        workspace: torch.Tensor,
+        out: torch.Tensor,
+        lse: torch.Tensor,
+        d_v: int,
+        softmax_scale: Optional[float],
+        causal: bool,
+    ) -> None:
+        """openmla.decode on tensors: writes out [b, s_q, h_q, d_v] and lse [b, h_q, s_q] float32."""
+        arrays = [t.detach() for t in (q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata,
+                                       num_splits, workspace, out, lse)]
+        with device_guard(q):
+            _C.decode(*arrays, d_v, softmax_scale, causal, current_stream(q))
+
+    @decode_.register_fake
+    def _(q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata, num_splits, workspace, out, lse,
+          d_v, softmax_scale, causal):
+        return None

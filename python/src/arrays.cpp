@@ -1,0 +1,97 @@
+#include "arrays.h"
+
+#include <string>
+
+#include "openmla/error.h"
+
+namespace openmla::python {
+
+namespace {
+
+namespace dl = nb::dlpack;
+
+std::string dtype_string(dl::dtype t) {
+  static const char* const kCodes[] = {"int", "uint", "float", "opaque", "bfloat", "complex", "bool"};
+  const std::string code = t.code < 7 ? kCodes[t.code] : "code " + std::to_string(t.code);
+  return code + std::to_string(t.bits) + (t.lanes == 1 ? "" : "x" + std::to_string(t.lanes));
+}
+
+DType to_dtype(const char* name, dl::dtype t) {
+  if (t == nb::dtype<float>()) return DType::fp32;
+  if (t == nb::dtype<int32_t>()) return DType::int32;
+  if (t == nb::dtype<uint16_t>()) return DType::bf16;
+  if (t == dl::dtype{static_cast<uint8_t>(dl::dtype_code::Bfloat), 16, 1}) return DType::bf16;
+  if (t == dl::dtype{static_cast<uint8_t>(dl::dtype_code::Float), 16, 1}) return DType::fp16;
+  throw nb::type_error(("openmla: " + std::string(name) +
+                        ": expected dtype bfloat16, float16, float32 or int32, given " + dtype_string(t))
+                           .c_str());
+}
+
+Device to_device(const char* name, int32_t type, int32_t id) {
+  if (type == nb::device::cpu::value) return Device{};
+  if (type == nb::device::cuda::value) return Device{DeviceType::cuda, id};
+  throw nb::type_error(("openmla: " + std::string(name) +
+                        ": expected a CPU or CUDA array, given DLPack device type " + std::to_string(type))
+                           .c_str());
+}
+
+template <typename Array>
+TensorView view_of(const char* name, const Array& array) {
+  if (array.ndim() > static_cast<size_t>(kMaxRank)) {
+    throw Error("openmla: " + std::string(name) + ": expected at most " + std::to_string(kMaxRank) +
+                " dims, given " + std::to_string(array.ndim()));
+  }
+  TensorView view;
+  view.data = const_cast<void*>(static_cast<const void*>(array.data()));
+  view.device = to_device(name, array.device_type(), array.device_id());
+  view.dtype = to_dtype(name, array.dtype());
+  view.rank = static_cast<int32_t>(array.ndim());
+  for (int d = 0; d < view.rank; ++d) {
+    view.sizes[d] = static_cast<int64_t>(array.shape(d));
+    view.strides[d] = array.stride(d);
+  }
+  return view;
+}
+
+template <typename Array>
+Buffer buffer_of(const char* name, const Array& array) {
+  int64_t expected_stride = 1;
+  for (size_t d = array.ndim(); d-- > 0;) {
+    if (array.shape(d) > 1 && array.stride(d) != expected_stride) {
+      throw Error("openmla: " + std::string(name) + ": expected a C-contiguous array, given stride " +
+                  std::to_string(array.stride(d)) + " in dim " + std::to_string(d));
+    }
+    expected_stride *= static_cast<int64_t>(array.shape(d));
+  }
+  return Buffer{const_cast<void*>(static_cast<const void*>(array.data())),
+                static_cast<int64_t>(array.nbytes()), to_device(name, array.device_type(), array.device_id())};
+}
+
+}  // namespace
+
+TensorView to_view(const char* name, const Input& array) { return view_of(name, array); }
+
+TensorView to_view(const char* name, const Output& array) { return view_of(name, array); }
+
+Buffer to_buffer(const char* name, const Input& array) { return buffer_of(name, array); }
+
+Buffer to_buffer(const char* name, const Output& array) { return buffer_of(name, array); }
+
+Buffer aligned_workspace(const Buffer& raw) {
+  const auto address = reinterpret_cast<uintptr_t>(raw.data);
+  const auto skip = static_cast<int64_t>((kWorkspaceAlignment - address % kWorkspaceAlignment) %
+                                         kWorkspaceAlignment);
+  if (raw.data == nullptr || raw.bytes < skip) {
+    return Buffer{raw.data, 0, raw.device};
+  }
+  return Buffer{static_cast<char*>(raw.data) + skip, raw.bytes - skip, raw.device};
+}
+
+Device to_device(const char* type, int32_t index) {
+  const std::string t = type;
+  if (t == "cpu") return Device{};
+  if (t == "cuda") return Device{DeviceType::cuda, index};
+  throw Error("openmla: device: expected \"cpu\" or \"cuda\", given \"" + t + "\"");
+}
+
+}  // namespace openmla::python

@@ -1,0 +1,39 @@
+#pragma once
+// DLPack arrays (numpy, torch, cupy, jax through nanobind) as openmla views. Nothing is copied.
+
+#include <nanobind/ndarray.h>
+
+#include <cstdint>
+
+#include "openmla/tensor.h"
+
+namespace openmla::python {
+
+namespace nb = nanobind;
+
+// Inputs may be read-only; outputs must be writable.
+using Input = nb::ndarray<nb::ro>;
+using Output = nb::ndarray<>;
+
+// Workspaces are aligned by the binding: Python's workspace_size adds this slack to the library's.
+inline constexpr int64_t kWorkspaceAlignment = 256;
+
+// A strided view of `array`. Throws TypeError for a dtype or device the library has no name for
+// (uint16 is read as bf16: it carries numpy's ml_dtypes.bfloat16, which DLPack cannot export), and
+// openmla::Error for more than kMaxRank dims.
+TensorView to_view(const char* name, const Input& array);
+TensorView to_view(const char* name, const Output& array);
+
+// The bytes of a C-contiguous array (throws openmla::Error when it is not contiguous).
+Buffer to_buffer(const char* name, const Input& array);
+Buffer to_buffer(const char* name, const Output& array);
+
+// `raw` advanced to the next kWorkspaceAlignment boundary, its size shrunk to match (0 if too small).
+Buffer aligned_workspace(const Buffer& raw);
+
+// A device named as in Python: "cpu" or "cuda" and an ordinal.
+Device to_device(const char* type, int32_t index);
+
+inline void* to_stream(uintptr_t stream) { return reinterpret_cast<void*>(stream); }
+
+}  // namespace openmla::python

@@ -1,0 +1,109 @@
+// workspace_size, decode and the device-status readers.
+
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+
+#include <optional>
+#include <string>
+#include <tuple>
+
+#include "bindings.h"
+#include "openmla/decode.h"
+#include "openmla/error.h"
+#include "plan_arrays.h"
+
+namespace openmla::python {
+
+namespace {
+
+// The library's size plus the slack that lets the binding align any allocation itself.
+int64_t python_workspace_size(const PlanConfig& config, int64_t d_v) {
+  return openmla::workspace_size(config, d_v) + kWorkspaceAlignment - 1;
+}
+
+int64_t size_of_workspace(int64_t batch, int64_t s_q, int64_t h_q, int64_t d_v, int64_t num_parts,
+                          const std::string& device_type, int32_t device_index) {
+  return python_workspace_size(PlanConfig{.batch = batch,
+                                          .s_q = s_q,
+                                          .h_q = h_q,
+                                          .device = to_device(device_type.c_str(), device_index),
+                                          .num_parts = num_parts},
+                               d_v);
+}
+
+// The size check in the binding's own terms (the library would report the aligned bytes). Left to
+// decode when the plan does not make a valid configuration: decode then names the real problem.
+void check_workspace_bytes(const Plan& plan, int64_t d_v, const Buffer& raw) {
+  int64_t need = 0;
+  try {
+    need = python_workspace_size(plan.config, d_v);
+  } catch (const Error&) {
+    return;
+  }
+  if (raw.bytes < need) {
+    throw Error("openmla: workspace: expected >= " + std::to_string(need) +
+                " bytes (openmla.workspace_size), given " + std::to_string(raw.bytes) + " bytes");
+  }
+}
+
+void run_decode(const Input& q, const Input& k_cache, const Input& block_table, const Input& cache_seqlens,
+                const Input& tile_scheduler_metadata, const Input& num_splits, const Output& workspace,
+                const Output& out, const Output& lse, int64_t d_v, std::optional<float> softmax_scale,
+                bool causal, uintptr_t stream) {
+  DecodeArgs args{
+      .q = to_view("q", q),
+      .k_cache = to_view("k_cache", k_cache),
+      .block_table = to_view("block_table", block_table),
+      .cache_seqlens = to_view("cache_seqlens", cache_seqlens),
+      .d_v = d_v,
+      .softmax_scale = softmax_scale,
+      .causal = causal,
+      .out = to_view("out", out),
+      .lse = to_view("lse", lse),
+      .stream = to_stream(stream),
+  };
+  const Plan plan = plan_from_arrays(tile_scheduler_metadata, num_splits, args.q, args.k_cache);
+  const Buffer raw = to_buffer("workspace", workspace);
+  check_workspace_bytes(plan, d_v, raw);
+  args.plan = &plan;
+  args.workspace = aligned_workspace(raw);
+  nb::gil_scoped_release unlocked;
+  decode(args);
+}
+
+std::tuple<int32_t, int64_t> status_of(const Output& workspace, uintptr_t stream) {
+  const Buffer buffer = aligned_workspace(to_buffer("workspace", workspace));
+  nb::gil_scoped_release unlocked;
+  const DecodeStatus status = read_status(buffer, to_stream(stream));
+  return {static_cast<int32_t>(status.code), status.batch};
+}
+
+void raise_status(const Output& workspace, uintptr_t stream) {
+  const Buffer buffer = aligned_workspace(to_buffer("workspace", workspace));
+  DecodeStatus status;
+  {
+    nb::gil_scoped_release unlocked;
+    status = read_status(buffer, to_stream(stream));
+  }
+  check_status(status);
+}
+
+}  // namespace
+
+void bind_decode(nb::module_& m) {
+  m.def("workspace_size", &size_of_workspace, nb::arg("batch"), nb::arg("s_q"), nb::arg("h_q"),
+        nb::arg("d_v"), nb::arg("num_parts"), nb::arg("device_type"), nb::arg("device_index"),
+        "Bytes of workspace decode needs, alignment slack included.");
+  m.def("decode", &run_decode, nb::arg("q"), nb::arg("k_cache"), nb::arg("block_table"),
+        nb::arg("cache_seqlens"), nb::arg("tile_scheduler_metadata"), nb::arg("num_splits"),
+        nb::arg("workspace"), nb::arg("out"), nb::arg("lse"), nb::arg("d_v"),
+        nb::arg("softmax_scale").none(), nb::arg("causal"), nb::arg("stream"),
+        "Checks every argument, then writes out and lse (a kernel sequence on `stream` for CUDA).");
+  m.def("read_status", &status_of, nb::arg("workspace"), nb::arg("stream"),
+        "(code, batch) of the last decode into workspace; synchronizes `stream` first.");
+  m.def("check_status", &raise_status, nb::arg("workspace"), nb::arg("stream"),
+        "Raises ValueError describing the device status of the last decode, if it is not ok.");
+}
+
+}  // namespace openmla::python
