@@ -33,8 +33,11 @@ int64_t size_of_workspace(int64_t batch, int64_t s_q, int64_t h_q, int64_t d_v, 
 }
 
 // The size check in the binding's own terms (the library would report the aligned bytes). Left to
-// decode when the plan does not make a valid configuration: decode then names the real problem.
-void check_workspace_bytes(const Plan& plan, int64_t d_v, const Buffer& raw) {
+// decode when the plan does not fit q or is not a valid configuration: decode names that problem first.
+void check_workspace_bytes(const Plan& plan, const TensorView& q, int64_t d_v, const Buffer& raw) {
+  if (q.rank != 4 || plan.config.batch != q.sizes[0]) {
+    return;
+  }
   int64_t need = 0;
   try {
     need = python_workspace_size(plan.config, d_v);
@@ -65,7 +68,7 @@ void run_decode(const Input& q, const Input& k_cache, const Input& block_table, 
   };
   const Plan plan = plan_from_arrays(tile_scheduler_metadata, num_splits, args.q, args.k_cache);
   const Buffer raw = to_buffer("workspace", workspace);
-  check_workspace_bytes(plan, d_v, raw);
+  check_workspace_bytes(plan, args.q, d_v, raw);
   args.plan = &plan;
   args.workspace = aligned_workspace(raw);
   nb::gil_scoped_release unlocked;

@@ -1,0 +1,126 @@
+"""Bad input raises ValueError (the library's message) or TypeError, and writes nothing."""
+
+import numpy as np
+import pytest
+
+import openmla
+from mla_reference import make_case
+
+SENTINEL = 7.0
+
+
+@pytest.fixture
+def args():
+    """A valid fp16 call with caller-owned out / lse filled with a sentinel."""
+    case = make_case(2, 1, 4, 1, [30, 60])
+    q = case["q"].astype(np.float16)  # [b, s_q, h_q, d_qk]
+    k_cache = case["k_cache"].astype(np.float16)
+    plan = openmla.plan(case["cache_seqlens"], h_q=4)
+    return {
+        "q": q,
+        "k_cache": k_cache,
+        "block_table": case["block_table"].copy(),
+        "cache_seqlens": case["cache_seqlens"].copy(),
+        "plan": plan,
+        "workspace": np.empty(openmla.workspace_size(q, plan, d_v=32), np.uint8),
+        "out": np.full((2, 1, 4, 32), SENTINEL, np.float16),  # [b, s_q, h_q, d_v]
+        "lse": np.full((2, 4, 1), SENTINEL, np.float32),  # [b, h_q, s_q]
+    }
+
+
+def call(args, **changes):
+    a = {**args, **changes}
+    return openmla.decode(a.pop("q"), a.pop("k_cache"), a.pop("block_table"), a.pop("cache_seqlens"), d_v=32, **a)
+
+
+def untouched(args):
+    return (args["out"] == SENTINEL).all() and (args["lse"] == SENTINEL).all()
+
+
+def test_valid_call_writes(args):
+    call(args)
+    assert not untouched(args)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: {"q": a["q"].astype(np.float32)}, "q: expected dtype bf16 or fp16, given fp32"),
+        (lambda a: {"k_cache": a["k_cache"][:, :, :, :32]}, "k_cache.size(3): expected 64 (d_qk from q)"),
+        (lambda a: {"q": np.repeat(a["q"], 2, axis=2)[:, :, :3]}, "h_q"),
+        (lambda a: {"q": a["q"][0]}, "q: expected rank 4"),
+        (lambda a: {"cache_seqlens": np.array([30, -1], np.int32)}, "cache_seqlens[1]: expected >= 0"),
+        (lambda a: {"cache_seqlens": np.array([30, 1000], np.int32)}, "cache_seqlens[1]: expected <= "),
+        (lambda a: {"block_table": np.where(a["block_table"] == a["block_table"][1, 1], 10**6,
+                                            a["block_table"]).astype(np.int32)},
+         "block_table[1, 1]: expected a page index in"),
+        (lambda a: {"block_table": a["block_table"][:1]}, "block_table.size(0): expected 2 (b from q)"),
+        (lambda a: {"out": np.full((2, 1, 4, 16), SENTINEL, np.float16)}, "out.size(3): expected 32 (d_v)"),
+        (lambda a: {"lse": np.full((2, 4, 1), SENTINEL, np.float16)}, "lse: expected dtype fp32"),
+        (lambda a: {"workspace": a["workspace"][:100]}, "(openmla.workspace_size)"),
+        (lambda a: {"workspace": a["workspace"].reshape(-1, 1)[::2]}, "workspace: expected a C-contiguous"),
+        (lambda a: {"softmax_scale": float("nan")}, "softmax_scale: expected a finite value"),
+        (lambda a: {"plan": openmla.plan(np.array([5, 5, 5], np.int32), h_q=4)}, "plan.config.batch"),
+        (lambda a: {"plan": openmla.Plan(a["plan"].tile_scheduler_metadata,
+                                         openmla.plan(a["cache_seqlens"], h_q=4).num_splits)},
+         "num_splits: expected the num_splits returned together"),
+        (lambda a: {"plan": openmla.Plan(a["plan"].tile_scheduler_metadata[:1], a["plan"].num_splits)},
+         "tile_scheduler_metadata: expected >= "),
+    ],
+)
+def test_value_errors_write_nothing(args, change, message):
+    with pytest.raises(ValueError, match=None) as error:
+        call(args, **change(args))
+    assert message in str(error.value)
+    assert str(error.value).startswith("openmla: ")
+    assert untouched(args)
+
+
+def test_d_v_larger_than_d_qk(args):
+    with pytest.raises(ValueError, match=r"d_v: expected 1 <= d_v <= d_qk = 64, given 65"):
+        openmla.decode(args["q"], args["k_cache"], args["block_table"], args["cache_seqlens"], d_v=65)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: {"q": a["q"].astype(np.float64)}, "q: expected dtype bfloat16, float16, float32 or int32"),
+        (lambda a: {"q": a["q"].view(np.uint16)}, "q: expected dtype bfloat16, float16, float32 or int32"),
+        (lambda a: {"q": a["q"].tolist()}, "q: expected a numpy.ndarray, torch.Tensor or cupy.ndarray"),
+        (lambda a: {"block_table": a["block_table"].astype(np.int64)}, "block_table: expected dtype"),
+        (lambda a: {"plan": "plan"}, "plan: expected an openmla.Plan"),
+        (lambda a: {"plan": openmla.Plan(a["plan"].tile_scheduler_metadata.view(np.float32),
+                                         a["plan"].num_splits)},
+         "tile_scheduler_metadata: expected dtype int32"),
+    ],
+)
+def test_type_errors_write_nothing(args, change, message):
+    with pytest.raises(TypeError) as error:
+        call(args, **change(args))
+    assert message in str(error.value)
+    assert untouched(args)
+
+
+def test_plan_errors():
+    lengths = np.array([3, 4], np.int32)
+    with pytest.raises(ValueError, match="h_q: expected a multiple of h_kv = 2, given 3"):
+        openmla.plan(lengths, h_q=3, h_kv=2)
+    with pytest.raises(ValueError, match="num_parts: expected >= 0"):
+        openmla.plan(lengths, h_q=4, num_parts=-1)
+    with pytest.raises(ValueError, match="cache_seqlens: expected rank 1"):
+        openmla.plan(lengths.reshape(1, 2), h_q=4)
+    with pytest.raises(TypeError, match="cache_seqlens: expected dtype"):
+        openmla.plan(lengths.astype(np.int64), h_q=4)
+    with pytest.raises(ValueError, match=r"out: expected shape \(2, "):
+        openmla.plan(lengths, h_q=4, num_parts=2, out=np.empty((2, 1), np.int32))
+    with pytest.raises(TypeError, match="h_q"):
+        openmla.plan(lengths)
+
+
+def test_flash_mla_with_foreign_metadata(args):
+    """Metadata that is not a pair from get_mla_metadata is refused (FlashMLA's own, say)."""
+    foreign_metadata = np.zeros((132, 8), np.int32)  # FlashMLA: [num_sm_parts, 8]
+    foreign_splits = np.zeros(3, np.int32)  # [b + 1]
+    with pytest.raises(ValueError, match="num_splits: expected the num_splits returned together"):
+        openmla.flash_mla_with_kvcache(args["q"], args["k_cache"], args["block_table"], args["cache_seqlens"],
+                                       32, foreign_metadata, foreign_splits)
