@@ -8,6 +8,9 @@ namespace openmla {
 
 namespace {
 
+// The device status word encodes batch * 4 + code below workspace::kStatusOk.
+constexpr int64_t kMaxBatch = int64_t{1} << 28;
+
 void check_config(const PlanConfig& config) {
   detail::check_positive("batch", config.batch);
   detail::check_positive("s_q", config.s_q);
@@ -20,8 +23,8 @@ void check_config(const PlanConfig& config) {
   if (config.num_parts < 0) {
     detail::fail("num_parts", ">= 0 (0 picks one)", std::to_string(config.num_parts));
   }
-  if (config.batch > INT32_MAX / 4) {
-    detail::fail("batch", "<= " + std::to_string(INT32_MAX / 4), std::to_string(config.batch));
+  if (config.batch > kMaxBatch) {
+    detail::fail("batch", "<= " + std::to_string(kMaxBatch), std::to_string(config.batch));
   }
   if (config.device.type == DeviceType::cuda && !cuda::available()) {
     detail::fail("device", "cpu (this build of openmla has no CUDA backend)",

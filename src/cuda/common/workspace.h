@@ -11,7 +11,9 @@
 
 namespace openmla::workspace {
 
-inline constexpr int32_t kStatusOk = 0x7fffffff;
+// A byte pattern, so cudaMemsetAsync can reset it.
+inline constexpr int32_t kStatusOk = 0x7f7f7f7f;
+inline constexpr int kStatusOkByte = 0x7f;
 inline constexpr int64_t kStatusBytes = 256;
 
 // status = batch * 4 + code; atomicMin keeps the lowest sequence index, so the record is deterministic.

@@ -1,0 +1,20 @@
+#include "launch.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "../common/launch_ex.h"
+#include "kernel.cuh"
+
+namespace openmla::combine {
+
+void launch_combine(const cuda::DecodeParams& params, DType dtype, bool dependent_launch, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(params.batch));
+  if (dtype == DType::bf16) {
+    cuda::launch_kernel(&combine_kernel<__nv_bfloat16>, grid, dim3(kThreads), 0, stream, dependent_launch, params);
+  } else {
+    cuda::launch_kernel(&combine_kernel<__half>, grid, dim3(kThreads), 0, stream, dependent_launch, params);
+  }
+}
+
+}  // namespace openmla::combine

@@ -1,0 +1,393 @@
+#pragma once
+// The portable MLA decode kernel (sm_80+): cp.async double-buffered cache tiles gathered through the
+// block table, mma.sync m16n8k16 for both products, online softmax in fp32.
+//
+// Grid: (m_tiles, num_parts, h_kv). CTA (m, p, g) computes query rows [m * kM, (m + 1) * kM) of KV head
+// g (row r = i * group + head, i < s_q) for every sequence piece of plan part p. A piece that is the
+// whole sequence writes out/lse; a piece of a split sequence writes its normalized partial result to
+// the workspace for the combine kernel.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "../common/params.h"
+#include "../common/ptx.cuh"
+#include "../common/workspace.h"
+#include "../plan/schedule.h"
+#include "traits.h"
+
+namespace openmla::portable {
+
+// 16-byte chunk c of row `row` in a [rows, kRowChunks] tile: the low 3 bits of c are XORed with the
+// row, so the 8 rows one ldmatrix reads at the same column fall in 8 different bank groups.
+__device__ __forceinline__ int swizzle_row(int row, int c) { return row * kRowChunks + (c ^ (row & 7)); }
+
+// The same for P, whose rows hold kPChunks (8 or 4) chunks.
+template <int kPChunks>
+__device__ __forceinline__ int swizzle_p(int row, int c) {
+  if constexpr (kPChunks == 8) {
+    return row * 8 + (c ^ (row & 7));
+  } else {
+    return row * 4 + (c ^ ((row >> 1) & 3));
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&v);
+  } else {
+    const __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&v);
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    ptx::mma_bf16(d, a, b0, b1);
+  } else {
+    ptx::mma_fp16(d, a, b0, b1);
+  }
+}
+
+// One sequence piece: keys [key_begin, key_end) of sequence `seq`.
+struct Piece {
+  int seq;
+  int key_begin;
+  int key_end;
+  int status;      // 0, or the StatusCode found before any load
+  int64_t slot;    // partial slot in the workspace; -1: write out/lse directly
+};
+
+template <class Tr>
+struct Cta {
+  using T = typename Tr::T;
+  using Shared = typename Tr::Shared;
+  static constexpr int kM = Tr::kM;
+  static constexpr int kKeys = Tr::kKeys;
+
+  const cuda::DecodeParams& p;
+  Shared& s;
+  int m_tile;
+  int kv_head;
+  int warp = threadIdx.x / 32;
+  int lane = threadIdx.x % 32;
+  int warp_m = warp / Tr::kWarpsN;  // row slice
+  int warp_n = warp % Tr::kWarpsN;  // key slice (scores) and column slice (output)
+
+  // Loads rows [m_tile * kM, +kM) of q for `seq` into s.q; rows past p.rows are zero.
+  __device__ void load_q(int seq) {
+    const auto* q = static_cast<const T*>(p.q);  // [b, s_q, h_q, kDQK]
+    for (int r = threadIdx.x / kThreadsPerRow; r < kM; r += kThreads / kThreadsPerRow) {
+      const int row = m_tile * kM + r;
+      const bool valid = row < p.rows;
+      const int i = valid ? row / p.group : 0;
+      const int head = kv_head * p.group + (valid ? row % p.group : 0);
+      const T* src = q + seq * p.q_stride_b + i * p.q_stride_s + head * p.q_stride_h;
+      for (int c = threadIdx.x % kThreadsPerRow; c < kRowChunks; c += kThreadsPerRow) {
+        ptx::cp_async_16(ptx::smem_addr(s.q) + swizzle_row(r, c) * 16, src + c * kChunk, valid ? 16 : 0);
+      }
+    }
+  }
+
+  // Loads keys [key0, key0 + kKeys) of `seq` into stage buffer `stage`; keys at or past key_end are
+  // zero (their slots may hold NaN, and 0 * NaN would reach the output). A page index outside
+  // [0, num_blocks) is never dereferenced: the row is zeroed and s.bad_page set.
+  __device__ void load_k(int seq, int key0, int key_end, int stage) {
+    const auto* cache = static_cast<const T*>(p.k_cache);  // [num_blocks, page_size, h_kv, kDQK]
+    const int32_t* pages = p.block_table + seq * p.bt_stride_b;  // [max_blocks]
+    const uint32_t base = ptx::smem_addr(s.k[stage]);
+    for (int r = threadIdx.x / kThreadsPerRow; r < kKeys; r += kThreads / kThreadsPerRow) {
+      const int key = key0 + r;
+      bool valid = key < key_end;
+      const T* src = cache;
+      if (valid) {
+        const int64_t block = pages[static_cast<int64_t>(key / p.page_size) * p.bt_stride_page];
+        if (block < 0 || block >= p.num_blocks) {
+          s.bad_page = 1;
+          valid = false;
+        } else {
+          src = cache + block * p.k_stride_block + static_cast<int64_t>(key % p.page_size) * p.k_stride_token +
+                kv_head * p.k_stride_head;
+        }
+      }
+      for (int c = threadIdx.x % kThreadsPerRow; c < kRowChunks; c += kThreadsPerRow) {
+        ptx::cp_async_16(base + swizzle_row(r, c) * 16, src + c * kChunk, valid ? 16 : 0);
+      }
+    }
+  }
+
+  __device__ void run(const Piece& piece) {
+    constexpr int kScoreTiles = Tr::kScoreTiles;
+    constexpr int kOutTiles = Tr::kOutTiles;
+    const bool has_scores = warp_n < Tr::kScoreWarps;
+    const int n_tiles = (piece.key_end - piece.key_begin + kKeys - 1) / kKeys;
+
+    __syncthreads();  // the previous piece is done with shared memory
+    if (threadIdx.x == 0) {
+      s.bad_page = 0;
+    }
+    __syncthreads();
+    load_q(piece.seq);
+    if (n_tiles > 0) {
+      load_k(piece.seq, piece.key_begin, piece.key_end, 0);
+    }
+    ptx::cp_async_commit();
+    if (n_tiles > 1) {
+      load_k(piece.seq, piece.key_begin + kKeys, piece.key_end, 1);
+    }
+    ptx::cp_async_commit();
+
+    // The thread's two rows: slice row lane / 4 and lane / 4 + 8; each sees keys below its limit.
+    const int s_k = p.seqlens[piece.seq * p.seqlens_stride];
+    int limit[2];
+    for (int h = 0; h < 2; ++h) {
+      const int row = m_tile * kM + warp_m * 16 + lane / 4 + 8 * h;
+      const int i = row < p.rows ? row / p.group : 0;
+      const int visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
+      limit[h] = visible < piece.key_end ? visible : piece.key_end;
+    }
+
+    float row_max[2] = {-INFINITY, -INFINITY};  // running max of scaled scores (log2 domain)
+    float row_sum[2] = {0.f, 0.f};              // this warp's share of the running sum
+    float acc[kOutTiles][4];                    // [16 rows, kColsPerWarp cols] of this warp
+    for (int t = 0; t < kOutTiles; ++t) {
+      acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.f;
+    }
+
+    const uint32_t sq = ptx::smem_addr(s.q);
+    const uint32_t sp = ptx::smem_addr(s.p);
+    for (int tile = 0; tile < n_tiles; ++tile) {
+      const int stage = tile % kStages;
+      const int key0 = piece.key_begin + tile * kKeys;
+      ptx::cp_async_wait<1>();
+      __syncthreads();
+      const uint32_t sk = ptx::smem_addr(s.k[stage]);
+
+      // Scores of this warp: [16 rows, kKeysPerWarp keys], scaled to the log2 domain and masked.
+      float sc[kScoreTiles][4];
+      float tile_max[2] = {-INFINITY, -INFINITY};
+      if (has_scores) {
+        for (int t = 0; t < kScoreTiles; ++t) {
+          sc[t][0] = sc[t][1] = sc[t][2] = sc[t][3] = 0.f;
+        }
+        const int key_base = warp_n * Tr::kKeysPerWarp;
+#pragma unroll
+        for (int ks = 0; ks < kRowChunks / 2; ++ks) {
+          uint32_t a[4];
+          ptx::ldmatrix_x4(a, sq + swizzle_row(warp_m * 16 + lane % 16, ks * 2 + lane / 16) * 16);
+          if constexpr (kScoreTiles == 1) {
+            uint32_t b[2];
+            ptx::ldmatrix_x2(b, sk + swizzle_row(key_base + lane % 8, ks * 2 + (lane / 8) % 2) * 16);
+            mma<T>(sc[0], a, b[0], b[1]);
+          } else {
+#pragma unroll
+            for (int np = 0; np < kScoreTiles / 2; ++np) {
+              uint32_t b[4];
+              const int key = key_base + np * 16 + lane % 8 + 8 * (lane / 16);
+              ptx::ldmatrix_x4(b, sk + swizzle_row(key, ks * 2 + (lane / 8) % 2) * 16);
+              mma<T>(sc[2 * np], a, b[0], b[1]);
+              mma<T>(sc[2 * np + 1], a, b[2], b[3]);
+            }
+          }
+        }
+#pragma unroll
+        for (int t = 0; t < kScoreTiles; ++t) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int key = key0 + key_base + t * 8 + 2 * (lane % 4) + e % 2;
+            sc[t][e] = key < limit[e / 2] ? sc[t][e] * p.scale_log2 : -INFINITY;
+            tile_max[e / 2] = fmaxf(tile_max[e / 2], sc[t][e]);
+          }
+        }
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h], 1));
+          tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h], 2));
+          if (lane % 4 == 0) {
+            s.row_max[warp_n][warp_m * 16 + lane / 4 + 8 * h] = tile_max[h];
+          }
+        }
+      }
+      __syncthreads();
+
+      // Every warp of the slice derives the same new maximum from the shared partial maxima.
+      float scale_old[2];
+      float use_max[2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float m = row_max[h];
+#pragma unroll
+        for (int w = 0; w < Tr::kScoreWarps; ++w) {
+          m = fmaxf(m, s.row_max[w][warp_m * 16 + lane / 4 + 8 * h]);
+        }
+        // A row that has seen no key keeps max -inf; 0 stands in so exp2 gives 0, not NaN.
+        use_max[h] = m == -INFINITY ? 0.f : m;
+        scale_old[h] = exp2f(row_max[h] - use_max[h]);
+        row_max[h] = m;
+        row_sum[h] *= scale_old[h];
+      }
+      if (has_scores) {
+#pragma unroll
+        for (int t = 0; t < kScoreTiles; ++t) {
+          float pr[4];
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            pr[e] = exp2f(sc[t][e] - use_max[e / 2]);
+            row_sum[e / 2] += pr[e];
+          }
+          const int col = warp_n * Tr::kKeysPerWarp + t * 8 + 2 * (lane % 4);
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int row = warp_m * 16 + lane / 4 + 8 * h;
+            const int offset = swizzle_p<Tr::kPChunks>(row, col / kChunk) * 16 + (col % kChunk) * 2;
+            *reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(s.p) + offset) =
+                pack2<T>(pr[2 * h], pr[2 * h + 1]);
+          }
+        }
+      }
+#pragma unroll
+      for (int t = 0; t < kOutTiles; ++t) {
+        acc[t][0] *= scale_old[0];
+        acc[t][1] *= scale_old[0];
+        acc[t][2] *= scale_old[1];
+        acc[t][3] *= scale_old[1];
+      }
+      __syncthreads();
+
+      // acc += P [16 rows, kKeys] . V [kKeys, this warp's columns].
+      const int col_base = warp_n * Tr::kColsPerWarp;
+#pragma unroll
+      for (int kk = 0; kk < kKeys / 16; ++kk) {
+        uint32_t a[4];
+        ptx::ldmatrix_x4(a, sp + swizzle_p<Tr::kPChunks>(warp_m * 16 + lane % 16, kk * 2 + lane / 16) * 16);
+#pragma unroll
+        for (int np = 0; np < kOutTiles / 2; ++np) {
+          uint32_t b[4];
+          const int key = kk * 16 + lane % 8 + 8 * ((lane / 8) % 2);
+          ptx::ldmatrix_x4_trans(b, sk + swizzle_row(key, (col_base + np * 16) / kChunk + lane / 16) * 16);
+          mma<T>(acc[2 * np], a, b[0], b[1]);
+          mma<T>(acc[2 * np + 1], a, b[2], b[3]);
+        }
+      }
+      __syncthreads();
+      if (tile + kStages < n_tiles) {
+        load_k(piece.seq, key0 + kStages * kKeys, piece.key_end, stage);
+      }
+      ptx::cp_async_commit();
+    }
+    ptx::cp_async_wait<0>();
+
+    // Row sums: over the quad, then over the score warps of the slice.
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 1);
+      row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 2);
+      if (has_scores && lane % 4 == 0) {
+        s.row_sum[warp_n][warp_m * 16 + lane / 4 + 8 * h] = row_sum[h];
+      }
+    }
+    __syncthreads();
+    const bool bad = piece.status != 0 || s.bad_page != 0;
+    if (bad && threadIdx.x == 0) {
+      const int code = piece.status != 0 ? piece.status : 3;
+      atomicMin(p.status, workspace::encode_status(piece.seq, code));
+    }
+    float total[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      total[h] = 0.f;
+#pragma unroll
+      for (int w = 0; w < Tr::kScoreWarps; ++w) {
+        total[h] += s.row_sum[w][warp_m * 16 + lane / 4 + 8 * h];
+      }
+    }
+    write(piece, bad, row_max, total, acc);
+  }
+
+  // out = acc / sum, lse = max * ln 2 + ln(sum); a row with no key: out 0 and lse +inf (final) or
+  // -inf (partial); a bad sequence: NaN.
+  template <int kOutTiles>
+  __device__ void write(const Piece& piece, bool bad, const float (&row_max)[2], const float (&total)[2],
+                        const float (&acc)[kOutTiles][4]) {
+    const int col_base = warp_n * Tr::kColsPerWarp;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = m_tile * kM + warp_m * 16 + lane / 4 + 8 * h;
+      if (row >= p.rows) {
+        continue;
+      }
+      const int i = row / p.group;
+      const int head = kv_head * p.group + row % p.group;
+      const bool empty = total[h] == 0.f;
+      const float inv = bad ? NAN : (empty ? 0.f : 1.f / total[h]);
+      const float lse = bad ? NAN
+                            : (empty ? (piece.slot < 0 ? INFINITY : -INFINITY)
+                                     : row_max[h] * 0.69314718055994531f + logf(total[h]));
+      if (piece.slot < 0) {
+        auto* out = static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s +
+                    head * p.out_stride_h;  // [kDV]
+#pragma unroll
+        for (int t = 0; t < kOutTiles; ++t) {
+          const int col = col_base + t * 8 + 2 * (lane % 4);
+          *reinterpret_cast<uint32_t*>(out + col) = pack2<T>(acc[t][2 * h] * inv, acc[t][2 * h + 1] * inv);
+        }
+        if (warp_n == 0 && lane % 4 == 0) {
+          p.lse[piece.seq * p.lse_stride_b + head * p.lse_stride_h + i * p.lse_stride_s] = lse;
+        }
+      } else {
+        const int64_t slot_row = (piece.slot * p.s_q + i) * p.h_q + head;
+        float* out = p.partial_out + slot_row * cuda::kDV;  // [kDV]
+#pragma unroll
+        for (int t = 0; t < kOutTiles; ++t) {
+          const int col = col_base + t * 8 + 2 * (lane % 4);
+          *reinterpret_cast<float2*>(out + col) = make_float2(acc[t][2 * h] * inv, acc[t][2 * h + 1] * inv);
+        }
+        if (warp_n == 0 && lane % 4 == 0) {
+          p.partial_lse[slot_row] = lse;
+        }
+      }
+    }
+  }
+};
+
+template <class Tr>
+__global__ void __launch_bounds__(kThreads, 1) decode_kernel(const __grid_constant__ cuda::DecodeParams p) {
+  extern __shared__ __align__(128) char smem[];
+  auto& s = *reinterpret_cast<typename Tr::Shared*>(smem);
+  ptx::grid_dependency_wait();  // the plan may come from the planner launched just before
+
+  const schedule::Part part = schedule::load_part(p.parts, blockIdx.y);
+  Cta<Tr> cta{p, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
+  for (int seq = part.first_seq; seq <= part.last_seq; ++seq) {
+    const int64_t tiles = p.prefix[seq + 1] - p.prefix[seq] - schedule::kFixedCost;
+    const int tile_begin = seq == part.first_seq ? part.first_tile_begin : 0;
+    const int tile_end = seq == part.last_seq ? part.last_tile_end : static_cast<int>(tiles);
+    const int splits = p.split_offset[seq + 1] - p.split_offset[seq];
+    const int s_k = p.seqlens[seq * p.seqlens_stride];
+    Piece piece{seq, static_cast<int>(tile_begin * schedule::kTileN), 0, 0, -1};
+    if (s_k < 0) {
+      piece.status = 1;
+    } else if ((static_cast<int64_t>(s_k) + p.page_size - 1) / p.page_size > p.max_blocks) {
+      piece.status = 2;
+    } else {
+      const int64_t end = static_cast<int64_t>(tile_end) * schedule::kTileN;
+      piece.key_end = static_cast<int>(end < s_k ? end : s_k);
+    }
+    if (piece.status != 0) {
+      piece.key_end = piece.key_begin;
+    }
+    if (splits > 1) {
+      piece.slot = p.split_offset[seq] + (seq == part.first_seq ? part.first_split : 0);
+    }
+    cta.run(piece);
+  }
+  ptx::launch_dependents();
+}
+
+}  // namespace openmla::portable

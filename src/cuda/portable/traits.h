@@ -1,0 +1,48 @@
+#pragma once
+// Types, warp layout and the shared-memory plan of one instance of the portable kernel.
+//
+// A CTA owns kM query rows of one KV head (kMSlices slices of 16 rows) and walks its part of the
+// keys kKeys at a time. The 8 warps form a kMSlices x kWarpsN grid: warp (m, n) computes the scores
+// of row slice m against key slice n (kKeysPerWarp keys), the slices exchange row maxima through
+// shared memory, every warp reads the whole probability tile P of its rows and accumulates the output
+// columns [n * kColsPerWarp, (n + 1) * kColsPerWarp) of those rows.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "../common/params.h"
+#include "config.h"
+
+namespace openmla::portable {
+
+template <typename Element, int kMSlices_, int kKeys_>
+struct Traits {
+  using T = Element;
+  static constexpr int kMSlices = kMSlices_;
+  static constexpr int kM = 16 * kMSlices;                 // query rows per CTA
+  static constexpr int kKeys = kKeys_;                     // keys per pipeline stage
+  static constexpr int kWarpsN = kWarps / kMSlices;        // warps sharing a row slice
+  static constexpr int kScoreWarps = kWarpsN < kKeys / 8 ? kWarpsN : kKeys / 8;  // of those, warps with scores
+  static constexpr int kKeysPerWarp = kKeys / kScoreWarps; // score columns per score warp
+  static constexpr int kScoreTiles = kKeysPerWarp / 8;     // n8 tiles of scores per score warp
+  static constexpr int kColsPerWarp = cuda::kDV / kWarpsN; // output columns per warp
+  static constexpr int kOutTiles = kColsPerWarp / 8;       // n8 tiles of output per warp
+  static constexpr int kPChunks = kKeys / kChunk;          // 16-byte chunks in a row of P
+
+  static_assert(kWarps % kMSlices == 0);
+  static_assert(kKeys % (8 * kScoreWarps) == 0 && kKeys % 32 == 0);
+  static_assert(kScoreTiles == 1 || kScoreTiles % 2 == 0);
+  static_assert(kOutTiles % 2 == 0);
+  static_assert(kPChunks == 4 || kPChunks == 8);
+
+  struct Shared {
+    alignas(128) T q[kM * cuda::kDQK];                // [kM, kDQK] swizzled
+    alignas(128) T k[kStages][kKeys * cuda::kDQK];    // [kStages][kKeys, kDQK] swizzled; v = first kDV cols
+    alignas(128) T p[kM * kKeys];                     // [kM, kKeys] swizzled probabilities
+    float row_max[kScoreWarps][kM];                   // per score warp, of the current tile
+    float row_sum[kScoreWarps][kM];                   // per score warp, at the end of a segment
+    int bad_page;                                     // a used page index was out of range
+  };
+};
+
+}  // namespace openmla::portable

@@ -1,0 +1,100 @@
+// A whole decoding step (plan + decode of two layers) captured in a CUDA graph and replayed with new
+// cache contents and new lengths of the same batch: decode allocates nothing and never syncs the host.
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "check.h"
+#include "device.h"
+#include "reference_gpu.h"
+
+namespace openmla::test {
+namespace {
+
+int64_t pages_of(const std::vector<int32_t>& lengths, int64_t page) {
+  int64_t pages = 0;
+  for (int32_t len : lengths) {
+    pages += (len + page - 1) / page;
+  }
+  return pages;
+}
+
+TEST(GpuGraph, CapturedStepReplaysWithNewLengths) {
+  OPENMLA_REQUIRE_GPU();
+  const std::vector<int32_t> first = {100, 3000, 0, 700, 64};
+  const std::vector<int32_t> second = {2900, 5, 1200, 64, 1};
+  // Same buffer sizes for both problems: equal page counts and block-table widths.
+  ProblemSpec a{.b = 5, .s_q = 2, .h_q = 32, .causal = true, .seed = 100, .lengths = first};
+  ProblemSpec b = a;
+  b.seed = 101;
+  b.lengths = second;
+  a.extra_pages = std::max<int64_t>(0, pages_of(second, 64) - pages_of(first, 64));
+  b.extra_pages = std::max<int64_t>(0, pages_of(first, 64) - pages_of(second, 64));
+  a.extra_table_columns = 2;
+  b.extra_table_columns = 2 + (3000 - 2900) / 64;
+  const Problem pa = make_problem(a);
+  const Problem pb = make_problem(b);
+  ASSERT_EQ(pa.num_blocks, pb.num_blocks);
+  ASSERT_EQ(pa.max_blocks_per_seq, pb.max_blocks_per_seq);
+
+  DeviceProblem device = upload(pa);
+  const Device gpu{DeviceType::cuda, 0};
+  const PlanConfig config = gpu_plan_config(pa);
+  DeviceBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
+  const int64_t workspace_bytes = workspace_size(config, 512);
+  DeviceBuffer workspace(static_cast<size_t>(workspace_bytes));
+  Output layer_out[2] = {make_output(a), make_output(a)};
+  DeviceBuffer out[2] = {DeviceBuffer(layer_out[0].out.size() * 2), DeviceBuffer(layer_out[1].out.size() * 2)};
+  DeviceBuffer lse[2] = {DeviceBuffer(layer_out[0].lse.size() * 4), DeviceBuffer(layer_out[1].lse.size() * 4)};
+
+  cudaStream_t stream;
+  cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  cudaGraph_t graph;
+  cuda_ok(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");
+  const Plan plan = openmla::plan(config, device.seqlens_view(pa),
+                                  Buffer{plan_memory.data(), static_cast<int64_t>(plan_memory.bytes()), gpu}, stream);
+  for (int layer = 0; layer < 2; ++layer) {
+    DecodeArgs args;
+    args.q = device.q_view(pa);
+    args.k_cache = device.k_cache_view(pa);
+    args.block_table = device.block_table_view(pa);
+    args.cache_seqlens = device.seqlens_view(pa);
+    args.causal = true;
+    args.plan = &plan;
+    args.workspace = Buffer{workspace.data(), workspace_bytes, gpu};
+    args.out = layer_out[layer].out_view();
+    args.out.data = out[layer].data();
+    args.out.device = gpu;
+    args.lse = layer_out[layer].lse_view();
+    args.lse.data = lse[layer].data();
+    args.lse.device = gpu;
+    args.stream = stream;
+    decode(args);
+  }
+  cuda_ok(cudaStreamEndCapture(stream, &graph), "end capture");
+  cudaGraphExec_t exec;
+  cuda_ok(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+
+  for (const Problem* problem : {&pa, &pb}) {
+    device.q.upload(problem->q.data(), problem->q.size() * 2);
+    device.k_cache.upload(problem->k_cache.data(), problem->k_cache.bytes());
+    device.block_table.upload(problem->block_table.data(), problem->block_table.size() * 4);
+    device.seqlens.upload(problem->seqlens.data(), problem->seqlens.size() * 4);
+    cuda_ok(cudaGraphLaunch(exec, stream), "graph launch");
+    cuda_ok(cudaStreamSynchronize(stream), "graph sync");
+    const Reference ref = gpu_reference(*problem, device);
+    for (int layer = 0; layer < 2; ++layer) {
+      out[layer].download(layer_out[layer].out.data(), out[layer].bytes());
+      lse[layer].download(layer_out[layer].lse.data(), lse[layer].bytes());
+      EXPECT_TRUE(matches(ref, layer_out[layer].out_view(), layer_out[layer].lse_view()))
+          << "layer " << layer << ", seed " << problem->spec.seed;
+    }
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+}
+
+}  // namespace
+}  // namespace openmla::test

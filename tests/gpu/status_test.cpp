@@ -1,0 +1,97 @@
+// Values only the GPU sees: a length that needs more pages than the block-table row holds, a negative
+// length, a used page index out of range. The offending sequence gets NaN in out and lse, nothing is
+// read out of bounds, the other sequences are unaffected, and the status names the first offence.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "device.h"
+#include "openmla/error.h"
+#include "reference_gpu.h"
+
+namespace openmla::test {
+namespace {
+
+// Sequence `bad` is all NaN; every other sequence is within DESIGN.md §5's element bound.
+void expect_only_sequence_poisoned(const Problem& problem, const DeviceProblem& device, const Output& output,
+                                   int64_t bad) {
+  const ProblemSpec& s = problem.spec;
+  const Reference ref = gpu_reference(problem, device);
+  const TensorView out = output.out_view();
+  const Reference got = reference_from_output(out, output.lse_view());
+  const int64_t per_seq = s.s_q * s.h_q * s.d_v;
+  for (int64_t n = 0; n < s.b; ++n) {
+    for (int64_t e = 0; e < per_seq; ++e) {
+      const size_t at = static_cast<size_t>(n * per_seq + e);
+      if (n == bad) {
+        ASSERT_TRUE(std::isnan(got.out[at])) << "sequence " << n << " element " << e;
+      } else {
+        ASSERT_LE(std::abs(got.out[at] - ref.out[at]), 1e-3 + std::abs(ref.out[at]) / 64)
+            << "sequence " << n << " element " << e;
+      }
+    }
+    for (int64_t r = 0; r < s.h_q * s.s_q; ++r) {
+      const size_t at = static_cast<size_t>(n * s.h_q * s.s_q + r);
+      if (n == bad) {
+        ASSERT_TRUE(std::isnan(got.lse[at])) << "sequence " << n << " lse " << r;
+      } else {
+        ASSERT_FALSE(std::isnan(got.lse[at])) << "sequence " << n << " lse " << r;
+      }
+    }
+  }
+}
+
+TEST(GpuStatus, PageIndexOutOfRange) {
+  OPENMLA_REQUIRE_GPU();
+  const Problem problem = make_problem({.b = 4, .h_q = 16, .s_k = 500, .seed = 90});
+  DeviceProblem device = upload(problem);
+  const int32_t bad_page = -5;
+  device.block_table.upload(&bad_page, 4, static_cast<size_t>(2 * problem.max_blocks_per_seq + 1) * 4);
+  const GpuRun run = gpu_decode(problem, device);
+  EXPECT_EQ(run.status.code, StatusCode::page_out_of_range);
+  EXPECT_EQ(run.status.batch, 2);
+  EXPECT_THROW(check_status(run.status), openmla::Error);
+  // The reference reads the block table too: restore it for the good sequences' reference.
+  device.block_table.upload(problem.block_table.data(), problem.block_table.size() * 4);
+  expect_only_sequence_poisoned(problem, device, run.output, 2);
+}
+
+TEST(GpuStatus, LengthBeyondBlockTable) {
+  OPENMLA_REQUIRE_GPU();
+  const Problem problem = make_problem({.b = 3, .h_q = 16, .s_k = 500, .seed = 91});
+  DeviceProblem device = upload(problem);
+  const int32_t too_long = static_cast<int32_t>(problem.max_blocks_per_seq * problem.spec.page_size + 1);
+  device.seqlens.upload(&too_long, 4, 1 * 4);
+  const GpuRun run = gpu_decode(problem, device);
+  EXPECT_EQ(run.status.code, StatusCode::too_few_pages);
+  EXPECT_EQ(run.status.batch, 1);
+  device.seqlens.upload(problem.seqlens.data(), problem.seqlens.size() * 4);
+  expect_only_sequence_poisoned(problem, device, run.output, 1);
+}
+
+TEST(GpuStatus, NegativeLengthAndFirstOffence) {
+  OPENMLA_REQUIRE_GPU();
+  const Problem problem = make_problem({.b = 5, .s_q = 2, .h_q = 8, .s_k = 300, .causal = true, .seed = 92});
+  DeviceProblem device = upload(problem);
+  const int32_t negative = -7;
+  device.seqlens.upload(&negative, 4, 3 * 4);
+  const int32_t bad_page = 1 << 30;
+  device.block_table.upload(&bad_page, 4, static_cast<size_t>(4 * problem.max_blocks_per_seq) * 4);
+  const GpuRun run = gpu_decode(problem, device);
+  EXPECT_EQ(run.status.code, StatusCode::negative_seqlen);
+  EXPECT_EQ(run.status.batch, 3);
+}
+
+TEST(GpuStatus, CleanRunReportsOk) {
+  OPENMLA_REQUIRE_GPU();
+  const Problem problem = make_problem({.b = 3, .h_q = 16, .s_k = 200, .seed = 93});
+  const GpuRun run = gpu_decode(problem, upload(problem));
+  EXPECT_EQ(run.status.code, StatusCode::ok);
+  EXPECT_EQ(run.status.batch, -1);
+  EXPECT_NO_THROW(check_status(run.status));
+}
+
+}  // namespace
+}  // namespace openmla::test
