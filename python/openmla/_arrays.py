@@ -48,15 +48,22 @@ def empty(like, shape, dtype=None):
     return numpy.empty(shape, dtype=like.dtype if dtype is None else dtype)
 
 
+def check_dtype(x, name):
+    """Refuses uint16, the dtype that carries NumPy bfloat16 into the bindings, so that a genuine
+    uint16 array is never read as bfloat16."""
+    if _torch.is_tensor(x):
+        is_uint16 = x.dtype == getattr(_torch.torch, "uint16", None)
+    else:
+        is_uint16 = str(x.dtype) == "uint16"
+    if is_uint16:
+        raise TypeError(f"openmla: {name}: expected dtype bfloat16, float16, float32 or int32, given uint16")
+
+
 def for_library(x, name):
     """x as the bindings read it: NumPy/CuPy bfloat16 (ml_dtypes) travels as uint16, which DLPack can
-    export; a genuine uint16 array is refused so that it is never read as bfloat16."""
-    dtype = str(x.dtype)
-    if dtype.endswith("uint16"):
-        raise TypeError(f"openmla: {name}: expected dtype bfloat16, float16, float32 or int32, given uint16")
-    if dtype == "bfloat16" and not _torch.is_tensor(x):
-        return x.view("uint16")
-    return x
+    export."""
+    check_dtype(x, name)
+    return x.view("uint16") if str(x.dtype) == "bfloat16" else x
 
 
 def stream_of(x):
@@ -72,7 +79,9 @@ def stream_of(x):
 
 
 def device_guard(x):
-    """Makes x's CUDA device current for the duration (CuPy); nothing for CPU arrays."""
+    """Makes x's CUDA device current for the duration; nothing for CPU arrays."""
+    if _torch.is_tensor(x):
+        return _torch.device_guard(x)
     if type(x).__module__.startswith("cupy"):
         return x.device
     return contextlib.nullcontext()

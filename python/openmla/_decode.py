@@ -68,7 +68,7 @@ def decode(q, k_cache, block_table, cache_seqlens, *, d_v=512, softmax_scale=Non
         lse = _arrays.empty(q, (b, h_q, s_q), "float32")  # [b, h_q, s_q]
     if kind == "torch":
         for name, x in (("q", q), ("k_cache", k_cache), ("out", out)):
-            _arrays.for_library(x, name)
+            _arrays.check_dtype(x, name)
         _torch.torch.ops.openmla.decode_(q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata,
                                           num_splits, workspace, out, lse, d_v, softmax_scale, causal)
     else:
