@@ -8,7 +8,7 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device: torch GPU tests skipped", allow_module_level=True)
 
 import openmla  # noqa: E402
-from gpu import require_cuda_backend  # noqa: E402
+from cuda_backend import require_cuda_backend  # noqa: E402
 from mla_reference import assert_close, make_case, reference  # noqa: E402
 
 require_cuda_backend()
