@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 
 #include "cases.h"
 #include "cuda_check.h"
@@ -65,17 +66,12 @@ TensorView on_host(const TensorView& view, const HostMemory& host) {
 
 SpotCheck check_one(const Case& c, cudaStream_t stream) {
   const Problem p = make_problem(c, 1, stream);
-  const PlanConfig gpu_config = resolve_plan_config(PlanConfig{.batch = c.b, .s_q = c.s_q, .h_q = c.h_q,
-                                                               .h_kv = c.h_kv, .page_size = c.page_size,
-                                                               .device = p.device});
-  DeviceMemory plan_buffer = device_alloc(plan_buffer_size(gpu_config));
-  DeviceMemory workspace = device_alloc(workspace_size(gpu_config, c.d_v));
-  const Buffer ws{workspace.get(), workspace.bytes(), p.device};
-  const Plan gpu_plan = plan(gpu_config, p.cache_seqlens_view(),
-                             Buffer{plan_buffer.get(), plan_buffer.bytes(), p.device}, stream);
-  const DecodeArgs gpu = p.args(0, gpu_plan, ws, stream);
+  const PlanConfig gpu_config = plan_config(c, p.device);
+  const DecodeBuffers buffers = allocate_decode_buffers(gpu_config, c.d_v);
+  const Plan gpu_plan = plan(gpu_config, p.cache_seqlens_view(), buffers.plan, stream);
+  const DecodeArgs gpu = p.args(0, gpu_plan, buffers.workspace, stream);
   decode(gpu);
-  check_status(read_status(ws, stream));
+  check_status(read_status(buffers.workspace, stream));
   BENCH_CUDA(cudaStreamSynchronize(stream));
 
   const HostMemory q = download(gpu.q);
@@ -84,8 +80,7 @@ SpotCheck check_one(const Case& c, cudaStream_t stream) {
   const HostMemory seqlens = download(gpu.cache_seqlens);
   const HostMemory gpu_out = download(gpu.out);
   const HostMemory gpu_lse = download(gpu.lse);
-  const PlanConfig cpu_config = resolve_plan_config(PlanConfig{.batch = c.b, .s_q = c.s_q, .h_q = c.h_q,
-                                                               .h_kv = c.h_kv, .page_size = c.page_size});
+  const PlanConfig cpu_config = plan_config(c, Device{});
   const HostMemory cpu_plan_buffer = host_alloc(plan_buffer_size(cpu_config));
   const HostMemory cpu_workspace = host_alloc(workspace_size(cpu_config, c.d_v));
   const HostMemory cpu_out = host_alloc(gpu_out.bytes());
@@ -148,7 +143,11 @@ __global__ void count_nonfinite_kernel(const T* x,  // [n]
 std::vector<SpotCheck> run_spot_checks(cudaStream_t stream) {
   std::vector<SpotCheck> results;
   for (const Case& c : check_cases()) {
-    results.push_back(check_one(c, stream));
+    try {
+      results.push_back(check_one(c, stream));
+    } catch (const std::exception& e) {
+      results.push_back(SpotCheck{.name = case_name(c), .error = e.what()});
+    }
   }
   return results;
 }

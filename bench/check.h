@@ -19,9 +19,11 @@ struct SpotCheck {
   double max_lse_excess = 0.0;
   int64_t mismatches = 0;     // elements of out or lse outside the bound, NaN, or +inf in one only
   bool passed = false;
+  std::string error;          // what was thrown, when the check could not run
 };
 
-// Decodes a few small problems on the GPU and with the CPU backend and compares them.
+// Decodes a few small problems on the GPU and with the CPU backend and compares them; a check that
+// throws is reported as failed with its error.
 std::vector<SpotCheck> run_spot_checks(cudaStream_t stream);
 
 // Elements of `out` ([b, s_q, h_q, d_v], bf16 | fp16, contiguous) that are NaN or infinite.

@@ -150,6 +150,20 @@ DecodeArgs Problem::args(int copy, const Plan& plan, const Buffer& workspace, cu
   return a;
 }
 
+PlanConfig plan_config(const Case& c, Device device) {
+  return resolve_plan_config(PlanConfig{.batch = c.b, .s_q = c.s_q, .h_q = c.h_q, .h_kv = c.h_kv,
+                                        .page_size = c.page_size, .device = device});
+}
+
+DecodeBuffers allocate_decode_buffers(const PlanConfig& config, int64_t d_v) {
+  DecodeBuffers d;
+  d.plan_memory = device_alloc(plan_buffer_size(config));
+  d.workspace_memory = device_alloc(workspace_size(config, d_v));
+  d.plan = Buffer{d.plan_memory.get(), d.plan_memory.bytes(), config.device};
+  d.workspace = Buffer{d.workspace_memory.get(), d.workspace_memory.bytes(), config.device};
+  return d;
+}
+
 int copies_to_defeat_l2(const Case& c, int64_t l2_bytes) {
   int64_t pages = 0;
   for (int32_t len : draw_seqlens(c)) {

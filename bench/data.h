@@ -40,6 +40,18 @@ struct Problem {
   DecodeArgs args(int copy, const Plan& plan, const Buffer& workspace, cudaStream_t stream) const;
 };
 
+// The plan configuration of case `c` decoded on `device`, num_parts resolved.
+PlanConfig plan_config(const Case& c, Device device);
+
+// Device memory for a plan and a decode workspace of `config`.
+struct DecodeBuffers {
+  DeviceMemory plan_memory;       // plan_buffer_size(config) bytes
+  DeviceMemory workspace_memory;  // workspace_size(config, d_v) bytes
+  Buffer plan;                    // views of the two
+  Buffer workspace;
+};
+DecodeBuffers allocate_decode_buffers(const PlanConfig& config, int64_t d_v);
+
 // Input sets needed so that the rotation covers several times the L2 cache.
 int copies_to_defeat_l2(const Case& c, int64_t l2_bytes);
 

@@ -4,9 +4,7 @@
 #include <string>
 
 #include "check.h"
-#include "cuda_check.h"
 #include "data.h"
-#include "memory.h"
 #include "openmla/decode.h"
 
 namespace openmla::bench {
@@ -24,13 +22,10 @@ constexpr int kEstimateRepeats = 3;
 CaseResult measure_case(const Case& c, int64_t l2_bytes, bool quick, cudaStream_t stream) {
   const int sets = copies_to_defeat_l2(c, l2_bytes);
   const Problem p = make_problem(c, sets, stream);
-  const PlanConfig config = resolve_plan_config(PlanConfig{.batch = c.b, .s_q = c.s_q, .h_q = c.h_q,
-                                                           .h_kv = c.h_kv, .page_size = c.page_size,
-                                                           .device = p.device});
-  DeviceMemory plan_memory = device_alloc(plan_buffer_size(config));
-  DeviceMemory workspace_memory = device_alloc(workspace_size(config, c.d_v));
-  const Buffer plan_buffer{plan_memory.get(), plan_memory.bytes(), p.device};
-  const Buffer workspace{workspace_memory.get(), workspace_memory.bytes(), p.device};
+  const PlanConfig config = plan_config(c, p.device);
+  const DecodeBuffers buffers = allocate_decode_buffers(config, c.d_v);
+  const Buffer& plan_buffer = buffers.plan;
+  const Buffer& workspace = buffers.workspace;
   const TensorView seqlens = p.cache_seqlens_view();
 
   const Plan the_plan = plan(config, seqlens, plan_buffer, stream);

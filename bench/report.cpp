@@ -79,6 +79,10 @@ void print_roofline(std::ostream& os, const Roofline& roof) {
 
 void print_spot_checks(std::ostream& os, const std::vector<SpotCheck>& checks) {
   for (const SpotCheck& s : checks) {
+    if (!s.error.empty()) {
+      os << "spot check vs CPU backend, " << s.name << ": FAIL: " << s.error << "\n";
+      continue;
+    }
     os << "spot check vs CPU backend, " << s.name << ": " << (s.passed ? "pass" : "FAIL")
        << " (rel. Frobenius " << format("%.2e", s.rel_frobenius) << ", max out error "
        << format("%.2f", s.max_excess) << " and lse error " << format("%.2f", s.max_lse_excess)
@@ -127,7 +131,11 @@ std::string spot_check_json(const SpotCheck& s) {
   std::ostringstream os;
   os << "{\"type\":\"check\",\"name\":" << json_string(s.name) << ",\"passed\":" << (s.passed ? "true" : "false")
      << ",\"rel_frobenius\":" << json_number(s.rel_frobenius) << ",\"max_excess\":" << json_number(s.max_excess)
-     << ",\"max_lse_excess\":" << json_number(s.max_lse_excess) << ",\"mismatches\":" << s.mismatches << "}";
+     << ",\"max_lse_excess\":" << json_number(s.max_lse_excess) << ",\"mismatches\":" << s.mismatches;
+  if (!s.error.empty()) {
+    os << ",\"error\":" << json_string(s.error);
+  }
+  os << "}";
   return os.str();
 }
 

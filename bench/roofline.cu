@@ -4,6 +4,7 @@
 
 #include "cuda_check.h"
 #include "data.h"
+#include "handles.h"
 #include "memory.h"
 #include "timing.h"
 
@@ -35,18 +36,6 @@ double measure_copy_gbps(bool quick, cudaStream_t stream) {
   return 2.0 * static_cast<double>(kCopyBytes) / (t.median_us * 1e3);
 }
 
-class CublasHandle {
- public:
-  CublasHandle() { BENCH_CUBLAS(cublasCreate(&handle_)); }
-  CublasHandle(const CublasHandle&) = delete;
-  CublasHandle& operator=(const CublasHandle&) = delete;
-  ~CublasHandle() { cublasDestroy(handle_); }
-  cublasHandle_t get() const { return handle_; }
-
- private:
-  cublasHandle_t handle_ = nullptr;
-};
-
 double measure_gemm_tflops(bool quick, cudaStream_t stream) {
   const int64_t elems = kGemmN * kGemmN;
   DeviceMemory a = device_alloc(elems * 2);  // [n, n] bf16, column-major
@@ -55,7 +44,7 @@ double measure_gemm_tflops(bool quick, cudaStream_t stream) {
   DeviceMemory workspace = device_alloc(kCublasWorkspaceBytes);
   fill_normal(a.get(), DType::bf16, elems, kGemmSeedA, stream);
   fill_normal(b.get(), DType::bf16, elems, kGemmSeedB, stream);
-  const CublasHandle handle;
+  const Cublas handle = make_cublas();
   BENCH_CUBLAS(cublasSetStream(handle.get(), stream));
   BENCH_CUBLAS(cublasSetWorkspace(handle.get(), workspace.get(), kCublasWorkspaceBytes));
   const float alpha = 1.0f;

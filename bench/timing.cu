@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cuda_check.h"
+#include "handles.h"
 
 namespace openmla::bench {
 
@@ -13,47 +14,24 @@ namespace {
 
 constexpr int kMaxCalls = 2000;
 
-class Events {
- public:
-  Events() {
-    BENCH_CUDA(cudaEventCreate(&start_));
-    BENCH_CUDA(cudaEventCreate(&stop_));
-  }
-  Events(const Events&) = delete;
-  Events& operator=(const Events&) = delete;
-  ~Events() {
-    cudaEventDestroy(start_);
-    cudaEventDestroy(stop_);
-  }
-  cudaEvent_t start() const { return start_; }
-  cudaEvent_t stop() const { return stop_; }
-
-  float elapsed_ms() const {
-    BENCH_CUDA(cudaEventSynchronize(stop_));
-    float ms = 0.0f;
-    BENCH_CUDA(cudaEventElapsedTime(&ms, start_, stop_));
-    return ms;
-  }
-
- private:
-  cudaEvent_t start_ = nullptr;
-  cudaEvent_t stop_ = nullptr;
-};
-
 // Times `repeats` runs of `run` (after one warm-up) and reduces them to per-call statistics.
 Timing time_runs(const std::function<void()>& run, int calls, int repeats, cudaStream_t stream) {
   if (calls < 1 || repeats < 1) {
     throw std::invalid_argument("timing: calls >= 1 and repeats >= 1 expected");
   }
-  Events events;
+  const Event start = make_event();
+  const Event stop = make_event();
   run();
   BENCH_CUDA(cudaStreamSynchronize(stream));
   std::vector<double> us;  // [repeats] per-call times
   for (int r = 0; r < repeats; ++r) {
-    BENCH_CUDA(cudaEventRecord(events.start(), stream));
+    BENCH_CUDA(cudaEventRecord(start.get(), stream));
     run();
-    BENCH_CUDA(cudaEventRecord(events.stop(), stream));
-    us.push_back(1000.0 * events.elapsed_ms() / calls);
+    BENCH_CUDA(cudaEventRecord(stop.get(), stream));
+    BENCH_CUDA(cudaEventSynchronize(stop.get()));
+    float ms = 0.0f;
+    BENCH_CUDA(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+    us.push_back(1000.0 * ms / calls);
   }
   std::sort(us.begin(), us.end());
   const size_t n = us.size();
@@ -62,41 +40,27 @@ Timing time_runs(const std::function<void()>& run, int calls, int repeats, cudaS
                 .repeats = repeats};
 }
 
-// Owns a graph captured from `stream`; a launch that throws mid-capture still ends the capture.
-class CapturedGraph {
- public:
-  CapturedGraph(const std::function<void(int)>& launch, int calls, cudaStream_t stream) {
-    BENCH_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-    try {
-      for (int i = 0; i < calls; ++i) {
-        launch(i);
-      }
-    } catch (...) {
-      cudaGraph_t partial = nullptr;
-      if (cudaStreamEndCapture(stream, &partial) == cudaSuccess && partial != nullptr) {
-        cudaGraphDestroy(partial);
-      }
-      throw;
+// Captures launch(0) .. launch(calls - 1) on `stream`; a launch that throws still ends the capture.
+GraphExec capture(const std::function<void(int)>& launch, int calls, cudaStream_t stream) {
+  BENCH_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  try {
+    for (int i = 0; i < calls; ++i) {
+      launch(i);
     }
-    BENCH_CUDA(cudaStreamEndCapture(stream, &graph_));
-    BENCH_CUDA(cudaGraphInstantiate(&exec_, graph_, 0));
+  } catch (...) {
+    cudaGraph_t partial = nullptr;
+    if (cudaStreamEndCapture(stream, &partial) == cudaSuccess) {
+      Graph discarded(partial);
+    }
+    throw;
   }
-  CapturedGraph(const CapturedGraph&) = delete;
-  CapturedGraph& operator=(const CapturedGraph&) = delete;
-  ~CapturedGraph() {
-    if (exec_ != nullptr) {
-      cudaGraphExecDestroy(exec_);
-    }
-    if (graph_ != nullptr) {
-      cudaGraphDestroy(graph_);
-    }
-  }
-  cudaGraphExec_t exec() const { return exec_; }
-
- private:
-  cudaGraph_t graph_ = nullptr;
-  cudaGraphExec_t exec_ = nullptr;
-};
+  cudaGraph_t raw = nullptr;
+  BENCH_CUDA(cudaStreamEndCapture(stream, &raw));
+  const Graph graph(raw);
+  cudaGraphExec_t exec = nullptr;
+  BENCH_CUDA(cudaGraphInstantiate(&exec, graph.get(), 0));
+  return GraphExec(exec);
+}
 
 }  // namespace
 
@@ -111,8 +75,8 @@ Timing time_eager(const std::function<void(int)>& launch, int calls, int repeats
 }
 
 Timing time_graph(const std::function<void(int)>& launch, int calls, int repeats, cudaStream_t stream) {
-  const CapturedGraph graph(launch, calls, stream);
-  return time_runs([&] { BENCH_CUDA(cudaGraphLaunch(graph.exec(), stream)); }, calls, repeats, stream);
+  const GraphExec graph = capture(launch, calls, stream);
+  return time_runs([&] { BENCH_CUDA(cudaGraphLaunch(graph.get(), stream)); }, calls, repeats, stream);
 }
 
 int calls_for(double estimate_us, double target_us, int multiple) {
