@@ -1,0 +1,17 @@
+#pragma once
+// One decode of a Problem on the CPU backend through the public API: plan, workspace, decode.
+
+#include <cstdint>
+
+#include "openmla/decode.h"
+#include "problem.h"
+
+namespace openmla::test {
+
+// Arguments for decode over the problem's host buffers; plan and workspace are the caller's.
+DecodeArgs host_args(const Problem& problem, const Output& output);
+
+// num_parts 0 lets openmla pick.
+Output host_decode(const Problem& problem, int64_t num_parts = 0);
+
+}  // namespace openmla::test
