@@ -116,13 +116,6 @@ void fill_normal(void* dst, DType dtype, int64_t n, uint64_t seed, cudaStream_t 
   BENCH_LAUNCHED();
 }
 
-int64_t Problem::set_bytes() const {
-  const Case& c = shape;
-  const int64_t e = elem_bytes(c);
-  return c.b * c.s_q * c.h_q * c.d_qk * e + num_blocks * c.page_size * c.h_kv * c.d_qk * e +
-         c.b * c.s_q * c.h_q * c.d_v * e + c.b * c.h_q * c.s_q * 4;
-}
-
 TensorView Problem::cache_seqlens_view() const {
   return make_view(cache_seqlens.get(), DType::int32, {shape.b}, device);
 }

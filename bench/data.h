@@ -33,8 +33,6 @@ struct Problem {
   DeviceMemory block_table;         // [b, max_blocks_per_seq] int32
   DeviceMemory cache_seqlens;       // [b] int32
 
-  // Bytes of one set of q, k_cache, out and lse.
-  int64_t set_bytes() const;
   TensorView cache_seqlens_view() const;
   // Decode arguments over input set `copy` (0 <= copy < copies).
   DecodeArgs args(int copy, const Plan& plan, const Buffer& workspace, cudaStream_t stream) const;

@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""Prints an openmla-bench result file as a Markdown table (for the README and docs).
+
+usage: python3 bench/table.py RESULTS.jsonl
+"""
+
+import json
+import sys
+from pathlib import Path
+
+FLASHMLA_LABEL = "FlashMLA (DESIGN.md, H100)"
+
+
+def main(argv):
+    if len(argv) != 2:
+        raise SystemExit(__doc__)
+    records = [json.loads(line) for line in Path(argv[1]).read_text().splitlines() if line.strip()]
+    roofline = next((r for r in records if r["type"] == "roofline"), None)
+    if roofline is None:
+        raise SystemExit(f"{argv[1]}: no roofline record")
+    print(f"{roofline['device']}: copy {roofline['copy_gbps']:,.0f} GB/s, cuBLAS bf16 GEMM "
+          f"{roofline['gemm_tflops']:,.0f} TFLOPS (measured in the same run); CUDA-graph timed, median.\n")
+    print(f"| case | µs | GB/s | % copy | TFLOPS | % GEMM | plan µs | {FLASHMLA_LABEL} µs |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in records:
+        if r["type"] != "case":
+            continue
+        if "error" in r:
+            print(f"| {r['name']} | failed: {r['error']} |||||||")
+            continue
+        flashmla = f"{r['flashmla_us']:,.1f}" if r.get("flashmla_us") else "—"
+        print(f"| {r['name']} | {r['decode_us']:,.1f} | {r['gbps']:,.0f} | {r['pct_copy']:.0f}% | "
+              f"{r['tflops']:,.0f} | {r['pct_gemm']:.0f}% | {r['plan_us']:.1f} | {flashmla} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
