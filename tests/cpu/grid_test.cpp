@@ -12,11 +12,10 @@
 
 #include <gtest/gtest.h>
 
-#include <sstream>
-#include <string>
 #include <vector>
 
 #include "check.h"
+#include "grid.h"
 #include "host_decode.h"
 #include "reference.h"
 
@@ -25,9 +24,7 @@ namespace {
 
 constexpr int64_t kMaxCostMs = 100;
 
-int64_t cost_ms(int64_t b, int64_t s_q, int64_t h_q, int64_t h_kv, int64_t s_k) {
-  return b * s_k * (s_q * h_q + 8 * h_kv) / 1000;
-}
+int64_t cost_ms(const ProblemSpec& s) { return s.b * s.s_k * (s.s_q * s.h_q + 8 * s.h_kv) / 1000; }
 
 // b, s_q, h_q, h_kv, s_k of the large cases kept past kMaxCostMs (each 1-3 s), varlen and causal.
 constexpr int64_t kLargeCases[][5] = {
@@ -37,41 +34,14 @@ constexpr int64_t kLargeCases[][5] = {
     {64, 2, 128, 2, 140},  // a big batch of many heads over short sequences
 };
 
-std::vector<ProblemSpec> grid() {
-  std::vector<ProblemSpec> specs;
-  uint64_t seed = 1;
-  for (int64_t b : {1, 2, 6, 64}) {
-    for (int64_t s_q : {1, 2, 4}) {
-      for (int64_t s_k : {20, 140, 4096}) {
-        for (int64_t h_q : {1, 3, 9, 63, 64, 126, 128}) {
-          for (int64_t h_kv : {1, 2, 3, 8}) {
-            if (h_q % h_kv != 0 || cost_ms(b, s_q, h_q, h_kv, s_k) > kMaxCostMs) {
-              continue;
-            }
-            for (bool varlen : {false, true}) {
-              for (bool causal : {false, true}) {
-                specs.push_back(ProblemSpec{.b = b, .s_q = s_q, .h_q = h_q, .h_kv = h_kv, .s_k = s_k,
-                                            .varlen = varlen, .causal = causal, .seed = seed++});
-              }
-            }
-          }
-        }
-      }
-    }
-  }
+std::vector<ProblemSpec> cases() {
+  std::vector<ProblemSpec> specs = design_grid([](const ProblemSpec& s) { return cost_ms(s) <= kMaxCostMs; });
+  uint64_t seed = 10'000;
   for (const auto& c : kLargeCases) {
     specs.push_back(ProblemSpec{.b = c[0], .s_q = c[1], .h_q = c[2], .h_kv = c[3], .s_k = c[4],
                                 .varlen = true, .causal = true, .seed = seed++});
   }
   return specs;
-}
-
-std::string name(const ::testing::TestParamInfo<ProblemSpec>& info) {
-  const ProblemSpec& s = info.param;
-  std::ostringstream n;
-  n << "b" << s.b << "_sq" << s.s_q << "_sk" << s.s_k << "_hq" << s.h_q << "_hkv" << s.h_kv
-    << (s.varlen ? "_varlen" : "_fixed") << (s.causal ? "_causal" : "");
-  return n.str();
 }
 
 class Grid : public ::testing::TestWithParam<ProblemSpec> {};
@@ -82,7 +52,8 @@ TEST_P(Grid, MatchesReference) {
   EXPECT_TRUE(matches(reference_decode(problem), output.out_view(), output.lse_view()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Cpu, Grid, ::testing::ValuesIn(grid()), name);
+INSTANTIATE_TEST_SUITE_P(Cpu, Grid, ::testing::ValuesIn(cases()),
+                         [](const auto& param_info) { return spec_name(param_info.param); });
 
 }  // namespace
 }  // namespace openmla::test
