@@ -7,6 +7,7 @@
 #include <limits>
 #include <set>
 
+#include "compare.h"
 #include "half_bits.h"
 #include "problem.h"
 #include "reference.h"
@@ -136,6 +137,76 @@ TEST(Reference, RowsThatSeeNoKey) {
   }
   EXPECT_EQ(r.out[(1 * 4 + 0) * 2 * 512], 0.0);
   EXPECT_NE(r.out[(1 * 4 + 3) * 2 * 512], 0.0);
+}
+
+
+// The comparison flags each kind of offence DESIGN.md §5 names, and accepts the reference itself.
+class Compare : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    problem_ = make_problem({.s_q = 2, .h_q = 4, .causal = true, .seed = 6, .lengths = {50, 1}});
+    ref_ = reference_decode(problem_);
+    output_ = make_output(problem_.spec);
+    for (size_t i = 0; i < ref_.out.size(); ++i) {
+      output_.out[i] = double_to_half(ref_.out[i], DType::bf16);
+    }
+    for (size_t i = 0; i < ref_.lse.size(); ++i) {
+      output_.lse[i] = static_cast<float>(ref_.lse[i]);
+    }
+  }
+
+  Comparison run() const { return compare(ref_, output_.out_view(), output_.lse_view()); }
+
+  Problem problem_;
+  Reference ref_;
+  Output output_;
+};
+
+TEST_F(Compare, AcceptsTheRoundedReference) {
+  const Comparison c = run();
+  EXPECT_TRUE(c.ok()) << c.summary();
+  EXPECT_LT(c.rel_frobenius, 5e-3);
+}
+
+TEST_F(Compare, FlagsAnOutElementOffByMoreThanTheBound) {
+  output_.out[7] = double_to_half(ref_.out[7] + 2e-3 + std::fabs(ref_.out[7]) / 32, DType::bf16);
+  const Comparison c = run();
+  EXPECT_FALSE(c.ok());
+  EXPECT_EQ(c.out_mismatches, 1);
+  ASSERT_FALSE(c.first.empty());
+  EXPECT_NE(c.first[0].find("out[0, 0, 0, 7]"), std::string::npos) << c.first[0];
+}
+
+TEST_F(Compare, FlagsLseErrorsInfAndNaN) {
+  output_.lse[0] += 1e-3f;  // row (0, h 0, i 0): finite, off by more than 1e-5 + 2e-4 |ref|
+  output_.lse[1] = INFINITY;  // +inf where the reference is finite
+  output_.lse[2] = NAN;
+  const Comparison c = run();
+  EXPECT_EQ(c.lse_mismatches, 3);
+  EXPECT_EQ(c.nans, 1);
+  EXPECT_FALSE(c.ok());
+}
+
+TEST_F(Compare, FlagsARowThatSeesNoKeyWithoutInfOrZero) {
+  // Sequence 1 has one key and s_q = 2, causal: its row i = 0 sees nothing.
+  const size_t lse_index = (1 * 4 + 0) * 2 + 0;
+  ASSERT_TRUE(std::isinf(ref_.lse[lse_index]));
+  output_.lse[lse_index] = 0.0f;
+  const size_t out_index = ((1 * 2 + 0) * 4 + 0) * 512 + 3;
+  output_.out[out_index] = double_to_half(1e-4, DType::bf16);  // small, but not the exact 0 required
+  const Comparison c = run();
+  EXPECT_EQ(c.lse_mismatches, 1);
+  EXPECT_EQ(c.out_mismatches, 1);
+}
+
+TEST_F(Compare, FlagsFrobeniusErrorEvenWhenEveryElementIsWithinBound) {
+  // Shift every element by 0.9 of its bound: each passes, the whole does not.
+  for (size_t i = 0; i < ref_.out.size(); ++i) {
+    output_.out[i] = double_to_half(ref_.out[i] + 0.9 * (1e-3 + std::fabs(ref_.out[i]) / 64), DType::bf16);
+  }
+  const Comparison c = run();
+  EXPECT_GT(c.rel_frobenius, 5e-3);
+  EXPECT_FALSE(c.ok());
 }
 
 }  // namespace
