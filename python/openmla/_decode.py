@@ -69,8 +69,13 @@ def decode(q, k_cache, block_table, cache_seqlens, *, d_v=512, softmax_scale=Non
     if kind == "torch":
         for name, x in (("q", q), ("k_cache", k_cache), ("out", out)):
             _arrays.check_dtype(x, name)
+        torch = _torch.torch
+        if not torch.compiler.is_compiling() and (
+                num_splits.data_ptr() != _torch.plan_num_splits(tile_scheduler_metadata, q, k_cache).data_ptr()):
+            raise ValueError("openmla: num_splits: expected the num_splits returned together with this "
+                             "tile_scheduler_metadata, given another array")
         _torch.torch.ops.openmla.decode_(q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata,
-                                          num_splits, workspace, out, lse, d_v, softmax_scale, causal)
+                                          workspace, out, lse, d_v, softmax_scale, causal)
     else:
         with _arrays.device_guard(q):
             _C.decode(_arrays.for_library(q, "q"), _arrays.for_library(k_cache, "k_cache"), block_table,

@@ -27,6 +27,15 @@ def current_stream(t):
     return torch.cuda.current_stream(t.device).cuda_stream if t.is_cuda else 0
 
 
+def plan_num_splits(tile_scheduler_metadata, q, k_cache):
+    """The num_splits view [b + 1] inside a plan buffer [num_parts, words_per_part] made for q's batch."""
+    batch, s_q, h_q = q.shape[0], q.shape[1], q.shape[2]
+    device = ("cuda", q.device.index) if q.is_cuda else ("cpu", 0)
+    _, _, split_word = _sizes.plan_geometry(batch, s_q, h_q, k_cache.shape[2], tile_scheduler_metadata.shape[0],
+                                            *device)
+    return tile_scheduler_metadata.detach().reshape(-1)[split_word : split_word + batch + 1]  # [b + 1]
+
+
 if torch is not None:
     torch.compiler.assume_constant_result(_sizes.plan_geometry)
     torch.compiler.assume_constant_result(_sizes.workspace_bytes)
@@ -49,7 +58,6 @@ if torch is not None:
         block_table: torch.Tensor,
         cache_seqlens: torch.Tensor,
         tile_scheduler_metadata: torch.Tensor,
-        num_splits: torch.Tensor,
         workspace: torch.Tensor,
         out: torch.Tensor,
         lse: torch.Tensor,
@@ -57,13 +65,18 @@ if torch is not None:
         softmax_scale: Optional[float],
         causal: bool,
     ) -> None:
-        """openmla.decode on tensors: writes out [b, s_q, h_q, d_v] and lse [b, h_q, s_q] float32."""
+        """openmla.decode on tensors: writes out [b, s_q, h_q, d_v] and lse [b, h_q, s_q] float32.
+
+        num_splits is taken here as the view into tile_scheduler_metadata that openmla.plan returns:
+        the op sees only the plan buffer, so copies of its inputs (torch.library.opcheck,
+        functionalization) still pass the library's check that the two belong together."""
+        num_splits = plan_num_splits(tile_scheduler_metadata, q, k_cache)
         arrays = [t.detach() for t in (q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata,
                                        num_splits, workspace, out, lse)]
         with device_guard(q):
             _C.decode(*arrays, d_v, softmax_scale, causal, current_stream(q))
 
     @decode_.register_fake
-    def _(q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata, num_splits, workspace, out, lse,
+    def _(q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata, workspace, out, lse,
           d_v, softmax_scale, causal):
         return None

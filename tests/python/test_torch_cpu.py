@@ -57,7 +57,7 @@ def test_opcheck():
     out = torch.empty(2, 1, 4, 32, dtype=torch.float16)  # [b, s_q, h_q, d_v]
     lse = torch.empty(2, 4, 1)  # [b, h_q, s_q]
     torch.library.opcheck(torch.ops.openmla.decode_.default,
-                          (q, k_cache, block_table, cache_seqlens, *plan, workspace, out, lse, 32, None, False))
+                          (q, k_cache, block_table, cache_seqlens, plan[0], workspace, out, lse, 32, None, False))
 
 
 def test_compile_fullgraph():
