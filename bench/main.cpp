@@ -184,6 +184,7 @@ int run(const Options& o) {
       std::cerr << r.decode.median_us << " us (min " << r.decode.min_us << ", max " << r.decode.max_us
                 << ", " << r.decode.calls << " calls per replay, " << r.input_sets << " input sets)\n";
       json.write(case_json(r, roof));
+      ok = ok && r.decode.graph_error.empty() && r.plan.graph_error.empty();
     } catch (const std::exception& e) {
       std::cerr << "FAILED: " << e.what() << "\n";
       failures.push_back(CaseFailure{cases[i], e.what()});

@@ -51,9 +51,10 @@ CaseResult measure_case(const Case& c, int64_t l2_bytes, bool quick, cudaStream_
   r.input_sets = sets;
   r.num_parts = config.num_parts;
   const double decode_estimate = time_eager(run_decode, 1, kEstimateRepeats, stream).median_us;
-  r.decode = time_graph(run_decode, calls_for(decode_estimate, target_us, sets), repeats, stream);
+  r.decode = time_graph_or_eager(run_decode, calls_for(decode_estimate, target_us, sets), repeats,
+                                 stream);
   const double plan_estimate = time_eager(run_plan, 1, kEstimateRepeats, stream).median_us;
-  r.plan = time_graph(run_plan, calls_for(plan_estimate, target_us, 1), repeats, stream);
+  r.plan = time_graph_or_eager(run_plan, calls_for(plan_estimate, target_us, 1), repeats, stream);
   check_status(read_status(workspace, stream));
   return r;
 }

@@ -107,6 +107,14 @@ void print_table(std::ostream& os, const std::vector<CaseResult>& results,
                   m.flashmla_us ? format("%.2fx", *m.flashmla_us / r.decode.median_us).c_str() : "-");
     os << line;
   }
+  for (const CaseResult& r : results) {
+    for (const Timing* t : {&r.decode, &r.plan}) {
+      if (!t->graph_error.empty()) {
+        os << "NOT GRAPH-SAFE " << case_name(r.shape) << " (" << (t == &r.decode ? "decode" : "plan")
+           << " timed as issued, host overhead included): " << t->graph_error << "\n";
+      }
+    }
+  }
   for (const CaseFailure& f : failures) {
     os << "FAILED " << case_name(f.shape) << ": " << f.error << "\n";
   }
@@ -129,8 +137,10 @@ std::string roofline_json(const Roofline& roof) {
 
 std::string spot_check_json(const SpotCheck& s) {
   std::ostringstream os;
-  os << "{\"type\":\"check\",\"name\":" << json_string(s.name) << ",\"passed\":" << (s.passed ? "true" : "false")
-     << ",\"rel_frobenius\":" << json_number(s.rel_frobenius) << ",\"max_excess\":" << json_number(s.max_excess)
+  os << "{\"type\":\"check\",\"name\":" << json_string(s.name)
+     << ",\"passed\":" << (s.passed ? "true" : "false")
+     << ",\"rel_frobenius\":" << json_number(s.rel_frobenius)
+     << ",\"max_excess\":" << json_number(s.max_excess)
      << ",\"max_lse_excess\":" << json_number(s.max_lse_excess) << ",\"mismatches\":" << s.mismatches;
   if (!s.error.empty()) {
     os << ",\"error\":" << json_string(s.error);
@@ -147,14 +157,23 @@ std::string case_json(const CaseResult& r, const Roofline& roof) {
   os << ",\"mean_s_k\":" << json_number(r.mean_s_k) << ",\"input_sets\":" << r.input_sets
      << ",\"num_parts\":" << r.num_parts << ",\"decode_us\":" << json_number(r.decode.median_us)
      << ",\"decode_us_min\":" << json_number(r.decode.min_us)
-     << ",\"decode_us_max\":" << json_number(r.decode.max_us) << ",\"decode_calls_per_replay\":" << r.decode.calls
+     << ",\"decode_us_max\":" << json_number(r.decode.max_us)
+     << ",\"decode_calls_per_replay\":" << r.decode.calls
      << ",\"repeats\":" << r.decode.repeats << ",\"plan_us\":" << json_number(r.plan.median_us)
      << ",\"bytes\":" << json_number(m.bytes) << ",\"flops\":" << json_number(m.flops)
      << ",\"gbps\":" << json_number(m.gbps) << ",\"tflops\":" << json_number(m.tflops)
      << ",\"pct_copy\":" << json_number(m.pct_copy) << ",\"pct_gemm\":" << json_number(m.pct_gemm)
      << ",\"bound\":\"" << (m.memory_bound ? "memory" : "compute") << "\",\"flashmla_us\":"
      << (m.flashmla_us ? json_number(*m.flashmla_us) : "null")
-     << ",\"flashmla_source\":" << json_string(kFlashMlaLabel) << "}";
+     << ",\"flashmla_source\":" << json_string(kFlashMlaLabel)
+     << ",\"timing\":\"" << (r.decode.graph_error.empty() ? "graph" : "eager") << "\"";
+  if (!r.decode.graph_error.empty()) {
+    os << ",\"decode_graph_error\":" << json_string(r.decode.graph_error);
+  }
+  if (!r.plan.graph_error.empty()) {
+    os << ",\"plan_graph_error\":" << json_string(r.plan.graph_error);
+  }
+  os << "}";
   return os.str();
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <stdexcept>
 #include <vector>
 
@@ -37,7 +38,7 @@ Timing time_runs(const std::function<void()>& run, int calls, int repeats, cudaS
   const size_t n = us.size();
   const double median = n % 2 == 1 ? us[n / 2] : 0.5 * (us[n / 2 - 1] + us[n / 2]);
   return Timing{.median_us = median, .min_us = us.front(), .max_us = us.back(), .calls = calls,
-                .repeats = repeats};
+                .repeats = repeats, .graph_error = {}};
 }
 
 // Captures launch(0) .. launch(calls - 1) on `stream`; a launch that throws still ends the capture.
@@ -52,6 +53,7 @@ GraphExec capture(const std::function<void(int)>& launch, int calls, cudaStream_
     if (cudaStreamEndCapture(stream, &partial) == cudaSuccess) {
       Graph discarded(partial);
     }
+    cudaGetLastError();  // the capture's error is not sticky: clear it for the next check
     throw;
   }
   cudaGraph_t raw = nullptr;
@@ -77,6 +79,17 @@ Timing time_eager(const std::function<void(int)>& launch, int calls, int repeats
 Timing time_graph(const std::function<void(int)>& launch, int calls, int repeats, cudaStream_t stream) {
   const GraphExec graph = capture(launch, calls, stream);
   return time_runs([&] { BENCH_CUDA(cudaGraphLaunch(graph.get(), stream)); }, calls, repeats, stream);
+}
+
+Timing time_graph_or_eager(const std::function<void(int)>& launch, int calls, int repeats,
+                           cudaStream_t stream) {
+  try {
+    return time_graph(launch, calls, repeats, stream);
+  } catch (const std::exception& e) {
+    Timing t = time_eager(launch, calls, repeats, stream);
+    t.graph_error = e.what();
+    return t;
+  }
 }
 
 int calls_for(double estimate_us, double target_us, int multiple) {

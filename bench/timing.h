@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <functional>
+#include <string>
 
 namespace openmla::bench {
 
@@ -15,6 +16,7 @@ struct Timing {
   double max_us = 0.0;
   int calls = 0;    // calls per timed run (per graph replay)
   int repeats = 0;  // timed runs
+  std::string graph_error;  // why the calls could not be captured in a graph (then timed as issued)
 };
 
 // Issues launch(0) .. launch(calls - 1) on `stream` per run, after one untimed warm-up run.
@@ -23,6 +25,11 @@ Timing time_eager(const std::function<void(int)>& launch, int calls, int repeats
 // Captures launch(0) .. launch(calls - 1) on `stream` into one graph, replays it once untimed, then
 // `repeats` times timed.
 Timing time_graph(const std::function<void(int)>& launch, int calls, int repeats, cudaStream_t stream);
+
+// time_graph, or time_eager with graph_error set when the calls cannot be captured (a host
+// synchronization or allocation inside them): the numbers still come back, marked.
+Timing time_graph_or_eager(const std::function<void(int)>& launch, int calls, int repeats,
+                           cudaStream_t stream);
 
 // Calls per timed run so that a run lasts about target_us given a first estimate of one call, rounded
 // up to a multiple of `multiple` (the input sets rotated through).
