@@ -43,6 +43,11 @@ void check_plan(const DecodeArgs& a) {
   if (!(c.device == a.q.device)) {
     fail("plan.config.device", detail::device_string(a.q.device), detail::device_string(c.device));
   }
+  const int64_t plan_bytes = schedule::layout(c.batch, c.num_parts).bytes;
+  if (a.plan->buffer.bytes < plan_bytes) {
+    fail("plan.buffer", ">= " + std::to_string(plan_bytes) + " bytes (plan_buffer_size)",
+         std::to_string(a.plan->buffer.bytes) + " bytes");
+  }
 }
 
 void check_workspace(const DecodeArgs& a) {

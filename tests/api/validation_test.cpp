@@ -234,6 +234,13 @@ TEST_F(Validation, PlanForOtherShapes) {
   }
 }
 
+TEST_F(Validation, PlanBufferTooSmall) {
+  const int64_t need = plan_.buffer.bytes;
+  plan_.buffer.bytes = need - 8;
+  expect_rejected({"plan.buffer: expected >= " + std::to_string(need) + " bytes (plan_buffer_size)",
+                   "given " + std::to_string(need - 8) + " bytes"});
+}
+
 TEST_F(Validation, EmptyPlan) {
   const Plan empty{};
   args_.plan = &empty;
