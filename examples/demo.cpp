@@ -14,10 +14,11 @@
 #include "openmla/openmla.h"
 #include "problem.h"
 #include "reference.h"
+#include "run.h"
 
 namespace {
 
-using openmla::test::Output;
+using openmla::demo::Run;
 using openmla::test::Problem;
 
 constexpr int kRepeats = 3;
@@ -26,10 +27,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-struct Run {
-  Output output;
-  double seconds = 0.0;  // median decode time (plan excluded: it is made once per step, for every layer)
-};
+}  // namespace
+
+namespace openmla::demo {
 
 // Plan once, then decode kRepeats times into host buffers; the CPU backend.
 Run run_on_cpu(const Problem& problem) {
@@ -59,23 +59,13 @@ Run run_on_cpu(const Problem& problem) {
   return run;
 }
 
-// Decode on the given device; results always come back in host memory.
-Run run_on(const openmla::Device& device, const Problem& problem) {
-  switch (device.type) {
-    case openmla::DeviceType::cpu:
-      return run_on_cpu(problem);
-    case openmla::DeviceType::cuda:
-      break;
-  }
-  throw openmla::Error("openmla-demo: device: expected cpu, given cuda (no GPU path in the demo yet)");
-}
-
-}  // namespace
+}  // namespace openmla::demo
 
 int main() {
   const openmla::test::ProblemSpec spec{.b = 16, .s_q = 1, .h_q = 128, .h_kv = 1, .s_k = 2048,
                                         .varlen = true, .page_size = 64, .seed = 2025};
-  const openmla::Device device{};
+  // The GPU when there is one, the CPU otherwise.
+  const bool gpu = openmla::demo::cuda_device_count() > 0;
   const Problem problem = openmla::test::make_problem(spec);
   double mean_s_k = 0.0;
   for (int32_t s_k : problem.seqlens) {
@@ -89,9 +79,9 @@ int main() {
               static_cast<long long>(spec.d_v), static_cast<long long>(spec.page_size), mean_s_k,
               *std::min_element(problem.seqlens.begin(), problem.seqlens.end()),
               *std::max_element(problem.seqlens.begin(), problem.seqlens.end()));
-  std::printf("backend: %s\n", openmla::device_name(device.type));
+  std::printf("backend: %s\n", gpu ? "cuda (GPU 0)" : "cpu (no GPU found)");
 
-  const Run run = run_on(device, problem);
+  const Run run = gpu ? openmla::demo::run_on_cuda(problem) : openmla::demo::run_on_cpu(problem);
   // DESIGN.md §4: bytes that must move (q, the used cache, out) and the FLOPs of both products.
   const double b = static_cast<double>(spec.b);
   const double rows = static_cast<double>(spec.s_q * spec.h_q);
@@ -99,7 +89,7 @@ int main() {
                             mean_s_k * static_cast<double>(spec.h_kv * spec.d_qk) * 2 +
                             rows * static_cast<double>(spec.d_v) * 2);
   const double flops = 2 * b * rows * mean_s_k * static_cast<double>(spec.d_qk + spec.d_v);
-  std::printf("decode: %.3f ms (median of %d)  %.2f GB/s  %.3f TFLOPS\n", run.seconds * 1e3, kRepeats,
+  std::printf("decode: %.3f ms (median)  %.2f GB/s  %.3f TFLOPS\n", run.seconds * 1e3,
               bytes / run.seconds * 1e-9, flops / run.seconds * 1e-12);
 
   const auto start = std::chrono::steady_clock::now();
