@@ -103,7 +103,8 @@ TEST(Cases, StridedViews) {
 
   // q: every row padded to d_qk + 24 elements of NaN.
   const int64_t q_pitch = spec.d_qk + 24;
-  std::vector<uint16_t> q = pad_rows(p.q.data(), b * s_q * h_q, spec.d_qk, q_pitch, kBf16NaN);  // [b, s_q, h_q, q_pitch]
+  // [b, s_q, h_q, q_pitch]
+  std::vector<uint16_t> q = pad_rows(p.q.data(), b * s_q * h_q, spec.d_qk, q_pitch, kBf16NaN);
   // block_table: every row padded by 3 poisoned columns; cache_seqlens: every other int32.
   std::vector<int32_t> table = pad_rows(p.block_table.data(), b, p.max_blocks_per_seq,
                                         p.max_blocks_per_seq + 3, kPoisonPage);  // [b, max_blocks + 3]

@@ -46,7 +46,8 @@ std::vector<int32_t> draw_lengths(const ProblemSpec& spec, Rng& rng) {
   for (int64_t i = 0; i < spec.b; ++i) {
     int64_t s_k = spec.s_k;
     if (spec.varlen) {
-      const double drawn = std::nearbyint(rng.normal(static_cast<double>(spec.s_k), static_cast<double>(spec.s_k) / 2.0));
+      const auto mean = static_cast<double>(spec.s_k);
+      const double drawn = std::nearbyint(rng.normal(mean, mean / 2.0));
       s_k = std::max<int64_t>(spec.s_q, static_cast<int64_t>(std::max(drawn, 0.0)));
     }
     if (spec.zero_length_every > 0 && i % spec.zero_length_every == 0) {
@@ -123,7 +124,7 @@ Problem make_problem(const ProblemSpec& spec) {
 
   const int64_t slot = spec.h_kv * spec.d_qk;  // elements of one token
   p.k_cache = MappedBuffer(static_cast<size_t>(p.num_blocks * spec.page_size * slot) * sizeof(uint16_t));
-  auto* cache = static_cast<uint16_t*>(p.k_cache.data());
+  auto* cache = static_cast<uint16_t*>(p.k_cache.data());  // [num_blocks, page_size, h_kv, d_qk]
   const uint16_t nan = nan_bits(spec.dtype);
   for (int64_t block = spec.leading_pages; block < p.num_blocks; ++block) {
     for (int64_t t = 0; t < spec.page_size; ++t) {

@@ -33,7 +33,7 @@ Reference reference_decode(const Problem& p) {
   const int64_t group = s.h_q / s.h_kv;
   const int64_t rows = s.s_q * group;  // the query rows that read one KV head
   const double scale = p.softmax_scale();
-  const uint16_t* cache = p.cache_data();
+  const uint16_t* cache = p.cache_data();  // [num_blocks, page_size, h_kv, d_qk]
   Reference r;
   r.out.assign(static_cast<size_t>(s.b * s.s_q * s.h_q * s.d_v), 0.0);
   r.lse.assign(static_cast<size_t>(s.b * s.h_q * s.s_q), kInf);
@@ -51,14 +51,14 @@ Reference reference_decode(const Problem& p) {
     for (int64_t g = 0; g < s.h_kv; ++g) {
       for (int64_t k = 0; k < s_k; ++k) {
         const int64_t block = p.block_table[seq * p.max_blocks_per_seq + k / s.page_size];
-        const uint16_t* src = cache + ((block * s.page_size + k % s.page_size) * s.h_kv + g) * s.d_qk;
+        const uint16_t* src = cache + ((block * s.page_size + k % s.page_size) * s.h_kv + g) * s.d_qk;  // [d_qk]
         for (int64_t d = 0; d < s.d_qk; ++d) {
           keys[k * s.d_qk + d] = half_to_double(src[d], s.dtype);
         }
       }
       for (int64_t i = 0; i < s.s_q; ++i) {
         for (int64_t hh = 0; hh < group; ++hh) {
-          const uint16_t* src = p.q.data() + ((seq * s.s_q + i) * s.h_q + g * group + hh) * s.d_qk;
+          const uint16_t* src = p.q.data() + ((seq * s.s_q + i) * s.h_q + g * group + hh) * s.d_qk;  // [d_qk]
           for (int64_t d = 0; d < s.d_qk; ++d) {
             query[(i * group + hh) * s.d_qk + d] = half_to_double(src[d], s.dtype);
           }
@@ -71,8 +71,8 @@ Reference reference_decode(const Problem& p) {
         }
       }
       std::fill(acc.begin(), acc.end(), 0.0);
-      std::vector<double> row_max(static_cast<size_t>(rows), -kInf);  // [rows]
-      std::vector<double> row_sum(static_cast<size_t>(rows), 0.0);    // [rows]
+      std::vector<double> row_max(static_cast<size_t>(rows), -kInf);  // [s_q, group]
+      std::vector<double> row_sum(static_cast<size_t>(rows), 0.0);    // [s_q, group]
       for (int64_t row = 0; row < rows; ++row) {
         const int64_t i = row / group;
         const int64_t visible = s.causal ? std::clamp<int64_t>(s_k - s.s_q + i + 1, 0, s_k) : s_k;
@@ -92,7 +92,7 @@ Reference reference_decode(const Problem& p) {
           if (w == 0.0) {
             continue;
           }
-          double* o = &acc[row * s.d_v];
+          double* o = &acc[row * s.d_v];  // [d_v]
           for (int64_t d = 0; d < s.d_v; ++d) {
             o[d] += w * v[d];
           }
@@ -104,7 +104,7 @@ Reference reference_decode(const Problem& p) {
         }
         const int64_t i = row / group;
         const int64_t h = g * group + row % group;
-        double* o = &r.out[((seq * s.s_q + i) * s.h_q + h) * s.d_v];
+        double* o = &r.out[((seq * s.s_q + i) * s.h_q + h) * s.d_v];  // [d_v]
         for (int64_t d = 0; d < s.d_v; ++d) {
           o[d] = acc[row * s.d_v + d] / row_sum[row];
         }
@@ -123,8 +123,8 @@ Reference reference_from_output(const TensorView& out, const TensorView& lse) {
   Reference r;
   r.out.resize(static_cast<size_t>(b * s_q * h_q * d_v));
   r.lse.resize(static_cast<size_t>(b * h_q * s_q));
-  const auto* o = static_cast<const uint16_t*>(out.data);
-  const auto* l = static_cast<const float*>(lse.data);
+  const auto* o = static_cast<const uint16_t*>(out.data);  // [b, s_q, h_q, d_v] strided
+  const auto* l = static_cast<const float*>(lse.data);     // [b, h_q, s_q] strided
   for (int64_t n = 0; n < b; ++n) {
     for (int64_t i = 0; i < s_q; ++i) {
       for (int64_t h = 0; h < h_q; ++h) {
