@@ -11,7 +11,7 @@
 
 namespace openmla::schedule {
 
-inline constexpr int kPlannerThreads = 1024;
+inline constexpr int kPlannerThreads = 256;
 
 __global__ void __launch_bounds__(kPlannerThreads)
     planner_kernel(const int32_t* seqlens, int64_t seqlens_stride, int64_t batch, int64_t num_parts,

@@ -77,8 +77,8 @@ struct Cta {
   int kv_head;
   int warp = threadIdx.x / 32;
   int lane = threadIdx.x % 32;
-  int warp_m = warp / Tr::kWarpsN;  // row slice
-  int warp_n = warp % Tr::kWarpsN;  // key slice (scores) and column slice (output)
+  int warp_m = warp / Tr::kWarpsN;  // score row slice
+  int warp_n = warp % Tr::kWarpsN;  // score key slice
 
   // Loads rows [m_tile * kM, +kM) of q for `seq` into s.q; rows past p.rows are zero.
   __device__ void load_q(int seq) {
@@ -122,15 +122,40 @@ struct Cta {
     }
   }
 
+  // Row `row` (of the CTA's kM) after the tile whose partial maxima are in s.row_max: the running
+  // max before it (s.run_max[parity]), the max after it, the max to subtract (0 for a row that has
+  // seen no key, so exp2 gives 0 rather than NaN) and the factor rescaling what came before.
+  struct RowUpdate {
+    float new_max;
+    float use_max;
+    float scale_old;
+  };
+  __device__ RowUpdate row_update(int row, int parity) const {
+    const float old_max = s.run_max[parity][row];
+    float m = old_max;
+#pragma unroll
+    for (int w = 0; w < Tr::kScoreWarps; ++w) {
+      m = fmaxf(m, s.row_max[w][row]);
+    }
+    const float use = m == -INFINITY ? 0.f : m;
+    return RowUpdate{m, use, exp2f(old_max - use)};
+  }
+
   __device__ void run(const Piece& piece) {
     constexpr int kScoreTiles = Tr::kScoreTiles;
+    constexpr int kOMTiles = Tr::kOMTiles;
     constexpr int kOutTiles = Tr::kOutTiles;
     const bool has_scores = warp_n < Tr::kScoreWarps;
+    const int o_m = warp / Tr::kOWarpsN;  // output row group
+    const int o_n = warp % Tr::kOWarpsN;  // output column group
     const int n_tiles = (piece.key_end - piece.key_begin + kKeys - 1) / kKeys;
 
     __syncthreads();  // the previous piece is done with shared memory
     if (threadIdx.x == 0) {
       s.bad_page = 0;
+    }
+    if (threadIdx.x < kM) {
+      s.run_max[0][threadIdx.x] = -INFINITY;
     }
     __syncthreads();
     load_q(piece.seq);
@@ -143,27 +168,51 @@ struct Cta {
     }
     ptx::cp_async_commit();
 
-    // The thread's two rows: slice row lane / 4 and lane / 4 + 8; each sees keys below its limit.
+    // The thread's two score rows: slice row lane / 4 and lane / 4 + 8; each sees keys below its limit.
     const int s_k = p.seqlens[piece.seq * p.seqlens_stride];
+    int score_row[2];
     int limit[2];
     for (int h = 0; h < 2; ++h) {
-      const int row = m_tile * kM + warp_m * 16 + lane / 4 + 8 * h;
+      score_row[h] = warp_m * 16 + lane / 4 + 8 * h;
+      const int row = m_tile * kM + score_row[h];
       const int i = row < p.rows ? row / p.group : 0;
       const int visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
       limit[h] = visible < piece.key_end ? visible : piece.key_end;
     }
 
-    float row_max[2] = {-INFINITY, -INFINITY};  // running max of scaled scores (log2 domain)
-    float row_sum[2] = {0.f, 0.f};              // this warp's share of the running sum
-    float acc[kOutTiles][4];                    // [16 rows, kColsPerWarp cols] of this warp
-    for (int t = 0; t < kOutTiles; ++t) {
-      acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.f;
+    float row_sum[2] = {0.f, 0.f};  // this warp's share of the running sum of its score rows
+    float acc[kOMTiles][kOutTiles][4];  // [kORows rows, kColsPerWarp cols] of this warp
+#pragma unroll
+    for (int mt = 0; mt < kOMTiles; ++mt) {
+#pragma unroll
+      for (int t = 0; t < kOutTiles; ++t) {
+        acc[mt][t][0] = acc[mt][t][1] = acc[mt][t][2] = acc[mt][t][3] = 0.f;
+      }
     }
 
-    const uint32_t sq = ptx::smem_addr(s.q);
-    const uint32_t sp = ptx::smem_addr(s.p);
+    // Per-lane parts of the ldmatrix addresses. Fragment rows start at multiples of 8 and the swizzle
+    // only XORs the low 3 bits of the chunk, so it repeats every 8 chunks: 4 offsets per operand
+    // (one per step mod 4) plus compile-time strides address every fragment of the unrolled loops.
+    uint32_t q_off[4];  // Q rows lane % 16, chunk 2j + lane / 16
+    uint32_t k_off[4];  // K rows (score keys), chunk 2j + (lane / 8) % 2
+    uint32_t v_off[4];  // V rows (keys) lane % 16 in ldmatrix.trans order, chunk 2j + lane / 16
+    uint32_t p_off[4];  // P rows lane % 16, chunk 2j + lane / 16
+    const int k_lane = lane % 8 + (kScoreTiles == 1 ? 0 : 8 * (lane / 16));
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      q_off[j] = swizzle_row(lane % 16, 2 * j + lane / 16) * 16;
+      k_off[j] = swizzle_row(k_lane, 2 * j + (lane / 8) % 2) * 16;
+      v_off[j] = swizzle_row(lane % 8 + 8 * ((lane / 8) % 2), 2 * j + lane / 16) * 16;
+      p_off[j] = 2 * j < Tr::kPChunks ? swizzle_p<Tr::kPChunks>(lane % 16, 2 * j + lane / 16) * 16 : 0;
+    }
+    constexpr uint32_t kRowBytes = kRowChunks * 16;
+    const uint32_t sq = ptx::smem_addr(s.q) + warp_m * 16 * kRowBytes;
+    const uint32_t sp = ptx::smem_addr(s.p) + o_m * Tr::kORows * Tr::kPChunks * 16;
+    // Whether some row of this warp's score rows stops seeing keys before key `end`.
+    const int min_limit = min(limit[0], limit[1]);
     for (int tile = 0; tile < n_tiles; ++tile) {
       const int stage = tile % kStages;
+      const int parity = tile % 2;
       const int key0 = piece.key_begin + tile * kKeys;
       ptx::cp_async_wait<1>();
       __syncthreads();
@@ -171,37 +220,39 @@ struct Cta {
 
       // Scores of this warp: [16 rows, kKeysPerWarp keys], scaled to the log2 domain and masked.
       float sc[kScoreTiles][4];
-      float tile_max[2] = {-INFINITY, -INFINITY};
       if (has_scores) {
         for (int t = 0; t < kScoreTiles; ++t) {
           sc[t][0] = sc[t][1] = sc[t][2] = sc[t][3] = 0.f;
         }
         const int key_base = warp_n * Tr::kKeysPerWarp;
+        const uint32_t sk_scores = sk + key_base * kRowBytes;
 #pragma unroll
         for (int ks = 0; ks < kRowChunks / 2; ++ks) {
           uint32_t a[4];
-          ptx::ldmatrix_x4(a, sq + swizzle_row(warp_m * 16 + lane % 16, ks * 2 + lane / 16) * 16);
+          ptx::ldmatrix_x4(a, sq + (ks / 4) * 128 + q_off[ks % 4]);
           if constexpr (kScoreTiles == 1) {
             uint32_t b[2];
-            ptx::ldmatrix_x2(b, sk + swizzle_row(key_base + lane % 8, ks * 2 + (lane / 8) % 2) * 16);
+            ptx::ldmatrix_x2(b, sk_scores + (ks / 4) * 128 + k_off[ks % 4]);
             mma<T>(sc[0], a, b[0], b[1]);
           } else {
 #pragma unroll
             for (int np = 0; np < kScoreTiles / 2; ++np) {
               uint32_t b[4];
-              const int key = key_base + np * 16 + lane % 8 + 8 * (lane / 16);
-              ptx::ldmatrix_x4(b, sk + swizzle_row(key, ks * 2 + (lane / 8) % 2) * 16);
+              ptx::ldmatrix_x4(b, sk_scores + np * 16 * kRowBytes + (ks / 4) * 128 + k_off[ks % 4]);
               mma<T>(sc[2 * np], a, b[0], b[1]);
               mma<T>(sc[2 * np + 1], a, b[2], b[3]);
             }
           }
         }
+        float tile_max[2] = {-INFINITY, -INFINITY};
+        // Masking only on tiles that reach past some row's last visible key (warp-uniform branch).
+        const bool masked = __any_sync(0xffffffffu, key0 + key_base + Tr::kKeysPerWarp > min_limit);
 #pragma unroll
         for (int t = 0; t < kScoreTiles; ++t) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             const int key = key0 + key_base + t * 8 + 2 * (lane % 4) + e % 2;
-            sc[t][e] = key < limit[e / 2] ? sc[t][e] * p.scale_log2 : -INFINITY;
+            sc[t][e] = !masked || key < limit[e / 2] ? sc[t][e] * p.scale_log2 : -INFINITY;
             tile_max[e / 2] = fmaxf(tile_max[e / 2], sc[t][e]);
           }
         }
@@ -210,69 +261,85 @@ struct Cta {
           tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h], 1));
           tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h], 2));
           if (lane % 4 == 0) {
-            s.row_max[warp_n][warp_m * 16 + lane / 4 + 8 * h] = tile_max[h];
+            s.row_max[warp_n][score_row[h]] = tile_max[h];
           }
         }
       }
       __syncthreads();
 
-      // Every warp of the slice derives the same new maximum from the shared partial maxima.
-      float scale_old[2];
-      float use_max[2];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        float m = row_max[h];
-#pragma unroll
-        for (int w = 0; w < Tr::kScoreWarps; ++w) {
-          m = fmaxf(m, s.row_max[w][warp_m * 16 + lane / 4 + 8 * h]);
-        }
-        // A row that has seen no key keeps max -inf; 0 stands in so exp2 gives 0, not NaN.
-        use_max[h] = m == -INFINITY ? 0.f : m;
-        scale_old[h] = exp2f(row_max[h] - use_max[h]);
-        row_max[h] = m;
-        row_sum[h] *= scale_old[h];
-      }
+      // Probabilities of the score rows into P; the running max moves to s.run_max[parity ^ 1].
       if (has_scores) {
+        RowUpdate u[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          u[h] = row_update(score_row[h], parity);
+          row_sum[h] *= u[h].scale_old;
+          if (warp_n == 0 && lane % 4 == 0) {
+            s.run_max[parity ^ 1][score_row[h]] = u[h].new_max;
+          }
+        }
 #pragma unroll
         for (int t = 0; t < kScoreTiles; ++t) {
           float pr[4];
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            pr[e] = exp2f(sc[t][e] - use_max[e / 2]);
+            pr[e] = exp2f(sc[t][e] - u[e / 2].use_max);
             row_sum[e / 2] += pr[e];
           }
           const int col = warp_n * Tr::kKeysPerWarp + t * 8 + 2 * (lane % 4);
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
-            const int row = warp_m * 16 + lane / 4 + 8 * h;
-            const int offset = swizzle_p<Tr::kPChunks>(row, col / kChunk) * 16 + (col % kChunk) * 2;
+            const int offset = swizzle_p<Tr::kPChunks>(score_row[h], col / kChunk) * 16 + (col % kChunk) * 2;
             *reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(s.p) + offset) =
                 pack2<T>(pr[2 * h], pr[2 * h + 1]);
           }
         }
       }
+      // Rescale the output rows by how much their max moved. Once the maxima settle the factors are
+      // exactly 1, and the warp skips the multiplications (a bitwise no-op).
+      float scale[kOMTiles][2];
+      bool moved = false;
 #pragma unroll
-      for (int t = 0; t < kOutTiles; ++t) {
-        acc[t][0] *= scale_old[0];
-        acc[t][1] *= scale_old[0];
-        acc[t][2] *= scale_old[1];
-        acc[t][3] *= scale_old[1];
+      for (int mt = 0; mt < kOMTiles; ++mt) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          scale[mt][h] = row_update(o_m * Tr::kORows + mt * 16 + lane / 4 + 8 * h, parity).scale_old;
+          moved = moved || scale[mt][h] != 1.f;
+        }
+      }
+      if (__any_sync(0xffffffffu, moved)) {
+#pragma unroll
+        for (int mt = 0; mt < kOMTiles; ++mt) {
+#pragma unroll
+          for (int t = 0; t < kOutTiles; ++t) {
+            acc[mt][t][0] *= scale[mt][0];
+            acc[mt][t][1] *= scale[mt][0];
+            acc[mt][t][2] *= scale[mt][1];
+            acc[mt][t][3] *= scale[mt][1];
+          }
+        }
       }
       __syncthreads();
 
-      // acc += P [16 rows, kKeys] . V [kKeys, this warp's columns].
-      const int col_base = warp_n * Tr::kColsPerWarp;
+      // acc += P [kORows rows, kKeys] . V [kKeys, this warp's columns].
+      const int col_base = o_n * Tr::kColsPerWarp;
+      const uint32_t sv = sk + col_base * 2;
 #pragma unroll
       for (int kk = 0; kk < kKeys / 16; ++kk) {
-        uint32_t a[4];
-        ptx::ldmatrix_x4(a, sp + swizzle_p<Tr::kPChunks>(warp_m * 16 + lane % 16, kk * 2 + lane / 16) * 16);
+        uint32_t a[kOMTiles][4];
+#pragma unroll
+        for (int mt = 0; mt < kOMTiles; ++mt) {
+          ptx::ldmatrix_x4(a[mt], sp + mt * 16 * Tr::kPChunks * 16 + p_off[kk]);
+        }
 #pragma unroll
         for (int np = 0; np < kOutTiles / 2; ++np) {
           uint32_t b[4];
-          const int key = kk * 16 + lane % 8 + 8 * ((lane / 8) % 2);
-          ptx::ldmatrix_x4_trans(b, sk + swizzle_row(key, (col_base + np * 16) / kChunk + lane / 16) * 16);
-          mma<T>(acc[2 * np], a, b[0], b[1]);
-          mma<T>(acc[2 * np + 1], a, b[2], b[3]);
+          ptx::ldmatrix_x4_trans(b, sv + kk * 16 * kRowBytes + (np / 4) * 128 + v_off[np % 4]);
+#pragma unroll
+          for (int mt = 0; mt < kOMTiles; ++mt) {
+            mma<T>(acc[mt][2 * np], a[mt], b[0], b[1]);
+            mma<T>(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
+          }
         }
       }
       __syncthreads();
@@ -289,7 +356,7 @@ struct Cta {
       row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 1);
       row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 2);
       if (has_scores && lane % 4 == 0) {
-        s.row_sum[warp_n][warp_m * 16 + lane / 4 + 8 * h] = row_sum[h];
+        s.row_sum[warp_n][score_row[h]] = row_sum[h];
       }
     }
     __syncthreads();
@@ -298,59 +365,61 @@ struct Cta {
       const int code = piece.status != 0 ? piece.status : 3;
       atomicMin(p.status, workspace::encode_status(piece.seq, code));
     }
-    float total[2];
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      total[h] = 0.f;
+    for (int mt = 0; mt < kOMTiles; ++mt) {
 #pragma unroll
-      for (int w = 0; w < Tr::kScoreWarps; ++w) {
-        total[h] += s.row_sum[w][warp_m * 16 + lane / 4 + 8 * h];
+      for (int h = 0; h < 2; ++h) {
+        const int row = o_m * Tr::kORows + mt * 16 + lane / 4 + 8 * h;
+        float total = 0.f;
+#pragma unroll
+        for (int w = 0; w < Tr::kScoreWarps; ++w) {
+          total += s.row_sum[w][row];
+        }
+        write_row(piece, bad, row, o_n == 0 && lane % 4 == 0, s.run_max[n_tiles % 2][row], total,
+                  acc[mt], h);
       }
     }
-    write(piece, bad, row_max, total, acc);
   }
 
-  // out = acc / sum, lse = max * ln 2 + ln(sum); a row with no key: out 0 and lse +inf (final) or
-  // -inf (partial); a bad sequence: NaN.
+  // Row `row` of the CTA (this thread's half h of an m16 tile): out = acc / sum,
+  // lse = max * ln 2 + ln(sum); a row with no key: out 0 and lse +inf (final) or -inf (partial);
+  // a bad sequence: NaN. `writes_lse`: this thread writes the row's lse.
   template <int kOutTiles>
-  __device__ void write(const Piece& piece, bool bad, const float (&row_max)[2], const float (&total)[2],
-                        const float (&acc)[kOutTiles][4]) {
-    const int col_base = warp_n * Tr::kColsPerWarp;
+  __device__ void write_row(const Piece& piece, bool bad, int row, bool writes_lse, float row_max, float total,
+                            const float (&acc)[kOutTiles][4], int h) {
+    const int packed = m_tile * kM + row;
+    if (packed >= p.rows) {
+      return;
+    }
+    const int col_base = (warp % Tr::kOWarpsN) * Tr::kColsPerWarp;
+    const int i = packed / p.group;
+    const int head = kv_head * p.group + packed % p.group;
+    const bool empty = total == 0.f;
+    const float inv = bad ? NAN : (empty ? 0.f : 1.f / total);
+    const float lse = bad ? NAN
+                          : (empty ? (piece.slot < 0 ? INFINITY : -INFINITY)
+                                   : row_max * 0.69314718055994531f + logf(total));
+    if (piece.slot < 0) {
+      auto* out = static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s +
+                  head * p.out_stride_h;  // [kDV]
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int row = m_tile * kM + warp_m * 16 + lane / 4 + 8 * h;
-      if (row >= p.rows) {
-        continue;
+      for (int t = 0; t < kOutTiles; ++t) {
+        const int col = col_base + t * 8 + 2 * (lane % 4);
+        *reinterpret_cast<uint32_t*>(out + col) = pack2<T>(acc[t][2 * h] * inv, acc[t][2 * h + 1] * inv);
       }
-      const int i = row / p.group;
-      const int head = kv_head * p.group + row % p.group;
-      const bool empty = total[h] == 0.f;
-      const float inv = bad ? NAN : (empty ? 0.f : 1.f / total[h]);
-      const float lse = bad ? NAN
-                            : (empty ? (piece.slot < 0 ? INFINITY : -INFINITY)
-                                     : row_max[h] * 0.69314718055994531f + logf(total[h]));
-      if (piece.slot < 0) {
-        auto* out = static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s +
-                    head * p.out_stride_h;  // [kDV]
+      if (writes_lse) {
+        p.lse[piece.seq * p.lse_stride_b + head * p.lse_stride_h + i * p.lse_stride_s] = lse;
+      }
+    } else {
+      const int64_t slot_row = (piece.slot * p.s_q + i) * p.h_q + head;
+      float* out = p.partial_out + slot_row * cuda::kDV;  // [kDV]
 #pragma unroll
-        for (int t = 0; t < kOutTiles; ++t) {
-          const int col = col_base + t * 8 + 2 * (lane % 4);
-          *reinterpret_cast<uint32_t*>(out + col) = pack2<T>(acc[t][2 * h] * inv, acc[t][2 * h + 1] * inv);
-        }
-        if (warp_n == 0 && lane % 4 == 0) {
-          p.lse[piece.seq * p.lse_stride_b + head * p.lse_stride_h + i * p.lse_stride_s] = lse;
-        }
-      } else {
-        const int64_t slot_row = (piece.slot * p.s_q + i) * p.h_q + head;
-        float* out = p.partial_out + slot_row * cuda::kDV;  // [kDV]
-#pragma unroll
-        for (int t = 0; t < kOutTiles; ++t) {
-          const int col = col_base + t * 8 + 2 * (lane % 4);
-          *reinterpret_cast<float2*>(out + col) = make_float2(acc[t][2 * h] * inv, acc[t][2 * h + 1] * inv);
-        }
-        if (warp_n == 0 && lane % 4 == 0) {
-          p.partial_lse[slot_row] = lse;
-        }
+      for (int t = 0; t < kOutTiles; ++t) {
+        const int col = col_base + t * 8 + 2 * (lane % 4);
+        *reinterpret_cast<float2*>(out + col) = make_float2(acc[t][2 * h] * inv, acc[t][2 * h + 1] * inv);
+      }
+      if (writes_lse) {
+        p.partial_lse[slot_row] = lse;
       }
     }
   }

@@ -2,10 +2,13 @@
 // Types, warp layout and the shared-memory plan of one instance of the portable kernel.
 //
 // A CTA owns kM query rows of one KV head (kMSlices slices of 16 rows) and walks its part of the
-// keys kKeys at a time. The 8 warps form a kMSlices x kWarpsN grid: warp (m, n) computes the scores
-// of row slice m against key slice n (kKeysPerWarp keys), the slices exchange row maxima through
-// shared memory, every warp reads the whole probability tile P of its rows and accumulates the output
-// columns [n * kColsPerWarp, (n + 1) * kColsPerWarp) of those rows.
+// keys kKeys at a time. The 8 warps are laid out twice:
+// - scores: a kMSlices x kWarpsN grid; warp (m, n) computes row slice m against key slice n
+//   (kKeysPerWarp keys), and the row maxima meet in shared memory;
+// - output: a kOWarpsM x kOWarpsN grid; warp (m, n) reads P for rows [m * kORows, +kORows) and
+//   accumulates output columns [n * kColsPerWarp, +kColsPerWarp). Tiles of 32 rows (rather than 16)
+//   halve how often each V fragment is read from shared memory, the resource that bounds this kernel
+//   when many heads share a KV head.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -25,7 +28,11 @@ struct Traits {
   static constexpr int kScoreWarps = kWarpsN < kKeys / 8 ? kWarpsN : kKeys / 8;  // of those, warps with scores
   static constexpr int kKeysPerWarp = kKeys / kScoreWarps; // score columns per score warp
   static constexpr int kScoreTiles = kKeysPerWarp / 8;     // n8 tiles of scores per score warp
-  static constexpr int kColsPerWarp = cuda::kDV / kWarpsN; // output columns per warp
+  static constexpr int kORows = kM < 32 ? kM : 32;         // output rows per warp
+  static constexpr int kOMTiles = kORows / 16;             // m16 tiles of output per warp
+  static constexpr int kOWarpsM = kM / kORows;
+  static constexpr int kOWarpsN = kWarps / kOWarpsM;
+  static constexpr int kColsPerWarp = cuda::kDV / kOWarpsN; // output columns per warp
   static constexpr int kOutTiles = kColsPerWarp / 8;       // n8 tiles of output per warp
   static constexpr int kPChunks = kKeys / kChunk;          // 16-byte chunks in a row of P
 
@@ -40,6 +47,7 @@ struct Traits {
     alignas(128) T k[kStages][kKeys * cuda::kDQK];    // [kStages][kKeys, kDQK] swizzled; v = first kDV cols
     alignas(128) T p[kM * kKeys];                     // [kM, kKeys] swizzled probabilities
     float row_max[kScoreWarps][kM];                   // per score warp, of the current tile
+    float run_max[2][kM];                             // running row max before tile t at [t % 2]
     float row_sum[kScoreWarps][kM];                   // per score warp, at the end of a segment
     int bad_page;                                     // a used page index was out of range
   };
