@@ -133,7 +133,7 @@ int64_t default_num_parts(const PlanConfig& config) {
   DeviceScope scope(device);
   const portable::KernelConfig kernel = portable::select_config(rows, device);
   const int64_t ctas_per_head_tile = config.h_kv * portable::m_tiles(rows, kernel);
-  const int64_t parts = static_cast<int64_t>(sms) * kernel.ctas_per_sm / ctas_per_head_tile;
+  const int64_t parts = static_cast<int64_t>(sms) * portable::ctas_per_sm(kernel) / ctas_per_head_tile;
   return parts < 1 ? 1 : parts;
 }
 
@@ -188,7 +188,7 @@ void decode(const DecodeArgs& a, float scale) {
   const portable::KernelConfig kernel = portable::select_config(params.rows, device);
   const bool dependent = supports_dependent_launch(device);
   OPENMLA_CUDA_CHECK(cudaMemsetAsync(a.workspace.data, workspace::kStatusOkByte, sizeof(int32_t), stream));
-  portable::launch_decode(params, a.q.dtype, kernel, a.plan->config.num_parts, a.plan->config.h_kv, false, stream);
+  portable::launch_decode(params, a.q.dtype, kernel, a.plan->config.num_parts, a.plan->config.h_kv, stream);
   if (a.plan->config.num_parts > 1) {
     combine::launch_combine(params, a.q.dtype, dependent, stream);
   }

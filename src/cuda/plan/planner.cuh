@@ -56,7 +56,6 @@ __global__ void __launch_bounds__(kPlannerThreads)
   }
   const int64_t len = part_length(prefix[batch], num_parts);
   prefix_sum(batch, [&](int64_t i) { return static_cast<int64_t>(num_splits(prefix, i, len)); }, split_offset);
-  ptx::launch_dependents();
 }
 
 }  // namespace openmla::schedule

@@ -429,7 +429,6 @@ template <class Tr>
 __global__ void __launch_bounds__(kThreads, 1) decode_kernel(const __grid_constant__ cuda::DecodeParams p) {
   extern __shared__ __align__(128) char smem[];
   auto& s = *reinterpret_cast<typename Tr::Shared*>(smem);
-  ptx::grid_dependency_wait();  // the plan may come from the planner launched just before
 
   const schedule::Part part = schedule::load_part(p.parts, blockIdx.y);
   Cta<Tr> cta{p, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
@@ -456,7 +455,7 @@ __global__ void __launch_bounds__(kThreads, 1) decode_kernel(const __grid_consta
     }
     cta.run(piece);
   }
-  ptx::launch_dependents();
+  ptx::launch_dependents();  // the combine kernel may start launching
 }
 
 }  // namespace openmla::portable

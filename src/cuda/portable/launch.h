@@ -13,16 +13,17 @@ namespace openmla::portable {
 struct KernelConfig {
   int m_slices;      // 16-row slices per CTA: 1, 2 or 4
   int keys;          // keys per pipeline stage: 64 or 32
-  int smem_bytes;    // dynamic shared memory of the instance
-  int ctas_per_sm;   // resident CTAs per SM at that shared memory
 };
 
 // The widest instance for `rows` query rows per KV head that fits the device's shared memory.
 KernelConfig select_config(int64_t rows, int device);
 
+// Resident CTAs per SM of the instance (for sizing the plan; not needed to launch).
+int ctas_per_sm(const KernelConfig& config);
+
 int64_t m_tiles(int64_t rows, const KernelConfig& config);
 
 void launch_decode(const cuda::DecodeParams& params, DType dtype, const KernelConfig& config,
-                   int64_t num_parts, int64_t h_kv, bool dependent_launch, cudaStream_t stream);
+                   int64_t num_parts, int64_t h_kv, cudaStream_t stream);
 
 }  // namespace openmla::portable
