@@ -3,6 +3,7 @@
 
 #include <cuda_runtime.h>
 
+#include <bit>
 #include <string>
 
 #include "../api/backends.h"
@@ -114,6 +115,9 @@ DecodeParams make_params(const DecodeArgs& a, float scale) {
       .group = static_cast<int32_t>(group),
       .rows = static_cast<int32_t>(c.s_q * group),
       .page_size = static_cast<int32_t>(c.page_size),
+      .page_shift = std::has_single_bit(static_cast<uint64_t>(c.page_size))
+                        ? std::countr_zero(static_cast<uint64_t>(c.page_size))
+                        : -1,
       .max_blocks = static_cast<int32_t>(a.block_table.sizes[1]),
       .num_blocks = a.k_cache.sizes[0],
       .scale_log2 = scale * 1.4426950408889634f,

@@ -33,9 +33,10 @@ TEST(GpuCases, CausalWithFewerKeysThanQueries) {
   expect_matches_reference({.b = 3, .s_q = 8, .h_q = 16, .causal = true, .seed = 13, .lengths = {3, 8, 1}});
 }
 
+// Powers of two take the kernel's shift path, the others its division path.
 TEST(GpuCases, PageSizes) {
   OPENMLA_REQUIRE_GPU();
-  for (int64_t page : {1, 2, 4, 8, 16, 32, 64, 128, 256}) {
+  for (int64_t page : {1, 2, 4, 8, 16, 32, 64, 128, 256, 3, 48, 100}) {
     SCOPED_TRACE("page_size " + std::to_string(page));
     expect_matches_reference({.b = 5, .s_q = 2, .h_q = 32, .h_kv = 2, .s_k = 700, .varlen = true, .causal = true,
                               .page_size = page, .seed = static_cast<uint64_t>(100 + page)});

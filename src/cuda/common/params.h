@@ -36,6 +36,7 @@ struct DecodeParams {
   int32_t group;            // h_q / h_kv: query heads per KV head
   int32_t rows;             // s_q * group: query rows per KV head, packed (row = i * group + head)
   int32_t page_size;
+  int32_t page_shift;       // log2(page_size) when it is a power of two, else -1
   int32_t max_blocks;
   int64_t num_blocks;
   float scale_log2;         // softmax_scale * log2(e): scores go through exp2

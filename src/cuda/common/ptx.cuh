@@ -63,6 +63,13 @@ __device__ __forceinline__ void mma_fp16(float (&d)[4], const uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// PTX ISA, floating-point instructions, ex2: 2^x, approximate; results below 2^-126 flush to zero.
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // PTX ISA, control flow, griddepcontrol.wait: block until the grids this one depends on have completed (a no-op when
 // launched without programmatic dependence).
 __device__ __forceinline__ void grid_dependency_wait() {

@@ -95,31 +95,60 @@ struct Cta {
     }
   }
 
-  // Loads keys [key0, key0 + kKeys) of `seq` into stage buffer `stage`; keys at or past key_end are
-  // zero (their slots may hold NaN, and 0 * NaN would reach the output). A page index outside
-  // [0, num_blocks) is never dereferenced: the row is zeroed and s.bad_page set.
-  __device__ void load_k(int seq, int key0, int key_end, int stage) {
-    const auto* cache = static_cast<const T*>(p.k_cache);  // [num_blocks, page_size, h_kv, kDQK]
+  static constexpr int kRowsPerPass = kThreads / kThreadsPerRow;  // cache rows the CTA loads at once
+  static constexpr int kLoadRows = kKeys / kRowsPerPass;          // cache rows per thread and tile
+  static_assert(kRowsPerPass % 8 == 0 && kKeys % kRowsPerPass == 0 && kRowChunks % kThreadsPerRow == 0);
+
+  // The cache block of each of this thread's rows of the tile at key0 (unused past key_end). Read a
+  // tile ahead of load_k, so the block-table latency hides behind a tile of work.
+  __device__ void fetch_blocks(int seq, int key0, int key_end, int32_t (&block)[kLoadRows]) const {
     const int32_t* pages = p.block_table + seq * p.bt_stride_b;  // [max_blocks]
-    const uint32_t base = ptx::smem_addr(s.k[stage]);
-    for (int r = threadIdx.x / kThreadsPerRow; r < kKeys; r += kThreads / kThreadsPerRow) {
-      const int key = key0 + r;
+#pragma unroll
+    for (int i = 0; i < kLoadRows; ++i) {
+      const int key = key0 + threadIdx.x / kThreadsPerRow + i * kRowsPerPass;
+      const int page = p.page_shift >= 0 ? key >> p.page_shift : key / p.page_size;
+      block[i] = key < key_end ? pages[static_cast<int64_t>(page) * p.bt_stride_page] : 0;
+    }
+  }
+
+  // Loads keys [key0, key0 + kKeys) into stage buffer `stage` from the blocks fetch_blocks read; keys
+  // at or past key_end are zero (their slots may hold NaN, and 0 * NaN would reach the output). A
+  // block index outside [0, num_blocks) is never dereferenced: the row is zeroed and s.bad_page set.
+  __device__ void load_k(int key0, int key_end, int stage, const int32_t (&block)[kLoadRows]) {
+    const auto* cache = static_cast<const T*>(p.k_cache);  // [num_blocks, page_size, h_kv, kDQK]
+    const int row0 = threadIdx.x / kThreadsPerRow;
+    const int chunk0 = threadIdx.x % kThreadsPerRow;
+    // Chunk chunk0 + 8 j of row r lies at r * kRowChunks + (chunk0 ^ (r & 7)) + 8 j, and this
+    // thread's rows (a pass apart) share r & 7: one base address, compile-time offsets.
+    const uint32_t dst0 = ptx::smem_addr(s.k[stage]) + swizzle_row(row0, chunk0) * 16;
+#pragma unroll
+    for (int i = 0; i < kLoadRows; ++i) {
+      const int key = key0 + row0 + i * kRowsPerPass;
       bool valid = key < key_end;
       const T* src = cache;
       if (valid) {
-        const int64_t block = pages[static_cast<int64_t>(key / p.page_size) * p.bt_stride_page];
-        if (block < 0 || block >= p.num_blocks) {
+        if (block[i] < 0 || block[i] >= p.num_blocks) {
           s.bad_page = 1;
           valid = false;
         } else {
-          src = cache + block * p.k_stride_block + static_cast<int64_t>(key % p.page_size) * p.k_stride_token +
-                kv_head * p.k_stride_head;
+          const int slot = p.page_shift >= 0 ? key & (p.page_size - 1) : key % p.page_size;
+          src = cache + block[i] * p.k_stride_block + static_cast<int64_t>(slot) * p.k_stride_token +
+                kv_head * p.k_stride_head + chunk0 * kChunk;
         }
       }
-      for (int c = threadIdx.x % kThreadsPerRow; c < kRowChunks; c += kThreadsPerRow) {
-        ptx::cp_async_16(base + swizzle_row(r, c) * 16, src + c * kChunk, valid ? 16 : 0);
+      const uint32_t dst = dst0 + i * kRowsPerPass * kRowChunks * 16;
+#pragma unroll
+      for (int j = 0; j < kRowChunks / kThreadsPerRow; ++j) {
+        ptx::cp_async_16(dst + j * kThreadsPerRow * 16, src + j * kThreadsPerRow * kChunk, valid ? 16 : 0);
       }
     }
+  }
+
+  // Fetches the blocks of the tile at key0 and loads it into `stage` at once (the prologue).
+  __device__ void fetch_and_load_k(int seq, int key0, int key_end, int stage) {
+    int32_t block[kLoadRows];
+    fetch_blocks(seq, key0, key_end, block);
+    load_k(key0, key_end, stage, block);
   }
 
   // Row `row` (of the CTA's kM) after the tile whose partial maxima are in s.row_max: the running
@@ -138,7 +167,7 @@ struct Cta {
       m = fmaxf(m, s.row_max[w][row]);
     }
     const float use = m == -INFINITY ? 0.f : m;
-    return RowUpdate{m, use, exp2f(old_max - use)};
+    return RowUpdate{m, use, ptx::ex2(old_max - use)};
   }
 
   __device__ void run(const Piece& piece) {
@@ -160,11 +189,11 @@ struct Cta {
     __syncthreads();
     load_q(piece.seq);
     if (n_tiles > 0) {
-      load_k(piece.seq, piece.key_begin, piece.key_end, 0);
+      fetch_and_load_k(piece.seq, piece.key_begin, piece.key_end, 0);
     }
     ptx::cp_async_commit();
     if (n_tiles > 1) {
-      load_k(piece.seq, piece.key_begin + kKeys, piece.key_end, 1);
+      fetch_and_load_k(piece.seq, piece.key_begin + kKeys, piece.key_end, 1);
     }
     ptx::cp_async_commit();
 
@@ -214,6 +243,10 @@ struct Cta {
       const int stage = tile % kStages;
       const int parity = tile % 2;
       const int key0 = piece.key_begin + tile * kKeys;
+      int32_t next_block[kLoadRows];  // of tile + kStages, loaded into this stage at the end
+      if (tile + kStages < n_tiles) {
+        fetch_blocks(piece.seq, key0 + kStages * kKeys, piece.key_end, next_block);
+      }
       ptx::cp_async_wait<1>();
       __syncthreads();
       const uint32_t sk = ptx::smem_addr(s.k[stage]);
@@ -283,7 +316,7 @@ struct Cta {
           float pr[4];
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            pr[e] = exp2f(sc[t][e] - u[e / 2].use_max);
+            pr[e] = ptx::ex2(sc[t][e] - u[e / 2].use_max);
             row_sum[e / 2] += pr[e];
           }
           const int col = warp_n * Tr::kKeysPerWarp + t * 8 + 2 * (lane % 4);
@@ -344,7 +377,7 @@ struct Cta {
       }
       __syncthreads();
       if (tile + kStages < n_tiles) {
-        load_k(piece.seq, key0 + kStages * kKeys, piece.key_end, stage);
+        load_k(key0 + kStages * kKeys, piece.key_end, stage, next_block);
       }
       ptx::cp_async_commit();
     }
