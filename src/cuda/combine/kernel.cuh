@@ -1,7 +1,9 @@
 #pragma once
 // Merges the split results of each sequence by LSE: lse = log(sum_k exp(lse_k)),
-// out = sum_k exp(lse_k - lse) * out_k. One CTA per sequence, one warp per query row; sequences that
-// were not split were written by the decode kernel and are skipped.
+// out = sum_k exp(lse_k - lse) * out_k. Grid (b, row blocks): CTA (seq, y) merges query rows
+// y * kWarps + warp (and every gridDim.y * kWarps-th after), one warp per row, so that every row's
+// chain of dependent loads runs in parallel; sequences that were not split were written by the decode
+// kernel, and their CTAs return at once.
 
 #include <cstdint>
 #include <type_traits>
@@ -37,10 +39,9 @@ __global__ void __launch_bounds__(kThreads) combine_kernel(const __grid_constant
   if (n <= 1) {
     return;
   }
-  const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   const int rows = p.s_q * p.h_q;
-  for (int r = warp; r < rows; r += kWarps) {
+  for (int r = blockIdx.y * kWarps + threadIdx.x / 32; r < rows; r += gridDim.y * kWarps) {
     const int i = r / p.h_q;
     const int head = r % p.h_q;
     // partial_lse: [max_splits, s_q, h_q]; split k of this row at (first + k) * rows + r.

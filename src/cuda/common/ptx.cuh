@@ -70,6 +70,12 @@ __device__ __forceinline__ float ex2(float x) {
   return y;
 }
 
+// PTX ISA, parallel synchronization, bar.sync: named barrier `id` (1..15; 0 is __syncthreads) for
+// `threads` threads, a multiple of 32.
+__device__ __forceinline__ void named_barrier(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
 // PTX ISA, control flow, griddepcontrol.wait: block until the grids this one depends on have completed (a no-op when
 // launched without programmatic dependence).
 __device__ __forceinline__ void grid_dependency_wait() {

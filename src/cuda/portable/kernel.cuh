@@ -151,6 +151,38 @@ struct Cta {
     load_k(key0, key_end, stage, block);
   }
 
+  // Between a tile's score, softmax and output phases, warps exchange data only with the warps of
+  // their own query rows. When the CTA's rows form two output row groups whose warps are exactly the
+  // score warps of those rows, each group (kWarps / 2 warps) waits at its own named barrier rather
+  // than for the other group too; otherwise the whole CTA synchronizes.
+  static constexpr bool kRowGroups = Tr::kOWarpsM == 2 && Tr::kOWarpsN == Tr::kOMTiles * Tr::kWarpsN &&
+                                     Tr::kScoreWarps == Tr::kWarpsN;
+  __device__ void row_group_sync() const {
+    if constexpr (kRowGroups) {
+      ptx::named_barrier(1 + warp / Tr::kOWarpsN, kThreads / 2);
+    } else {
+      __syncthreads();
+    }
+  }
+
+  // Loads tile `tile` (if the piece has it) into its stage buffer from `blocks`, commits a cp.async
+  // group, and fetches into `blocks` the blocks of the tile after it.
+  __device__ void load_next(const Piece& piece, int tile, int n_tiles, int32_t (&blocks)[kLoadRows]) {
+    if (tile < n_tiles) {
+      load_k(piece.key_begin + tile * kKeys, piece.key_end, tile % kStages, blocks);
+    }
+    ptx::cp_async_commit();
+    if (tile + 1 < n_tiles) {
+      fetch_blocks(piece.seq, piece.key_begin + (tile + 1) * kKeys, piece.key_end, blocks);
+    }
+  }
+
+  // When the CTA is compute-bound (the row-group instance), tile t + 1 is loaded into the free stage
+  // right after the barrier that opens tile t: the copies issue among the score products, and no
+  // barrier closes the tile. Otherwise tile t + 2 is loaded after a barrier that closes tile t, which
+  // keeps two tiles in flight for memory-bound shapes.
+  static constexpr bool kEarlyLoads = kRowGroups;
+
   // Row `row` (of the CTA's kM) after the tile whose partial maxima are in s.row_max: the running
   // max before it (s.run_max[parity]), the max after it, the max to subtract (0 for a row that has
   // seen no key, so exp2 gives 0 rather than NaN) and the factor rescaling what came before.
@@ -239,16 +271,23 @@ struct Cta {
     const uint32_t sp = ptx::smem_addr(s.p) + o_m * Tr::kORows * Tr::kPChunks * 16;
     // Whether some row of this warp's score rows stops seeing keys before key `end`.
     const int min_limit = min(limit[0], limit[1]);
+    int32_t blocks[kLoadRows];  // the blocks of the next tile to load
+    if (kStages < n_tiles) {
+      fetch_blocks(piece.seq, piece.key_begin + kStages * kKeys, piece.key_end, blocks);
+    }
     for (int tile = 0; tile < n_tiles; ++tile) {
       const int stage = tile % kStages;
       const int parity = tile % 2;
       const int key0 = piece.key_begin + tile * kKeys;
-      int32_t next_block[kLoadRows];  // of tile + kStages, loaded into this stage at the end
-      if (tile + kStages < n_tiles) {
-        fetch_blocks(piece.seq, key0 + kStages * kKeys, piece.key_end, next_block);
+      if (kEarlyLoads && tile > 0) {
+        ptx::cp_async_wait<0>();
+      } else {
+        ptx::cp_async_wait<kStages - 1>();
       }
-      ptx::cp_async_wait<1>();
       __syncthreads();
+      if (kEarlyLoads && tile > 0) {
+        load_next(piece, tile + 1, n_tiles, blocks);
+      }
       const uint32_t sk = ptx::smem_addr(s.k[stage]);
 
       // Scores of this warp: [16 rows, kKeysPerWarp keys], scaled to the log2 domain and masked.
@@ -298,7 +337,7 @@ struct Cta {
           }
         }
       }
-      __syncthreads();
+      row_group_sync();
 
       // Probabilities of the score rows into P; the running max moves to s.run_max[parity ^ 1].
       if (has_scores) {
@@ -352,7 +391,7 @@ struct Cta {
           }
         }
       }
-      __syncthreads();
+      row_group_sync();
 
       // acc += P [kORows rows, kKeys] . V [kKeys, this warp's columns].
       const int col_base = o_n * Tr::kColsPerWarp;
@@ -375,11 +414,10 @@ struct Cta {
           }
         }
       }
-      __syncthreads();
-      if (tile + kStages < n_tiles) {
-        load_k(key0 + kStages * kKeys, piece.key_end, stage, next_block);
+      if constexpr (!kEarlyLoads) {
+        __syncthreads();
+        load_next(piece, tile + kStages, n_tiles, blocks);
       }
-      ptx::cp_async_commit();
     }
     ptx::cp_async_wait<0>();
 
