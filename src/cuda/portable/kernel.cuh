@@ -339,7 +339,8 @@ struct Cta {
       }
       row_group_sync();
 
-      // Probabilities of the score rows into P; the running max moves to s.run_max[parity ^ 1].
+      // Probabilities of the score rows into P; the running max moves to s.run_max[parity ^ 1] and the
+      // factor rescaling the rows' output to s.row_scale.
       if (has_scores) {
         RowUpdate u[2];
 #pragma unroll
@@ -348,6 +349,7 @@ struct Cta {
           row_sum[h] *= u[h].scale_old;
           if (warp_n == 0 && lane % 4 == 0) {
             s.run_max[parity ^ 1][score_row[h]] = u[h].new_max;
+            s.row_scale[score_row[h]] = u[h].scale_old;
           }
         }
 #pragma unroll
@@ -367,15 +369,17 @@ struct Cta {
           }
         }
       }
-      // Rescale the output rows by how much their max moved. Once the maxima settle the factors are
-      // exactly 1, and the warp skips the multiplications (a bitwise no-op).
+      row_group_sync();
+
+      // Rescale the output rows by how much their max moved (s.row_scale). Once the maxima settle the
+      // factors are exactly 1, and the warp skips the multiplications (a bitwise no-op).
       float scale[kOMTiles][2];
       bool moved = false;
 #pragma unroll
       for (int mt = 0; mt < kOMTiles; ++mt) {
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          scale[mt][h] = row_update(o_m * Tr::kORows + mt * 16 + lane / 4 + 8 * h, parity).scale_old;
+          scale[mt][h] = s.row_scale[o_m * Tr::kORows + mt * 16 + lane / 4 + 8 * h];
           moved = moved || scale[mt][h] != 1.f;
         }
       }
@@ -391,7 +395,6 @@ struct Cta {
           }
         }
       }
-      row_group_sync();
 
       // acc += P [kORows rows, kKeys] . V [kKeys, this warp's columns].
       const int col_base = o_n * Tr::kColsPerWarp;

@@ -48,6 +48,7 @@ struct Traits {
     alignas(128) T p[kM * kKeys];                     // [kM, kKeys] swizzled probabilities
     float row_max[kScoreWarps][kM];                   // per score warp, of the current tile
     float run_max[2][kM];                             // running row max before tile t at [t % 2]
+    float row_scale[kM];                              // exp2(running max before - after) of the current tile
     float row_sum[kScoreWarps][kM];                   // per score warp, at the end of a segment
     int bad_page;                                     // a used page index was out of range
   };
