@@ -144,13 +144,6 @@ struct Cta {
     }
   }
 
-  // Fetches the blocks of the tile at key0 and loads it into `stage` at once (the prologue).
-  __device__ void fetch_and_load_k(int seq, int key0, int key_end, int stage) {
-    int32_t block[kLoadRows];
-    fetch_blocks(seq, key0, key_end, block);
-    load_k(key0, key_end, stage, block);
-  }
-
   // Between a tile's score, softmax and output phases, warps exchange data only with the warps of
   // their own query rows. When the CTA's rows form two output row groups whose warps are exactly the
   // score warps of those rows, each group (kWarps / 2 warps) waits at its own named barrier rather
@@ -220,14 +213,11 @@ struct Cta {
     }
     __syncthreads();
     load_q(piece.seq);
-    if (n_tiles > 0) {
-      fetch_and_load_k(piece.seq, piece.key_begin, piece.key_end, 0);
+    int32_t blocks[kLoadRows];  // the blocks of the next tile to load
+    fetch_blocks(piece.seq, piece.key_begin, piece.key_end, blocks);
+    for (int tile = 0; tile < kStages; ++tile) {  // cp.async groups: q with tile 0, then tile 1
+      load_next(piece, tile, n_tiles, blocks);
     }
-    ptx::cp_async_commit();
-    if (n_tiles > 1) {
-      fetch_and_load_k(piece.seq, piece.key_begin + kKeys, piece.key_end, 1);
-    }
-    ptx::cp_async_commit();
 
     // The thread's two score rows: slice row lane / 4 and lane / 4 + 8; each sees keys below its limit.
     const int s_k = p.seqlens[piece.seq * p.seqlens_stride];
@@ -271,10 +261,6 @@ struct Cta {
     const uint32_t sp = ptx::smem_addr(s.p) + o_m * Tr::kORows * Tr::kPChunks * 16;
     // Whether some row of this warp's score rows stops seeing keys before key `end`.
     const int min_limit = min(limit[0], limit[1]);
-    int32_t blocks[kLoadRows];  // the blocks of the next tile to load
-    if (kStages < n_tiles) {
-      fetch_blocks(piece.seq, piece.key_begin + kStages * kKeys, piece.key_end, blocks);
-    }
     for (int tile = 0; tile < n_tiles; ++tile) {
       const int stage = tile % kStages;
       const int parity = tile % 2;
