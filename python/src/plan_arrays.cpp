@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "cuda/plan/schedule.h"
+#include "core/schedule.h"
 #include "openmla/error.h"
 
 namespace openmla::python {

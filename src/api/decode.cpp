@@ -3,12 +3,17 @@
 #include <cmath>
 #include <string>
 
-#include "../cuda/common/workspace.h"
-#include "../cuda/plan/schedule.h"
+#include "../core/workspace.h"
+#include "../core/schedule.h"
+#include "../core/status.h"
 #include "backends.h"
 #include "check.h"
 
 namespace openmla {
+
+static_assert(static_cast<int32_t>(StatusCode::negative_seqlen) == status::kNegativeSeqlen &&
+              static_cast<int32_t>(StatusCode::too_few_pages) == status::kTooFewPages &&
+              static_cast<int32_t>(StatusCode::page_out_of_range) == status::kPageOutOfRange);
 
 namespace {
 
@@ -146,10 +151,8 @@ DecodeStatus read_status(const Buffer& workspace, void* stream) {
   const int32_t word = workspace.device.type == DeviceType::cpu
                            ? *static_cast<const int32_t*>(workspace.data)
                            : cuda::read_status_word(workspace, stream);
-  if (word == workspace::kStatusOk) {
-    return DecodeStatus{};
-  }
-  return DecodeStatus{static_cast<StatusCode>(word % 4), word / 4};
+  const status::Decoded decoded = status::decode(word);
+  return DecodeStatus{static_cast<StatusCode>(decoded.code), decoded.batch};
 }
 
 void check_status(const DecodeStatus& status) {

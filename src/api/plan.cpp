@@ -1,15 +1,13 @@
 #include "openmla/plan.h"
 
-#include "../cuda/plan/schedule.h"
+#include "../core/schedule.h"
+#include "../core/status.h"
 #include "backends.h"
 #include "check.h"
 
 namespace openmla {
 
 namespace {
-
-// The device status word encodes batch * 4 + code below workspace::kStatusOk.
-constexpr int64_t kMaxBatch = int64_t{1} << 28;
 
 void check_config(const PlanConfig& config) {
   detail::check_positive("batch", config.batch);
@@ -23,8 +21,8 @@ void check_config(const PlanConfig& config) {
   if (config.num_parts < 0) {
     detail::fail("num_parts", ">= 0 (0 picks one)", std::to_string(config.num_parts));
   }
-  if (config.batch > kMaxBatch) {
-    detail::fail("batch", "<= " + std::to_string(kMaxBatch), std::to_string(config.batch));
+  if (config.batch > status::kMaxBatch) {
+    detail::fail("batch", "<= " + std::to_string(status::kMaxBatch), std::to_string(config.batch));
   }
   if (config.device.type == DeviceType::cuda && !cuda::available()) {
     detail::fail("device", "cpu (this build of openmla has no CUDA backend)",

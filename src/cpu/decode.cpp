@@ -10,9 +10,10 @@
 
 #include "../api/backends.h"
 #include "../api/check.h"
-#include "../cuda/common/workspace.h"
-#include "../cuda/plan/host_planner.h"
-#include "../cuda/plan/schedule.h"
+#include "../core/workspace.h"
+#include "../core/host_planner.h"
+#include "../core/schedule.h"
+#include "../core/status.h"
 #include "attention.h"
 #include "half.h"
 
@@ -141,7 +142,7 @@ void decode(const DecodeArgs& a, float scale) {
   const schedule::View plan = schedule::view(a.plan->buffer.data, b, c.num_parts);
   const workspace::Layout ws = workspace::layout(schedule::max_splits(b, c.num_parts), c.s_q, c.h_q, a.d_v);
   char* base = static_cast<char*>(a.workspace.data);
-  *reinterpret_cast<int32_t*>(base) = workspace::kStatusOk;
+  *reinterpret_cast<int32_t*>(base) = status::kOkWord;
   auto* partial_lse = reinterpret_cast<float*>(base + ws.lse_offset);  // [max_splits, s_q, h_q]
   auto* partial_out = reinterpret_cast<float*>(base + ws.out_offset);  // [max_splits, s_q, h_q, d_v]
   auto split_slot = [&](int64_t index) {

@@ -11,9 +11,10 @@
 #include "combine/launch.h"
 #include "common/cuda_check.h"
 #include "common/params.h"
-#include "common/workspace.h"
+#include "../core/workspace.h"
 #include "plan/launch.h"
-#include "plan/schedule.h"
+#include "../core/schedule.h"
+#include "../core/status.h"
 #include "portable/launch.h"
 
 namespace openmla::cuda {
@@ -191,7 +192,7 @@ void decode(const DecodeArgs& a, float scale) {
   const DecodeParams params = make_params(a, scale);
   const portable::KernelConfig kernel = portable::select_config(params.rows, device);
   const bool dependent = supports_dependent_launch(device);
-  OPENMLA_CUDA_CHECK(cudaMemsetAsync(a.workspace.data, workspace::kStatusOkByte, sizeof(int32_t), stream));
+  OPENMLA_CUDA_CHECK(cudaMemsetAsync(a.workspace.data, status::kOkByte, sizeof(int32_t), stream));
   portable::launch_decode(params, a.q.dtype, kernel, a.plan->config.num_parts, a.plan->config.h_kv, stream);
   if (a.plan->config.num_parts > 1) {
     combine::launch_combine(params, a.q.dtype, dependent, stream);

@@ -5,8 +5,8 @@
 #include <random>
 #include <vector>
 
-#include "cuda/plan/host_planner.h"
-#include "cuda/plan/schedule.h"
+#include "core/host_planner.h"
+#include "core/schedule.h"
 #include "device.h"
 #include "openmla/plan.h"
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "cuda/plan/host_planner.h"
-#include "cuda/plan/schedule.h"
+#include "core/host_planner.h"
+#include "core/schedule.h"
 #include "openmla/openmla.h"
 
 namespace openmla {

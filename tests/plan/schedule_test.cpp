@@ -1,4 +1,4 @@
-// Invariants of the split-KV schedule (src/cuda/plan/schedule.h) over many random length sets,
+// Invariants of the split-KV schedule (src/core/schedule.h) over many random length sets,
 // including zeros, negatives (bad input treated as empty) and lengths near INT32_MAX.
 
 #include <gtest/gtest.h>
@@ -8,8 +8,8 @@
 #include <limits>
 #include <vector>
 
-#include "cuda/plan/host_planner.h"
-#include "cuda/plan/schedule.h"
+#include "core/host_planner.h"
+#include "core/schedule.h"
 #include "random.h"
 
 namespace openmla::schedule {

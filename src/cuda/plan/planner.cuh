@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "../common/ptx.cuh"
-#include "schedule.h"
+#include "../../core/schedule.h"
 
 namespace openmla::schedule {
 

@@ -15,8 +15,8 @@
 
 #include "../common/params.h"
 #include "../common/ptx.cuh"
-#include "../common/workspace.h"
-#include "../plan/schedule.h"
+#include "../../core/schedule.h"
+#include "../../core/status.h"
 #include "traits.h"
 
 namespace openmla::portable {
@@ -60,7 +60,7 @@ struct Piece {
   int seq;
   int key_begin;
   int key_end;
-  int status;      // 0, or the StatusCode found before any load
+  int status;      // status::kOk, or the offence found before any load
   int64_t slot;    // partial slot in the workspace; -1: write out/lse directly
 };
 
@@ -420,10 +420,10 @@ struct Cta {
       }
     }
     __syncthreads();
-    const bool bad = piece.status != 0 || s.bad_page != 0;
+    const bool bad = piece.status != status::kOk || s.bad_page != 0;
     if (bad && threadIdx.x == 0) {
-      const int code = piece.status != 0 ? piece.status : 3;
-      atomicMin(p.status, workspace::encode_status(piece.seq, code));
+      const int code = piece.status != status::kOk ? piece.status : status::kPageOutOfRange;
+      atomicMin(p.status, status::encode(piece.seq, code));
     }
 #pragma unroll
     for (int mt = 0; mt < kOMTiles; ++mt) {
@@ -498,16 +498,16 @@ __global__ void __launch_bounds__(kThreads, 1) decode_kernel(const __grid_consta
     const int tile_end = seq == part.last_seq ? part.last_tile_end : static_cast<int>(tiles);
     const int splits = p.split_offset[seq + 1] - p.split_offset[seq];
     const int s_k = p.seqlens[seq * p.seqlens_stride];
-    Piece piece{seq, static_cast<int>(tile_begin * schedule::kTileN), 0, 0, -1};
+    Piece piece{seq, static_cast<int>(tile_begin * schedule::kTileN), 0, status::kOk, -1};
     if (s_k < 0) {
-      piece.status = 1;
+      piece.status = status::kNegativeSeqlen;
     } else if ((static_cast<int64_t>(s_k) + p.page_size - 1) / p.page_size > p.max_blocks) {
-      piece.status = 2;
+      piece.status = status::kTooFewPages;
     } else {
       const int64_t end = static_cast<int64_t>(tile_end) * schedule::kTileN;
       piece.key_end = static_cast<int>(end < s_k ? end : s_k);
     }
-    if (piece.status != 0) {
+    if (piece.status != status::kOk) {
       piece.key_end = piece.key_begin;
     }
     if (splits > 1) {

@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "../common/host_device.h"
+#include "host_device.h"
 
 namespace openmla::schedule {
 

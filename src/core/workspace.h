@@ -1,6 +1,6 @@
 #pragma once
 // The decode workspace, shared by every backend:
-//   int32 status                                   first offence, kStatusOk when none (256-byte slot)
+//   int32 status                                   first offence (status.h), in a 256-byte slot
 //   fp32  partial_lse[max_splits, s_q, h_q]        natural-log LSE of each split; -inf: no key seen
 //   fp32  partial_out[max_splits, s_q, h_q, d_v]   each split's normalized output
 // max_splits = b + num_parts - 1 (schedule.h).
@@ -11,15 +11,7 @@
 
 namespace openmla::workspace {
 
-// A byte pattern, so cudaMemsetAsync can reset it.
-inline constexpr int32_t kStatusOk = 0x7f7f7f7f;
-inline constexpr int kStatusOkByte = 0x7f;
-inline constexpr int64_t kStatusBytes = 256;
-
-// status = batch * 4 + code; atomicMin keeps the lowest sequence index, so the record is deterministic.
-OPENMLA_HD int32_t encode_status(int64_t batch, int32_t code) {
-  return static_cast<int32_t>(batch * 4 + code);
-}
+inline constexpr int64_t kStatusBytes = 256;  // the status word's slot (status.h), keeping what follows aligned
 
 struct Layout {
   int64_t lse_offset;
