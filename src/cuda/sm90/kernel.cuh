@@ -36,17 +36,9 @@
 #include "../common/ptx/mbarrier.cuh"
 #include "../common/ptx/tma.cuh"
 #include "../common/ptx/wgmma.cuh"
+#include "arch.h"
 #include "layout.cuh"
 #include "traits.h"
-
-// The kernel's body exists only in the sm_90a compilation pass: wgmma needs the architecture-specific
-// target (__CUDA_ARCH_FEAT_SM90_ALL), which the plain compute_90 pass and the sm_80 pass lack. Those passes compile an empty kernel that the host never launches (launch.cu
-// selects this kernel only when the build has sm_90a code and the device is compute capability 9.0).
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define OPENMLA_SM90_DEVICE_CODE 1
-#else
-#define OPENMLA_SM90_DEVICE_CODE 0
-#endif
 
 namespace openmla::sm90 {
 
@@ -332,6 +324,10 @@ struct Cta {
       // O[:, 0:256] = O * factor + P V[:, 0:256], P from registers, V MN-major from the stage.
       scale_rows(o, factor[0], factor[1]);
       ptx::pin_registers(o);
+#pragma unroll
+      for (int kk = 0; kk < kKSteps; ++kk) {
+        ptx::pin_registers(pf[kk]);
+      }
       ptx::wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < kKSteps; ++kk) {
