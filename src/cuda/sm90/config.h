@@ -36,7 +36,7 @@ inline constexpr int kMaxSharedBytes = 232448;
 enum NamedBarrier : int {
   kPFull = 1,        // warpgroup 0 wrote P and the row factors of a tile (arrive) -> warpgroup 1 (sync)
   kPFree = 2,        // warpgroup 1's wgmma reading P retired (arrive) -> warpgroup 0 may write P (sync)
-  kScoreGroup = 3,   // warpgroup 0 alone: its zeroed tail rows are visible to its own wgmma
+  kScoreGroup = 3,   // warpgroup 0 alone, around zeroing a tail tile's rows (sm90/kernel.cuh zero_tail)
 };
 
 }  // namespace openmla::sm90

@@ -214,7 +214,9 @@ struct Cta {
 
   // Zeroes rows [valid, 64) of the stage's v chunks: slots past the sequence's end may hold NaN, and
   // P = 0 times NaN would still reach the output. Whole 128-byte rows, so the swizzle does not matter.
+  // The first barrier: every warp's part of the score wgmma (each reads all keys) has retired.
   __device__ void zero_tail(int stage, int valid) {
+    ptx::bar_sync(kScoreGroup, kWarpgroupThreads);
     char* kv = reinterpret_cast<char*>(&s.kv[stage][0][0]);
     constexpr int kUnits = kVChunks * kChunkBytes / 16;
     for (int x = wg_thread; x < kUnits; x += kWarpgroupThreads) {
