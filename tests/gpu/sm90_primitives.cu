@@ -65,6 +65,26 @@ __device__ void chunk_scores(uint32_t sa, uint32_t sb, float (&s)[32]) {
   ptx::pin_registers(s);
 }
 
+// A zeroed m64n256 accumulator, pinned so that the zeros precede the wgmma fence.
+__device__ void zero_accumulator(float (&o)[kOutCols / 2]) {
+#pragma unroll
+  for (int i = 0; i < kOutCols / 2; ++i) {
+    o[i] = 0.f;
+  }
+  ptx::pin_registers(o);
+}
+
+// Waits for the committed P V wgmma, then writes O and the shared-memory misalignment.
+__device__ void finish_values(float (&o)[kOutCols / 2], float* o_out, const char* smem, uint32_t* misalignment) {
+  ptx::wgmma_commit();
+  ptx::wgmma_wait<0>();
+  ptx::pin_registers(o);
+  store_accumulator<kOutCols>(o, o_out);
+  if (threadIdx.x == 0) {
+    *misalignment = ptx::smem_addr(smem) % 1024;
+  }
+}
+
 template <typename T>
 __global__ void scores_kernel(const uint16_t* a, const uint16_t* b, float* s_out, uint32_t* misalignment) {
 #if OPENMLA_SM90_DEVICE_CODE
@@ -106,24 +126,14 @@ __global__ void scores_then_values_kernel(const uint16_t* q, const uint16_t* k, 
     ptx::pin_registers(a[kk]);
   }
   float o[kOutCols / 2];
-#pragma unroll
-  for (int i = 0; i < kOutCols / 2; ++i) {
-    o[i] = 0.f;
-  }
-  ptx::pin_registers(o);
+  zero_accumulator(o);
   const uint32_t sv = ptx::smem_addr(smem + 2 * kChunkBytes);
   ptx::wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
     ptx::wgmma_m64n256k16_rs<T, 1>(o, a[kk], sm90::mn_major_desc(sv + kk * 16 * kRowBytes));
   }
-  ptx::wgmma_commit();
-  ptx::wgmma_wait<0>();
-  ptx::pin_registers(o);
-  store_accumulator<kOutCols>(o, o_out);
-  if (threadIdx.x == 0) {
-    *misalignment = ptx::smem_addr(smem) % 1024;
-  }
+  finish_values(o, o_out, smem, misalignment);
 #endif
 }
 
@@ -138,11 +148,7 @@ __global__ void values_from_shared_kernel(const uint16_t* p, const uint16_t* v, 
   ptx::fence_proxy_async_shared();
   __syncthreads();
   float o[kOutCols / 2];
-#pragma unroll
-  for (int i = 0; i < kOutCols / 2; ++i) {
-    o[i] = 0.f;
-  }
-  ptx::pin_registers(o);
+  zero_accumulator(o);
   const uint32_t sp = ptx::smem_addr(smem);
   const uint32_t sv = ptx::smem_addr(smem + kChunkBytes);
   ptx::wgmma_fence();
@@ -150,13 +156,7 @@ __global__ void values_from_shared_kernel(const uint16_t* p, const uint16_t* v, 
   for (int kk = 0; kk < 4; ++kk) {
     ptx::wgmma_m64n256k16_ss<T, 1>(o, sm90::k_major_desc(sp + kk * 32), sm90::mn_major_desc(sv + kk * 16 * kRowBytes));
   }
-  ptx::wgmma_commit();
-  ptx::wgmma_wait<0>();
-  ptx::pin_registers(o);
-  store_accumulator<kOutCols>(o, o_out);
-  if (threadIdx.x == 0) {
-    *misalignment = ptx::smem_addr(smem) % 1024;
-  }
+  finish_values(o, o_out, smem, misalignment);
 #endif
 }
 

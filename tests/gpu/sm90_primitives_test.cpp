@@ -75,39 +75,43 @@ std::vector<double> values(const std::vector<uint16_t>& m, DType dtype) {
                                        << first.str();
 }
 
-class Sm90Primitives : public ::testing::TestWithParam<DType> {};
+class Sm90Primitives : public ::testing::TestWithParam<DType> {
+ protected:
+  // `count` integers in [lo, hi] of the test's dtype (seeded by `seed`).
+  std::vector<uint16_t> integers(size_t count, int lo, int hi, uint64_t seed) const {
+    return small_integers(count, lo, hi, seed, GetParam());
+  }
+  std::vector<double> exact(const std::vector<uint16_t>& m) const { return values(m, GetParam()); }
+};
 
 TEST_P(Sm90Primitives, ScoresFromSwizzledSharedMemory) {
   OPENMLA_REQUIRE_HOPPER();
-  const DType dtype = GetParam();
-  const auto a = small_integers(kRows * kKeys, -2, 2, 1, dtype);
-  const auto b = small_integers(kKeys * kKeys, -2, 2, 2, dtype);
-  const WgmmaResult s = run_scores_wgmma(a, b, dtype);
+  const auto a = integers(kRows * kKeys, -2, 2, 1);
+  const auto b = integers(kKeys * kKeys, -2, 2, 2);
+  const WgmmaResult s = run_scores_wgmma(a, b, GetParam());
   EXPECT_EQ(s.misalignment, 0u);
-  EXPECT_TRUE(equal(s.d, product(values(a, dtype), values(b, dtype), kRows, kKeys, kKeys, true), kKeys));
+  EXPECT_TRUE(equal(s.d, product(exact(a), exact(b), kRows, kKeys, kKeys, true), kKeys));
 }
 
+// Scores in [-64, 64]: integers, exact in 16 bits, so half(S) = S.
 TEST_P(Sm90Primitives, ScoresThenValuesWithPFromRegisters) {
   OPENMLA_REQUIRE_HOPPER();
-  const DType dtype = GetParam();
-  // Scores in [-64, 64]: integers, exact in 16 bits, so half(S) = S.
-  const auto q = small_integers(kRows * kKeys, -1, 1, 3, dtype);
-  const auto k = small_integers(kKeys * kKeys, -1, 1, 4, dtype);
-  const auto v = small_integers(kKeys * kCols, -2, 2, 5, dtype);
-  const WgmmaResult o = run_scores_then_values(q, k, v, dtype);
+  const auto q = integers(kRows * kKeys, -1, 1, 3);
+  const auto k = integers(kKeys * kKeys, -1, 1, 4);
+  const auto v = integers(kKeys * kCols, -2, 2, 5);
+  const WgmmaResult o = run_scores_then_values(q, k, v, GetParam());
   EXPECT_EQ(o.misalignment, 0u);
-  const std::vector<double> s = product(values(q, dtype), values(k, dtype), kRows, kKeys, kKeys, true);
-  EXPECT_TRUE(equal(o.d, product(s, values(v, dtype), kRows, kKeys, kCols, false), kCols));
+  const std::vector<double> s = product(exact(q), exact(k), kRows, kKeys, kKeys, true);
+  EXPECT_TRUE(equal(o.d, product(s, exact(v), kRows, kKeys, kCols, false), kCols));
 }
 
 TEST_P(Sm90Primitives, ValuesWithPFromSharedMemory) {
   OPENMLA_REQUIRE_HOPPER();
-  const DType dtype = GetParam();
-  const auto p = small_integers(kRows * kKeys, -2, 2, 6, dtype);
-  const auto v = small_integers(kKeys * kCols, -2, 2, 7, dtype);
-  const WgmmaResult o = run_values_from_shared(p, v, dtype);
+  const auto p = integers(kRows * kKeys, -2, 2, 6);
+  const auto v = integers(kKeys * kCols, -2, 2, 7);
+  const WgmmaResult o = run_values_from_shared(p, v, GetParam());
   EXPECT_EQ(o.misalignment, 0u);
-  EXPECT_TRUE(equal(o.d, product(values(p, dtype), values(v, dtype), kRows, kKeys, kCols, false), kCols));
+  EXPECT_TRUE(equal(o.d, product(exact(p), exact(v), kRows, kKeys, kCols, false), kCols));
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, Sm90Primitives, ::testing::Values(DType::bf16, DType::fp16),

@@ -36,6 +36,7 @@
 #include "../common/ptx/mbarrier.cuh"
 #include "../common/ptx/tma.cuh"
 #include "../common/ptx/wgmma.cuh"
+#include "../common/row_result.cuh"
 #include "arch.h"
 #include "layout.cuh"
 #include "traits.h"
@@ -428,11 +429,11 @@ struct Cta {
     write_rows(piece, bad, o);
   }
 
-  // The thread's two rows of its warpgroup's half: out = O / sum, lse = max ln 2 + ln(sum) (final)
-  // or the normalized partial and its lse (split piece). A row that saw no key: out 0 and lse +inf
-  // (final) or -inf (partial); a bad sequence: NaN.
+  // The thread's two rows of its warpgroup's half (cuda::row_result): the final out and lse, or a
+  // split piece's normalized partial and its lse in the workspace.
   __device__ void write_rows(const Piece& piece, bool bad, const float (&o)[kAccumulators]) const {
     const int col0 = warpgroup * kColsPerWarpgroup + fragment_col(wg_thread);
+    const bool writes_lse = warpgroup == 0 && lane % 4 == 0;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int row = row0 + 8 * h;
@@ -442,34 +443,27 @@ struct Cta {
       }
       const int i = packed / p.group;
       const int head = kv_head * p.group + packed % p.group;
-      const float sum = s.row_sum[row];
-      const bool empty = sum == 0.f;
-      const float inv = bad ? NAN : (empty ? 0.f : 1.f / sum);
-      const float lse = bad ? NAN
-                            : (empty ? (piece.slot < 0 ? INFINITY : -INFINITY)
-                                     : s.row_max[row] * 0.69314718055994531f + logf(sum));
-      const bool writes_lse = warpgroup == 0 && lane % 4 == 0;
-      if (piece.slot < 0) {
-        auto* out = static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s +
-                    head * p.out_stride_h;  // [kDV]
-#pragma unroll
-        for (int j = 0; j < kAccumulators / 4; ++j) {
-          *reinterpret_cast<uint32_t*>(out + col0 + 8 * j) = pack2<T>(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
-        }
-        if (writes_lse) {
-          p.lse[piece.seq * p.lse_stride_b + head * p.lse_stride_h + i * p.lse_stride_s] = lse;
-        }
-      } else {
+      const cuda::RowResult r = cuda::row_result(bad, piece.slot >= 0, s.row_max[row], s.row_sum[row]);
+      if (piece.slot >= 0) {
         const int64_t slot_row = (piece.slot * p.s_q + i) * p.h_q + head;
-        float* out = p.partial_out + slot_row * cuda::kDV;  // [kDV]
+        float* partial = p.partial_out + slot_row * cuda::kDV + col0;  // [kDV] from this thread's first column
 #pragma unroll
         for (int j = 0; j < kAccumulators / 4; ++j) {
-          *reinterpret_cast<float2*>(out + col0 + 8 * j) =
-              make_float2(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
+          *reinterpret_cast<float2*>(partial + 8 * j) = make_float2(o[4 * j + 2 * h] * r.inv, o[4 * j + 2 * h + 1] * r.inv);
         }
         if (writes_lse) {
-          p.partial_lse[slot_row] = lse;
+          p.partial_lse[slot_row] = r.lse;
         }
+        continue;
+      }
+      T* out = static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s + head * p.out_stride_h +
+               col0;  // [kDV] from this thread's first column
+#pragma unroll
+      for (int j = 0; j < kAccumulators / 4; ++j) {
+        *reinterpret_cast<uint32_t*>(out + 8 * j) = pack2<T>(o[4 * j + 2 * h] * r.inv, o[4 * j + 2 * h + 1] * r.inv);
+      }
+      if (writes_lse) {
+        p.lse[piece.seq * p.lse_stride_b + head * p.lse_stride_h + i * p.lse_stride_s] = r.lse;
       }
     }
   }
