@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,8 +97,11 @@ TEST(Sm90Selection, EnvironmentForcesPortable) {
     EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
     return;
   }
-  const std::string command =
-      "OPENMLA_FORCE_PORTABLE=1 /proc/self/exe --gtest_filter=Sm90Selection.EnvironmentForcesPortable 2>&1";
+  // The child is this executable (resolved here: in the shell /proc/self/exe would be the shell),
+  // without the sharding variables of a sharded run, which could leave it no test to run.
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string command = "env -u GTEST_TOTAL_SHARDS -u GTEST_SHARD_INDEX OPENMLA_FORCE_PORTABLE=1 '" + self +
+                              "' --gtest_filter=Sm90Selection.EnvironmentForcesPortable 2>&1";
   FILE* child = popen(command.c_str(), "r");
   ASSERT_NE(child, nullptr);
   std::string output;
