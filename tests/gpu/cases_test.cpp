@@ -18,7 +18,7 @@ void expect_matches_reference(const ProblemSpec& spec, int64_t num_parts = 0) {
   const Problem problem = make_problem(spec);
   const DeviceProblem device = upload(problem);
   const GpuRun run = gpu_decode(problem, device, num_parts);
-  EXPECT_EQ(run.kernel, expected_automatic_kernel(spec)) << kernel_name(run.kernel) << " ran";
+  EXPECT_EQ(run.kernel, expected_automatic_kernel(problem)) << kernel_name(run.kernel) << " ran";
   EXPECT_EQ(run.status.code, StatusCode::ok);
   EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
 }

@@ -101,10 +101,12 @@ bool hopper_kernel_available() {
 #endif
 }
 
-Kernel expected_automatic_kernel(const ProblemSpec& spec) {
+Kernel expected_automatic_kernel(const Problem& problem) {
   const char* force = std::getenv("OPENMLA_FORCE_PORTABLE");
   const bool forced = force != nullptr && std::string_view(force) == "1";
-  return !forced && hopper_kernel_available() && spec.page_size % 64 == 0 && spec.d_qk == 576 && spec.d_v == 512
+  const ProblemSpec& spec = problem.spec;
+  return !forced && hopper_kernel_available() && spec.page_size % 64 == 0 && spec.d_qk == 576 && spec.d_v == 512 &&
+                 problem.num_blocks > 0
              ? Kernel::sm90
              : Kernel::portable;
 }

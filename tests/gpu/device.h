@@ -81,9 +81,10 @@ GpuRun gpu_decode(const Problem& problem, const DeviceProblem& device, int64_t n
 // sm_90a code (OPENMLA_TEST_SM90A, set by tests/gpu/CMakeLists.txt like the library's own flag).
 bool hopper_kernel_available();
 
-// The kernel an automatic decode of `spec` runs on cuda:0 in this process: sm90 where it serves the
-// call (and OPENMLA_FORCE_PORTABLE is not 1), portable otherwise.
-Kernel expected_automatic_kernel(const ProblemSpec& spec);
+// The kernel an automatic decode of `problem` runs on cuda:0 in this process: sm90 where it serves the
+// call (and OPENMLA_FORCE_PORTABLE is not 1), portable otherwise (also for a cache of no blocks, which
+// has nothing to stream).
+Kernel expected_automatic_kernel(const Problem& problem);
 
 // Plan config of a problem on cuda:0.
 PlanConfig gpu_plan_config(const Problem& problem, int64_t num_parts = 0);

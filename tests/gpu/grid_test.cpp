@@ -32,11 +32,11 @@ class GpuGrid : public ::testing::TestWithParam<GridCase> {};
 TEST_P(GpuGrid, MatchesFloat64Reference) {
   OPENMLA_REQUIRE_GPU();
   const auto& [spec, kernel] = GetParam();
-  const Kernel expected = kernel == Kernel::automatic ? expected_automatic_kernel(spec) : kernel;
-  if (kernel == Kernel::portable && expected_automatic_kernel(spec) == Kernel::portable) {
+  const Problem problem = make_problem(spec);
+  const Kernel expected = kernel == Kernel::automatic ? expected_automatic_kernel(problem) : kernel;
+  if (kernel == Kernel::portable && expected_automatic_kernel(problem) == Kernel::portable) {
     GTEST_SKIP() << "the automatic case of this spec already runs the portable kernel here";
   }
-  const Problem problem = make_problem(spec);
   const DeviceProblem device = upload(problem);
   const GpuRun run = gpu_decode(problem, device, 0, kernel);
   EXPECT_EQ(run.kernel, expected) << kernel_name(run.kernel) << " ran, " << kernel_name(expected) << " expected";

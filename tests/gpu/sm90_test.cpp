@@ -38,7 +38,7 @@ GpuRun expect_hopper_matches(const ProblemSpec& spec, int64_t num_parts = 0) {
 
 TEST(Sm90Selection, AutomaticRunsHopperKernelOnCoveredShapes) {
   OPENMLA_REQUIRE_HOPPER();
-  if (expected_automatic_kernel(ProblemSpec{}) != Kernel::sm90) {
+  if (expected_automatic_kernel(make_problem(ProblemSpec{})) != Kernel::sm90) {
     GTEST_SKIP() << "OPENMLA_FORCE_PORTABLE=1 in this process";
   }
   for (int64_t page : {64, 128, 256}) {
@@ -180,7 +180,19 @@ TEST(Sm90Cases, ZeroLengthsAndRowsWithoutKeys) {
   expect_hopper_matches({.b = 9, .s_q = 2, .h_q = 16, .s_k = 300, .varlen = true, .causal = true, .seed = 420,
                          .zero_length_every = 2});
   expect_hopper_matches({.b = 3, .s_q = 8, .h_q = 16, .causal = true, .seed = 421, .lengths = {3, 8, 0}});
-  expect_hopper_matches({.b = 4, .h_q = 128, .s_k = 0, .seed = 422});
+}
+
+// A batch in which every length is 0 needs no cache block; with a cache of no blocks there is nothing
+// to stream and no tensor map to build, so the portable kernel serves it.
+TEST(Sm90Cases, EmptyCacheRunsPortable) {
+  OPENMLA_REQUIRE_HOPPER();
+  const Problem problem = make_problem({.b = 4, .h_q = 128, .s_k = 0, .seed = 422});
+  ASSERT_EQ(problem.num_blocks, 0);
+  const DeviceProblem device = upload(problem);
+  const GpuRun run = gpu_decode(problem, device, 0);
+  EXPECT_EQ(run.kernel, Kernel::portable);
+  EXPECT_EQ(run.status.code, StatusCode::ok);
+  EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
 }
 
 // A used block-table entry out of range (negative in one sequence, num_blocks in another): those
