@@ -1,6 +1,6 @@
 #pragma once
 // Owning handles of device memory (cudaMalloc) and pinned host memory (cudaMallocHost). Both are
-// at least 256-byte aligned, as the openmla workspace requires.
+// at least 256-byte aligned, as the openmla workspace requires (openmla::kWorkspaceAlignment).
 
 #include <cuda_runtime.h>
 

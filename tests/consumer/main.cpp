@@ -27,7 +27,8 @@ int main() {
   const openmla::Plan plan =
       openmla::plan(config, lengths, {plan_buffer.data(), openmla::plan_buffer_size(config)});
   const int64_t workspace_bytes = openmla::workspace_size(plan.config, kDV);
-  void* workspace = std::aligned_alloc(256, static_cast<size_t>((workspace_bytes + 255) / 256 * 256));
+  constexpr int64_t kAlign = openmla::kWorkspaceAlignment;
+  void* workspace = std::aligned_alloc(kAlign, static_cast<size_t>((workspace_bytes + kAlign - 1) / kAlign * kAlign));
 
   openmla::DecodeArgs args;
   args.q = openmla::make_view(q.data(), openmla::DType::bf16, {1, 1, 1, kDQk});

@@ -18,6 +18,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <numbers>
 
 #include "../common/params.h"
 #include "../common/ptx.cuh"
@@ -141,7 +142,8 @@ struct Cta {
                                      Tr::kScoreWarps == Tr::kWarpsN;
   __device__ void row_group_sync() const {
     if constexpr (kRowGroups) {
-      ptx::named_barrier(1 + warp / Tr::kOWarpsN, kThreads / 2);
+      static_assert(kBarrierRowGroup1 == kBarrierRowGroup0 + 1);
+      ptx::named_barrier(kBarrierRowGroup0 + o_m, kThreads / 2);
     } else {
       __syncthreads();
     }
@@ -477,9 +479,9 @@ struct Cta {
     finish_rows(piece, rows, row_sum, acc, n_tiles);
   }
 
-  // Row `row` of the CTA (this thread's half h of an m16 tile): out = acc / sum,
-  // lse = max * ln 2 + ln(sum); a row with no key: out 0 and lse +inf (final) or -inf (partial);
-  // a bad sequence: NaN. `writes_lse`: this thread writes the row's lse.
+  // Row `row` of the CTA (this thread's half h of an m16 tile): out = acc / sum, lse = max * ln 2 + ln(sum)
+  // (the max is in the log2 domain); a row with no key: out 0 and lse +inf (final) or -inf (partial); a bad
+  // sequence: NaN. `writes_lse`: this thread writes the row's lse.
   template <int kOutTiles>
   __device__ void write_row(const Piece& piece, bool bad, int row, bool writes_lse, float row_max, float total,
                             const float (&acc)[kOutTiles][4], int h) {
@@ -494,7 +496,7 @@ struct Cta {
     const float inv = bad ? NAN : (empty ? 0.f : 1.f / total);
     const float lse = bad ? NAN
                           : (empty ? (piece.slot < 0 ? INFINITY : -INFINITY)
-                                   : row_max * 0.69314718055994531f + logf(total));
+                                   : row_max * std::numbers::ln2_v<float> + logf(total));
     if (piece.slot < 0) {
       auto* out = static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s +
                   head * p.out_stride_h;  // [kDV]
