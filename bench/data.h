@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "cases.h"
-#include "memory.h"
+#include "cuda_memory.h"
 #include "openmla/decode.h"
 
 namespace openmla::bench {
@@ -26,12 +26,12 @@ struct Problem {
   double mean_s_k = 0.0;
   int64_t num_blocks = 0;
   int64_t max_blocks_per_seq = 0;
-  DeviceMemory q;                   // [copies, b, s_q, h_q, d_qk]
-  DeviceMemory k_cache;             // [copies, num_blocks, page_size, h_kv, d_qk]
-  DeviceMemory out;                 // [copies, b, s_q, h_q, d_v]
-  DeviceMemory lse;                 // [copies, b, h_q, s_q] fp32
-  DeviceMemory block_table;         // [b, max_blocks_per_seq] int32
-  DeviceMemory cache_seqlens;       // [b] int32
+  support::DeviceBuffer q;              // [copies, b, s_q, h_q, d_qk]
+  support::DeviceBuffer k_cache;        // [copies, num_blocks, page_size, h_kv, d_qk]
+  support::DeviceBuffer out;            // [copies, b, s_q, h_q, d_v]
+  support::DeviceBuffer lse;            // [copies, b, h_q, s_q] fp32
+  support::DeviceBuffer block_table;    // [b, max_blocks_per_seq] int32
+  support::DeviceBuffer cache_seqlens;  // [b] int32
 
   TensorView cache_seqlens_view() const;
   // Decode arguments over input set `copy` (0 <= copy < copies).
@@ -43,9 +43,9 @@ PlanConfig plan_config(const Case& c, Device device);
 
 // Device memory for a plan and a decode workspace of `config`.
 struct DecodeBuffers {
-  DeviceMemory plan_memory;       // plan_buffer_size(config) bytes
-  DeviceMemory workspace_memory;  // workspace_size(config, d_v) bytes
-  Buffer plan;                    // views of the two
+  support::DeviceBuffer plan_memory;       // plan_buffer_size(config) bytes
+  support::DeviceBuffer workspace_memory;  // workspace_size(config, d_v) bytes
+  Buffer plan;                             // views of the two
   Buffer workspace;
 };
 DecodeBuffers allocate_decode_buffers(const PlanConfig& config, int64_t d_v);

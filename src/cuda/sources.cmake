@@ -7,5 +7,7 @@ target_sources(openmla PRIVATE
 )
 target_link_libraries(openmla PUBLIC CUDA::cudart)
 target_compile_definitions(openmla PUBLIC OPENMLA_WITH_CUDA=1)
-target_compile_options(openmla PRIVATE
-  $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xptxas=-v -lineinfo -Xcompiler=-Wall>)
+target_compile_options(openmla PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo>)
+if(OPENMLA_PTXAS_VERBOSE)
+  target_compile_options(openmla PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xptxas=-v>)
+endif()
