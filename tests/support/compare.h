@@ -1,6 +1,6 @@
 #pragma once
 // A decode result against the float64 reference, with DESIGN.md §5's tolerances. No GoogleTest here:
-// check.h turns a Comparison into test failures; the demo prints it.
+// check.h turns a Comparison into test failures.
 
 #include <cstdint>
 #include <string>

@@ -1,5 +1,6 @@
-// One small decode on the CPU through the installed headers and library: a single key, so the result is
-// known exactly (out = v, lse = the one scaled score). Exits non-zero on any mismatch.
+// The smallest complete openmla program: one decode on the CPU, of one query row against a single key,
+// so the result is known exactly (out = v, lse = the one scaled score). Paste it into a project that
+// does find_package(openmla) and links openmla::openmla. Exits non-zero on any mismatch.
 
 #include <cmath>
 #include <cstdint>
@@ -48,7 +49,7 @@ int main() {
   for (uint16_t bits : out) {
     ok = ok && bits == kBf16One;
   }
-  std::printf("openmla %s consumer: lse %.6f (want %.6f), out %s\n", OPENMLA_VERSION, lse[0], want_lse,
+  std::printf("openmla %s minimal: lse %.6f (want %.6f), out %s\n", OPENMLA_VERSION, lse[0], want_lse,
               ok ? "= v" : "WRONG");
   return ok ? 0 : 1;
 }
