@@ -6,7 +6,7 @@ namespace {
 
 struct Reference {
   Case shape;
-  double flashmla_us;  // DESIGN.md §4, H100 80GB HBM3, CUDA-graph timed
+  double flashmla_us;  // H100 80GB HBM3, CUDA-graph timed (docs/design.md, FlashMLA reference times)
 };
 
 Case make(int64_t b, int64_t s_q, int64_t h_q, int64_t s_k, bool varlen, bool causal) {

@@ -1,5 +1,5 @@
 #pragma once
-// The benchmark cases: the shape of one MLA decode problem, the default list (DESIGN.md §4) and
+// The benchmark cases: the shape of one MLA decode problem, the default list (docs/design.md) and
 // FlashMLA's reference times for the cases of that list.
 
 #include <cstdint>
@@ -28,10 +28,10 @@ struct Case {
 // "b=128 s_q=1 h_q=16 s_k=4096 varlen" (h_kv, page size and dtype only when not the default).
 std::string case_name(const Case& c);
 
-// The cases of the table in DESIGN.md §4.
+// The cases of the table in docs/design.md (FlashMLA reference times).
 std::vector<Case> default_cases();
 
-// FlashMLA's time in µs for this case on an H100 80GB HBM3 (DESIGN.md §4), when the table has it.
+// FlashMLA's time in µs for this case on an H100 80GB HBM3 (docs/design.md), when the table has it.
 std::optional<double> flashmla_h100_us(const Case& c);
 
 }  // namespace openmla::bench

@@ -17,8 +17,8 @@ namespace openmla::bench {
 
 namespace {
 
-// Both sides round out to 16 bits once, so the element bound is twice DESIGN.md §5's bound against
-// a float64 reference; the lse bound likewise.
+// Both sides round out to 16 bits once, so the element bound is twice the tests' bound against a
+// float64 reference (docs/design.md, Tolerances); the lse bound likewise.
 constexpr double kOutAbs = 2e-3;
 constexpr double kOutRel = 1.0 / 32;
 constexpr double kMaxRelFrobenius = 5e-3;

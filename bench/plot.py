@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-FLASHMLA_LABEL = "FlashMLA (DESIGN.md, H100)"
+FLASHMLA_LABEL = "FlashMLA (H100, docs/design.md)"
 
 
 def read(path):

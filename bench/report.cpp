@@ -10,7 +10,7 @@ namespace openmla::bench {
 
 namespace {
 
-const char* const kFlashMlaLabel = "FlashMLA (DESIGN.md, H100)";
+const char* const kFlashMlaLabel = "FlashMLA (H100, docs/design.md)";
 
 std::string format(const char* fmt, double value) {
   char buf[64];

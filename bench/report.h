@@ -21,7 +21,7 @@ struct Metrics {
   double pct_copy = 0.0;  // of the measured copy bandwidth
   double pct_gemm = 0.0;  // of the measured GEMM rate
   bool memory_bound = true;  // the bytes take longer than the FLOPs at the measured ceilings
-  std::optional<double> flashmla_us;  // DESIGN.md §4, H100
+  std::optional<double> flashmla_us;  // H100 (docs/design.md, FlashMLA reference times)
 };
 
 Metrics metrics(const CaseResult& r, const Roofline& roof);

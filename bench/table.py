@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-FLASHMLA_LABEL = "FlashMLA (DESIGN.md, H100)"
+FLASHMLA_LABEL = "FlashMLA (H100, docs/design.md)"
 
 
 def main(argv):

@@ -1,4 +1,4 @@
-// The GPU decode against the float64 reference over DESIGN.md §5's grid (tests/support/grid.h).
+// The GPU decode against the float64 reference over the test grid (tests/support/grid.h).
 
 #include <gtest/gtest.h>
 
