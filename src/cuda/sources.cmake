@@ -5,7 +5,9 @@ target_sources(openmla PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/plan/launch.cu
   ${CMAKE_CURRENT_LIST_DIR}/portable/launch.cu
 )
-target_link_libraries(openmla PUBLIC CUDA::cudart)
+# The CUDA runtime is linked statically: a program that links openmla needs the NVIDIA driver at run
+# time, not libcudart.so. The public headers use no CUDA type, so nothing of CUDA is public.
+target_link_libraries(openmla PRIVATE CUDA::cudart_static)
 target_compile_definitions(openmla PUBLIC OPENMLA_WITH_CUDA=1)
 target_compile_options(openmla PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo>)
 if(OPENMLA_PTXAS_VERBOSE)
