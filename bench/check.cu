@@ -8,17 +8,17 @@
 #include <exception>
 
 #include "cases.h"
-#include "cuda_check.h"
+#include "cuda_error.h"
+#include "cuda_memory.h"
 #include "data.h"
-#include "memory.h"
 #include "openmla/decode.h"
 
 namespace openmla::bench {
 
 namespace {
 
-// Both sides round out to 16 bits once, so the element bound is twice DESIGN.md §5's bound against
-// a float64 reference; the lse bound likewise.
+// Both sides round out to 16 bits once, so the element bound is twice the tests' bound against a
+// float64 reference (docs/design.md, Tolerances); the lse bound likewise.
 constexpr double kOutAbs = 2e-3;
 constexpr double kOutRel = 1.0 / 32;
 constexpr double kMaxRelFrobenius = 5e-3;
@@ -50,16 +50,16 @@ float to_float(const void* data, int64_t i, DType dtype) {
   return __half2float(static_cast<const __half*>(data)[i]);
 }
 
-HostMemory download(const TensorView& view) {
+support::PinnedBuffer download(const TensorView& view) {
   const int64_t bytes = view.numel() * dtype_size(view.dtype);
-  HostMemory host = host_alloc(bytes);
-  BENCH_CUDA(cudaMemcpy(host.get(), view.data, static_cast<size_t>(bytes), cudaMemcpyDeviceToHost));
+  support::PinnedBuffer host(bytes);
+  SUPPORT_CUDA(cudaMemcpy(host.data(), view.data, static_cast<size_t>(bytes), cudaMemcpyDeviceToHost));
   return host;
 }
 
-TensorView on_host(const TensorView& view, const HostMemory& host) {
+TensorView on_host(const TensorView& view, const support::PinnedBuffer& host) {
   TensorView v = view;
-  v.data = host.get();
+  v.data = host.data();
   v.device = Device{};
   return v;
 }
@@ -72,19 +72,19 @@ SpotCheck check_one(const Case& c, cudaStream_t stream) {
   const DecodeArgs gpu = p.args(0, gpu_plan, buffers.workspace, stream);
   decode(gpu);
   check_status(read_status(buffers.workspace, stream));
-  BENCH_CUDA(cudaStreamSynchronize(stream));
+  SUPPORT_CUDA(cudaStreamSynchronize(stream));
 
-  const HostMemory q = download(gpu.q);
-  const HostMemory k_cache = download(gpu.k_cache);
-  const HostMemory block_table = download(gpu.block_table);
-  const HostMemory seqlens = download(gpu.cache_seqlens);
-  const HostMemory gpu_out = download(gpu.out);
-  const HostMemory gpu_lse = download(gpu.lse);
+  const support::PinnedBuffer q = download(gpu.q);
+  const support::PinnedBuffer k_cache = download(gpu.k_cache);
+  const support::PinnedBuffer block_table = download(gpu.block_table);
+  const support::PinnedBuffer seqlens = download(gpu.cache_seqlens);
+  const support::PinnedBuffer gpu_out = download(gpu.out);
+  const support::PinnedBuffer gpu_lse = download(gpu.lse);
   const PlanConfig cpu_config = plan_config(c, Device{});
-  const HostMemory cpu_plan_buffer = host_alloc(plan_buffer_size(cpu_config));
-  const HostMemory cpu_workspace = host_alloc(workspace_size(cpu_config, c.d_v));
-  const HostMemory cpu_out = host_alloc(gpu_out.bytes());
-  const HostMemory cpu_lse = host_alloc(gpu_lse.bytes());
+  const support::PinnedBuffer cpu_plan_buffer(plan_buffer_size(cpu_config));
+  const support::PinnedBuffer cpu_workspace(workspace_size(cpu_config, c.d_v));
+  const support::PinnedBuffer cpu_out(gpu_out.bytes());
+  const support::PinnedBuffer cpu_lse(gpu_lse.bytes());
   DecodeArgs cpu = gpu;
   cpu.q = on_host(gpu.q, q);
   cpu.k_cache = on_host(gpu.k_cache, k_cache);
@@ -93,9 +93,9 @@ SpotCheck check_one(const Case& c, cudaStream_t stream) {
   cpu.out = on_host(gpu.out, cpu_out);
   cpu.lse = on_host(gpu.lse, cpu_lse);
   const Plan cpu_plan = plan(cpu_config, cpu.cache_seqlens,
-                             Buffer{cpu_plan_buffer.get(), cpu_plan_buffer.bytes(), Device{}});
+                             Buffer{cpu_plan_buffer.data(), cpu_plan_buffer.bytes(), Device{}});
   cpu.plan = &cpu_plan;
-  cpu.workspace = Buffer{cpu_workspace.get(), cpu_workspace.bytes(), Device{}};
+  cpu.workspace = Buffer{cpu_workspace.data(), cpu_workspace.bytes(), Device{}};
   cpu.stream = nullptr;
   decode(cpu);
 
@@ -104,8 +104,8 @@ SpotCheck check_one(const Case& c, cudaStream_t stream) {
   double diff2 = 0.0;
   double ref2 = 0.0;
   for (int64_t i = 0; i < gpu.out.numel(); ++i) {
-    const double x = to_float(gpu_out.get(), i, c.dtype);
-    const double ref = to_float(cpu_out.get(), i, c.dtype);
+    const double x = to_float(gpu_out.data(), i, c.dtype);
+    const double ref = to_float(cpu_out.data(), i, c.dtype);
     const double excess = std::abs(x - ref) / (kOutAbs + std::abs(ref) * kOutRel);
     r.max_excess = std::max(r.max_excess, std::isnan(excess) ? INFINITY : excess);
     r.mismatches += !(excess <= 1.0);
@@ -153,8 +153,8 @@ std::vector<SpotCheck> run_spot_checks(cudaStream_t stream) {
 }
 
 int64_t count_nonfinite(const TensorView& out, cudaStream_t stream) {
-  DeviceMemory count = device_alloc(sizeof(unsigned long long));
-  BENCH_CUDA(cudaMemsetAsync(count.get(), 0, sizeof(unsigned long long), stream));
+  support::DeviceBuffer count(sizeof(unsigned long long));
+  SUPPORT_CUDA(cudaMemsetAsync(count.data(), 0, sizeof(unsigned long long), stream));
   const int64_t n = out.numel();
   const int blocks = static_cast<int>(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, 4096));
   if (out.dtype == DType::bf16) {
@@ -164,10 +164,10 @@ int64_t count_nonfinite(const TensorView& out, cudaStream_t stream) {
     count_nonfinite_kernel<<<blocks, kThreads, 0, stream>>>(static_cast<const __half*>(out.data), n,
                                                             count.as<unsigned long long>());
   }
-  BENCH_LAUNCHED();
+  SUPPORT_CUDA_LAUNCHED();
   unsigned long long host = 0;
-  BENCH_CUDA(cudaMemcpyAsync(&host, count.get(), sizeof(host), cudaMemcpyDeviceToHost, stream));
-  BENCH_CUDA(cudaStreamSynchronize(stream));
+  SUPPORT_CUDA(cudaMemcpyAsync(&host, count.data(), sizeof(host), cudaMemcpyDeviceToHost, stream));
+  SUPPORT_CUDA(cudaStreamSynchronize(stream));
   return static_cast<int64_t>(host);
 }
 

@@ -8,7 +8,7 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "cuda_check.h"
+#include "cuda_error.h"
 #include "data.h"
 #include "random.h"
 
@@ -67,8 +67,8 @@ __global__ void fill_cache_kernel(T* cache,                 // [num_blocks, page
 int grid_for(int64_t n) {
   int device = 0;
   int sms = 0;
-  BENCH_CUDA(cudaGetDevice(&device));
-  BENCH_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  SUPPORT_CUDA(cudaGetDevice(&device));
+  SUPPORT_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   return static_cast<int>(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, int64_t{sms} * 16));
 }
 
@@ -78,7 +78,7 @@ void fill_cache_typed(void* cache, const int32_t* page_tokens, const Case& c, in
   const int64_t token_elems = c.h_kv * c.d_qk;
   fill_cache_kernel<T><<<grid_for(num_blocks * c.page_size * token_elems), kThreads, 0, stream>>>(
       static_cast<T*>(cache), page_tokens, num_blocks, c.page_size, token_elems, seed);
-  BENCH_LAUNCHED();
+  SUPPORT_CUDA_LAUNCHED();
 }
 
 // Fisher-Yates shuffle of 0 .. n-1 driven by the counter-based generator.
@@ -98,8 +98,8 @@ int64_t elem_bytes(const Case& c) { return dtype_size(c.dtype); }
 int64_t pages_for(int64_t len, int64_t page_size) { return (len + page_size - 1) / page_size; }
 
 template <typename T>
-void upload(const DeviceMemory& dst, const std::vector<T>& src, cudaStream_t stream) {
-  BENCH_CUDA(cudaMemcpyAsync(dst.get(), src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
+void upload(const support::DeviceBuffer& dst, const std::vector<T>& src, cudaStream_t stream) {
+  SUPPORT_CUDA(cudaMemcpyAsync(dst.data(), src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
 }
 
 }  // namespace
@@ -113,11 +113,11 @@ void fill_normal(void* dst, DType dtype, int64_t n, uint64_t seed, cudaStream_t 
     throw std::invalid_argument(std::string("fill_normal: dtype bf16 or fp16 expected, given ") +
                                 dtype_name(dtype));
   }
-  BENCH_LAUNCHED();
+  SUPPORT_CUDA_LAUNCHED();
 }
 
 TensorView Problem::cache_seqlens_view() const {
-  return make_view(cache_seqlens.get(), DType::int32, {shape.b}, device);
+  return make_view(cache_seqlens.data(), DType::int32, {shape.b}, device);
 }
 
 DecodeArgs Problem::args(int copy, const Plan& plan, const Buffer& workspace, cudaStream_t stream) const {
@@ -131,7 +131,7 @@ DecodeArgs Problem::args(int copy, const Plan& plan, const Buffer& workspace, cu
   a.q = make_view(q.as<char>() + copy * q_elems * e, c.dtype, {c.b, c.s_q, c.h_q, c.d_qk}, device);
   a.k_cache = make_view(k_cache.as<char>() + copy * cache_elems * e, c.dtype,
                         {num_blocks, c.page_size, c.h_kv, c.d_qk}, device);
-  a.block_table = make_view(block_table.get(), DType::int32, {c.b, max_blocks_per_seq}, device);
+  a.block_table = make_view(block_table.data(), DType::int32, {c.b, max_blocks_per_seq}, device);
   a.cache_seqlens = cache_seqlens_view();
   a.d_v = c.d_v;
   a.causal = c.causal;
@@ -150,10 +150,10 @@ PlanConfig plan_config(const Case& c, Device device) {
 
 DecodeBuffers allocate_decode_buffers(const PlanConfig& config, int64_t d_v) {
   DecodeBuffers d;
-  d.plan_memory = device_alloc(plan_buffer_size(config));
-  d.workspace_memory = device_alloc(workspace_size(config, d_v));
-  d.plan = Buffer{d.plan_memory.get(), d.plan_memory.bytes(), config.device};
-  d.workspace = Buffer{d.workspace_memory.get(), d.workspace_memory.bytes(), config.device};
+  d.plan_memory = support::DeviceBuffer(plan_buffer_size(config));
+  d.workspace_memory = support::DeviceBuffer(workspace_size(config, d_v));
+  d.plan = Buffer{d.plan_memory.data(), d.plan_memory.bytes(), config.device};
+  d.workspace = Buffer{d.workspace_memory.data(), d.workspace_memory.bytes(), config.device};
   return d;
 }
 
@@ -189,7 +189,7 @@ Problem make_problem(const Case& c, int copies, cudaStream_t stream) {
   p.shape = c;
   p.copies = copies;
   int ordinal = 0;
-  BENCH_CUDA(cudaGetDevice(&ordinal));
+  SUPPORT_CUDA(cudaGetDevice(&ordinal));
   p.device = Device{DeviceType::cuda, ordinal};
   p.seqlens = draw_seqlens(c);
 
@@ -225,13 +225,13 @@ Problem make_problem(const Case& c, int copies, cudaStream_t stream) {
   const int64_t e = elem_bytes(c);
   const int64_t q_elems = c.b * c.s_q * c.h_q * c.d_qk;
   const int64_t cache_elems = p.num_blocks * c.page_size * c.h_kv * c.d_qk;
-  p.q = device_alloc(copies * q_elems * e);
-  p.k_cache = device_alloc(copies * cache_elems * e);
-  p.out = device_alloc(copies * c.b * c.s_q * c.h_q * c.d_v * e);
-  p.lse = device_alloc(copies * c.b * c.h_q * c.s_q * 4);
-  p.block_table = device_alloc(static_cast<int64_t>(table.size()) * 4);
-  p.cache_seqlens = device_alloc(c.b * 4);
-  DeviceMemory d_page_tokens = device_alloc(p.num_blocks * 4);
+  p.q = support::DeviceBuffer(copies * q_elems * e);
+  p.k_cache = support::DeviceBuffer(copies * cache_elems * e);
+  p.out = support::DeviceBuffer(copies * c.b * c.s_q * c.h_q * c.d_v * e);
+  p.lse = support::DeviceBuffer(copies * c.b * c.h_q * c.s_q * 4);
+  p.block_table = support::DeviceBuffer(static_cast<int64_t>(table.size()) * 4);
+  p.cache_seqlens = support::DeviceBuffer(c.b * 4);
+  support::DeviceBuffer d_page_tokens(p.num_blocks * 4);
   upload(p.block_table, table, stream);
   upload(p.cache_seqlens, p.seqlens, stream);
   upload(d_page_tokens, page_tokens, stream);
@@ -247,7 +247,7 @@ Problem make_problem(const Case& c, int copies, cudaStream_t stream) {
                                stream);
     }
   }
-  BENCH_CUDA(cudaStreamSynchronize(stream));
+  SUPPORT_CUDA(cudaStreamSynchronize(stream));
   return p;
 }
 

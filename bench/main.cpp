@@ -16,8 +16,8 @@
 
 #include "cases.h"
 #include "check.h"
-#include "cuda_check.h"
-#include "handles.h"
+#include "cuda_error.h"
+#include "cuda_handles.h"
 #include "measure.h"
 #include "report.h"
 #include "roofline.h"
@@ -153,10 +153,10 @@ class JsonLines {
 
 int run(const Options& o) {
   if (o.device) {
-    BENCH_CUDA(cudaSetDevice(*o.device));
+    SUPPORT_CUDA(cudaSetDevice(*o.device));
   }
   JsonLines json(o.out);
-  const Stream stream = make_stream();
+  const openmla::support::Stream stream = openmla::support::make_stream();
   bool ok = true;
 
   const Roofline roof = measure_roofline(o.quick, stream.get());

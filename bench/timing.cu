@@ -6,8 +6,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "cuda_check.h"
-#include "handles.h"
+#include "cuda_error.h"
+#include "cuda_handles.h"
 
 namespace openmla::bench {
 
@@ -20,18 +20,18 @@ Timing time_runs(const std::function<void()>& run, int calls, int repeats, cudaS
   if (calls < 1 || repeats < 1) {
     throw std::invalid_argument("timing: calls >= 1 and repeats >= 1 expected");
   }
-  const Event start = make_event();
-  const Event stop = make_event();
+  const support::Event start = support::make_event();
+  const support::Event stop = support::make_event();
   run();
-  BENCH_CUDA(cudaStreamSynchronize(stream));
+  SUPPORT_CUDA(cudaStreamSynchronize(stream));
   std::vector<double> us;  // [repeats] per-call times
   for (int r = 0; r < repeats; ++r) {
-    BENCH_CUDA(cudaEventRecord(start.get(), stream));
+    SUPPORT_CUDA(cudaEventRecord(start.get(), stream));
     run();
-    BENCH_CUDA(cudaEventRecord(stop.get(), stream));
-    BENCH_CUDA(cudaEventSynchronize(stop.get()));
+    SUPPORT_CUDA(cudaEventRecord(stop.get(), stream));
+    SUPPORT_CUDA(cudaEventSynchronize(stop.get()));
     float ms = 0.0f;
-    BENCH_CUDA(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+    SUPPORT_CUDA(cudaEventElapsedTime(&ms, start.get(), stop.get()));
     us.push_back(1000.0 * ms / calls);
   }
   std::sort(us.begin(), us.end());
@@ -42,8 +42,8 @@ Timing time_runs(const std::function<void()>& run, int calls, int repeats, cudaS
 }
 
 // Captures launch(0) .. launch(calls - 1) on `stream`; a launch that throws still ends the capture.
-GraphExec capture(const std::function<void(int)>& launch, int calls, cudaStream_t stream) {
-  BENCH_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+support::GraphExec capture(const std::function<void(int)>& launch, int calls, cudaStream_t stream) {
+  SUPPORT_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
   try {
     for (int i = 0; i < calls; ++i) {
       launch(i);
@@ -51,17 +51,17 @@ GraphExec capture(const std::function<void(int)>& launch, int calls, cudaStream_
   } catch (...) {
     cudaGraph_t partial = nullptr;
     if (cudaStreamEndCapture(stream, &partial) == cudaSuccess) {
-      Graph discarded(partial);
+      support::Graph discarded(partial);
     }
     cudaGetLastError();  // the capture's error is not sticky: clear it for the next check
     throw;
   }
   cudaGraph_t raw = nullptr;
-  BENCH_CUDA(cudaStreamEndCapture(stream, &raw));
-  const Graph graph(raw);
+  SUPPORT_CUDA(cudaStreamEndCapture(stream, &raw));
+  const support::Graph graph(raw);
   cudaGraphExec_t exec = nullptr;
-  BENCH_CUDA(cudaGraphInstantiate(&exec, graph.get(), 0));
-  return GraphExec(exec);
+  SUPPORT_CUDA(cudaGraphInstantiate(&exec, graph.get(), 0));
+  return support::GraphExec(exec);
 }
 
 }  // namespace
@@ -77,8 +77,8 @@ Timing time_eager(const std::function<void(int)>& launch, int calls, int repeats
 }
 
 Timing time_graph(const std::function<void(int)>& launch, int calls, int repeats, cudaStream_t stream) {
-  const GraphExec graph = capture(launch, calls, stream);
-  return time_runs([&] { BENCH_CUDA(cudaGraphLaunch(graph.get(), stream)); }, calls, repeats, stream);
+  const support::GraphExec graph = capture(launch, calls, stream);
+  return time_runs([&] { SUPPORT_CUDA(cudaGraphLaunch(graph.get(), stream)); }, calls, repeats, stream);
 }
 
 Timing time_graph_or_eager(const std::function<void(int)>& launch, int calls, int repeats,

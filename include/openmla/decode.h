@@ -29,7 +29,7 @@ struct DecodeArgs {
   std::optional<float> softmax_scale;  // default 1 / sqrt(d_qk)
   bool causal = false;       // row i of s_q sees keys 0 .. s_k - s_q + i
   const Plan* plan = nullptr;
-  Buffer workspace;          // workspace_size(plan->config, d_v) bytes, on the decode device
+  Buffer workspace;          // workspace_size(plan->config, d_v) bytes, kWorkspaceAlignment-aligned, on the device
   TensorView out;            // [b, s_q, h_q, d_v] same dtype as q, last dim contiguous
   TensorView lse;            // [b, h_q, s_q] fp32, natural log; +inf for a row that sees no key
   void* stream = nullptr;    // cudaStream_t; ignored by the CPU backend
@@ -41,6 +41,9 @@ struct DecodeArgs {
 
 // Bytes of workspace that decode needs: split partials and the device status word.
 int64_t workspace_size(const PlanConfig& config, int64_t d_v);
+
+// What the workspace's address must be a multiple of.
+inline constexpr int64_t kWorkspaceAlignment = 256;
 
 // Checks every argument on the host (throwing openmla::Error before anything is written), then runs.
 void decode(const DecodeArgs& args);

@@ -14,6 +14,7 @@ namespace openmla {
 static_assert(static_cast<int32_t>(StatusCode::negative_seqlen) == status::kNegativeSeqlen &&
               static_cast<int32_t>(StatusCode::too_few_pages) == status::kTooFewPages &&
               static_cast<int32_t>(StatusCode::page_out_of_range) == status::kPageOutOfRange);
+static_assert(kWorkspaceAlignment == workspace::kAlignment);
 
 namespace {
 
@@ -68,8 +69,8 @@ void check_workspace(const DecodeArgs& a) {
     fail("workspace", ">= " + std::to_string(need) + " bytes (workspace_size)",
          std::to_string(a.workspace.bytes) + " bytes");
   }
-  if (reinterpret_cast<uintptr_t>(a.workspace.data) % 256 != 0) {
-    fail("workspace", "256-byte aligned data", "a misaligned pointer");
+  if (reinterpret_cast<uintptr_t>(a.workspace.data) % workspace::kAlignment != 0) {
+    fail("workspace", std::to_string(workspace::kAlignment) + "-byte aligned data", "a misaligned pointer");
   }
 }
 

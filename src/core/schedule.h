@@ -30,9 +30,9 @@ struct Part {
 inline constexpr int kPartFields = 5;
 
 // Plan buffer layout, in this order, each array 8-byte aligned:
-//   int64 prefix[b + 1]        cost prefix sums: prefix[i] = sum of cost(j) for j < i
-//   int32 parts[num_parts][5]  Part
-//   int32 split_offset[b + 1]  exclusive prefix sum of splits per sequence
+//   int64 prefix[b + 1]                  cost prefix sums: prefix[i] = sum of cost(j) for j < i
+//   int32 parts[num_parts][kPartFields]  Part
+//   int32 split_offset[b + 1]            exclusive prefix sum of splits per sequence
 struct Layout {
   int64_t prefix_offset;
   int64_t parts_offset;

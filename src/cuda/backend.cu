@@ -6,6 +6,7 @@
 
 #include <bit>
 #include <cstdlib>
+#include <numbers>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,7 @@
 #include "../api/check.h"
 #include "combine/launch.h"
 #include "common/cuda_check.h"
+#include "common/launch_ex.h"
 #include "common/params.h"
 #include "../core/workspace.h"
 #include "plan/launch.h"
@@ -125,7 +127,7 @@ DecodeParams make_params(const DecodeArgs& a, float scale) {
                         : -1,
       .max_blocks = static_cast<int32_t>(a.block_table.sizes[1]),
       .num_blocks = a.k_cache.sizes[0],
-      .scale_log2 = scale * 1.4426950408889634f,
+      .scale_log2 = scale * std::numbers::log2e_v<float>,
       .causal = a.causal,
   };
 }
@@ -189,8 +191,8 @@ void check_args(const DecodeArgs& a) {
   if (a.q.sizes[1] * a.q.sizes[2] > INT32_MAX || a.k_cache.sizes[1] > INT32_MAX || a.block_table.sizes[1] > INT32_MAX) {
     detail::fail("q / k_cache / block_table", "sizes below 2^31", "larger ones");
   }
-  if (a.plan->config.num_parts > 65535 || a.k_cache.sizes[2] > 65535) {
-    detail::fail("plan.config.num_parts and h_kv", "<= 65535 (CUDA grid)",
+  if (a.plan->config.num_parts > kMaxGridYZ || a.k_cache.sizes[2] > kMaxGridYZ) {
+    detail::fail("plan.config.num_parts and h_kv", "<= " + std::to_string(kMaxGridYZ) + " (CUDA grid)",
                  std::to_string(a.plan->config.num_parts) + " and " + std::to_string(a.k_cache.sizes[2]));
   }
   check_aligned("q", a.q, 8);

@@ -15,7 +15,11 @@ get_target_property(openmla_cuda_architectures openmla CUDA_ARCHITECTURES)
 if(openmla_cuda_architectures MATCHES "(^|;)90a")
   target_compile_definitions(openmla PRIVATE OPENMLA_WITH_SM90A=1)
 endif()
-target_link_libraries(openmla PUBLIC CUDA::cudart)
+# The CUDA runtime is linked statically: a program that links openmla needs the NVIDIA driver at run
+# time, not libcudart.so. The public headers use no CUDA type, so nothing of CUDA is public.
+target_link_libraries(openmla PRIVATE CUDA::cudart_static)
 target_compile_definitions(openmla PUBLIC OPENMLA_WITH_CUDA=1)
-target_compile_options(openmla PRIVATE
-  $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xptxas=-v -lineinfo -Xcompiler=-Wall>)
+target_compile_options(openmla PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo>)
+if(OPENMLA_PTXAS_VERBOSE)
+  target_compile_options(openmla PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xptxas=-v>)
+endif()

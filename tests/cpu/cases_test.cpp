@@ -1,5 +1,5 @@
-// The CPU backend on the cases DESIGN.md §1 singles out: rows that see no key, garbage that must never
-// be read, other page sizes and dtypes, strided views, determinism and the split count.
+// The CPU backend on the cases docs/semantics.md singles out: rows that see no key, garbage that must
+// never be read, other page sizes and dtypes, strided views, determinism and the split count.
 
 #include <gtest/gtest.h>
 

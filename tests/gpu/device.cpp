@@ -10,43 +10,7 @@
 
 namespace openmla::test {
 
-bool has_gpu() {
-  int count = 0;
-  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
-}
-
-void cuda_ok(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) {
-    throw Error(std::string("test CUDA call failed: ") + what + ": " + cudaGetErrorString(status));
-  }
-}
-
-DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
-  cuda_ok(cudaMalloc(&data_, bytes == 0 ? 1 : bytes), "cudaMalloc");
-}
-
-DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
-
-DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
-  std::swap(data_, other.data_);
-  std::swap(bytes_, other.bytes_);
-  return *this;
-}
-
-DeviceBuffer::~DeviceBuffer() {
-  if (data_ != nullptr) {
-    cudaFree(data_);
-  }
-}
-
-void DeviceBuffer::upload(const void* host, size_t bytes, size_t offset) {
-  cuda_ok(cudaMemcpy(static_cast<char*>(data_) + offset, host, bytes, cudaMemcpyHostToDevice), "upload");
-}
-
-void DeviceBuffer::download(void* host, size_t bytes, size_t offset) const {
-  cuda_ok(cudaMemcpy(host, static_cast<const char*>(data_) + offset, bytes, cudaMemcpyDeviceToHost), "download");
-}
+bool has_gpu() { return support::cuda_device_count() > 0; }
 
 namespace {
 
@@ -143,7 +107,7 @@ GpuRun gpu_decode(const Problem& p, const DeviceProblem& d, int64_t num_parts, K
   run.kernel = selected_kernel(args);
   decode(args);
   run.status = read_status(args.workspace);
-  cuda_ok(cudaGetLastError(), "decode");
+  SUPPORT_CUDA(cudaGetLastError());
   out.download(o.out.data(), out.bytes());
   lse.download(o.lse.data(), lse.bytes());
   return run;

@@ -1,12 +1,12 @@
 #pragma once
-// Device-side helpers of the GPU tests: owned device memory, a Problem uploaded to the GPU, and one
-// decode through the public API (plan kernel, workspace, decode) read back to the host.
+// Device-side helpers of the GPU tests: a Problem uploaded to the GPU, and one decode through the public
+// API (plan kernel, workspace, decode) read back to the host. Device memory and checked CUDA calls come
+// from support/ (openmla_support).
 
-#include <cuda_runtime.h>
-
-#include <cstddef>
 #include <cstdint>
 
+#include "cuda_error.h"
+#include "cuda_memory.h"
 #include "openmla/decode.h"
 #include "problem.h"
 
@@ -30,27 +30,7 @@ bool has_gpu();
     }                                                                                              \
   } while (0)
 
-void cuda_ok(cudaError_t status, const char* what);
-
-class DeviceBuffer {
- public:
-  DeviceBuffer() = default;
-  explicit DeviceBuffer(size_t bytes);
-  DeviceBuffer(DeviceBuffer&& other) noexcept;
-  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer();
-
-  void* data() const { return data_; }
-  size_t bytes() const { return bytes_; }
-  void upload(const void* host, size_t bytes, size_t offset = 0);
-  void download(void* host, size_t bytes, size_t offset = 0) const;
-
- private:
-  void* data_ = nullptr;
-  size_t bytes_ = 0;
-};
+using support::DeviceBuffer;
 
 // A Problem's inputs on the GPU, with views in the Problem's shapes.
 struct DeviceProblem {

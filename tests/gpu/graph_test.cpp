@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "check.h"
+#include "cuda_handles.h"
 #include "device.h"
 #include "reference_gpu.h"
 
@@ -48,10 +49,9 @@ TEST(GpuGraph, CapturedStepReplaysWithNewLengths) {
   DeviceBuffer out[2] = {DeviceBuffer(layer_out[0].out.size() * 2), DeviceBuffer(layer_out[1].out.size() * 2)};
   DeviceBuffer lse[2] = {DeviceBuffer(layer_out[0].lse.size() * 4), DeviceBuffer(layer_out[1].lse.size() * 4)};
 
-  cudaStream_t stream;
-  cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
-  cudaGraph_t graph;
-  cuda_ok(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");
+  const support::Stream owned_stream = support::make_stream();
+  cudaStream_t stream = owned_stream.get();
+  SUPPORT_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
   const Plan plan = openmla::plan(config, device.seqlens_view(pa),
                                   Buffer{plan_memory.data(), static_cast<int64_t>(plan_memory.bytes()), gpu}, stream);
   for (int layer = 0; layer < 2; ++layer) {
@@ -72,17 +72,20 @@ TEST(GpuGraph, CapturedStepReplaysWithNewLengths) {
     args.stream = stream;
     decode(args);
   }
-  cuda_ok(cudaStreamEndCapture(stream, &graph), "end capture");
-  cudaGraphExec_t exec;
-  cuda_ok(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+  cudaGraph_t captured = nullptr;
+  SUPPORT_CUDA(cudaStreamEndCapture(stream, &captured));
+  const support::Graph graph(captured);
+  cudaGraphExec_t instantiated = nullptr;
+  SUPPORT_CUDA(cudaGraphInstantiate(&instantiated, graph.get(), 0));
+  const support::GraphExec exec(instantiated);
 
   for (const Problem* problem : {&pa, &pb}) {
     device.q.upload(problem->q.data(), problem->q.size() * 2);
     device.k_cache.upload(problem->k_cache.data(), problem->k_cache.bytes());
     device.block_table.upload(problem->block_table.data(), problem->block_table.size() * 4);
     device.seqlens.upload(problem->seqlens.data(), problem->seqlens.size() * 4);
-    cuda_ok(cudaGraphLaunch(exec, stream), "graph launch");
-    cuda_ok(cudaStreamSynchronize(stream), "graph sync");
+    SUPPORT_CUDA(cudaGraphLaunch(exec.get(), stream));
+    SUPPORT_CUDA(cudaStreamSynchronize(stream));
     const Reference ref = gpu_reference(*problem, device);
     for (int layer = 0; layer < 2; ++layer) {
       out[layer].download(layer_out[layer].out.data(), out[layer].bytes());
@@ -91,9 +94,6 @@ TEST(GpuGraph, CapturedStepReplaysWithNewLengths) {
           << "layer " << layer << ", seed " << problem->spec.seed;
     }
   }
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
-  cudaStreamDestroy(stream);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// The GPU decode against the float64 reference over DESIGN.md §5's grid (tests/support/grid.h), on the
+// The GPU decode against the float64 reference over the test grid (tests/support/grid.h), on the
 // automatic kernel choice (the Hopper kernel on a compute capability 9.0 GPU) and on the portable
 // kernel forced through DecodeArgs::kernel.
 

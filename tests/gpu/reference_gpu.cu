@@ -124,8 +124,8 @@ Reference gpu_reference(const Problem& problem, const DeviceProblem& device) {
                          .causal = s.causal,
                          .bf16 = s.dtype == DType::bf16};
   reference_kernel<<<static_cast<unsigned>(rows), kThreads>>>(params);
-  cuda_ok(cudaGetLastError(), "reference_kernel launch");
-  cuda_ok(cudaDeviceSynchronize(), "reference_kernel");
+  SUPPORT_CUDA_LAUNCHED();
+  SUPPORT_CUDA(cudaDeviceSynchronize());
   Reference ref;
   ref.out.resize(static_cast<size_t>(rows * s.d_v));
   ref.lse.resize(static_cast<size_t>(rows));

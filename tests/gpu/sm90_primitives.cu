@@ -189,8 +189,9 @@ __global__ void tma_tile_kernel(const __grid_constant__ CUtensorMap map, int tok
 }
 
 DeviceBuffer to_device(const std::vector<uint16_t>& host) {
-  DeviceBuffer buffer(host.size() * 2);
-  buffer.upload(host.data(), host.size() * 2);
+  const auto bytes = static_cast<int64_t>(host.size() * 2);
+  DeviceBuffer buffer(bytes);
+  buffer.upload(host.data(), bytes);
   return buffer;
 }
 
@@ -198,14 +199,14 @@ DeviceBuffer to_device(const std::vector<uint16_t>& host) {
 // memory, opted in for `kernel`) and returns `out_count` floats of its output.
 template <typename Launch>
 WgmmaResult run_wgmma(const void* kernel, int smem, size_t out_count, Launch&& launch) {
-  DeviceBuffer out(out_count * 4);
+  DeviceBuffer out(static_cast<int64_t>(out_count * 4));
   DeviceBuffer misalignment(4);
-  cuda_ok(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "cudaFuncSetAttribute");
+  SUPPORT_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   launch(static_cast<float*>(out.data()), static_cast<uint32_t*>(misalignment.data()));
-  cuda_ok(cudaGetLastError(), "launch");
-  cuda_ok(cudaDeviceSynchronize(), "kernel");
+  SUPPORT_CUDA_LAUNCHED();
+  SUPPORT_CUDA(cudaDeviceSynchronize());
   WgmmaResult result{std::vector<float>(out_count), 0};
-  out.download(result.d.data(), out_count * 4);
+  out.download(result.d.data(), static_cast<int64_t>(out_count * 4));
   misalignment.download(&result.misalignment, 4);
   return result;
 }
@@ -249,17 +250,16 @@ WgmmaResult run_values_from_shared(const std::vector<uint16_t>& p, const std::ve
 TmaTile run_tma_tile(const TensorView& k_cache, int token, int head, int block) {
   const CUtensorMap map = sm90::make_cache_map(k_cache);
   const int elements = sm90::kChunks * kBlockM * kChunkCols;
-  DeviceBuffer out(static_cast<size_t>(elements) * 2);
+  DeviceBuffer out(int64_t{elements} * 2);
   DeviceBuffer misalignment(4);
   const int smem = sm90::kTileBytes + 8;
-  cuda_ok(cudaFuncSetAttribute(&tma_tile_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
-          "cudaFuncSetAttribute");
+  SUPPORT_CUDA(cudaFuncSetAttribute(&tma_tile_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   tma_tile_kernel<<<1, sm90::kWarpgroupThreads, smem>>>(map, token, head, block, static_cast<uint16_t*>(out.data()),
                                                         static_cast<uint32_t*>(misalignment.data()));
-  cuda_ok(cudaGetLastError(), "launch");
-  cuda_ok(cudaDeviceSynchronize(), "kernel");
+  SUPPORT_CUDA_LAUNCHED();
+  SUPPORT_CUDA(cudaDeviceSynchronize());
   TmaTile tile{std::vector<uint16_t>(static_cast<size_t>(elements)), 0};
-  out.download(tile.elements.data(), tile.elements.size() * 2);
+  out.download(tile.elements.data(), static_cast<int64_t>(tile.elements.size() * 2));
   misalignment.download(&tile.misalignment, 4);
   return tile;
 }

@@ -14,7 +14,7 @@
 namespace openmla::test {
 namespace {
 
-// Sequence `bad` is all NaN; every other sequence is within DESIGN.md §5's element bound.
+// Sequence `bad` is all NaN; every other sequence is within the tests' element bound (compare.h).
 void expect_only_sequence_poisoned(const Problem& problem, const DeviceProblem& device, const Output& output,
                                    int64_t bad) {
   const ProblemSpec& s = problem.spec;

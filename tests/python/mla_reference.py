@@ -1,4 +1,4 @@
-"""Test data and the float64 ground truth of DESIGN §1 and §5, shared by the pytest files."""
+"""Test data and the float64 ground truth (docs/semantics.md, docs/design.md), shared by the pytest files."""
 
 import math
 
@@ -63,7 +63,7 @@ def reference(q, k_cache, block_table, cache_seqlens, d_v, softmax_scale=None, c
 
 
 def assert_close(out, lse, ref_out, ref_lse):
-    """DESIGN §5 tolerances (bf16 inputs; fp16 is more precise and held to the same bounds)."""
+    """The tolerances of docs/design.md (bf16 inputs; fp16 is more precise and held to the same bounds)."""
     out = np.asarray(out, np.float64)
     lse = np.asarray(lse, np.float64)
     assert not np.isnan(out).any() and not np.isnan(lse).any(), "NaN in the result"

@@ -65,7 +65,7 @@ Comparison compare(const Reference& ref, const TensorView& out, const TensorView
   for (int64_t n = 0; n < b; ++n) {
     for (int64_t i = 0; i < s_q; ++i) {
       for (int64_t h = 0; h < h_q; ++h) {
-        // A row that sees no key must be exactly 0 (DESIGN.md §1), not merely small.
+        // A row that sees no key must be exactly 0 (docs/semantics.md), not merely small.
         const bool empty = std::isinf(ref.lse[(n * h_q + h) * s_q + i]);
         for (int64_t d = 0; d < d_v; ++d) {
           const double want = ref.out[((n * s_q + i) * h_q + h) * d_v + d];

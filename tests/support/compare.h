@@ -1,6 +1,6 @@
 #pragma once
-// A decode result against the float64 reference, with DESIGN.md §5's tolerances. No GoogleTest here:
-// check.h turns a Comparison into test failures; the demo prints it.
+// A decode result against the float64 reference, with the tolerances of docs/design.md. No GoogleTest here:
+// check.h turns a Comparison into test failures.
 
 #include <cstdint>
 #include <string>
@@ -11,7 +11,7 @@
 
 namespace openmla::test {
 
-// DESIGN.md §5, for bf16 inputs of N(0, 0.1²) scale. fp16 inputs carry 3 more mantissa bits, so the
+// docs/design.md (Tolerances), for bf16 inputs of N(0, 0.1²) scale. fp16 inputs carry 3 more mantissa bits, so the
 // same bounds hold for them with room to spare.
 struct Tolerance {
   double out_abs = 1e-3;          // every element: |out - ref| <= out_abs + |ref| * out_rel

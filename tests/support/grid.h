@@ -1,5 +1,5 @@
 #pragma once
-// DESIGN.md §5's test grid, shared by the CPU and GPU grid tests:
+// The test grid (docs/design.md, Testing), shared by the CPU and GPU grid tests:
 //   b ∈ {1,2,6,64}, s_q ∈ {1,2,4}, s_k ∈ {20,140,4096}, h_q ∈ {1,3,9,63,64,126,128}, h_kv ∈ {1,2,3,8}
 //   (h_q % h_kv == 0), fixed and variable lengths, causal and not: 2304 cases.
 

@@ -1,7 +1,7 @@
 #pragma once
-// MLA decode problems on the host, built with DESIGN.md §4's recipe: q and cache ~ N(0, 0.1²) clamped to
-// ±1, the block table a random permutation of the pages, unused cache slots NaN. Shared by the CPU tests,
-// the GPU tests (which copy these buffers to the device) and the demo; no GoogleTest here.
+// MLA decode problems on the host, built with the recipe of docs/design.md: q and cache ~ N(0, 0.1²) clamped to
+// ±1, the block table a random permutation of the pages, unused cache slots NaN. Shared by the CPU and
+// the GPU tests (which copy these buffers to the device); no GoogleTest here.
 
 #include <cstdint>
 #include <optional>

@@ -1,5 +1,5 @@
 #pragma once
-// The ground truth of DESIGN.md §5: a float64 naive MLA decode (gather the pages, dense softmax).
+// The ground truth of the tests (docs/design.md): a float64 naive MLA decode (gather the pages, dense softmax).
 
 #include <vector>
 

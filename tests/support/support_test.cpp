@@ -140,7 +140,7 @@ TEST(Reference, RowsThatSeeNoKey) {
 }
 
 
-// The comparison flags each kind of offence DESIGN.md §5 names, and accepts the reference itself.
+// The comparison flags each kind of offence the tolerances name (docs/design.md), and accepts the reference itself.
 class Compare : public ::testing::Test {
  protected:
   void SetUp() override {

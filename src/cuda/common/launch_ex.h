@@ -5,9 +5,14 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdint>
+
 #include "cuda_check.h"
 
 namespace openmla::cuda {
+
+// The largest gridDim.y and gridDim.z of a launch (gridDim.x goes to 2^31 - 1).
+inline constexpr int64_t kMaxGridYZ = 65535;
 
 template <typename... Params, typename... Args>
 void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, int smem_bytes, cudaStream_t stream,

@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(kPlannerThreads)
   const Layout l = layout(batch, num_parts);
   char* base = static_cast<char*>(buffer);
   auto* prefix = reinterpret_cast<int64_t*>(base + l.prefix_offset);              // [b + 1]
-  auto* parts = reinterpret_cast<int32_t*>(base + l.parts_offset);                // [num_parts, 5]
+  auto* parts = reinterpret_cast<int32_t*>(base + l.parts_offset);                // [num_parts, kPartFields]
   auto* split_offset = reinterpret_cast<int32_t*>(base + l.split_offset_offset);  // [b + 1]
 
   ptx::grid_dependency_wait();

@@ -6,54 +6,32 @@
 // g (row r = i * group + head, i < s_q) for every sequence piece of plan part p. A piece that is the
 // whole sequence writes out/lse; a piece of a split sequence writes its normalized partial result to
 // the workspace for the combine kernel.
+//
+// Per cache tile of kKeys keys (Cta::run), in five phases:
+//   1. scores:        S = Q K^T for each score warp's [16 rows, kKeysPerWarp keys], scaled, masked;
+//   2. softmax_to_p:  the rows' running max moves; P = exp2(S - max) goes to shared memory;
+//   3. rescale:       the output accumulators are scaled by how far their row's max moved;
+//   4. accumulate_pv: O += P V for each output warp's [kORows rows, kColsPerWarp columns];
+// and once per piece, 5. finish_rows: O / row sum and the lse are written.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
-#include <type_traits>
+#include <numbers>
 
 #include "../common/params.h"
 #include "../common/ptx.cuh"
 #include "../../core/schedule.h"
 #include "../../core/status.h"
+#include "fragment.cuh"
 #include "traits.h"
 
 namespace openmla::portable {
 
-// 16-byte chunk c of row `row` in a [rows, kRowChunks] tile: the low 3 bits of c are XORed with the
-// row, so the 8 rows one ldmatrix reads at the same column fall in 8 different bank groups.
-__device__ __forceinline__ int swizzle_row(int row, int c) { return row * kRowChunks + (c ^ (row & 7)); }
+using fragment::mma;
+using fragment::pack2;
 
-// The same for P, whose rows hold kPChunks (8 or 4) chunks.
-template <int kPChunks>
-__device__ __forceinline__ int swizzle_p(int row, int c) {
-  if constexpr (kPChunks == 8) {
-    return row * 8 + (c ^ (row & 7));
-  } else {
-    return row * 4 + (c ^ ((row >> 1) & 3));
-  }
-}
-
-template <typename T>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&v);
-  } else {
-    const __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&v);
-  }
-}
-
-template <typename T>
-__device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    ptx::mma_bf16(d, a, b0, b1);
-  } else {
-    ptx::mma_fp16(d, a, b0, b1);
-  }
-}
 
 // One sequence piece: keys [key_begin, key_end) of sequence `seq`.
 struct Piece {
@@ -80,6 +58,17 @@ struct Cta {
   int warp_m = warp / Tr::kWarpsN;  // score row slice
   int warp_n = warp % Tr::kWarpsN;  // score key slice
 
+  int o_m = warp / Tr::kOWarpsN;    // output row group
+  int o_n = warp % Tr::kOWarpsN;    // output column group
+  bool has_scores = warp_n < Tr::kScoreWarps;
+
+  using RowLayout = typename Tr::RowLayout;  // q and cache tiles
+  using PLayout = typename Tr::PLayout;      // P
+  static constexpr int kRowBytes = RowLayout::kRowBytes;
+  // k16 steps (two chunks each) per swizzle period: the per-lane ldmatrix offsets of one period, plus
+  // compile-time multiples of kPeriodBytes, address every fragment along a row.
+  static constexpr int kStepsPerPeriod = RowLayout::kPeriodChunks / 2;
+
   // Loads rows [m_tile * kM, +kM) of q for `seq` into s.q; rows past p.rows are zero.
   __device__ void load_q(int seq) {
     const auto* q = static_cast<const T*>(p.q);  // [b, s_q, h_q, kDQK]
@@ -88,16 +77,17 @@ struct Cta {
       const bool valid = row < p.rows;
       const int i = valid ? row / p.group : 0;
       const int head = kv_head * p.group + (valid ? row % p.group : 0);
-      const T* src = q + seq * p.q_stride_b + i * p.q_stride_s + head * p.q_stride_h;
+      const T* src = q + seq * p.q_stride_b + i * p.q_stride_s + head * p.q_stride_h;  // [kDQK]
       for (int c = threadIdx.x % kThreadsPerRow; c < kRowChunks; c += kThreadsPerRow) {
-        ptx::cp_async_16(ptx::smem_addr(s.q) + swizzle_row(r, c) * 16, src + c * kChunk, valid ? 16 : 0);
+        ptx::cp_async_16(ptx::smem_addr(s.q) + RowLayout::offset(r, c), src + c * kChunk, valid ? 16 : 0);
       }
     }
   }
 
   static constexpr int kRowsPerPass = kThreads / kThreadsPerRow;  // cache rows the CTA loads at once
   static constexpr int kLoadRows = kKeys / kRowsPerPass;          // cache rows per thread and tile
-  static_assert(kRowsPerPass % 8 == 0 && kKeys % kRowsPerPass == 0 && kRowChunks % kThreadsPerRow == 0);
+  static_assert(kRowsPerPass % RowLayout::kPeriodRows == 0 && kThreadsPerRow % RowLayout::kPeriodChunks == 0 &&
+                kKeys % kRowsPerPass == 0 && kRowChunks % kThreadsPerRow == 0);
 
   // The cache block of each of this thread's rows of the tile at key0 (unused past key_end). Read a
   // tile ahead of load_k, so the block-table latency hides behind a tile of work.
@@ -118,9 +108,9 @@ struct Cta {
     const auto* cache = static_cast<const T*>(p.k_cache);  // [num_blocks, page_size, h_kv, kDQK]
     const int row0 = threadIdx.x / kThreadsPerRow;
     const int chunk0 = threadIdx.x % kThreadsPerRow;
-    // Chunk chunk0 + 8 j of row r lies at r * kRowChunks + (chunk0 ^ (r & 7)) + 8 j, and this
-    // thread's rows (a pass apart) share r & 7: one base address, compile-time offsets.
-    const uint32_t dst0 = ptx::smem_addr(s.k[stage]) + swizzle_row(row0, chunk0) * 16;
+    // This thread's rows are a pass apart and its chunks kThreadsPerRow apart, multiples of the swizzle's
+    // periods: every one of its slots is the slot of (row0, chunk0) plus a compile-time offset.
+    const uint32_t dst0 = ptx::smem_addr(s.k[stage]) + RowLayout::offset(row0, chunk0);
 #pragma unroll
     for (int i = 0; i < kLoadRows; ++i) {
       const int key = key0 + row0 + i * kRowsPerPass;
@@ -136,7 +126,7 @@ struct Cta {
                 kv_head * p.k_stride_head + chunk0 * kChunk;
         }
       }
-      const uint32_t dst = dst0 + i * kRowsPerPass * kRowChunks * 16;
+      const uint32_t dst = dst0 + i * kRowsPerPass * kRowBytes;
 #pragma unroll
       for (int j = 0; j < kRowChunks / kThreadsPerRow; ++j) {
         ptx::cp_async_16(dst + j * kThreadsPerRow * 16, src + j * kThreadsPerRow * kChunk, valid ? 16 : 0);
@@ -152,7 +142,8 @@ struct Cta {
                                      Tr::kScoreWarps == Tr::kWarpsN;
   __device__ void row_group_sync() const {
     if constexpr (kRowGroups) {
-      ptx::named_barrier(1 + warp / Tr::kOWarpsN, kThreads / 2);
+      static_assert(kBarrierRowGroup1 == kBarrierRowGroup0 + 1);
+      ptx::named_barrier(kBarrierRowGroup0 + o_m, kThreads / 2);
     } else {
       __syncthreads();
     }
@@ -176,6 +167,145 @@ struct Cta {
   // keeps two tiles in flight for memory-bound shapes.
   static constexpr bool kEarlyLoads = kRowGroups;
 
+  // The fragments each warp keeps in registers across a piece.
+  using Scores = float[Tr::kScoreTiles][4];               // [16 rows, kKeysPerWarp keys] of a score warp
+  using Output = float[Tr::kOMTiles][Tr::kOutTiles][4];  // [kORows rows, kColsPerWarp cols] of an output warp
+
+  // This thread's two rows of its warp's score slice (fragment halves 0 and 1) and the keys they see.
+  struct ScoreRows {
+    int row[2];     // row of the CTA's kM
+    int limit[2];   // the row sees keys below this: its causal limit, at most key_end
+    int min_limit;  // the smaller limit; a warp masks only the tiles that reach past some lane's min_limit
+  };
+
+  // The row of the CTA's kM that half h of output m16 tile mt of this thread holds.
+  __device__ int output_row(int mt, int h) const {
+    return o_m * Tr::kORows + mt * fragment::kM + fragment::acc_row(lane, h);
+  }
+
+  // Per-lane shared-memory addresses of the ldmatrix reads: this warp's Q slice and P rows, and for
+  // each operand one byte offset per k16 step of a swizzle period (the fragment layouts of fragment.cuh).
+  struct Lanes {
+    uint32_t q_slice;               // s.q at this warp's score row slice
+    uint32_t p_rows;                // s.p at this warp's output row group
+    uint32_t q[kStepsPerPeriod];    // A from Q
+    uint32_t k[kStepsPerPeriod];    // B from K (the score keys)
+    uint32_t v[kStepsPerPeriod];    // B from V, through ldmatrix.trans
+    uint32_t p[kStepsPerPeriod];    // A from P (steps past P's row are unused)
+  };
+
+  __device__ Lanes lanes() const {
+    Lanes l;
+    constexpr int kKeyTiles = Tr::kScoreTiles == 1 ? 1 : 2;  // n8 tiles of keys per ldmatrix
+    const int k_row = fragment::b_row<kKeyTiles>(lane);
+#pragma unroll
+    for (int j = 0; j < kStepsPerPeriod; ++j) {
+      l.q[j] = RowLayout::offset(fragment::a_row(lane), 2 * j + fragment::a_chunk(lane));
+      l.k[j] = RowLayout::offset(k_row, 2 * j + fragment::b_chunk(lane));
+      l.v[j] = RowLayout::offset(fragment::bt_row(lane), 2 * j + fragment::bt_chunk(lane));
+      l.p[j] = 2 * j < Tr::kPChunks ? PLayout::offset(fragment::a_row(lane), 2 * j + fragment::a_chunk(lane)) : 0;
+    }
+    l.q_slice = ptx::smem_addr(s.q) + warp_m * fragment::kM * kRowBytes;
+    l.p_rows = ptx::smem_addr(s.p) + o_m * Tr::kORows * PLayout::kRowBytes;
+    return l;
+  }
+
+  // Resets the piece's shared state, loads its q, and starts loading its first kStages tiles.
+  __device__ void begin_piece(const Piece& piece, int n_tiles, int32_t (&blocks)[kLoadRows]) {
+    __syncthreads();  // the previous piece is done with shared memory
+    if (threadIdx.x == 0) {
+      s.bad_page = 0;
+    }
+    if (threadIdx.x < kM) {
+      s.run_max[0][threadIdx.x] = -INFINITY;
+    }
+    __syncthreads();
+    load_q(piece.seq);
+    fetch_blocks(piece.seq, piece.key_begin, piece.key_end, blocks);
+    for (int tile = 0; tile < kStages; ++tile) {  // cp.async groups: q with tile 0, then tile 1
+      load_next(piece, tile, n_tiles, blocks);
+    }
+  }
+
+  // A row sees the keys below its causal limit (all s_k keys when not causal) that the piece holds.
+  __device__ ScoreRows score_rows(const Piece& piece) const {
+    const int s_k = p.seqlens[piece.seq * p.seqlens_stride];
+    ScoreRows r;
+    for (int h = 0; h < 2; ++h) {
+      r.row[h] = warp_m * fragment::kM + fragment::acc_row(lane, h);
+      const int row = m_tile * kM + r.row[h];
+      const int i = row < p.rows ? row / p.group : 0;
+      const int visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
+      r.limit[h] = visible < piece.key_end ? visible : piece.key_end;
+    }
+    r.min_limit = min(r.limit[0], r.limit[1]);
+    return r;
+  }
+
+  // Waits for tile `tile` to land in its stage; then, with early loads, starts loading the next one.
+  __device__ void wait_for_tile(const Piece& piece, int tile, int n_tiles, int32_t (&blocks)[kLoadRows]) {
+    if (kEarlyLoads && tile > 0) {
+      ptx::cp_async_wait<0>();
+    } else {
+      ptx::cp_async_wait<kStages - 1>();
+    }
+    __syncthreads();
+    if (kEarlyLoads && tile > 0) {
+      load_next(piece, tile + 1, n_tiles, blocks);
+    }
+  }
+
+  // Phase 1 (score warps). sc = Q K^T for this warp's 16 rows against its kKeysPerWarp keys of the tile
+  // at key0 (sk: the tile in shared memory), scaled to the log2 domain, keys a row does not see at
+  // -inf; each row's max over the warp's keys goes to s.row_max[warp_n].
+  __device__ void scores(uint32_t sk, int key0, const ScoreRows& rows, const Lanes& l, Scores& sc) {
+    constexpr int kScoreTiles = Tr::kScoreTiles;
+    for (int t = 0; t < kScoreTiles; ++t) {
+      sc[t][0] = sc[t][1] = sc[t][2] = sc[t][3] = 0.f;
+    }
+    const int key_base = warp_n * Tr::kKeysPerWarp;
+    const uint32_t sk_scores = sk + key_base * kRowBytes;  // [kKeysPerWarp keys, kDQK]
+#pragma unroll
+    for (int ks = 0; ks < kRowChunks / 2; ++ks) {
+      const uint32_t period = (ks / kStepsPerPeriod) * RowLayout::kPeriodBytes;
+      uint32_t a[4];  // Q [16 rows, k16]
+      ptx::ldmatrix_x4(a, l.q_slice + period + l.q[ks % kStepsPerPeriod]);
+      if constexpr (kScoreTiles == 1) {
+        uint32_t b[2];  // K [k16, 8 keys]
+        ptx::ldmatrix_x2(b, sk_scores + period + l.k[ks % kStepsPerPeriod]);
+        mma<T>(sc[0], a, b[0], b[1]);
+      } else {
+#pragma unroll
+        for (int np = 0; np < kScoreTiles / 2; ++np) {
+          uint32_t b[4];  // K [k16, 16 keys]: two n8 tiles
+          ptx::ldmatrix_x4(b, sk_scores + np * 2 * fragment::kN * kRowBytes + period + l.k[ks % kStepsPerPeriod]);
+          mma<T>(sc[2 * np], a, b[0], b[1]);
+          mma<T>(sc[2 * np + 1], a, b[2], b[3]);
+        }
+      }
+    }
+    float tile_max[2] = {-INFINITY, -INFINITY};
+    // Masking only on tiles that reach past some row's last visible key (warp-uniform branch).
+    const bool masked = __any_sync(fragment::kFullMask, key0 + key_base + Tr::kKeysPerWarp > rows.min_limit);
+#pragma unroll
+    for (int t = 0; t < kScoreTiles; ++t) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int h = fragment::elem_half(e);
+        const int key = key0 + key_base + t * fragment::kN + fragment::acc_col(lane) + fragment::elem_col(e);
+        sc[t][e] = !masked || key < rows.limit[h] ? sc[t][e] * p.scale_log2 : -INFINITY;
+        tile_max[h] = fmaxf(tile_max[h], sc[t][e]);
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      tile_max[h] = fragment::quad_max(tile_max[h]);
+      if (fragment::quad_leader(lane)) {
+        s.row_max[warp_n][rows.row[h]] = tile_max[h];
+      }
+    }
+  }
+
   // Row `row` (of the CTA's kM) after the tile whose partial maxima are in s.row_max: the running
   // max before it (s.run_max[parity]), the max after it, the max to subtract (0 for a row that has
   // seen no key, so exp2 gives 0 rather than NaN) and the factor rescaling what came before.
@@ -195,228 +325,97 @@ struct Cta {
     return RowUpdate{m, use, ptx::ex2(old_max - use)};
   }
 
-  __device__ void run(const Piece& piece) {
-    constexpr int kScoreTiles = Tr::kScoreTiles;
-    constexpr int kOMTiles = Tr::kOMTiles;
-    constexpr int kOutTiles = Tr::kOutTiles;
-    const bool has_scores = warp_n < Tr::kScoreWarps;
-    const int o_m = warp / Tr::kOWarpsN;  // output row group
-    const int o_n = warp % Tr::kOWarpsN;  // output column group
-    const int n_tiles = (piece.key_end - piece.key_begin + kKeys - 1) / kKeys;
-
-    __syncthreads();  // the previous piece is done with shared memory
-    if (threadIdx.x == 0) {
-      s.bad_page = 0;
-    }
-    if (threadIdx.x < kM) {
-      s.run_max[0][threadIdx.x] = -INFINITY;
-    }
-    __syncthreads();
-    load_q(piece.seq);
-    int32_t blocks[kLoadRows];  // the blocks of the next tile to load
-    fetch_blocks(piece.seq, piece.key_begin, piece.key_end, blocks);
-    for (int tile = 0; tile < kStages; ++tile) {  // cp.async groups: q with tile 0, then tile 1
-      load_next(piece, tile, n_tiles, blocks);
-    }
-
-    // The thread's two score rows: slice row lane / 4 and lane / 4 + 8; each sees keys below its limit.
-    const int s_k = p.seqlens[piece.seq * p.seqlens_stride];
-    int score_row[2];
-    int limit[2];
-    for (int h = 0; h < 2; ++h) {
-      score_row[h] = warp_m * 16 + lane / 4 + 8 * h;
-      const int row = m_tile * kM + score_row[h];
-      const int i = row < p.rows ? row / p.group : 0;
-      const int visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
-      limit[h] = visible < piece.key_end ? visible : piece.key_end;
-    }
-
-    float row_sum[2] = {0.f, 0.f};  // this warp's share of the running sum of its score rows
-    float acc[kOMTiles][kOutTiles][4];  // [kORows rows, kColsPerWarp cols] of this warp
-#pragma unroll
-    for (int mt = 0; mt < kOMTiles; ++mt) {
-#pragma unroll
-      for (int t = 0; t < kOutTiles; ++t) {
-        acc[mt][t][0] = acc[mt][t][1] = acc[mt][t][2] = acc[mt][t][3] = 0.f;
-      }
-    }
-
-    // Per-lane parts of the ldmatrix addresses. Fragment rows start at multiples of 8 and the swizzle
-    // only XORs the low 3 bits of the chunk, so it repeats every 8 chunks: 4 offsets per operand
-    // (one per step mod 4) plus compile-time strides address every fragment of the unrolled loops.
-    uint32_t q_off[4];  // Q rows lane % 16, chunk 2j + lane / 16
-    uint32_t k_off[4];  // K rows (score keys), chunk 2j + (lane / 8) % 2
-    uint32_t v_off[4];  // V rows (keys) lane % 16 in ldmatrix.trans order, chunk 2j + lane / 16
-    uint32_t p_off[4];  // P rows lane % 16, chunk 2j + lane / 16
-    const int k_lane = lane % 8 + (kScoreTiles == 1 ? 0 : 8 * (lane / 16));
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      q_off[j] = swizzle_row(lane % 16, 2 * j + lane / 16) * 16;
-      k_off[j] = swizzle_row(k_lane, 2 * j + (lane / 8) % 2) * 16;
-      v_off[j] = swizzle_row(lane % 8 + 8 * ((lane / 8) % 2), 2 * j + lane / 16) * 16;
-      p_off[j] = 2 * j < Tr::kPChunks ? swizzle_p<Tr::kPChunks>(lane % 16, 2 * j + lane / 16) * 16 : 0;
-    }
-    constexpr uint32_t kRowBytes = kRowChunks * 16;
-    const uint32_t sq = ptx::smem_addr(s.q) + warp_m * 16 * kRowBytes;
-    const uint32_t sp = ptx::smem_addr(s.p) + o_m * Tr::kORows * Tr::kPChunks * 16;
-    // Whether some row of this warp's score rows stops seeing keys before key `end`.
-    const int min_limit = min(limit[0], limit[1]);
-    for (int tile = 0; tile < n_tiles; ++tile) {
-      const int stage = tile % kStages;
-      const int parity = tile % 2;
-      const int key0 = piece.key_begin + tile * kKeys;
-      if (kEarlyLoads && tile > 0) {
-        ptx::cp_async_wait<0>();
-      } else {
-        ptx::cp_async_wait<kStages - 1>();
-      }
-      __syncthreads();
-      if (kEarlyLoads && tile > 0) {
-        load_next(piece, tile + 1, n_tiles, blocks);
-      }
-      const uint32_t sk = ptx::smem_addr(s.k[stage]);
-
-      // Scores of this warp: [16 rows, kKeysPerWarp keys], scaled to the log2 domain and masked.
-      float sc[kScoreTiles][4];
-      if (has_scores) {
-        for (int t = 0; t < kScoreTiles; ++t) {
-          sc[t][0] = sc[t][1] = sc[t][2] = sc[t][3] = 0.f;
-        }
-        const int key_base = warp_n * Tr::kKeysPerWarp;
-        const uint32_t sk_scores = sk + key_base * kRowBytes;
-#pragma unroll
-        for (int ks = 0; ks < kRowChunks / 2; ++ks) {
-          uint32_t a[4];
-          ptx::ldmatrix_x4(a, sq + (ks / 4) * 128 + q_off[ks % 4]);
-          if constexpr (kScoreTiles == 1) {
-            uint32_t b[2];
-            ptx::ldmatrix_x2(b, sk_scores + (ks / 4) * 128 + k_off[ks % 4]);
-            mma<T>(sc[0], a, b[0], b[1]);
-          } else {
-#pragma unroll
-            for (int np = 0; np < kScoreTiles / 2; ++np) {
-              uint32_t b[4];
-              ptx::ldmatrix_x4(b, sk_scores + np * 16 * kRowBytes + (ks / 4) * 128 + k_off[ks % 4]);
-              mma<T>(sc[2 * np], a, b[0], b[1]);
-              mma<T>(sc[2 * np + 1], a, b[2], b[3]);
-            }
-          }
-        }
-        float tile_max[2] = {-INFINITY, -INFINITY};
-        // Masking only on tiles that reach past some row's last visible key (warp-uniform branch).
-        const bool masked = __any_sync(0xffffffffu, key0 + key_base + Tr::kKeysPerWarp > min_limit);
-#pragma unroll
-        for (int t = 0; t < kScoreTiles; ++t) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int key = key0 + key_base + t * 8 + 2 * (lane % 4) + e % 2;
-            sc[t][e] = !masked || key < limit[e / 2] ? sc[t][e] * p.scale_log2 : -INFINITY;
-            tile_max[e / 2] = fmaxf(tile_max[e / 2], sc[t][e]);
-          }
-        }
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h], 1));
-          tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h], 2));
-          if (lane % 4 == 0) {
-            s.row_max[warp_n][score_row[h]] = tile_max[h];
-          }
-        }
-      }
-      row_group_sync();
-
-      // Probabilities of the score rows into P; the running max moves to s.run_max[parity ^ 1] and the
-      // factor rescaling the rows' output to s.row_scale.
-      if (has_scores) {
-        RowUpdate u[2];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          u[h] = row_update(score_row[h], parity);
-          row_sum[h] *= u[h].scale_old;
-          if (warp_n == 0 && lane % 4 == 0) {
-            s.run_max[parity ^ 1][score_row[h]] = u[h].new_max;
-            s.row_scale[score_row[h]] = u[h].scale_old;
-          }
-        }
-#pragma unroll
-        for (int t = 0; t < kScoreTiles; ++t) {
-          float pr[4];
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            pr[e] = ptx::ex2(sc[t][e] - u[e / 2].use_max);
-            row_sum[e / 2] += pr[e];
-          }
-          const int col = warp_n * Tr::kKeysPerWarp + t * 8 + 2 * (lane % 4);
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const int offset = swizzle_p<Tr::kPChunks>(score_row[h], col / kChunk) * 16 + (col % kChunk) * 2;
-            *reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(s.p) + offset) =
-                pack2<T>(pr[2 * h], pr[2 * h + 1]);
-          }
-        }
-      }
-      row_group_sync();
-
-      // Rescale the output rows by how much their max moved (s.row_scale). Once the maxima settle the
-      // factors are exactly 1, and the warp skips the multiplications (a bitwise no-op).
-      float scale[kOMTiles][2];
-      bool moved = false;
-#pragma unroll
-      for (int mt = 0; mt < kOMTiles; ++mt) {
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          scale[mt][h] = s.row_scale[o_m * Tr::kORows + mt * 16 + lane / 4 + 8 * h];
-          moved = moved || scale[mt][h] != 1.f;
-        }
-      }
-      if (__any_sync(0xffffffffu, moved)) {
-#pragma unroll
-        for (int mt = 0; mt < kOMTiles; ++mt) {
-#pragma unroll
-          for (int t = 0; t < kOutTiles; ++t) {
-            acc[mt][t][0] *= scale[mt][0];
-            acc[mt][t][1] *= scale[mt][0];
-            acc[mt][t][2] *= scale[mt][1];
-            acc[mt][t][3] *= scale[mt][1];
-          }
-        }
-      }
-
-      // acc += P [kORows rows, kKeys] . V [kKeys, this warp's columns].
-      const int col_base = o_n * Tr::kColsPerWarp;
-      const uint32_t sv = sk + col_base * 2;
-#pragma unroll
-      for (int kk = 0; kk < kKeys / 16; ++kk) {
-        uint32_t a[kOMTiles][4];
-#pragma unroll
-        for (int mt = 0; mt < kOMTiles; ++mt) {
-          ptx::ldmatrix_x4(a[mt], sp + mt * 16 * Tr::kPChunks * 16 + p_off[kk]);
-        }
-#pragma unroll
-        for (int np = 0; np < kOutTiles / 2; ++np) {
-          uint32_t b[4];
-          ptx::ldmatrix_x4_trans(b, sv + kk * 16 * kRowBytes + (np / 4) * 128 + v_off[np % 4]);
-#pragma unroll
-          for (int mt = 0; mt < kOMTiles; ++mt) {
-            mma<T>(acc[mt][2 * np], a[mt], b[0], b[1]);
-            mma<T>(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
-          }
-        }
-      }
-      if constexpr (!kEarlyLoads) {
-        __syncthreads();
-        load_next(piece, tile + kStages, n_tiles, blocks);
-      }
-    }
-    ptx::cp_async_wait<0>();
-
-    // Row sums: over the quad, then over the score warps of the slice.
+  // Phase 2 (score warps). The rows' new running max (from every score warp's s.row_max) goes to
+  // s.run_max[parity ^ 1] and the factor rescaling their output so far to s.row_scale; P = exp2(sc - max)
+  // goes to s.p as T, and its row sums into row_sum, this warp's share of the rows' running sums.
+  __device__ void softmax_to_p(const Scores& sc, const ScoreRows& rows, int parity, float (&row_sum)[2]) {
+    RowUpdate u[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 1);
-      row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 2);
-      if (has_scores && lane % 4 == 0) {
-        s.row_sum[warp_n][score_row[h]] = row_sum[h];
+      u[h] = row_update(rows.row[h], parity);
+      row_sum[h] *= u[h].scale_old;
+      if (warp_n == 0 && fragment::quad_leader(lane)) {
+        s.run_max[parity ^ 1][rows.row[h]] = u[h].new_max;
+        s.row_scale[rows.row[h]] = u[h].scale_old;
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < Tr::kScoreTiles; ++t) {
+      float pr[4];  // P, an accumulator fragment like sc[t]
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        pr[e] = ptx::ex2(sc[t][e] - u[fragment::elem_half(e)].use_max);
+        row_sum[fragment::elem_half(e)] += pr[e];
+      }
+      const int col = warp_n * Tr::kKeysPerWarp + t * fragment::kN + fragment::acc_col(lane);
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int offset = PLayout::offset(rows.row[h], col / kChunk) + (col % kChunk) * 2;
+        *reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(s.p) + offset) = pack2<T>(pr[2 * h], pr[2 * h + 1]);
+      }
+    }
+  }
+
+  // Phase 3. Rescales this warp's output rows by how far their max moved (s.row_scale). Once the maxima
+  // settle the factors are exactly 1, and the warp skips the multiplications (a bitwise no-op).
+  __device__ void rescale(Output& acc) const {
+    float scale[Tr::kOMTiles][2];  // [m16 tile, half]
+    bool moved = false;
+#pragma unroll
+    for (int mt = 0; mt < Tr::kOMTiles; ++mt) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        scale[mt][h] = s.row_scale[output_row(mt, h)];
+        moved = moved || scale[mt][h] != 1.f;
+      }
+    }
+    if (__any_sync(fragment::kFullMask, moved)) {
+#pragma unroll
+      for (int mt = 0; mt < Tr::kOMTiles; ++mt) {
+#pragma unroll
+        for (int t = 0; t < Tr::kOutTiles; ++t) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            acc[mt][t][e] *= scale[mt][fragment::elem_half(e)];
+          }
+        }
+      }
+    }
+  }
+
+  // Phase 4. acc += P [kORows rows, kKeys] . V [kKeys, this warp's kColsPerWarp columns] (sk: the tile).
+  __device__ void accumulate_pv(uint32_t sk, const Lanes& l, Output& acc) const {
+    const uint32_t sv = sk + o_n * Tr::kColsPerWarp * 2;  // V [kKeys, kColsPerWarp] within [kKeys, kDQK]
+#pragma unroll
+    for (int kk = 0; kk < kKeys / fragment::kK; ++kk) {
+      uint32_t a[Tr::kOMTiles][4];  // P [kORows rows, k16 keys]
+#pragma unroll
+      for (int mt = 0; mt < Tr::kOMTiles; ++mt) {
+        ptx::ldmatrix_x4(a[mt], l.p_rows + mt * fragment::kM * PLayout::kRowBytes + l.p[kk]);
+      }
+#pragma unroll
+      for (int np = 0; np < Tr::kOutTiles / 2; ++np) {
+        uint32_t b[4];  // V [k16 keys, 16 columns]: two n8 tiles
+        const uint32_t period = (np / kStepsPerPeriod) * RowLayout::kPeriodBytes;
+        ptx::ldmatrix_x4_trans(b, sv + kk * fragment::kK * kRowBytes + period + l.v[np % kStepsPerPeriod]);
+#pragma unroll
+        for (int mt = 0; mt < Tr::kOMTiles; ++mt) {
+          mma<T>(acc[mt][2 * np], a[mt], b[0], b[1]);
+          mma<T>(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
+        }
+      }
+    }
+  }
+
+  // Phase 5. The rows' sums meet in shared memory (over the quad, then over the score warps of the
+  // slice); a piece with a bad length or page records its offence; every output row is written.
+  __device__ void finish_rows(const Piece& piece, const ScoreRows& rows, float (&row_sum)[2], const Output& acc,
+                              int n_tiles) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      row_sum[h] = fragment::quad_sum(row_sum[h]);
+      if (has_scores && fragment::quad_leader(lane)) {
+        s.row_sum[warp_n][rows.row[h]] = row_sum[h];
       }
     }
     __syncthreads();
@@ -426,24 +425,63 @@ struct Cta {
       atomicMin(p.status, status::encode(piece.seq, code));
     }
 #pragma unroll
-    for (int mt = 0; mt < kOMTiles; ++mt) {
+    for (int mt = 0; mt < Tr::kOMTiles; ++mt) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const int row = o_m * Tr::kORows + mt * 16 + lane / 4 + 8 * h;
+        const int row = output_row(mt, h);
         float total = 0.f;
 #pragma unroll
         for (int w = 0; w < Tr::kScoreWarps; ++w) {
           total += s.row_sum[w][row];
         }
-        write_row(piece, bad, row, o_n == 0 && lane % 4 == 0, s.run_max[n_tiles % 2][row], total,
+        write_row(piece, bad, row, o_n == 0 && fragment::quad_leader(lane), s.run_max[n_tiles % 2][row], total,
                   acc[mt], h);
       }
     }
   }
 
-  // Row `row` of the CTA (this thread's half h of an m16 tile): out = acc / sum,
-  // lse = max * ln 2 + ln(sum); a row with no key: out 0 and lse +inf (final) or -inf (partial);
-  // a bad sequence: NaN. `writes_lse`: this thread writes the row's lse.
+  __device__ void run(const Piece& piece) {
+    const int n_tiles = (piece.key_end - piece.key_begin + kKeys - 1) / kKeys;
+    int32_t blocks[kLoadRows];  // the blocks of the next tile to load
+    begin_piece(piece, n_tiles, blocks);
+    const ScoreRows rows = score_rows(piece);
+    float row_sum[2] = {0.f, 0.f};  // this warp's share of the running sums of its score rows
+    Output acc;
+#pragma unroll
+    for (int mt = 0; mt < Tr::kOMTiles; ++mt) {
+#pragma unroll
+      for (int t = 0; t < Tr::kOutTiles; ++t) {
+        acc[mt][t][0] = acc[mt][t][1] = acc[mt][t][2] = acc[mt][t][3] = 0.f;
+      }
+    }
+    const Lanes l = lanes();
+    for (int tile = 0; tile < n_tiles; ++tile) {
+      const int parity = tile % 2;
+      wait_for_tile(piece, tile, n_tiles, blocks);
+      const uint32_t sk = ptx::smem_addr(s.k[tile % kStages]);  // [kKeys, kDQK] RowLayout
+      Scores sc;
+      if (has_scores) {
+        scores(sk, piece.key_begin + tile * kKeys, rows, l, sc);
+      }
+      row_group_sync();
+      if (has_scores) {
+        softmax_to_p(sc, rows, parity, row_sum);
+      }
+      row_group_sync();
+      rescale(acc);
+      accumulate_pv(sk, l, acc);
+      if constexpr (!kEarlyLoads) {
+        __syncthreads();
+        load_next(piece, tile + kStages, n_tiles, blocks);
+      }
+    }
+    ptx::cp_async_wait<0>();
+    finish_rows(piece, rows, row_sum, acc, n_tiles);
+  }
+
+  // Row `row` of the CTA (this thread's half h of an m16 tile): out = acc / sum, lse = max * ln 2 + ln(sum)
+  // (the max is in the log2 domain); a row with no key: out 0 and lse +inf (final) or -inf (partial); a bad
+  // sequence: NaN. `writes_lse`: this thread writes the row's lse.
   template <int kOutTiles>
   __device__ void write_row(const Piece& piece, bool bad, int row, bool writes_lse, float row_max, float total,
                             const float (&acc)[kOutTiles][4], int h) {
@@ -451,20 +489,20 @@ struct Cta {
     if (packed >= p.rows) {
       return;
     }
-    const int col_base = (warp % Tr::kOWarpsN) * Tr::kColsPerWarp;
+    const int col_base = o_n * Tr::kColsPerWarp;
     const int i = packed / p.group;
     const int head = kv_head * p.group + packed % p.group;
     const bool empty = total == 0.f;
     const float inv = bad ? NAN : (empty ? 0.f : 1.f / total);
     const float lse = bad ? NAN
                           : (empty ? (piece.slot < 0 ? INFINITY : -INFINITY)
-                                   : row_max * 0.69314718055994531f + logf(total));
+                                   : row_max * std::numbers::ln2_v<float> + logf(total));
     if (piece.slot < 0) {
       auto* out = static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s +
                   head * p.out_stride_h;  // [kDV]
 #pragma unroll
       for (int t = 0; t < kOutTiles; ++t) {
-        const int col = col_base + t * 8 + 2 * (lane % 4);
+        const int col = col_base + t * fragment::kN + fragment::acc_col(lane);
         *reinterpret_cast<uint32_t*>(out + col) = pack2<T>(acc[t][2 * h] * inv, acc[t][2 * h + 1] * inv);
       }
       if (writes_lse) {
@@ -475,7 +513,7 @@ struct Cta {
       float* out = p.partial_out + slot_row * cuda::kDV;  // [kDV]
 #pragma unroll
       for (int t = 0; t < kOutTiles; ++t) {
-        const int col = col_base + t * 8 + 2 * (lane % 4);
+        const int col = col_base + t * fragment::kN + fragment::acc_col(lane);
         *reinterpret_cast<float2*>(out + col) = make_float2(acc[t][2 * h] * inv, acc[t][2 * h + 1] * inv);
       }
       if (writes_lse) {
@@ -484,7 +522,6 @@ struct Cta {
     }
   }
 };
-
 template <class Tr>
 __global__ void __launch_bounds__(kThreads, 1) decode_kernel(const __grid_constant__ cuda::DecodeParams p) {
   extern __shared__ __align__(128) char smem[];

@@ -15,6 +15,7 @@
 
 #include "../common/params.h"
 #include "config.h"
+#include "swizzle.h"
 
 namespace openmla::portable {
 
@@ -42,10 +43,14 @@ struct Traits {
   static_assert(kOutTiles % 2 == 0);
   static_assert(kPChunks == 4 || kPChunks == 8);
 
+  // How q, the cache tiles and P lie in shared memory (swizzle.h).
+  using RowLayout = SwizzledRows<kRowChunks, Swizzle::k128B>;  // a row of q or of the cache
+  using PLayout = SwizzledRows<kPChunks, kPChunks == 8 ? Swizzle::k128B : Swizzle::k64B>;
+
   struct Shared {
-    alignas(128) T q[kM * cuda::kDQK];                // [kM, kDQK] swizzled
-    alignas(128) T k[kStages][kKeys * cuda::kDQK];    // [kStages][kKeys, kDQK] swizzled; v = first kDV cols
-    alignas(128) T p[kM * kKeys];                     // [kM, kKeys] swizzled probabilities
+    alignas(128) T q[kM * cuda::kDQK];                // [kM, kDQK] RowLayout
+    alignas(128) T k[kStages][kKeys * cuda::kDQK];    // [kStages][kKeys, kDQK] RowLayout; v = first kDV cols
+    alignas(128) T p[kM * kKeys];                     // [kM, kKeys] PLayout: the probabilities
     float row_max[kScoreWarps][kM];                   // per score warp, of the current tile
     float run_max[2][kM];                             // running row max before tile t at [t % 2]
     float row_scale[kM];                              // exp2(running max before - after) of the current tile

@@ -1,5 +1,6 @@
-// One small decode on the CPU through the installed headers and library: a single key, so the result is
-// known exactly (out = v, lse = the one scaled score). Exits non-zero on any mismatch.
+// The smallest complete openmla program: one decode on the CPU, of one query row against a single key,
+// so the result is known exactly (out = v, lse = the one scaled score). Paste it into a project that
+// does find_package(openmla) and links openmla::openmla. Exits non-zero on any mismatch.
 
 #include <cmath>
 #include <cstdint>
@@ -27,7 +28,8 @@ int main() {
   const openmla::Plan plan =
       openmla::plan(config, lengths, {plan_buffer.data(), openmla::plan_buffer_size(config)});
   const int64_t workspace_bytes = openmla::workspace_size(plan.config, kDV);
-  void* workspace = std::aligned_alloc(256, static_cast<size_t>((workspace_bytes + 255) / 256 * 256));
+  constexpr int64_t kAlign = openmla::kWorkspaceAlignment;
+  void* workspace = std::aligned_alloc(kAlign, static_cast<size_t>((workspace_bytes + kAlign - 1) / kAlign * kAlign));
 
   openmla::DecodeArgs args;
   args.q = openmla::make_view(q.data(), openmla::DType::bf16, {1, 1, 1, kDQk});
@@ -47,7 +49,7 @@ int main() {
   for (uint16_t bits : out) {
     ok = ok && bits == kBf16One;
   }
-  std::printf("openmla %s consumer: lse %.6f (want %.6f), out %s\n", OPENMLA_VERSION, lse[0], want_lse,
+  std::printf("openmla %s minimal: lse %.6f (want %.6f), out %s\n", OPENMLA_VERSION, lse[0], want_lse,
               ok ? "= v" : "WRONG");
   return ok ? 0 : 1;
 }

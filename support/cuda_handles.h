@@ -1,16 +1,16 @@
 #pragma once
-// Owning handles of CUDA and cuBLAS objects: each is a pointer type, so std::unique_ptr with the
-// object's destroy function does the job. make_* create them, checked.
+// Owning handles of CUDA runtime objects for the programs around the library. Each CUDA handle is a
+// pointer type, so std::unique_ptr with the object's destroy function does the job; make_* create
+// them, checked.
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <memory>
 #include <type_traits>
 
-#include "cuda_check.h"
+#include "cuda_error.h"
 
-namespace openmla::bench {
+namespace openmla::support {
 
 template <auto Destroy>
 struct Destroyer {
@@ -20,6 +20,7 @@ struct Destroyer {
   }
 };
 
+// An owning handle of P (a pointer type such as cudaStream_t) released with Destroy.
 template <typename P, auto Destroy>
 using Handle = std::unique_ptr<std::remove_pointer_t<P>, Destroyer<Destroy>>;
 
@@ -27,24 +28,18 @@ using Stream = Handle<cudaStream_t, cudaStreamDestroy>;
 using Event = Handle<cudaEvent_t, cudaEventDestroy>;
 using Graph = Handle<cudaGraph_t, cudaGraphDestroy>;
 using GraphExec = Handle<cudaGraphExec_t, cudaGraphExecDestroy>;
-using Cublas = Handle<cublasHandle_t, cublasDestroy>;
 
+// A stream that does not synchronize with the legacy default stream.
 inline Stream make_stream() {
   cudaStream_t s = nullptr;
-  BENCH_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  SUPPORT_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   return Stream(s);
 }
 
 inline Event make_event() {
   cudaEvent_t e = nullptr;
-  BENCH_CUDA(cudaEventCreate(&e));
+  SUPPORT_CUDA(cudaEventCreate(&e));
   return Event(e);
 }
 
-inline Cublas make_cublas() {
-  cublasHandle_t h = nullptr;
-  BENCH_CUBLAS(cublasCreate(&h));
-  return Cublas(h);
-}
-
-}  // namespace openmla::bench
+}  // namespace openmla::support
