@@ -7,6 +7,7 @@
 
 #include "half_bits.h"
 #include "openmla/merge.h"
+#include "random.h"
 
 namespace openmla::test {
 
@@ -70,6 +71,18 @@ Results make_results(DType dtype, int64_t n, int64_t b, int64_t s_q, int64_t h_q
   r.out.assign(static_cast<size_t>(words), nan);
   r.lse.assign(static_cast<size_t>(n * b * h_q * s_q), kLseSentinel);
   return r;
+}
+
+Results random_parts(DType dtype, int64_t n, int64_t b, int64_t s_q, int64_t h_q, int64_t d_v, uint64_t seed) {
+  Results parts = make_results(dtype, n, b, s_q, h_q, d_v);
+  Rng rng(seed);
+  for (int64_t e = 0; e < n * b * s_q * h_q * d_v; ++e) {
+    parts.set_out(e, 2.0 * rng.uniform() - 1.0);
+  }
+  for (float& l : parts.lse) {
+    l = static_cast<float>(6.0 * rng.uniform() - 3.0);
+  }
+  return parts;
 }
 
 Results reference_parts(const Problem& p, int64_t n, const KeyOwner& owner, DType dtype) {

@@ -37,6 +37,9 @@ struct Results {
 // Every out element a NaN bit pattern and every lse kLseSentinel, so that unwritten values show.
 Results make_results(DType dtype, int64_t n, int64_t b, int64_t s_q, int64_t h_q, int64_t d_v);
 
+// n parts of one shape with random values: out ~ U(-1, 1), lse ~ U(-3, 3).
+Results random_parts(DType dtype, int64_t n, int64_t b, int64_t s_q, int64_t h_q, int64_t d_v, uint64_t seed);
+
 // The part in [0, n) that holds key `key` of sequence `seq`.
 using KeyOwner = std::function<int64_t(int64_t seq, int64_t key)>;
 

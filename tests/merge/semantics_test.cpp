@@ -11,26 +11,12 @@
 
 #include "openmla/merge.h"
 #include "parts.h"
-#include "random.h"
 
 namespace openmla::test {
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-// n parts of one shape with random values: out ~ U(-1, 1), lse ~ U(-3, 3).
-Results random_parts(DType dtype, int64_t n, int64_t b, int64_t s_q, int64_t h_q, int64_t d_v, uint64_t seed) {
-  Results parts = make_results(dtype, n, b, s_q, h_q, d_v);
-  Rng rng(seed);
-  for (int64_t e = 0; e < n * b * s_q * h_q * d_v; ++e) {
-    parts.set_out(e, 2.0 * rng.uniform() - 1.0);
-  }
-  for (float& l : parts.lse) {
-    l = static_cast<float>(6.0 * rng.uniform() - 3.0);
-  }
-  return parts;
-}
 
 // The merge formula in float64 for one element, from the parts as stored.
 double expected_out(const Results& p, int64_t seq, int64_t i, int64_t h, int64_t d) {
