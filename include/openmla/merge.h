@@ -11,7 +11,8 @@ namespace openmla {
 // - a part with l_k = +inf (decode's "saw no key") or -inf (no weight) contributes nothing; its out
 //   is not read and may hold anything;
 // - a row to which no part contributes gets out = 0, lse = +inf;
-// - NaN in any l_k, or in the out of a contributing part, makes the row's out and lse NaN.
+// - NaN in any l_k makes the row's out and lse NaN; NaN in the out of a contributing part reaches
+//   the same elements of out.
 // The stacked layout is the one an all-gather produces; every stride is free except that the last
 // dim of out_parts and out is contiguous, so slices and transposes need no copy.
 struct MergeArgs {
