@@ -1,6 +1,8 @@
 #include "device.h"
 
+#include <cstdlib>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "openmla/error.h"
@@ -87,7 +89,29 @@ PlanConfig gpu_plan_config(const Problem& p, int64_t num_parts) {
                     .num_parts = num_parts};
 }
 
-GpuRun gpu_decode(const Problem& p, const DeviceProblem& d, int64_t num_parts) {
+bool hopper_kernel_available() {
+#if defined(OPENMLA_TEST_SM90A)
+  int major = 0;
+  int minor = 0;
+  return has_gpu() && cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess &&
+         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0) == cudaSuccess && major == 9 &&
+         minor == 0;
+#else
+  return false;
+#endif
+}
+
+Kernel expected_automatic_kernel(const Problem& problem) {
+  const char* force = std::getenv("OPENMLA_FORCE_PORTABLE");
+  const bool forced = force != nullptr && std::string_view(force) == "1";
+  const ProblemSpec& spec = problem.spec;
+  return !forced && hopper_kernel_available() && spec.page_size % 64 == 0 && spec.d_qk == 576 && spec.d_v == 512 &&
+                 problem.num_blocks > 0
+             ? Kernel::sm90
+             : Kernel::portable;
+}
+
+GpuRun gpu_decode(const Problem& p, const DeviceProblem& d, int64_t num_parts, Kernel kernel) {
   const PlanConfig config = gpu_plan_config(p, num_parts);
   DeviceBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
   const Device gpu{DeviceType::cuda, 0};
@@ -115,6 +139,8 @@ GpuRun gpu_decode(const Problem& p, const DeviceProblem& d, int64_t num_parts) {
   args.workspace = Buffer{workspace.data(), workspace_bytes, gpu};
   args.out = on_gpu(o.out_view(), out.data());
   args.lse = on_gpu(o.lse_view(), lse.data());
+  args.kernel = kernel;
+  run.kernel = selected_kernel(args);
   decode(args);
   run.status = read_status(args.workspace);
   cuda_ok(cudaGetLastError(), "decode");
