@@ -17,7 +17,8 @@ struct Device {
   friend bool operator==(const Device&, const Device&) = default;
 };
 
-inline constexpr int kMaxRank = 4;
+// 5 for merge's stacked partial outputs [n, b, s_q, h_q, d_v]; decode's views have rank <= 4.
+inline constexpr int kMaxRank = 5;
 
 // A strided tensor: sizes and strides in elements, 64-bit.
 struct TensorView {

@@ -5,6 +5,8 @@
            *, d_v, plan, workspace, out, lse, ...)
     workspace_size(q, plan, *, d_v)                  bytes of workspace for decode
     check_status(workspace)                          raise on a bad length / page index seen on the GPU
+    merge(out_parts, lse_parts, *, out, lse)         the attention over the union of disjoint key sets
+    openmla.distributed                              context-parallel decode over torch.distributed
     get_mla_metadata, flash_mla_with_kvcache         FlashMLA's call pattern
 
 NumPy arrays (CPU), torch tensors (CPU, CUDA) and CuPy arrays go in without copies (DLPack) and
@@ -14,6 +16,7 @@ outputs come back in the caller's framework. With PyTorch installed, the calls a
 
 from ._C import __version__
 from ._decode import check_status, decode, workspace_size
+from ._merge import merge
 from ._plan import Plan, plan
 from .flash_mla import flash_mla_with_kvcache, get_mla_metadata
 
@@ -23,6 +26,7 @@ __all__ = [
     "decode",
     "flash_mla_with_kvcache",
     "get_mla_metadata",
+    "merge",
     "plan",
     "workspace_size",
     "__version__",

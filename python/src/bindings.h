@@ -7,5 +7,6 @@ namespace openmla::python {
 
 void bind_plan(nanobind::module_& m);
 void bind_decode(nanobind::module_& m);
+void bind_merge(nanobind::module_& m);
 
 }  // namespace openmla::python

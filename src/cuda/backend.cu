@@ -15,6 +15,7 @@
 #include "combine/launch.h"
 #include "common/cuda_check.h"
 #include "common/launch_ex.h"
+#include "common/device.h"
 #include "common/params.h"
 #include "../core/workspace.h"
 #include "plan/launch.h"
@@ -27,45 +28,11 @@ namespace openmla::cuda {
 
 namespace {
 
-// Makes `device` current for the scope and restores the caller's device after.
-class DeviceScope {
- public:
-  explicit DeviceScope(int device) {
-    OPENMLA_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != device) {
-      OPENMLA_CUDA_CHECK(cudaSetDevice(device));
-    }
-  }
-  ~DeviceScope() {
-    int current = previous_;
-    if (cudaGetDevice(&current) == cudaSuccess && current != previous_) {
-      cudaSetDevice(previous_);
-    }
-  }
-  DeviceScope(const DeviceScope&) = delete;
-  DeviceScope& operator=(const DeviceScope&) = delete;
-
- private:
-  int previous_ = 0;
-};
-
 // Programmatic dependent launch needs compute capability 9.0.
 bool supports_dependent_launch(int device) {
   int major = 0;
   OPENMLA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   return major >= 9;
-}
-
-void check_device_pointer(const char* name, const void* pointer, int device) {
-  cudaPointerAttributes attributes{};
-  OPENMLA_CUDA_CHECK(cudaPointerGetAttributes(&attributes, pointer));
-  const bool on_device = attributes.type == cudaMemoryTypeDevice || attributes.type == cudaMemoryTypeManaged;
-  if (!on_device) {
-    detail::fail(name, "memory of cuda:" + std::to_string(device), "host memory");
-  }
-  if (attributes.device != device) {
-    detail::fail(name, "memory of cuda:" + std::to_string(device), "memory of cuda:" + std::to_string(attributes.device));
-  }
 }
 
 void check_aligned(const char* name, const TensorView& view, int64_t elements) {
@@ -198,11 +165,7 @@ void check_args(const DecodeArgs& a) {
   check_aligned("q", a.q, 8);
   check_aligned("k_cache", a.k_cache, 8);
   check_aligned("out", a.out, 4);
-  int count = 0;
-  OPENMLA_CUDA_CHECK(cudaGetDeviceCount(&count));
-  if (device < 0 || device >= count) {
-    detail::fail("q.device", "a CUDA device index in [0, " + std::to_string(count) + ")", std::to_string(device));
-  }
+  check_device_index("q.device", device);
   check_device_pointer("q", a.q.data, device);
   check_device_pointer("k_cache", a.k_cache.data, device);
   check_device_pointer("block_table", a.block_table.data, device);

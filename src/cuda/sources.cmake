@@ -2,6 +2,8 @@
 target_sources(openmla PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/backend.cu
   ${CMAKE_CURRENT_LIST_DIR}/combine/launch.cu
+  ${CMAKE_CURRENT_LIST_DIR}/merge/backend.cu
+  ${CMAKE_CURRENT_LIST_DIR}/merge/launch.cu
   ${CMAKE_CURRENT_LIST_DIR}/plan/launch.cu
   ${CMAKE_CURRENT_LIST_DIR}/portable/launch.cu
   ${CMAKE_CURRENT_LIST_DIR}/sm90/launch.cu

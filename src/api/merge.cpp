@@ -1,0 +1,83 @@
+#include "openmla/merge.h"
+
+#include <cstdint>
+#include <string>
+
+#include "backends.h"
+#include "check.h"
+#include "merge_backends.h"
+#include "overlap.h"
+
+namespace openmla {
+
+namespace {
+
+using detail::check_size;
+
+void check_element_aligned(const char* name, const TensorView& view) {
+  if (reinterpret_cast<uintptr_t>(view.data) % static_cast<uintptr_t>(dtype_size(view.dtype)) != 0) {
+    detail::fail(name, "data aligned to its element size (" + std::to_string(dtype_size(view.dtype)) + " bytes)",
+                 "a misaligned pointer");
+  }
+}
+
+void check_args(const MergeArgs& a) {
+  const Device device = a.out_parts.device;
+  const auto values = {DType::bf16, DType::fp16, DType::fp32};
+  detail::check_view("out_parts", a.out_parts, 5, "[n, b, s_q, h_q, d_v]", values, device);
+  detail::check_view("lse_parts", a.lse_parts, 4, "[n, b, h_q, s_q]", {DType::fp32}, device);
+  detail::check_view("out", a.out, 4, "[b, s_q, h_q, d_v]", values, device);
+  detail::check_view("lse", a.lse, 3, "[b, h_q, s_q]", {DType::fp32}, device);
+
+  const int64_t n = a.out_parts.sizes[0];
+  const int64_t b = a.out_parts.sizes[1];
+  const int64_t s_q = a.out_parts.sizes[2];
+  const int64_t h_q = a.out_parts.sizes[3];
+  const int64_t d_v = a.out_parts.sizes[4];
+  detail::check_positive("out_parts.size(0) (n)", n);
+  detail::check_positive("out_parts.size(4) (d_v)", d_v);
+  check_size("lse_parts", a.lse_parts, 0, n, "n from out_parts");
+  check_size("lse_parts", a.lse_parts, 1, b, "b from out_parts");
+  check_size("lse_parts", a.lse_parts, 2, h_q, "h_q from out_parts");
+  check_size("lse_parts", a.lse_parts, 3, s_q, "s_q from out_parts");
+  check_size("out", a.out, 0, b, "b from out_parts");
+  check_size("out", a.out, 1, s_q, "s_q from out_parts");
+  check_size("out", a.out, 2, h_q, "h_q from out_parts");
+  check_size("out", a.out, 3, d_v, "d_v from out_parts");
+  check_size("lse", a.lse, 0, b, "b from out_parts");
+  check_size("lse", a.lse, 1, h_q, "h_q from out_parts");
+  check_size("lse", a.lse, 2, s_q, "s_q from out_parts");
+  detail::check_last_dim_contiguous("out_parts", a.out_parts);
+  detail::check_last_dim_contiguous("out", a.out);
+  check_element_aligned("out_parts", a.out_parts);
+  check_element_aligned("lse_parts", a.lse_parts);
+  check_element_aligned("out", a.out);
+  check_element_aligned("lse", a.lse);
+
+  detail::check_no_self_overlap("out", a.out);
+  detail::check_no_self_overlap("lse", a.lse);
+  detail::check_disjoint("out", a.out, "lse", a.lse);
+  detail::check_disjoint("out", a.out, "out_parts", a.out_parts);
+  detail::check_disjoint("out", a.out, "lse_parts", a.lse_parts);
+  detail::check_disjoint("lse", a.lse, "out_parts", a.out_parts);
+  detail::check_disjoint("lse", a.lse, "lse_parts", a.lse_parts);
+
+  if (device.type == DeviceType::cuda && !cuda::available()) {
+    detail::fail("out_parts.device", "cpu (this build of openmla has no CUDA backend)",
+                 detail::device_string(device));
+  }
+}
+
+}  // namespace
+
+void merge(const MergeArgs& args) {
+  check_args(args);
+  if (args.out_parts.device.type == DeviceType::cpu) {
+    cpu::merge(args);
+  } else {
+    cuda::check_merge_args(args);
+    cuda::merge(args);
+  }
+}
+
+}  // namespace openmla
