@@ -118,28 +118,32 @@ TEST(Pieces, StalePlanMarksExactlyTheSequencesOfOtherTileCounts) {
 }
 
 TEST(Pieces, EveryFieldChangeIsNoticed) {
-  // 132 parts: most are empty, whose fields are checked too.
-  for (int64_t num_parts : {1, 4, 16, 132}) {
-    const auto batch = static_cast<int64_t>(kLengths.size());
-    const std::vector<int32_t> good = plan_of(kLengths, num_parts);
-    const Layout l = layout(batch, num_parts);
-    std::vector<std::pair<std::string, int64_t>> fields;  // name, int32 word index
-    for (int64_t w = 0; w < kHeaderWords; ++w) {
-      fields.emplace_back("header word " + std::to_string(w), w);
-    }
-    for (int64_t i = 0; i <= batch; ++i) {
-      fields.emplace_back("prefix[" + std::to_string(i) + "]", l.prefix_offset / 4 + 2 * i);
-      fields.emplace_back("split_offset[" + std::to_string(i) + "]", l.split_offset_offset / 4 + i);
-    }
-    for (int64_t w = 0; w < num_parts * kPartFields; ++w) {
-      fields.emplace_back("parts word " + std::to_string(w), l.parts_offset / 4 + w);
-    }
-    for (const auto& [name, word] : fields) {
-      for (int32_t delta : {1, -1, 1000, -1000}) {
-        SCOPED_TRACE(name + " + " + std::to_string(delta) + ", num_parts " + std::to_string(num_parts));
-        std::vector<int32_t> changed = good;
-        changed[static_cast<size_t>(word)] += delta;
-        EXPECT_TRUE(walk_all(changed, kLengths, num_parts).any_offence);
+  // kLengths, and the lengths GpuPlanSanitize.EveryFieldIsChecked corrupts on the GPU. 132 parts: most
+  // are empty, whose fields are checked too.
+  for (const std::vector<int32_t>& lengths : {kLengths, std::vector<int32_t>{256, 31, 700, 0, 130}}) {
+    for (int64_t num_parts : {1, 4, 16, 132}) {
+      const auto batch = static_cast<int64_t>(lengths.size());
+      const std::vector<int32_t> good = plan_of(lengths, num_parts);
+      const Layout l = layout(batch, num_parts);
+      std::vector<std::pair<std::string, int64_t>> fields;  // name, int32 word index
+      for (int64_t w = 0; w < kHeaderWords; ++w) {
+        fields.emplace_back("header word " + std::to_string(w), w);
+      }
+      for (int64_t i = 0; i <= batch; ++i) {
+        fields.emplace_back("prefix[" + std::to_string(i) + "]", l.prefix_offset / 4 + 2 * i);
+        fields.emplace_back("split_offset[" + std::to_string(i) + "]", l.split_offset_offset / 4 + i);
+      }
+      for (int64_t w = 0; w < num_parts * kPartFields; ++w) {
+        fields.emplace_back("parts word " + std::to_string(w), l.parts_offset / 4 + w);
+      }
+      for (const auto& [name, word] : fields) {
+        for (int32_t delta : {1, -1, 1000, -1000}) {
+          SCOPED_TRACE(name + " + " + std::to_string(delta) + ", b " + std::to_string(batch) + ", num_parts " +
+                       std::to_string(num_parts));
+          std::vector<int32_t> changed = good;
+          changed[static_cast<size_t>(word)] += delta;
+          EXPECT_TRUE(walk_all(changed, lengths, num_parts).any_offence);
+        }
       }
     }
   }
