@@ -245,14 +245,7 @@ TEST(Cases, PlanServesOtherShapes) {
   const PlanConfig config{.batch = 3, .s_q = 1, .h_q = 16, .h_kv = 1, .page_size = 64, .num_parts = 5};
   const MappedBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
   const Plan plan = openmla::plan(config, problem.seqlens_view(), {plan_memory.data(), plan_buffer_size(config)});
-  const PlanConfig decode_shapes{.batch = 3, .s_q = 2, .h_q = 128, .h_kv = 2, .page_size = 32, .num_parts = 5};
-  const int64_t ws_bytes = workspace_size(decode_shapes, 512);
-  const MappedBuffer workspace(static_cast<size_t>(ws_bytes));
-  Output output = make_output(problem.spec);
-  DecodeArgs args = host_args(problem, output);
-  args.plan = &plan;
-  args.workspace = {workspace.data(), ws_bytes};
-  decode(args);
+  const Output output = host_decode_with(problem, plan);
   EXPECT_TRUE(matches(reference_decode(problem), output.out_view(), output.lse_view()));
 }
 

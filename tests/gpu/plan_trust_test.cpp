@@ -67,26 +67,27 @@ class GpuPlanSanitize : public ::testing::Test {
   DeviceBuffer memory_;
 };
 
-TEST_F(GpuPlanSanitize, StalePlanMakesItsSequencesNaN) {
-  for (int64_t num_parts : {1, 4, 0}) {
-    SCOPED_TRACE("num_parts " + std::to_string(num_parts));
-    // Sequence 0: 2 tiles where 256 keys need 4; sequence 4: 4 where 130 keys need 3.
-    const Plan stale = plan_for({100, 31, 700, 0, 194}, num_parts);
-    const GpuRun run = gpu_decode_with(problem_, device_, stale);
-    EXPECT_EQ(run.status.code, StatusCode::stale_plan);
-    EXPECT_EQ(run.status.batch, 0);
-    EXPECT_THROW(check_status(run.status), Error);
-    expect_poisoned(problem_, device_, run.output, {0, 4});
-  }
-}
-
-TEST_F(GpuPlanSanitize, PlanForTheSameTileCountsIsAccepted) {
-  for (int64_t num_parts : {1, 4, 0}) {
-    SCOPED_TRACE("num_parts " + std::to_string(num_parts));
-    const Plan same_tiles = plan_for({200, 1, 650, 0, 129}, num_parts);
-    const GpuRun run = gpu_decode_with(problem_, device_, same_tiles);
-    EXPECT_EQ(run.status.code, StatusCode::ok);
-    EXPECT_TRUE(matches(gpu_reference(problem_, device_), run.output.out_view(), run.output.lse_view()));
+TEST_F(GpuPlanSanitize, PlanForOtherLengths) {
+  const struct {
+    std::vector<int32_t> made_for;
+    StatusCode code;
+    int64_t first_offence;
+    std::vector<int64_t> nan_sequences;
+  } cases[] = {
+      // Sequence 0: 2 tiles where 256 keys need 4; sequence 4: 4 where 130 keys need 3.
+      {{100, 31, 700, 0, 194}, StatusCode::stale_plan, 0, {0, 4}},
+      // The same tile counts: accepted.
+      {{200, 1, 650, 0, 129}, StatusCode::ok, -1, {}},
+  };
+  for (const auto& c : cases) {
+    for (int64_t num_parts : {1, 4, 0}) {
+      SCOPED_TRACE("made for sequence 0 of " + std::to_string(c.made_for[0]) + ", num_parts " +
+                   std::to_string(num_parts));
+      const GpuRun run = gpu_decode_with(problem_, device_, plan_for(c.made_for, num_parts));
+      EXPECT_EQ(run.status.code, c.code);
+      EXPECT_EQ(run.status.batch, c.first_offence);
+      expect_poisoned(problem_, device_, run.output, c.nan_sequences);
+    }
   }
 }
 
