@@ -120,7 +120,8 @@ TEST_F(GpuPlanSanitize, WrongHeaderMakesEveryRowNaN) {
 }
 
 TEST_F(GpuPlanSanitize, EveryFieldIsChecked) {
-  // One field at a time off by one, with the header intact: the kernels notice each.
+  // One field at a time off by one, with the header intact: the kernels notice each (the host test
+  // Pieces.EveryFieldChangeIsNoticed tries more changes and part counts on the same walk).
   const Plan plan = plan_for_problem(4);
   const std::vector<int32_t> good = words();
   const schedule::Layout l = schedule::layout(plan.config.batch, plan.config.num_parts);
@@ -133,15 +134,13 @@ TEST_F(GpuPlanSanitize, EveryFieldIsChecked) {
     fields.emplace_back("parts word " + std::to_string(w), l.parts_offset / 4 + w);
   }
   for (const auto& [name, word] : fields) {
-    for (int32_t delta : {1, -1}) {
-      SCOPED_TRACE(name + (delta > 0 ? " + 1" : " - 1"));
-      std::vector<int32_t> changed = good;
-      changed[static_cast<size_t>(word)] += delta;
-      write(changed);
-      const GpuRun run = gpu_decode_with(problem_, device_, plan);
-      EXPECT_TRUE(run.status.code == StatusCode::bad_plan || run.status.code == StatusCode::stale_plan)
-          << "status " << static_cast<int>(run.status.code);
-    }
+    SCOPED_TRACE(name + " + 1");
+    std::vector<int32_t> changed = good;
+    changed[static_cast<size_t>(word)] += 1;
+    write(changed);
+    const GpuRun run = gpu_decode_with(problem_, device_, plan);
+    EXPECT_TRUE(run.status.code == StatusCode::bad_plan || run.status.code == StatusCode::stale_plan)
+        << "status " << static_cast<int>(run.status.code);
   }
 }
 
@@ -149,7 +148,7 @@ TEST_F(GpuPlanSanitize, RandomBodyIsReported) {
   const Plan plan = plan_for_problem(4);
   const std::vector<int32_t> good = words();
   Rng rng(62);
-  for (int trial = 0; trial < 20; ++trial) {
+  for (int trial = 0; trial < 10; ++trial) {
     SCOPED_TRACE(trial);
     std::vector<int32_t> changed = good;
     for (size_t w = schedule::layout(0, 0).prefix_offset / 4; w < changed.size(); ++w) {

@@ -112,6 +112,22 @@ TEST(PlanApi, SizesOfAnEmptyBatchAreSmall) {
   EXPECT_EQ(workspace_size(config, 512), 256);
 }
 
+TEST(PlanApi, RejectsABufferOverTheLengths) {
+  std::vector<int64_t> memory(4096);
+  auto* seqlens = reinterpret_cast<int32_t*>(memory.data() + 8);
+  seqlens[0] = 10;
+  seqlens[1] = 20;
+  try {
+    plan({.batch = 2, .h_q = 8, .num_parts = 4}, make_view(seqlens, DType::int32, {2}), {memory.data(), 32768});
+    ADD_FAILURE() << "plan accepted a buffer that holds cache_seqlens";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("plan buffer: expected memory that no input shares, given memory "
+                                         "overlapping cache_seqlens"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(PlanApi, RejectsSeqlensOfAnotherBatch) {
   std::vector<int32_t> seqlens{1, 2, 3};
   std::vector<int64_t> buffer(4096);
