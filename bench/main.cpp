@@ -1,5 +1,5 @@
-// openmla-bench: the roofline of this GPU and the MLA decode cases of DESIGN.md §4 (or one case from the
-// command line), timed over CUDA-graph replays. Table on stdout, progress on stderr, JSON lines in --out.
+// openmla-bench: the roofline of this GPU and the 14 side-by-side MLA decode cases with their targets
+// (or one case from the command line), timed over CUDA-graph replays. Table on stdout, progress on stderr, JSON lines in --out.
 
 #include <cuda_runtime.h>
 
@@ -30,7 +30,7 @@ constexpr int kUsageError = 2;
 
 const char* const kUsage =
     "usage: openmla-bench [options]\n"
-    "  with no case option: the default cases of DESIGN.md section 4\n"
+    "  with no case option: the 14 side-by-side cases, each with its H200 target\n"
     "  case options (one case; the others default to b=128 s_q=1 h_q=16 h_kv=1 s_k=4096 varlen):\n"
     "    --b N --s_q N --h_q N --h_kv N --s_k N --page_size N\n"
     "    --varlen | --fixed     lengths ~ Normal(s_k, s_k/2) (at least s_q), or all s_k\n"

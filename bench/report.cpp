@@ -10,8 +10,6 @@ namespace openmla::bench {
 
 namespace {
 
-const char* const kFlashMlaLabel = "FlashMLA (DESIGN.md, H100)";
-
 std::string format(const char* fmt, double value) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), fmt, value);
@@ -38,6 +36,19 @@ std::string json_string(const std::string& s) {
 // Non-finite numbers are not JSON: they become null.
 std::string json_number(double x) { return std::isfinite(x) ? format("%.6g", x) : "null"; }
 
+// "<= 14.7 us", ">= 84% copy", ">= 72% gemm".
+std::string target_string(const Target& t) {
+  switch (t.kind) {
+    case TargetKind::max_us:
+      return "<= " + format("%.1f", t.value) + " us";
+    case TargetKind::min_pct_copy:
+      return ">= " + format("%.0f", t.value) + "% copy";
+    case TargetKind::min_pct_gemm:
+      return ">= " + format("%.0f", t.value) + "% gemm";
+  }
+  return "";
+}
+
 void case_fields(std::ostringstream& os, const Case& c) {
   os << "\"name\":" << json_string(case_name(c)) << ",\"b\":" << c.b << ",\"s_q\":" << c.s_q
      << ",\"h_q\":" << c.h_q << ",\"h_kv\":" << c.h_kv << ",\"s_k\":" << c.s_k
@@ -63,7 +74,21 @@ Metrics metrics(const CaseResult& r, const Roofline& roof) {
   m.pct_copy = 100.0 * m.gbps / roof.copy_gbps;
   m.pct_gemm = 100.0 * m.tflops / roof.gemm_tflops;
   m.memory_bound = m.bytes / roof.copy_gbps >= 1e-3 * m.flops / roof.gemm_tflops;  // both in ns
-  m.flashmla_us = flashmla_h100_us(c);
+  m.target = target_of(c);
+  if (m.target) {
+    switch (m.target->kind) {
+      case TargetKind::max_us:
+        m.of_target = m.target->value / r.decode.median_us;
+        break;
+      case TargetKind::min_pct_copy:
+        m.of_target = m.pct_copy / m.target->value;
+        break;
+      case TargetKind::min_pct_gemm:
+        m.of_target = m.pct_gemm / m.target->value;
+        break;
+    }
+    m.vs_peer = m.of_target * m.target->ratio;
+  }
   return m;
 }
 
@@ -93,18 +118,18 @@ void print_spot_checks(std::ostream& os, const std::vector<SpotCheck>& checks) {
 void print_table(std::ostream& os, const std::vector<CaseResult>& results,
                  const std::vector<CaseFailure>& failures, const Roofline& roof) {
   char line[512];
-  std::snprintf(line, sizeof(line), "%-40s %8s %9s %8s %6s %7s %6s %7s %5s %12s %7s\n", "case", "mean_s_k",
-                "decode_us", "GB/s", "%copy", "TFLOPS", "%gemm", "plan_us", "sets", "FlashMLA_us",
-                "speedup");
+  std::snprintf(line, sizeof(line), "%-40s %8s %9s %8s %6s %7s %6s %7s %5s %14s %9s %7s\n", "case", "mean_s_k",
+                "decode_us", "GB/s", "%copy", "TFLOPS", "%gemm", "plan_us", "sets", "target", "of_target",
+                "vs_peer");
   os << line;
   for (const CaseResult& r : results) {
     const Metrics m = metrics(r, roof);
-    std::snprintf(line, sizeof(line), "%-40s %8.0f %9.1f %8.0f %5.1f%c %7.1f %5.1f%c %7.2f %5d %12s %7s\n",
+    std::snprintf(line, sizeof(line), "%-40s %8.0f %9.1f %8.0f %5.1f%c %7.1f %5.1f%c %7.2f %5d %14s %9s %7s\n",
                   case_name(r.shape).c_str(), r.mean_s_k, r.decode.median_us, m.gbps, m.pct_copy,
                   m.memory_bound ? '*' : ' ', m.tflops, m.pct_gemm, m.memory_bound ? ' ' : '*',
-                  r.plan.median_us, r.input_sets,
-                  m.flashmla_us ? format("%.1f", *m.flashmla_us).c_str() : "-",
-                  m.flashmla_us ? format("%.2fx", *m.flashmla_us / r.decode.median_us).c_str() : "-");
+                  r.plan.median_us, r.input_sets, m.target ? target_string(*m.target).c_str() : "-",
+                  m.target ? (format("%.2f", m.of_target) + (m.of_target >= 1.0 ? " met" : "")).c_str() : "-",
+                  m.target ? format("%.2fx", m.vs_peer).c_str() : "-");
     os << line;
   }
   for (const CaseResult& r : results) {
@@ -119,8 +144,10 @@ void print_table(std::ostream& os, const std::vector<CaseResult>& results,
     os << "FAILED " << case_name(f.shape) << ": " << f.error << "\n";
   }
   os << "* the binding ceiling (bytes over copy bandwidth vs FLOPs over GEMM rate). decode_us: median of "
-        "CUDA-graph replays; FlashMLA_us: "
-     << kFlashMlaLabel << "; speedup = FlashMLA_us / decode_us.\n";
+        "CUDA-graph replays. target: the best peer's H200 time (FlashMLA or FA3, 2026-11-30) times the "
+        "required speed ratio, as a time (fixed lengths) or a share of this run's ceiling (varlen); "
+        "of_target = achieved / target (>= 1 met); vs_peer = of_target * ratio, the estimated speed over "
+        "that peer.\n";
 }
 
 std::string roofline_json(const Roofline& roof) {
@@ -163,10 +190,18 @@ std::string case_json(const CaseResult& r, const Roofline& roof) {
      << ",\"bytes\":" << json_number(m.bytes) << ",\"flops\":" << json_number(m.flops)
      << ",\"gbps\":" << json_number(m.gbps) << ",\"tflops\":" << json_number(m.tflops)
      << ",\"pct_copy\":" << json_number(m.pct_copy) << ",\"pct_gemm\":" << json_number(m.pct_gemm)
-     << ",\"bound\":\"" << (m.memory_bound ? "memory" : "compute") << "\",\"flashmla_us\":"
-     << (m.flashmla_us ? json_number(*m.flashmla_us) : "null")
-     << ",\"flashmla_source\":" << json_string(kFlashMlaLabel)
-     << ",\"timing\":\"" << (r.decode.graph_error.empty() ? "graph" : "eager") << "\"";
+     << ",\"bound\":\"" << (m.memory_bound ? "memory" : "compute") << "\"";
+  if (m.target) {
+    const char* kinds[] = {"max_us", "min_pct_copy", "min_pct_gemm"};
+    os << ",\"target\":" << json_string(target_string(*m.target)) << ",\"target_kind\":\""
+       << kinds[static_cast<int>(m.target->kind)] << "\",\"target_value\":" << json_number(m.target->value)
+       << ",\"target_peer\":"
+       << json_string(m.target->peer) << ",\"target_peer_us\":" << json_number(m.target->peer_us)
+       << ",\"target_ratio\":" << json_number(m.target->ratio) << ",\"of_target\":"
+       << json_number(m.of_target) << ",\"target_met\":" << (m.of_target >= 1.0 ? "true" : "false")
+       << ",\"vs_peer\":" << json_number(m.vs_peer);
+  }
+  os << ",\"timing\":\"" << (r.decode.graph_error.empty() ? "graph" : "eager") << "\"";
   if (!r.decode.graph_error.empty()) {
     os << ",\"decode_graph_error\":" << json_string(r.decode.graph_error);
   }

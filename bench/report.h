@@ -21,7 +21,9 @@ struct Metrics {
   double pct_copy = 0.0;  // of the measured copy bandwidth
   double pct_gemm = 0.0;  // of the measured GEMM rate
   bool memory_bound = true;  // the bytes take longer than the FLOPs at the measured ceilings
-  std::optional<double> flashmla_us;  // DESIGN.md §4, H100
+  std::optional<Target> target;       // for the default cases
+  double of_target = 0.0;   // achieved / target (>= 1: met): target µs over decode µs, or % over %
+  double vs_peer = 0.0;     // estimated speed over the best peer: of_target * target ratio
 };
 
 Metrics metrics(const CaseResult& r, const Roofline& roof);

@@ -8,8 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-FLASHMLA_LABEL = "FlashMLA (DESIGN.md, H100)"
-
 
 def main(argv):
     if len(argv) != 2:
@@ -20,17 +18,23 @@ def main(argv):
         raise SystemExit(f"{argv[1]}: no roofline record")
     print(f"{roofline['device']}: copy {roofline['copy_gbps']:,.0f} GB/s, cuBLAS bf16 GEMM "
           f"{roofline['gemm_tflops']:,.0f} TFLOPS (measured in the same run); CUDA-graph timed, median.\n")
-    print(f"| case | µs | GB/s | % copy | TFLOPS | % GEMM | plan µs | {FLASHMLA_LABEL} µs |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| case | µs | GB/s | % copy | TFLOPS | % GEMM | plan µs | best peer µs (H200) | target | "
+          "of target | vs peer |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     for r in records:
         if r["type"] != "case":
             continue
         if "error" in r:
-            print(f"| {r['name']} | failed: {r['error']} |||||||")
+            print(f"| {r['name']} | failed: {r['error']} ||||||||||")
             continue
-        flashmla = f"{r['flashmla_us']:,.1f}" if r.get("flashmla_us") else "—"
+        if "target" in r:
+            peer = f"{r['target_peer_us']:,.1f} ({r['target_peer']})"
+            met = " **met**" if r["target_met"] else ""
+            target = f"{r['target']} | {r['of_target']:.2f}{met} | {r['vs_peer']:.2f}×"
+        else:
+            peer, target = "—", "— | — | —"
         print(f"| {r['name']} | {r['decode_us']:,.1f} | {r['gbps']:,.0f} | {r['pct_copy']:.0f}% | "
-              f"{r['tflops']:,.0f} | {r['pct_gemm']:.0f}% | {r['plan_us']:.1f} | {flashmla} |")
+              f"{r['tflops']:,.0f} | {r['pct_gemm']:.0f}% | {r['plan_us']:.1f} | {peer} | {target} |")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,17 @@
 
 namespace openmla {
 
+// The kernel that runs a decode.
+enum class Kernel : int32_t {
+  automatic = 0,  // openmla chooses: sm90 wherever it serves the call, portable otherwise (CUDA)
+  portable = 1,   // the portable CUDA kernel (mma.sync): every GPU of compute capability >= 8.0
+  sm90 = 2,       // the Hopper kernel (TMA + wgmma): compute capability 9.0, page_size a multiple of 64
+  cpu = 3,        // the CPU backend
+};
+
+// "automatic", "portable", "sm90" or "cpu".
+const char* kernel_name(Kernel kernel);
+
 // Every view may have a null data pointer when one of its dimensions is 0 (b = 0 is an empty step:
 // decode checks the arguments and returns). out, lse and the workspace must not share memory with an
 // input or with each other, and out and lse must give each of their elements its own memory.
@@ -25,6 +36,10 @@ struct DecodeArgs {
   TensorView out;            // [b, s_q, h_q, d_v] same dtype as q, last dim contiguous
   TensorView lse;            // [b, h_q, s_q] fp32, natural log; +inf for a row that sees no key
   void* stream = nullptr;    // cudaStream_t; ignored by the CPU backend
+  // Which kernel runs: automatic (on a CUDA device the environment variable OPENMLA_FORCE_PORTABLE=1,
+  // read once per process, makes it portable), or one named kernel, which must serve the call (else
+  // decode throws). A plan's default num_parts assumes the automatic choice.
+  Kernel kernel = Kernel::automatic;
 };
 
 // Bytes of workspace that decode needs: split partials and the device status word. `config` describes
@@ -34,6 +49,10 @@ int64_t workspace_size(const PlanConfig& config, int64_t d_v);
 
 // Checks every argument on the host (throwing openmla::Error before anything is written), then runs.
 void decode(const DecodeArgs& args);
+
+// The kernel decode(args) runs (never automatic), after the same checks (throwing the same errors);
+// runs nothing.
+Kernel selected_kernel(const DecodeArgs& args);
 
 // Values that live on the GPU (cache_seqlens, block_table, the plan buffer) are checked by the device
 // as it goes. A sequence that fails gets NaN in out and lse and the first offence is recorded in the

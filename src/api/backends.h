@@ -22,6 +22,8 @@ namespace openmla::cuda {
 bool available();
 int64_t default_num_parts(const PlanConfig& config);
 void check_args(const DecodeArgs& args);  // what the CUDA kernels need beyond the common checks
+// The CUDA kernel that serves args (portable or sm90); throws when args.kernel names one that cannot.
+Kernel select_kernel(const DecodeArgs& args);
 void plan(const PlanConfig& config, const TensorView& cache_seqlens, void* buffer, void* stream);
 void decode(const DecodeArgs& args, float scale);
 int32_t read_status_word(const Buffer& workspace, void* stream);

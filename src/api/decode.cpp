@@ -169,7 +169,28 @@ void check_args(const DecodeArgs& a) {
   check_memory(a, workspace_need);
 }
 
+// The CPU backend has one kernel.
+void check_cpu_kernel(const DecodeArgs& a) {
+  if (a.kernel != Kernel::automatic && a.kernel != Kernel::cpu) {
+    fail("kernel", "automatic or cpu for a decode on the CPU", kernel_name(a.kernel));
+  }
+}
+
 }  // namespace
+
+const char* kernel_name(Kernel kernel) {
+  switch (kernel) {
+    case Kernel::automatic:
+      return "automatic";
+    case Kernel::portable:
+      return "portable";
+    case Kernel::sm90:
+      return "sm90";
+    case Kernel::cpu:
+      return "cpu";
+  }
+  return "an unknown kernel value";
+}
 
 int64_t workspace_size(const PlanConfig& config, int64_t d_v) {
   detail::check_positive("d_v", d_v);
@@ -183,12 +204,23 @@ void decode(const DecodeArgs& args) {
   const float scale = args.softmax_scale ? *args.softmax_scale
                                          : 1.0f / std::sqrt(static_cast<float>(args.q.sizes[3]));
   if (args.q.device.type == DeviceType::cpu) {
+    check_cpu_kernel(args);
     cpu::check_values(args);
     cpu::decode(args, scale);
   } else {
     cuda::check_args(args);
     cuda::decode(args, scale);
   }
+}
+
+Kernel selected_kernel(const DecodeArgs& args) {
+  check_args(args);
+  if (args.q.device.type == DeviceType::cpu) {
+    check_cpu_kernel(args);
+    return Kernel::cpu;
+  }
+  cuda::check_args(args);
+  return cuda::select_kernel(args);
 }
 
 DecodeStatus read_status(const Buffer& workspace, void* stream) {

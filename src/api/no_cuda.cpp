@@ -17,6 +17,7 @@ namespace {
 bool available() { return false; }
 int64_t default_num_parts(const PlanConfig&) { refuse(); }
 void check_args(const DecodeArgs&) { refuse(); }
+Kernel select_kernel(const DecodeArgs&) { refuse(); }
 void plan(const PlanConfig&, const TensorView&, void*, void*) { refuse(); }
 void decode(const DecodeArgs&, float) { refuse(); }
 int32_t read_status_word(const Buffer&, void*) { refuse(); }

@@ -1,10 +1,13 @@
 // The CUDA backend behind src/api: device checks, the plan kernel, and decode = status reset, the
-// portable kernel, and the combine when the plan splits any sequence.
+// Hopper kernel where it serves the call or else the portable kernel, and the combine when the plan
+// splits any sequence.
 
 #include <cuda_runtime.h>
 
 #include <bit>
+#include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "../api/backends.h"
 #include "../api/check.h"
@@ -16,6 +19,7 @@
 #include "../core/schedule.h"
 #include "../core/status.h"
 #include "portable/launch.h"
+#include "sm90/launch.h"
 
 namespace openmla::cuda {
 
@@ -164,9 +168,36 @@ DecodeParams make_params(const DecodeArgs& a, float scale) {
   };
 }
 
+// OPENMLA_FORCE_PORTABLE=1 turns every automatic kernel choice into the portable kernel. Read once.
+bool portable_forced_by_environment() {
+  static const bool forced = [] {
+    const char* value = std::getenv("OPENMLA_FORCE_PORTABLE");
+    return value != nullptr && std::string_view(value) == "1";
+  }();
+  return forced;
+}
+
 }  // namespace
 
 bool available() { return true; }
+
+Kernel select_kernel(const DecodeArgs& a) {
+  switch (a.kernel) {
+    case Kernel::automatic:
+      return !portable_forced_by_environment() && sm90::decode_unsupported(a) == nullptr ? Kernel::sm90
+                                                                                        : Kernel::portable;
+    case Kernel::portable:
+      return Kernel::portable;
+    case Kernel::sm90:
+      if (const char* reason = sm90::decode_unsupported(a)) {
+        detail::fail("kernel", std::string("a kernel that serves the call (sm90 needs ") + reason + ")", "sm90");
+      }
+      return Kernel::sm90;
+    case Kernel::cpu:
+      break;
+  }
+  detail::fail("kernel", "automatic, portable or sm90 for a decode on a CUDA device", kernel_name(a.kernel));
+}
 
 int64_t default_num_parts(const PlanConfig& config) {
   const int device = config.device.index;
@@ -174,6 +205,11 @@ int64_t default_num_parts(const PlanConfig& config) {
   int sms = 0;
   OPENMLA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   const int64_t rows = config.s_q * (config.h_q / config.h_kv);
+  if (!portable_forced_by_environment() && sm90::plan_unsupported(config) == nullptr) {
+    // One CTA per SM (the Hopper kernel's shared memory): parts = SMs / CTAs per part.
+    const int64_t parts = sms / (sm90::m_tiles(rows) * config.h_kv);
+    return parts < 1 ? 1 : parts;
+  }
   DeviceScope scope(device);
   const portable::KernelConfig kernel = portable::select_config(rows, device);
   const int64_t ctas_per_head_tile = config.h_kv * portable::m_tiles(rows, kernel);
@@ -230,9 +266,16 @@ void decode(const DecodeArgs& a, float scale) {
     return;  // an empty step: no kernel, nothing read
   }
   const DecodeParams params = make_params(a, scale);
-  const portable::KernelConfig kernel = portable::select_config(params.rows, device);
+  const Kernel kernel = select_kernel(a);
   const bool dependent = supports_dependent_launch(device);
-  portable::launch_decode(params, a.q.dtype, kernel, a.plan->config.num_parts, a.k_cache.sizes[2], stream);
+  const int64_t num_parts = a.plan->config.num_parts;
+  const int64_t h_kv = a.k_cache.sizes[2];
+  if (kernel == Kernel::sm90) {
+    sm90::launch_decode(params, a.q.dtype, sm90::make_cache_map(a.k_cache), num_parts, h_kv, stream);
+  } else {
+    const portable::KernelConfig config = portable::select_config(params.rows, device);
+    portable::launch_decode(params, a.q.dtype, config, num_parts, h_kv, stream);
+  }
   if (a.plan->config.num_parts > 1) {
     combine::launch_combine(params, a.q.dtype, dependent, stream);
   }

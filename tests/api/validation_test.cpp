@@ -254,5 +254,30 @@ TEST_F(Validation, NonFiniteSoftmaxScale) {
   expect_rejected({"softmax_scale: expected a finite value, given inf"});
 }
 
+// The CPU backend has one kernel: automatic or cpu; a CUDA kernel named for a CPU decode is refused.
+TEST_F(Validation, CudaKernelOnTheCpu) {
+  EXPECT_EQ(selected_kernel(args_), Kernel::cpu);
+  args_.kernel = Kernel::cpu;
+  EXPECT_EQ(selected_kernel(args_), Kernel::cpu);
+  args_.kernel = Kernel::portable;
+  EXPECT_THROW(selected_kernel(args_), Error);
+  expect_rejected({"kernel: expected automatic or cpu for a decode on the CPU, given portable"});
+  args_.kernel = Kernel::sm90;
+  expect_rejected({"kernel: expected automatic or cpu for a decode on the CPU, given sm90"});
+}
+
+// selected_kernel checks the arguments as decode does.
+TEST_F(Validation, SelectedKernelChecksArguments) {
+  args_.q.rank = 3;
+  EXPECT_THROW(selected_kernel(args_), Error);
+}
+
+TEST(KernelName, NamesEveryKernel) {
+  EXPECT_STREQ(kernel_name(Kernel::automatic), "automatic");
+  EXPECT_STREQ(kernel_name(Kernel::portable), "portable");
+  EXPECT_STREQ(kernel_name(Kernel::sm90), "sm90");
+  EXPECT_STREQ(kernel_name(Kernel::cpu), "cpu");
+}
+
 }  // namespace
 }  // namespace openmla::test

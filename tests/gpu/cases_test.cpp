@@ -1,6 +1,7 @@
 // The GPU decode on the cases around the grid: zero-length sequences, page sizes, fp16, long s_q,
 // custom scales, explicit part counts, a cache over 4 GiB, bitwise determinism, and the small grid
-// that compute-sanitizer runs (tests named *Sanitize*).
+// that compute-sanitizer runs (tests named *Sanitize*). Each runs the automatic kernel choice (the
+// Hopper kernel where it serves the case) and checks which kernel ran.
 
 #include <gtest/gtest.h>
 
@@ -17,6 +18,7 @@ void expect_matches_reference(const ProblemSpec& spec, int64_t num_parts = 0) {
   const Problem problem = make_problem(spec);
   const DeviceProblem device = upload(problem);
   const GpuRun run = gpu_decode(problem, device, num_parts);
+  EXPECT_EQ(run.kernel, expected_automatic_kernel(problem)) << kernel_name(run.kernel) << " ran";
   EXPECT_EQ(run.status.code, StatusCode::ok);
   EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
 }

@@ -1,6 +1,8 @@
 #include "device.h"
 
+#include <cstdlib>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "openmla/error.h"
@@ -87,16 +89,45 @@ PlanConfig gpu_plan_config(const Problem& p, int64_t num_parts) {
                     .num_parts = num_parts};
 }
 
-GpuRun gpu_decode(const Problem& p, const DeviceProblem& d, int64_t num_parts) {
+bool hopper_kernel_available() {
+#if defined(OPENMLA_TEST_SM90A)
+  int major = 0;
+  int minor = 0;
+  return has_gpu() && cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess &&
+         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0) == cudaSuccess && major == 9 &&
+         minor == 0;
+#else
+  return false;
+#endif
+}
+
+Kernel expected_automatic_kernel(const Problem& problem) {
+  const char* force = std::getenv("OPENMLA_FORCE_PORTABLE");
+  const bool forced = force != nullptr && std::string_view(force) == "1";
+  const ProblemSpec& spec = problem.spec;
+  return !forced && hopper_kernel_available() && spec.page_size % 64 == 0 && spec.d_qk == 576 && spec.d_v == 512 &&
+                 problem.num_blocks > 0
+             ? Kernel::sm90
+             : Kernel::portable;
+}
+
+GpuRun gpu_decode(const Problem& p, const DeviceProblem& d, int64_t num_parts, Kernel kernel) {
   const PlanConfig config = gpu_plan_config(p, num_parts);
   DeviceBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
   const Device gpu{DeviceType::cuda, 0};
   const Plan plan = openmla::plan(config, d.seqlens_view(p),
                                   Buffer{plan_memory.data(), static_cast<int64_t>(plan_memory.bytes()), gpu});
-  return gpu_decode_with(p, d, plan);
+  return gpu_decode_with(p, d, plan, kernel);
 }
 
-GpuRun gpu_decode_with(const Problem& p, const DeviceProblem& d, const Plan& plan) {
+std::vector<Kernel> kernels_here() {
+  if (hopper_kernel_available()) {
+    return {Kernel::portable, Kernel::sm90};
+  }
+  return {Kernel::portable};
+}
+
+GpuRun gpu_decode_with(const Problem& p, const DeviceProblem& d, const Plan& plan, Kernel kernel) {
   const Device gpu{DeviceType::cuda, 0};
   const PlanConfig shapes = gpu_plan_config(p, plan.config.num_parts);
   const int64_t workspace_bytes = workspace_size(shapes, p.spec.d_v);
@@ -121,6 +152,8 @@ GpuRun gpu_decode_with(const Problem& p, const DeviceProblem& d, const Plan& pla
   args.workspace = Buffer{workspace.data(), workspace_bytes, gpu};
   args.out = on_gpu(o.out_view(), out.data());
   args.lse = on_gpu(o.lse_view(), lse.data());
+  args.kernel = kernel;
+  run.kernel = selected_kernel(args);
   decode(args);
   run.status = read_status(args.workspace);
   cuda_ok(cudaGetLastError(), "decode");

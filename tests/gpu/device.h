@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "openmla/decode.h"
 #include "openmla/plan.h"
@@ -21,6 +22,14 @@ bool has_gpu();
     if (!::openmla::test::has_gpu()) {                                      \
       GTEST_SKIP() << "no CUDA device on this machine: GPU test skipped";   \
     }                                                                       \
+  } while (0)
+
+// Skips a test that needs the Hopper kernel (hopper_kernel_available) where it cannot run.
+#define OPENMLA_REQUIRE_HOPPER()                                                                   \
+  do {                                                                                             \
+    if (!::openmla::test::hopper_kernel_available()) {                                             \
+      GTEST_SKIP() << "needs a compute capability 9.0 GPU and a build with sm_90a code: skipped"; \
+    }                                                                                              \
   } while (0)
 
 void cuda_ok(cudaError_t status, const char* what);
@@ -61,16 +70,31 @@ struct DeviceProblem {
 DeviceProblem upload(const Problem& problem);
 
 // Plan and decode on the GPU, results copied back into an Output (pre-filled with sentinels on the
-// device too, so unwritten elements show). num_parts 0 lets openmla pick.
+// device too, so unwritten elements show). num_parts 0 lets openmla pick; `kernel` is DecodeArgs::kernel.
 struct GpuRun {
   Output output;
   DecodeStatus status;
+  Kernel kernel = Kernel::automatic;  // the kernel that ran (selected_kernel)
 };
-GpuRun gpu_decode(const Problem& problem, const DeviceProblem& device, int64_t num_parts = 0);
+GpuRun gpu_decode(const Problem& problem, const DeviceProblem& device, int64_t num_parts = 0,
+                  Kernel kernel = Kernel::automatic);
+
+// Whether the Hopper kernel can run here: cuda:0 has compute capability 9.0 and this build has
+// sm_90a code (OPENMLA_TEST_SM90A, set by tests/gpu/CMakeLists.txt like the library's own flag).
+bool hopper_kernel_available();
+
+// The kernel an automatic decode of `problem` runs on cuda:0 in this process: sm90 where it serves the
+// call (and OPENMLA_FORCE_PORTABLE is not 1), portable otherwise (also for a cache of no blocks, which
+// has nothing to stream).
+Kernel expected_automatic_kernel(const Problem& problem);
 
 // Decode with a plan the caller made (for other lengths or shapes, or with its buffer overwritten); the
 // workspace is sized for the problem's shapes.
-GpuRun gpu_decode_with(const Problem& problem, const DeviceProblem& device, const Plan& plan);
+GpuRun gpu_decode_with(const Problem& problem, const DeviceProblem& device, const Plan& plan,
+                       Kernel kernel = Kernel::automatic);
+
+// The kernels a test can name on cuda:0: portable, and sm90 where hopper_kernel_available().
+std::vector<Kernel> kernels_here();
 
 // Plan config of a problem on cuda:0.
 PlanConfig gpu_plan_config(const Problem& problem, int64_t num_parts = 0);

@@ -1,8 +1,11 @@
-// The GPU decode against the float64 reference over DESIGN.md §5's grid (tests/support/grid.h).
+// The GPU decode against the float64 reference over DESIGN.md §5's grid (tests/support/grid.h), on the
+// automatic kernel choice (the Hopper kernel on a compute capability 9.0 GPU) and on the portable
+// kernel forced through DecodeArgs::kernel.
 
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "check.h"
@@ -22,19 +25,32 @@ bool keep(const ProblemSpec& s) {
   return !large || (s.h_kv <= 2 && (s.h_q == 1 || s.h_q == 64 || s.h_q == 128));
 }
 
-class GpuGrid : public ::testing::TestWithParam<ProblemSpec> {};
+using GridCase = std::tuple<ProblemSpec, Kernel>;
+
+class GpuGrid : public ::testing::TestWithParam<GridCase> {};
 
 TEST_P(GpuGrid, MatchesFloat64Reference) {
   OPENMLA_REQUIRE_GPU();
-  const Problem problem = make_problem(GetParam());
+  const auto& [spec, kernel] = GetParam();
+  const Problem problem = make_problem(spec);
+  const Kernel expected = kernel == Kernel::automatic ? expected_automatic_kernel(problem) : kernel;
+  if (kernel == Kernel::portable && expected_automatic_kernel(problem) == Kernel::portable) {
+    GTEST_SKIP() << "the automatic case of this spec already runs the portable kernel here";
+  }
   const DeviceProblem device = upload(problem);
-  const GpuRun run = gpu_decode(problem, device);
+  const GpuRun run = gpu_decode(problem, device, 0, kernel);
+  EXPECT_EQ(run.kernel, expected) << kernel_name(run.kernel) << " ran, " << kernel_name(expected) << " expected";
   EXPECT_EQ(run.status.code, StatusCode::ok);
   EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Grid, GpuGrid, ::testing::ValuesIn(design_grid(keep)),
-                         [](const auto& param_info) { return spec_name(param_info.param); });
+INSTANTIATE_TEST_SUITE_P(Grid, GpuGrid,
+                         ::testing::Combine(::testing::ValuesIn(design_grid(keep)),
+                                            ::testing::Values(Kernel::automatic, Kernel::portable)),
+                         [](const auto& param_info) {
+                           return spec_name(std::get<0>(param_info.param)) + "_" +
+                                  kernel_name(std::get<1>(param_info.param));
+                         });
 
 }  // namespace
 }  // namespace openmla::test

@@ -1,8 +1,10 @@
 // The GPU decode with plans that do not fit the decode: made for other lengths (stale), overwritten or
-// never written (bad), made for other shapes (served). Nothing synchronizes: the kernels check the plan
-// as they read it, make the rows they cannot trust NaN and record the offence in the status word. The
-// suites named *Sanitize* run under compute-sanitizer memcheck (scripts/gpu-check): no content of a plan
-// buffer may make a kernel access memory out of bounds.
+// never written (bad), made for other shapes (served); and NaN in q. Nothing synchronizes: the kernels
+// check the plan as they read it, make the rows they cannot trust NaN and record the offence in the
+// status word. Each case runs every kernel this machine has (portable, and sm90 on Hopper). The fuzzed
+// buffers are in the suite GpuPlanSanitize, which scripts/gpu-check runs under compute-sanitizer
+// (memcheck, racecheck, synccheck): no content of a plan buffer may make a kernel access memory out
+// of bounds.
 
 #include <gtest/gtest.h>
 
@@ -23,8 +25,12 @@ namespace {
 
 const Device kGpu{DeviceType::cuda, 0};
 
+std::string trace(Kernel kernel, int64_t num_parts) {
+  return std::string(kernel_name(kernel)) + " kernel, num_parts " + std::to_string(num_parts);
+}
+
 // Lengths of 4, 1, 11, 0 and 3 key tiles of 64.
-class GpuPlanSanitize : public ::testing::Test {
+class GpuPlan : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!has_gpu()) {
@@ -67,7 +73,80 @@ class GpuPlanSanitize : public ::testing::Test {
   DeviceBuffer memory_;
 };
 
-TEST_F(GpuPlanSanitize, PlanForOtherLengths) {
+class GpuPlanSanitize : public GpuPlan {};
+class GpuPlanChecks : public GpuPlan {};
+
+void expect_plan_offence(const GpuRun& run) {
+  EXPECT_TRUE(run.status.code == StatusCode::bad_plan || run.status.code == StatusCode::stale_plan)
+      << "status " << static_cast<int>(run.status.code);
+}
+
+TEST_F(GpuPlanSanitize, WrongHeaderMakesEveryRowNaN) {
+  Rng rng(61);
+  for (int64_t num_parts : {1, 4}) {
+    const Plan plan = plan_for_problem(num_parts);
+    const size_t n = memory_.bytes() / 4;
+    std::vector<int32_t> random(n);
+    for (int32_t& w : random) {
+      w = static_cast<int32_t>(rng.next());
+    }
+    const struct {
+      const char* name;
+      std::vector<int32_t> words;
+    } fills[] = {{"zeros", std::vector<int32_t>(n, 0)},
+                 {"0x7fffffff", std::vector<int32_t>(n, 0x7fffffff)},
+                 {"40", std::vector<int32_t>(n, 40)},
+                 {"random", random}};
+    for (const auto& fill : fills) {
+      write(fill.words);
+      for (Kernel kernel : kernels_here()) {
+        SCOPED_TRACE(std::string(fill.name) + ", " + trace(kernel, num_parts));
+        const GpuRun run = gpu_decode_with(problem_, device_, plan, kernel);
+        EXPECT_EQ(run.status.code, StatusCode::bad_plan);
+        EXPECT_EQ(run.status.batch, -1);
+        EXPECT_THROW(check_status(run.status), Error);
+        expect_poisoned(problem_, device_, run.output, all_sequences());
+      }
+    }
+  }
+}
+
+TEST_F(GpuPlanSanitize, RandomBodyIsReported) {
+  // The header intact, every other word random.
+  const Plan plan = plan_for_problem(4);
+  const std::vector<int32_t> good = words();
+  Rng rng(62);
+  for (int trial = 0; trial < 4; ++trial) {
+    std::vector<int32_t> changed = good;
+    for (size_t w = schedule::layout(0, 0).prefix_offset / 4; w < changed.size(); ++w) {
+      changed[w] = static_cast<int32_t>(trial % 2 == 0 ? rng.next() : rng.below(64));
+    }
+    write(changed);
+    for (Kernel kernel : kernels_here()) {
+      SCOPED_TRACE("trial " + std::to_string(trial) + ", " + trace(kernel, 4));
+      expect_plan_offence(gpu_decode_with(problem_, device_, plan, kernel));
+    }
+  }
+}
+
+TEST_F(GpuPlanSanitize, NeverWrittenBuffer) {
+  // The CUDA-graph recipe's buffer used before its plan kernel ran: whatever cudaMalloc hands out,
+  // the decode is either right (an earlier plan of these lengths was there) or reports the plan.
+  const PlanConfig config = resolve_plan_config(gpu_plan_config(problem_, 4));
+  DeviceBuffer unwritten(static_cast<size_t>(plan_buffer_size(config)));
+  const Plan plan{config, Buffer{unwritten.data(), static_cast<int64_t>(unwritten.bytes()), kGpu}};
+  for (Kernel kernel : kernels_here()) {
+    SCOPED_TRACE(trace(kernel, 4));
+    const GpuRun run = gpu_decode_with(problem_, device_, plan, kernel);
+    if (run.status.code == StatusCode::ok) {
+      EXPECT_TRUE(matches(gpu_reference(problem_, device_), run.output.out_view(), run.output.lse_view()));
+    } else {
+      expect_plan_offence(run);
+    }
+  }
+}
+
+TEST_F(GpuPlanChecks, PlanForOtherLengths) {
   const struct {
     std::vector<int32_t> made_for;
     StatusCode code;
@@ -81,45 +160,19 @@ TEST_F(GpuPlanSanitize, PlanForOtherLengths) {
   };
   for (const auto& c : cases) {
     for (int64_t num_parts : {1, 4, 0}) {
-      SCOPED_TRACE("made for sequence 0 of " + std::to_string(c.made_for[0]) + ", num_parts " +
-                   std::to_string(num_parts));
-      const GpuRun run = gpu_decode_with(problem_, device_, plan_for(c.made_for, num_parts));
-      EXPECT_EQ(run.status.code, c.code);
-      EXPECT_EQ(run.status.batch, c.first_offence);
-      expect_poisoned(problem_, device_, run.output, c.nan_sequences);
+      const Plan plan = plan_for(c.made_for, num_parts);
+      for (Kernel kernel : kernels_here()) {
+        SCOPED_TRACE("made for sequence 0 of " + std::to_string(c.made_for[0]) + ", " + trace(kernel, num_parts));
+        const GpuRun run = gpu_decode_with(problem_, device_, plan, kernel);
+        EXPECT_EQ(run.status.code, c.code);
+        EXPECT_EQ(run.status.batch, c.first_offence);
+        expect_poisoned(problem_, device_, run.output, c.nan_sequences);
+      }
     }
   }
 }
 
-TEST_F(GpuPlanSanitize, WrongHeaderMakesEveryRowNaN) {
-  Rng rng(61);
-  for (int64_t num_parts : {1, 4, 0}) {
-    const Plan plan = plan_for_problem(num_parts);
-    const size_t n = memory_.bytes() / 4;
-    std::vector<int32_t> random(n);
-    for (int32_t& w : random) {
-      w = static_cast<int32_t>(rng.next());
-    }
-    const struct {
-      const char* name;
-      std::vector<int32_t> words;
-    } fills[] = {{"zeros", std::vector<int32_t>(n, 0)},
-                 {"0x7fffffff", std::vector<int32_t>(n, 0x7fffffff)},
-                 {"40", std::vector<int32_t>(n, 40)},
-                 {"0xabababab", std::vector<int32_t>(n, -0x54545455)},
-                 {"random", random}};
-    for (const auto& fill : fills) {
-      SCOPED_TRACE(std::string(fill.name) + ", num_parts " + std::to_string(num_parts));
-      write(fill.words);
-      const GpuRun run = gpu_decode_with(problem_, device_, plan);
-      EXPECT_EQ(run.status.code, StatusCode::bad_plan);
-      EXPECT_EQ(run.status.batch, -1);
-      expect_poisoned(problem_, device_, run.output, all_sequences());
-    }
-  }
-}
-
-TEST_F(GpuPlanSanitize, EveryFieldIsChecked) {
+TEST_F(GpuPlanChecks, EveryFieldIsChecked) {
   // One field at a time off by one, with the header intact: the kernels notice each (the host test
   // Pieces.EveryFieldChangeIsNoticed tries more changes and part counts on the same walk).
   const Plan plan = plan_for_problem(4);
@@ -134,68 +187,39 @@ TEST_F(GpuPlanSanitize, EveryFieldIsChecked) {
     fields.emplace_back("parts word " + std::to_string(w), l.parts_offset / 4 + w);
   }
   for (const auto& [name, word] : fields) {
-    SCOPED_TRACE(name + " + 1");
     std::vector<int32_t> changed = good;
     changed[static_cast<size_t>(word)] += 1;
     write(changed);
-    const GpuRun run = gpu_decode_with(problem_, device_, plan);
-    EXPECT_TRUE(run.status.code == StatusCode::bad_plan || run.status.code == StatusCode::stale_plan)
-        << "status " << static_cast<int>(run.status.code);
-  }
-}
-
-TEST_F(GpuPlanSanitize, RandomBodyIsReported) {
-  const Plan plan = plan_for_problem(4);
-  const std::vector<int32_t> good = words();
-  Rng rng(62);
-  for (int trial = 0; trial < 10; ++trial) {
-    SCOPED_TRACE(trial);
-    std::vector<int32_t> changed = good;
-    for (size_t w = schedule::layout(0, 0).prefix_offset / 4; w < changed.size(); ++w) {
-      changed[w] = static_cast<int32_t>(rng.next());
+    for (Kernel kernel : kernels_here()) {
+      SCOPED_TRACE(name + " + 1, " + trace(kernel, 4));
+      expect_plan_offence(gpu_decode_with(problem_, device_, plan, kernel));
     }
-    write(changed);
-    const GpuRun run = gpu_decode_with(problem_, device_, plan);
-    EXPECT_TRUE(run.status.code == StatusCode::bad_plan || run.status.code == StatusCode::stale_plan)
-        << "status " << static_cast<int>(run.status.code);
-  }
-}
-
-TEST_F(GpuPlanSanitize, NeverWrittenBuffer) {
-  // The CUDA-graph recipe's buffer used before its plan kernel ran: whatever cudaMalloc hands out,
-  // the decode is either right (an earlier plan of these lengths was there) or reports the plan.
-  const PlanConfig config = resolve_plan_config(gpu_plan_config(problem_, 4));
-  DeviceBuffer unwritten(static_cast<size_t>(plan_buffer_size(config)));
-  const Plan plan{config, Buffer{unwritten.data(), static_cast<int64_t>(unwritten.bytes()), kGpu}};
-  const GpuRun run = gpu_decode_with(problem_, device_, plan);
-  if (run.status.code == StatusCode::ok) {
-    EXPECT_TRUE(matches(gpu_reference(problem_, device_), run.output.out_view(), run.output.lse_view()));
-  } else {
-    EXPECT_TRUE(run.status.code == StatusCode::bad_plan || run.status.code == StatusCode::stale_plan)
-        << "status " << static_cast<int>(run.status.code);
   }
 }
 
 TEST(GpuPlanReuse, PlanServesOtherShapes) {
-  // A plan made for h_q = 16, s_q = 1, page 64 serves a decode of h_q = 128, s_q = 2, h_kv = 2, page 32.
+  // A plan made for h_q = 16, s_q = 1, page 32 serves a decode of h_q = 128, s_q = 2, h_kv = 2, page 64
+  // (which the sm90 kernel serves too).
   OPENMLA_REQUIRE_GPU();
-  const Problem problem = make_problem({.s_q = 2, .h_q = 128, .h_kv = 2, .causal = true, .page_size = 32,
+  const Problem problem = make_problem({.s_q = 2, .h_q = 128, .h_kv = 2, .causal = true, .page_size = 64,
                                         .seed = 63, .lengths = {700, 31, 1500, 64}});
   const DeviceProblem device = upload(problem);
   for (int64_t num_parts : {0, 7}) {
-    SCOPED_TRACE("num_parts " + std::to_string(num_parts));
-    const PlanConfig config{.batch = 4, .s_q = 1, .h_q = 16, .h_kv = 1, .page_size = 64, .device = kGpu,
+    const PlanConfig config{.batch = 4, .s_q = 1, .h_q = 16, .h_kv = 1, .page_size = 32, .device = kGpu,
                             .num_parts = num_parts};
     DeviceBuffer memory(static_cast<size_t>(plan_buffer_size(config)));
     const Plan plan = openmla::plan(config, device.seqlens_view(problem),
                                     Buffer{memory.data(), static_cast<int64_t>(memory.bytes()), kGpu});
-    const GpuRun run = gpu_decode_with(problem, device, plan);
-    EXPECT_EQ(run.status.code, StatusCode::ok);
-    EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
+    for (Kernel kernel : kernels_here()) {
+      SCOPED_TRACE(trace(kernel, num_parts));
+      const GpuRun run = gpu_decode_with(problem, device, plan, kernel);
+      EXPECT_EQ(run.status.code, StatusCode::ok);
+      EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
+    }
   }
 }
 
-TEST(GpuNaNSanitize, NaNInQueryGivesNaNRowWhateverTheSplits) {
+TEST(GpuNaN, NaNInQueryGivesNaNRowWhateverTheSplits) {
   // One NaN element in q row (sequence 1, token 1, head 3): that row's out and lse are NaN whether the
   // sequence is split or not; every other row is bitwise what it is without the NaN.
   OPENMLA_REQUIRE_GPU();
@@ -207,27 +231,29 @@ TEST(GpuNaNSanitize, NaNInQueryGivesNaNRowWhateverTheSplits) {
   poisoned.q[static_cast<size_t>(nan_row * s.d_qk + 100)] = 0x7fc0;  // bf16 NaN
   const DeviceProblem clean_device = upload(clean);
   const DeviceProblem poisoned_device = upload(poisoned);
-  for (int64_t num_parts : {1, 2, 16, 0}) {
-    SCOPED_TRACE("num_parts " + std::to_string(num_parts));
-    const GpuRun expected = gpu_decode(clean, clean_device, num_parts);
-    const GpuRun got = gpu_decode(poisoned, poisoned_device, num_parts);
-    for (int64_t row = 0; row < s.b * s.s_q * s.h_q; ++row) {
-      const int64_t n = row / (s.s_q * s.h_q);
-      const int64_t i = row / s.h_q % s.s_q;
-      const int64_t h = row % s.h_q;
-      const size_t lse_at = static_cast<size_t>((n * s.h_q + h) * s.s_q + i);
-      if (row == nan_row) {
-        EXPECT_TRUE(std::isnan(got.output.lse[lse_at])) << "lse " << got.output.lse[lse_at];
-      } else {
-        EXPECT_EQ(got.output.lse[lse_at], expected.output.lse[lse_at]) << "row " << row;
-      }
-      for (int64_t d = 0; d < s.d_v; ++d) {
-        const size_t at = static_cast<size_t>(row * s.d_v + d);
-        const uint16_t bits = got.output.out[at];
+  for (Kernel kernel : kernels_here()) {
+    for (int64_t num_parts : {1, 2, 16, 0}) {
+      SCOPED_TRACE(trace(kernel, num_parts));
+      const GpuRun expected = gpu_decode(clean, clean_device, num_parts, kernel);
+      const GpuRun got = gpu_decode(poisoned, poisoned_device, num_parts, kernel);
+      for (int64_t row = 0; row < s.b * s.s_q * s.h_q; ++row) {
+        const int64_t n = row / (s.s_q * s.h_q);
+        const int64_t i = row / s.h_q % s.s_q;
+        const int64_t h = row % s.h_q;
+        const size_t lse_at = static_cast<size_t>((n * s.h_q + h) * s.s_q + i);
         if (row == nan_row) {
-          ASSERT_TRUE((bits & 0x7f80) == 0x7f80 && (bits & 0x7f) != 0) << "out element " << d;
+          EXPECT_TRUE(std::isnan(got.output.lse[lse_at])) << "lse " << got.output.lse[lse_at];
         } else {
-          ASSERT_EQ(bits, expected.output.out[at]) << "row " << row << " element " << d;
+          EXPECT_EQ(got.output.lse[lse_at], expected.output.lse[lse_at]) << "row " << row;
+        }
+        for (int64_t d = 0; d < s.d_v; ++d) {
+          const size_t at = static_cast<size_t>(row * s.d_v + d);
+          const uint16_t bits = got.output.out[at];
+          if (row == nan_row) {
+            ASSERT_TRUE((bits & 0x7f80) == 0x7f80 && (bits & 0x7f) != 0) << "out element " << d;
+          } else {
+            ASSERT_EQ(bits, expected.output.out[at]) << "row " << row << " element " << d;
+          }
         }
       }
     }

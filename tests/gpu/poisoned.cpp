@@ -12,7 +12,9 @@ namespace openmla::test {
 void expect_poisoned(const Problem& problem, const DeviceProblem& device, const Output& output,
                      const std::vector<int64_t>& bad) {
   const ProblemSpec& s = problem.spec;
-  const Reference ref = gpu_reference(problem, device);
+  // The reference only where some sequence must match it (it costs a kernel under the sanitizers).
+  const bool all_bad = static_cast<int64_t>(bad.size()) == s.b;
+  const Reference ref = all_bad ? Reference{} : gpu_reference(problem, device);
   const Reference got = reference_from_output(output.out_view(), output.lse_view());
   const int64_t per_seq = s.s_q * s.h_q * s.d_v;
   for (int64_t n = 0; n < s.b; ++n) {

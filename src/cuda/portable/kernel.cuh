@@ -15,6 +15,7 @@
 
 #include "../common/params.h"
 #include "../common/ptx.cuh"
+#include "../common/walk.cuh"
 #include "../../core/pieces.h"
 #include "../../core/status.h"
 #include "traits.h"
@@ -483,20 +484,8 @@ __global__ void __launch_bounds__(kThreads, 1) decode_kernel(const __grid_consta
   extern __shared__ __align__(128) char smem[];
   auto& s = *reinterpret_cast<typename Tr::Shared*>(smem);
 
-  // The pieces of plan part blockIdx.y, every plan field checked as it is read (core/pieces.h). A plan
-  // that cannot be trusted as a whole is recorded once per CTA, naming no sequence.
-  const schedule::Walk walk = schedule::walk_part(p.plan, p.batch, p.num_parts, blockIdx.y);
-  if (walk.status != status::kOk && threadIdx.x == 0) {
-    atomicMin(p.status, status::encode(status::kNoSequence, walk.status));
-  }
-  const schedule::Lengths lengths{.seqlens = p.seqlens,
-                                  .stride = p.seqlens_stride,
-                                  .page_size = p.page_size,
-                                  .max_blocks = p.max_blocks};
   Cta<Tr> cta{p, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
-  for (int seq = walk.first; seq <= walk.last; seq += walk.stride) {
-    cta.run(schedule::piece_of(p.plan, walk, seq, lengths));
-  }
+  cuda::for_each_piece(p, blockIdx.y, [&](const Piece& piece) { cta.run(piece); });
   ptx::launch_dependents();  // the combine kernel may start launching
 }
 

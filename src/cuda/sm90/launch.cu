@@ -1,0 +1,145 @@
+#include "launch.h"
+
+#include <cudaTypedefs.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <array>
+#include <mutex>
+#include <string>
+
+#include "openmla/error.h"
+#include "../common/cuda_check.h"
+#include "traits.h"
+
+namespace openmla::sm90 {
+
+namespace {
+
+// Largest byte stride a tensor map takes (cuTensorMapEncodeTiled: strides below 2^40, multiples of 16).
+constexpr int64_t kMaxStrideBytes = int64_t{1} << 40;
+// Largest size of one tensor-map dimension.
+constexpr int64_t kMaxDim = int64_t{1} << 32;
+
+const char* check_device(int device) {
+#if defined(OPENMLA_WITH_SM90A)
+  int major = 0;
+  int minor = 0;
+  int max_smem = 0;
+  OPENMLA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  OPENMLA_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  OPENMLA_CUDA_CHECK(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  if (major != 9 || minor != 0) {
+    return "a GPU of compute capability 9.0";
+  }
+  if (max_smem < static_cast<int>(sizeof(Traits<__nv_bfloat16>::Shared))) {
+    return "a GPU with 227 KB of shared memory per block";
+  }
+  return nullptr;
+#else
+  (void)device;
+  return "a build with sm_90a code (CMAKE_CUDA_ARCHITECTURES including 90a)";
+#endif
+}
+
+// The byte stride of k_cache dimension `dim` for the tensor map. A dimension of size 1 is never
+// stepped over, so any valid stride serves; `natural` is the one a contiguous cache would have.
+int64_t stride_bytes(const TensorView& k_cache, int dim, int64_t natural) {
+  return k_cache.sizes[dim] == 1 ? natural : k_cache.strides[dim] * dtype_size(k_cache.dtype);
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
+  static const auto encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    OPENMLA_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
+    if (found != cudaDriverEntryPointSuccess || fn == nullptr) {
+      throw Error("openmla: CUDA driver: expected one with cuTensorMapEncodeTiled (CUDA 12.0 or later), given one without");
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }();
+  return encode;
+}
+
+}  // namespace
+
+const char* device_unsupported(int device) {
+  constexpr int kMaxDevices = 64;
+  static std::array<std::once_flag, kMaxDevices> once;
+  static std::array<const char*, kMaxDevices> reasons{};
+  if (device < 0 || device >= kMaxDevices) {
+    return check_device(device);
+  }
+  std::call_once(once[device], [device] { reasons[device] = check_device(device); });
+  return reasons[device];
+}
+
+const char* plan_unsupported(const PlanConfig& config) {
+  if (const char* reason = device_unsupported(config.device.index)) {
+    return reason;
+  }
+  if (config.page_size % kBlockN != 0) {
+    return "page_size a multiple of 64";
+  }
+  return nullptr;
+}
+
+const char* decode_unsupported(const DecodeArgs& args) {
+  const TensorView& k = args.k_cache;
+  if (const char* reason = device_unsupported(args.q.device.index)) {
+    return reason;
+  }
+  if (k.sizes[1] % kBlockN != 0) {  // the decode's page size: a plan serves any (openmla/plan.h)
+    return "page_size a multiple of 64";
+  }
+  if (k.sizes[0] < 1 || k.sizes[0] > kMaxDim) {
+    return "a k_cache of 1 to 2^32 blocks (TMA tensor-map dimension)";
+  }
+  const int64_t token = stride_bytes(k, 1, k.sizes[2] * cuda::kDQK * 2);
+  const int64_t strides[3] = {stride_bytes(k, 0, k.sizes[1] * token), token, stride_bytes(k, 2, cuda::kDQK * 2)};
+  for (int64_t bytes : strides) {
+    if (bytes <= 0 || bytes >= kMaxStrideBytes) {
+      return "k_cache strides a TMA tensor map can describe (positive, below 2^40 bytes)";
+    }
+  }
+  return nullptr;
+}
+
+int64_t m_tiles(int64_t rows) { return (rows + kBlockM - 1) / kBlockM; }
+
+CUtensorMap make_cache_map(const TensorView& k_cache) {
+  const int64_t element = dtype_size(k_cache.dtype);
+  const int64_t token = stride_bytes(k_cache, 1, k_cache.sizes[2] * cuda::kDQK * element);
+  // Innermost first: the 64 elements of a chunk, the page's tokens, the 9 chunks of a row (128 bytes
+  // apart: the chunk dimension overlaps the token dimension, which TMA allows), KV heads, blocks.
+  const cuuint64_t dims[5] = {kChunkCols, static_cast<cuuint64_t>(k_cache.sizes[1]), kChunks,
+                              static_cast<cuuint64_t>(k_cache.sizes[2]), static_cast<cuuint64_t>(k_cache.sizes[0])};
+  const cuuint64_t strides[4] = {static_cast<cuuint64_t>(token), static_cast<cuuint64_t>(kChunkCols * element),
+                                 static_cast<cuuint64_t>(stride_bytes(k_cache, 2, cuda::kDQK * element)),
+                                 static_cast<cuuint64_t>(stride_bytes(k_cache, 0, k_cache.sizes[1] * token))};
+  const cuuint32_t box[5] = {kChunkCols, kBlockN, kChunks, 1, 1};
+  const cuuint32_t element_strides[5] = {1, 1, 1, 1, 1};
+  CUtensorMap map{};
+  const CUresult result = encode_tiled()(
+      &map, k_cache.dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 5,
+      k_cache.data, dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (result != CUDA_SUCCESS) {
+    throw Error("openmla: k_cache: expected a layout a TMA tensor map can describe, given one that "
+                "cuTensorMapEncodeTiled refuses (CUresult " + std::to_string(static_cast<int>(result)) + ")");
+  }
+  return map;
+}
+
+void launch_decode(const cuda::DecodeParams& params, DType dtype, const CUtensorMap& cache_map, int64_t num_parts,
+                   int64_t h_kv, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(m_tiles(params.rows)), static_cast<unsigned>(num_parts),
+                  static_cast<unsigned>(h_kv));
+  if (dtype == DType::bf16) {
+    launch_instance<__nv_bfloat16>(params, cache_map, grid, stream);
+  } else {
+    launch_instance<__half>(params, cache_map, grid, stream);
+  }
+}
+
+}  // namespace openmla::sm90

@@ -1,0 +1,262 @@
+// The Hopper kernel through the public API: which kernel a decode selects (automatic, forced by
+// DecodeArgs::kernel or by OPENMLA_FORCE_PORTABLE=1), and the cases the kernel must get right, each
+// asserting that the Hopper kernel is the one that ran. Tests named *Sanitize* form the small grid
+// that scripts/gpu-check runs under compute-sanitizer.
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "check.h"
+#include "device.h"
+#include "openmla/error.h"
+#include "reference_gpu.h"
+
+namespace openmla::test {
+namespace {
+
+// Decodes `spec` with the automatic choice, asserts it ran the Hopper kernel with status ok, and
+// compares with the float64 reference. Returns the run for further checks.
+GpuRun expect_hopper_matches(const ProblemSpec& spec, int64_t num_parts = 0) {
+  const Problem problem = make_problem(spec);
+  const DeviceProblem device = upload(problem);
+  GpuRun run = gpu_decode(problem, device, num_parts);
+  EXPECT_EQ(run.kernel, Kernel::sm90) << kernel_name(run.kernel) << " ran";
+  EXPECT_EQ(run.status.code, StatusCode::ok);
+  EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
+  return run;
+}
+
+// ---- selection ---------------------------------------------------------------------------------------
+
+TEST(Sm90Selection, AutomaticRunsHopperKernelOnCoveredShapes) {
+  OPENMLA_REQUIRE_HOPPER();
+  if (expected_automatic_kernel(make_problem(ProblemSpec{})) != Kernel::sm90) {
+    GTEST_SKIP() << "OPENMLA_FORCE_PORTABLE=1 in this process";
+  }
+  for (int64_t page : {64, 128, 256}) {
+    SCOPED_TRACE("page_size " + std::to_string(page));
+    expect_hopper_matches({.b = 3, .s_q = 2, .h_q = 16, .s_k = 300, .varlen = true, .causal = true,
+                           .page_size = page, .seed = static_cast<uint64_t>(200 + page)});
+  }
+}
+
+TEST(Sm90Selection, SmallPagesRunPortableAndRefuseSm90) {
+  OPENMLA_REQUIRE_HOPPER();
+  const Problem problem = make_problem({.b = 2, .h_q = 16, .s_k = 300, .page_size = 32, .seed = 210});
+  const DeviceProblem device = upload(problem);
+  const GpuRun run = gpu_decode(problem, device);
+  EXPECT_EQ(run.kernel, Kernel::portable);
+  EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
+  EXPECT_THROW(gpu_decode(problem, device, 0, Kernel::sm90), openmla::Error);
+}
+
+TEST(Sm90Selection, FieldForcesPortable) {
+  OPENMLA_REQUIRE_GPU();
+  const Problem problem = make_problem({.b = 3, .s_q = 2, .h_q = 32, .s_k = 500, .varlen = true, .causal = true,
+                                        .seed = 211});
+  const DeviceProblem device = upload(problem);
+  const GpuRun run = gpu_decode(problem, device, 0, Kernel::portable);
+  EXPECT_EQ(run.kernel, Kernel::portable);
+  EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
+}
+
+TEST(Sm90Selection, Sm90RequestedWithoutHopperThrows) {
+  OPENMLA_REQUIRE_GPU();
+  if (hopper_kernel_available()) {
+    GTEST_SKIP() << "this GPU runs the Hopper kernel (SmallPagesRunPortableAndRefuseSm90 covers the refusal)";
+  }
+  const Problem problem = make_problem({.b = 2, .h_q = 16, .s_k = 100, .seed = 212});
+  EXPECT_THROW(gpu_decode(problem, upload(problem), 0, Kernel::sm90), openmla::Error);
+}
+
+TEST(Sm90Selection, CpuKernelRequestedOnGpuThrows) {
+  OPENMLA_REQUIRE_GPU();
+  const Problem problem = make_problem({.b = 2, .h_q = 16, .s_k = 100, .seed = 213});
+  EXPECT_THROW(gpu_decode(problem, upload(problem), 0, Kernel::cpu), openmla::Error);
+}
+
+// OPENMLA_FORCE_PORTABLE is read once per process, so the check runs in a child process of this
+// test binary with the variable set: the child runs this same test, which in that mode asserts that
+// a shape the Hopper kernel covers runs portable.
+TEST(Sm90Selection, EnvironmentForcesPortable) {
+  OPENMLA_REQUIRE_HOPPER();
+  const char* force = std::getenv("OPENMLA_FORCE_PORTABLE");
+  if (force != nullptr && std::string_view(force) == "1") {
+    const Problem problem = make_problem({.b = 2, .h_q = 16, .s_k = 300, .seed = 214});
+    const DeviceProblem device = upload(problem);
+    const GpuRun run = gpu_decode(problem, device);
+    EXPECT_EQ(run.kernel, Kernel::portable);
+    EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
+    return;
+  }
+  // The child is this executable (resolved here: in the shell /proc/self/exe would be the shell),
+  // without the sharding variables of a sharded run, which could leave it no test to run.
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string command = "env -u GTEST_TOTAL_SHARDS -u GTEST_SHARD_INDEX OPENMLA_FORCE_PORTABLE=1 '" + self +
+                              "' --gtest_filter=Sm90Selection.EnvironmentForcesPortable 2>&1";
+  FILE* child = popen(command.c_str(), "r");
+  ASSERT_NE(child, nullptr);
+  std::string output;
+  std::array<char, 4096> chunk{};
+  while (fgets(chunk.data(), static_cast<int>(chunk.size()), child) != nullptr) {
+    output += chunk.data();
+  }
+  const int status = pclose(child);
+  EXPECT_EQ(status, 0) << output;
+  EXPECT_NE(output.find("[  PASSED  ] 1 test"), std::string::npos) << output;
+}
+
+// ---- cases -------------------------------------------------------------------------------------------
+
+TEST(Sm90Cases, PageSizesAndKvHeads) {
+  OPENMLA_REQUIRE_HOPPER();
+  for (int64_t page : {64, 128, 256}) {
+    for (int64_t h_kv : {1, 2, 4}) {
+      SCOPED_TRACE("page_size " + std::to_string(page) + " h_kv " + std::to_string(h_kv));
+      expect_hopper_matches({.b = 4, .s_q = 2, .h_q = 32, .h_kv = h_kv, .s_k = 700, .varlen = true, .causal = true,
+                             .page_size = page, .seed = static_cast<uint64_t>(300 + page + h_kv)});
+    }
+  }
+}
+
+// Lengths around tile and page boundaries: partial tail tiles whose unused slots hold NaN.
+TEST(Sm90Cases, TailTilesWithNanSlots) {
+  OPENMLA_REQUIRE_HOPPER();
+  const std::vector<int32_t> lengths = {1, 2, 63, 64, 65, 127, 128, 129, 191, 257};
+  for (int64_t page : {64, 128}) {
+    for (int64_t parts : {0, 40}) {
+      SCOPED_TRACE("page_size " + std::to_string(page) + " num_parts " + std::to_string(parts));
+      expect_hopper_matches({.b = 10, .h_q = 16, .page_size = page, .seed = static_cast<uint64_t>(320 + page + parts),
+                             .lengths = lengths},
+                            parts);
+    }
+  }
+}
+
+// Query rows packed per KV head (s_q * h_q / h_kv rows in 64-row tiles), causal and not.
+TEST(Sm90Cases, QueryRowPacking) {
+  OPENMLA_REQUIRE_HOPPER();
+  uint64_t seed = 340;
+  for (int64_t h_q : {16, 32, 64, 128}) {
+    for (int64_t s_q : {1, 2, 3, 4, 8, 16}) {
+      for (bool causal : {false, true}) {
+        SCOPED_TRACE("h_q " + std::to_string(h_q) + " s_q " + std::to_string(s_q) + (causal ? " causal" : ""));
+        expect_hopper_matches({.b = 2, .s_q = s_q, .h_q = h_q, .s_k = 400, .varlen = true, .causal = causal,
+                               .seed = seed++});
+      }
+    }
+  }
+}
+
+// Split sequences: partial results in the workspace merged by the combine kernel.
+TEST(Sm90Cases, SplitPieces) {
+  OPENMLA_REQUIRE_HOPPER();
+  for (int64_t parts : {1, 3, 64, 300}) {
+    SCOPED_TRACE("num_parts " + std::to_string(parts));
+    expect_hopper_matches({.b = 5, .s_q = 2, .h_q = 128, .s_k = 3000, .varlen = true, .causal = true,
+                           .seed = static_cast<uint64_t>(400 + parts), .zero_length_every = 4},
+                          parts);
+  }
+}
+
+TEST(Sm90Cases, Fp16) {
+  OPENMLA_REQUIRE_HOPPER();
+  expect_hopper_matches({.b = 4, .s_q = 2, .h_q = 128, .s_k = 1500, .varlen = true, .causal = true,
+                         .dtype = DType::fp16, .seed = 410});
+  expect_hopper_matches({.b = 6, .h_q = 16, .h_kv = 2, .s_k = 1500, .varlen = true, .page_size = 128,
+                         .dtype = DType::fp16, .seed = 411});
+}
+
+TEST(Sm90Cases, ZeroLengthsAndRowsWithoutKeys) {
+  OPENMLA_REQUIRE_HOPPER();
+  expect_hopper_matches({.b = 9, .s_q = 2, .h_q = 16, .s_k = 300, .varlen = true, .causal = true, .seed = 420,
+                         .zero_length_every = 2});
+  expect_hopper_matches({.b = 3, .s_q = 8, .h_q = 16, .causal = true, .seed = 421, .lengths = {3, 8, 0}});
+}
+
+// A batch in which every length is 0 needs no cache block; with a cache of no blocks there is nothing
+// to stream and no tensor map to build, so the portable kernel serves it.
+TEST(Sm90Cases, EmptyCacheRunsPortable) {
+  OPENMLA_REQUIRE_HOPPER();
+  const Problem problem = make_problem({.b = 4, .h_q = 128, .s_k = 0, .seed = 422});
+  ASSERT_EQ(problem.num_blocks, 0);
+  const DeviceProblem device = upload(problem);
+  const GpuRun run = gpu_decode(problem, device, 0);
+  EXPECT_EQ(run.kernel, Kernel::portable);
+  EXPECT_EQ(run.status.code, StatusCode::ok);
+  EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
+}
+
+// A used block-table entry out of range (negative in one sequence, num_blocks in another): those
+// sequences are NaN, the status names the first, nothing else changes.
+TEST(Sm90Cases, BadPageIds) {
+  OPENMLA_REQUIRE_HOPPER();
+  const Problem problem = make_problem({.b = 5, .s_q = 2, .h_q = 32, .s_k = 500, .causal = true, .seed = 430});
+  DeviceProblem device = upload(problem);
+  const int32_t negative = -5;
+  const auto too_large = static_cast<int32_t>(problem.num_blocks);
+  device.block_table.upload(&negative, 4, static_cast<size_t>(1 * problem.max_blocks_per_seq + 2) * 4);
+  device.block_table.upload(&too_large, 4, static_cast<size_t>(3 * problem.max_blocks_per_seq) * 4);
+  const GpuRun run = gpu_decode(problem, device);
+  EXPECT_EQ(run.kernel, Kernel::sm90);
+  EXPECT_EQ(run.status.code, StatusCode::page_out_of_range);
+  EXPECT_EQ(run.status.batch, 1);
+  device.block_table.upload(problem.block_table.data(), problem.block_table.size() * 4);
+  const Reference ref = gpu_reference(problem, device);
+  const Reference got = reference_from_output(run.output.out_view(), run.output.lse_view());
+  const int64_t per_seq = problem.spec.s_q * problem.spec.h_q * problem.spec.d_v;
+  for (int64_t n = 0; n < problem.spec.b; ++n) {
+    const bool bad = n == 1 || n == 3;
+    for (int64_t e = 0; e < per_seq; ++e) {
+      const auto at = static_cast<size_t>(n * per_seq + e);
+      if (bad) {
+        ASSERT_TRUE(std::isnan(got.out[at])) << "sequence " << n << " element " << e;
+      } else {
+        ASSERT_LE(std::abs(got.out[at] - ref.out[at]), 1e-3 + std::abs(ref.out[at]) / 64)
+            << "sequence " << n << " element " << e;
+      }
+    }
+    for (int64_t r = 0; r < problem.spec.h_q * problem.spec.s_q; ++r) {
+      const auto at = static_cast<size_t>(n * problem.spec.h_q * problem.spec.s_q + r);
+      EXPECT_EQ(std::isnan(got.lse[at]), bad) << "sequence " << n << " lse " << r;
+    }
+  }
+}
+
+TEST(Sm90Cases, RepeatedRunsAreBitwiseIdentical) {
+  OPENMLA_REQUIRE_HOPPER();
+  const Problem problem = make_problem(
+      {.b = 16, .s_q = 2, .h_q = 128, .s_k = 3000, .varlen = true, .causal = true, .seed = 440});
+  const DeviceProblem device = upload(problem);
+  const GpuRun first = gpu_decode(problem, device);
+  EXPECT_EQ(first.kernel, Kernel::sm90);
+  for (int repeat = 0; repeat < 2; ++repeat) {
+    EXPECT_TRUE(bitwise_equal(first.output, gpu_decode(problem, device).output));
+  }
+}
+
+// The small grid for compute-sanitizer (memcheck, racecheck, synccheck): splits, tails, zero
+// lengths, two m-tiles, two KV heads, both dtypes.
+TEST(Sm90Sanitize, SmallGrid) {
+  OPENMLA_REQUIRE_HOPPER();
+  uint64_t seed = 450;
+  for (int64_t h_q : {16, 128}) {
+    for (int64_t page : {64, 128}) {
+      expect_hopper_matches({.b = 3, .s_q = 2, .h_q = h_q, .h_kv = page == 64 ? 1 : 2, .s_k = 150, .varlen = true,
+                             .causal = true, .page_size = page, .seed = seed++, .zero_length_every = 3},
+                            4);
+    }
+  }
+  expect_hopper_matches({.b = 2, .h_q = 16, .s_k = 200, .dtype = DType::fp16, .seed = seed++});
+}
+
+}  // namespace
+}  // namespace openmla::test
