@@ -108,23 +108,31 @@ struct Walk {
   int64_t num_parts;
 };
 
-OPENMLA_HD bool same_part(const Part& a, const Part& b) {
-  return a.first_seq == b.first_seq && a.last_seq == b.last_seq && a.first_tile_begin == b.first_tile_begin &&
-         a.last_tile_end == b.last_tile_end && a.first_split == b.first_split;
+// Whether prefix[i] and prefix[i + 1] lie on the line, so that arithmetic on them cannot overflow.
+OPENMLA_HD bool on_line(const View& v, const Line& line, int64_t i) {
+  return v.prefix[i] >= 0 && v.prefix[i] <= line.total && v.prefix[i + 1] >= 0 && v.prefix[i + 1] <= line.total;
 }
 
-// Whether the stored part's sequence range is the one its span [a, e) of the line meets.
+// Whether the stored part's sequence range is the one its span [a, e) of the line meets: the sequence
+// before `first` ends and the one after `last` begins outside the span; for an empty part (stored as
+// make_part stores one), the sequence holding unit a and the next one both miss it.
 OPENMLA_HD bool part_range_matches(const View& v, const Walk& w) {
   const Part& part = w.part;
-  if (part.first_seq > part.last_seq) {
-    const Part made = make_part(v.prefix, w.batch, w.num_parts, w.p);
-    return made.first_seq > made.last_seq && same_part(part, made);
-  }
   const int64_t a = w.p * w.line.len;
   const int64_t e = a + w.line.len < w.line.total ? a + w.line.len : w.line.total;
-  const bool first_ok = part.first_seq == 0 || seq_hi(v.prefix, part.first_seq - 1) <= a;
-  const bool last_ok = part.last_seq == w.batch - 1 || seq_lo(v.prefix, part.last_seq + 1) >= e;
-  return first_ok && last_ok;
+  const auto ends_by_a = [&](int64_t i) { return on_line(v, w.line, i) && seq_hi(v.prefix, i) <= a; };
+  const auto starts_from_e = [&](int64_t i) { return on_line(v, w.line, i) && seq_lo(v.prefix, i) >= e; };
+  if (part.first_seq > part.last_seq) {
+    const bool stored_empty = part.first_seq == 1 && part.last_seq == 0 && part.first_tile_begin == 0 &&
+                              part.last_tile_end == 0 && part.first_split == 0;
+    if (!stored_empty || a >= e) {
+      return stored_empty;
+    }
+    const int64_t j = locate(v.prefix, w.batch, a);
+    return (ends_by_a(j) || starts_from_e(j)) && (j + 1 == w.batch || starts_from_e(j + 1));
+  }
+  return (part.first_seq == 0 || ends_by_a(part.first_seq - 1)) &&
+         (part.last_seq == w.batch - 1 || starts_from_e(part.last_seq + 1));
 }
 
 OPENMLA_HD Walk walk_part(const View& v, int64_t batch, int64_t num_parts, int64_t p) {
