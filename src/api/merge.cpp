@@ -47,6 +47,10 @@ void check_args(const MergeArgs& a) {
   check_size("lse", a.lse, 0, b, "b from out_parts");
   check_size("lse", a.lse, 1, h_q, "h_q from out_parts");
   check_size("lse", a.lse, 2, s_q, "s_q from out_parts");
+  detail::check_data("out_parts", a.out_parts);
+  detail::check_data("lse_parts", a.lse_parts);
+  detail::check_data("out", a.out);
+  detail::check_data("lse", a.lse);
   detail::check_last_dim_contiguous("out_parts", a.out_parts);
   detail::check_last_dim_contiguous("out", a.out);
   check_element_aligned("out_parts", a.out_parts);
@@ -54,13 +58,15 @@ void check_args(const MergeArgs& a) {
   check_element_aligned("out", a.out);
   check_element_aligned("lse", a.lse);
 
+  using detail::span_of;
+  const detail::Named out{"out", span_of("out", a.out)};
+  const detail::Named lse{"lse", span_of("lse", a.lse)};
+  const detail::Named out_parts{"out_parts", span_of("out_parts", a.out_parts)};
+  const detail::Named lse_parts{"lse_parts", span_of("lse_parts", a.lse_parts)};
   detail::check_no_self_overlap("out", a.out);
   detail::check_no_self_overlap("lse", a.lse);
-  detail::check_disjoint("out", a.out, "lse", a.lse);
-  detail::check_disjoint("out", a.out, "out_parts", a.out_parts);
-  detail::check_disjoint("out", a.out, "lse_parts", a.lse_parts);
-  detail::check_disjoint("lse", a.lse, "out_parts", a.out_parts);
-  detail::check_disjoint("lse", a.lse, "lse_parts", a.lse_parts);
+  detail::check_disjoint(out, {lse, out_parts, lse_parts}, "no input or other output");
+  detail::check_disjoint(lse, {out_parts, lse_parts}, "no input");
 
   if (device.type == DeviceType::cuda && !cuda::available()) {
     detail::fail("out_parts.device", "cpu (this build of openmla has no CUDA backend)",

@@ -1,110 +1,92 @@
 #include "overlap.h"
 
-#include <utility>
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "check.h"
+#include "checked.h"
 
 namespace openmla::detail {
 
 namespace {
 
-// |stride| * (size - 1) in elements, or -1 when it does not fit in int64.
-int64_t reach(int64_t size, int64_t stride) {
-  if (size <= 1) {
-    return 0;
+std::string list(const int64_t* values, int rank) {
+  std::string s = "[";
+  for (int d = 0; d < rank; ++d) {
+    s += (d ? ", " : "") + std::to_string(values[d]);
   }
-  int64_t r = 0;
-  const int64_t magnitude = stride < 0 ? -stride : stride;
-  if (stride == INT64_MIN || __builtin_mul_overflow(size - 1, magnitude, &r)) {
-    return -1;
-  }
-  return r;
-}
-
-// True when some size is 0 (numel() could overflow on sizes that are checked later).
-bool has_no_elements(const TensorView& view) {
-  for (int d = 0; d < view.rank; ++d) {
-    if (view.sizes[d] == 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
-[[noreturn]] void fail_span(const char* name, const TensorView& view) {
-  fail(name, "sizes and strides whose memory span fits in 64 bits", shape_string(view) + " with larger strides");
+  return s + "]";
 }
 
 }  // namespace
 
-ByteSpan byte_span(const char* name, const TensorView& view) {
-  if (has_no_elements(view)) {
-    return {};
+Span span_of(const char* name, const TensorView& view) {
+  // Element offsets of the lowest and highest element relative to data, then bytes.
+  int64_t low = 0;
+  int64_t high = 0;
+  bool fits = true;
+  for (int d = 0; d < view.rank; ++d) {
+    if (view.sizes[d] == 0) {
+      return Span{};
+    }
+    int64_t reach = 0;
+    fits = fits && checked_product({view.sizes[d] - 1, view.strides[d]}, reach) &&
+           checked_sum({reach < 0 ? low : high, reach}, reach < 0 ? low : high);
   }
   const int64_t element = dtype_size(view.dtype);
-  int64_t below = 0;  // elements before data, reached through negative strides
-  int64_t above = 0;  // elements after data
-  for (int d = 0; d < view.rank; ++d) {
-    const int64_t r = reach(view.sizes[d], view.strides[d]);
-    int64_t& side = view.strides[d] < 0 ? below : above;
-    if (r < 0 || __builtin_add_overflow(side, r, &side)) {
-      fail_span(name, view);
-    }
+  int64_t low_bytes = 0;
+  int64_t high_bytes = 0;
+  fits = fits && checked_product({low, element}, low_bytes) && checked_product({high + 1, element}, high_bytes);
+  const auto begin = reinterpret_cast<uintptr_t>(view.data);
+  if (!fits || static_cast<uintptr_t>(-low_bytes) > begin ||
+      static_cast<uintptr_t>(high_bytes) > UINTPTR_MAX - begin) {
+    fail(name, "sizes and strides within the address space",
+         "sizes " + list(view.sizes, view.rank) + " and strides " + list(view.strides, view.rank));
   }
-  int64_t below_bytes = 0;
-  int64_t above_bytes = 0;
-  if (__builtin_mul_overflow(below, element, &below_bytes) ||
-      __builtin_mul_overflow(above + 1, element, &above_bytes)) {
-    fail_span(name, view);
-  }
-  const auto base = reinterpret_cast<uintptr_t>(view.data);
-  if (base < static_cast<uintptr_t>(below_bytes) || UINTPTR_MAX - base < static_cast<uintptr_t>(above_bytes)) {
-    fail_span(name, view);
-  }
-  return {base - static_cast<uintptr_t>(below_bytes), base + static_cast<uintptr_t>(above_bytes)};
+  return Span{begin - static_cast<uintptr_t>(-low_bytes), begin + static_cast<uintptr_t>(high_bytes)};
+}
+
+Span span_of(const Buffer& buffer, int64_t bytes) {
+  const auto begin = reinterpret_cast<uintptr_t>(buffer.data);
+  return bytes == 0 ? Span{} : Span{begin, begin + static_cast<uintptr_t>(bytes)};
+}
+
+bool overlaps(const Span& a, const Span& b) {
+  return a.begin < a.end && b.begin < b.end && a.begin < b.end && b.begin < a.end;
 }
 
 void check_no_self_overlap(const char* name, const TensorView& view) {
-  if (has_no_elements(view)) {
-    return;
-  }
-  int dims[kMaxRank];
-  int count = 0;
+  struct Dim {
+    int64_t size;
+    int64_t stride;  // absolute
+  };
+  std::vector<Dim> dims;
   for (int d = 0; d < view.rank; ++d) {
+    if (view.sizes[d] == 0) {
+      return;
+    }
     if (view.sizes[d] > 1) {
-      dims[count++] = d;
+      dims.push_back({view.sizes[d], view.strides[d] < 0 ? -view.strides[d] : view.strides[d]});
     }
   }
-  const auto magnitude = [&](int d) { return view.strides[d] < 0 ? -view.strides[d] : view.strides[d]; };
-  for (int k = 1; k < count; ++k) {  // insertion sort by |stride|: at most kMaxRank dims
-    for (int j = k; j > 0 && magnitude(dims[j]) < magnitude(dims[j - 1]); --j) {
-      std::swap(dims[j], dims[j - 1]);
+  std::sort(dims.begin(), dims.end(), [](const Dim& a, const Dim& b) { return a.stride < b.stride; });
+  int64_t spanned = 0;  // elements the smaller dimensions reach past their first
+  for (const Dim& dim : dims) {
+    if (dim.stride <= spanned) {
+      fail(name, "strides under which no two elements share memory",
+           "strides " + list(view.strides, view.rank) + " for sizes " + list(view.sizes, view.rank));
     }
-  }
-  int64_t span = 1;  // elements spanned by the dims checked so far
-  for (int k = 0; k < count; ++k) {
-    const int d = dims[k];
-    if (magnitude(d) < span) {
-      fail(std::string(name) + ".stride(" + std::to_string(d) + ")",
-           "a stride under which no two elements share memory (an output)", std::to_string(view.strides[d]));
-    }
-    const int64_t r = reach(view.sizes[d], view.strides[d]);
-    if (r < 0 || __builtin_add_overflow(span, r, &span)) {
-      fail_span(name, view);
-    }
+    spanned += (dim.size - 1) * dim.stride;
   }
 }
 
-void check_disjoint(const char* output_name, const TensorView& output, const char* other_name,
-                    const TensorView& other) {
-  if (!(output.device == other.device)) {
-    return;
-  }
-  const ByteSpan a = byte_span(output_name, output);
-  const ByteSpan b = byte_span(other_name, other);
-  if (a.begin < a.end && b.begin < b.end && a.begin < b.end && b.begin < a.end) {
-    fail(output_name, std::string("memory disjoint from ") + other_name, "views that overlap");
+void check_disjoint(const Named& output, std::initializer_list<Named> others, const char* what) {
+  for (const Named& other : others) {
+    if (overlaps(output.span, other.span)) {
+      fail(output.name, std::string("memory that ") + what + " shares",
+           std::string("memory overlapping ") + other.name);
+    }
   }
 }
 

@@ -1,27 +1,38 @@
 #pragma once
-// Overlap checks for outputs: an output must not overlap itself (two indices, one element) nor share
-// memory with an input or another output. Each failure throws openmla::Error like check.h.
+// What memory a view spans, so that decode and plan refuse outputs that overlap themselves or share
+// memory with an input or another output.
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "openmla/tensor.h"
 
 namespace openmla::detail {
 
-// The bytes [begin, end) that the elements of `view` span; begin == end when it has none. Throws,
-// naming `name`, when the span does not fit in 64 bits.
-struct ByteSpan {
+// The bytes [begin, end) that a view's elements lie in; empty for a view with a zero dimension.
+struct Span {
   uintptr_t begin = 0;
   uintptr_t end = 0;
 };
-ByteSpan byte_span(const char* name, const TensorView& view);
 
-// Sorted by |stride|, every dim of size > 1 steps past the span of the dims below it. A sufficient
-// test: interleaved layouts that happen not to collide are refused too.
+// Throws when the view's elements do not fit in the address space (sizes and strides are checked).
+Span span_of(const char* name, const TensorView& view);
+Span span_of(const Buffer& buffer, int64_t bytes);
+
+bool overlaps(const Span& a, const Span& b);
+
+// Throws unless every element of the view has its own memory: sorted by stride, each dimension of
+// size > 1 must step past everything the smaller ones span. Call after span_of, which bounds the
+// products of sizes and strides.
 void check_no_self_overlap(const char* name, const TensorView& view);
 
-// The spans of `output` and `other` are disjoint (views on different devices never overlap).
-void check_disjoint(const char* output_name, const TensorView& output, const char* other_name,
-                    const TensorView& other);
+struct Named {
+  const char* name;
+  Span span;
+};
+
+// Throws naming `output` and the first of `others` it overlaps. `what` says what it must not share
+// memory with, e.g. "no input or other output".
+void check_disjoint(const Named& output, std::initializer_list<Named> others, const char* what);
 
 }  // namespace openmla::detail

@@ -36,6 +36,9 @@ bool supports_dependent_launch(int device) {
 }
 
 void check_aligned(const char* name, const TensorView& view, int64_t elements) {
+  if (detail::is_empty(view)) {
+    return;
+  }
   const int64_t bytes = elements * dtype_size(view.dtype);
   if (reinterpret_cast<uintptr_t>(view.data) % static_cast<uintptr_t>(bytes) != 0) {
     detail::fail(name, "data aligned to " + std::to_string(bytes) + " bytes (CUDA backend)", "a misaligned pointer");
@@ -49,12 +52,15 @@ void check_aligned(const char* name, const TensorView& view, int64_t elements) {
   }
 }
 
+// Shapes come from the decode's views: the plan only says how the lengths are cut (openmla/plan.h).
 DecodeParams make_params(const DecodeArgs& a, float scale) {
   const PlanConfig& c = a.plan->config;
-  const schedule::View plan = schedule::view(a.plan->buffer.data, c.batch, c.num_parts);
-  const workspace::Layout ws = workspace::layout(schedule::max_splits(c.batch, c.num_parts), c.s_q, c.h_q, a.d_v);
+  const int64_t s_q = a.q.sizes[1];
+  const int64_t h_q = a.q.sizes[2];
+  const int64_t page_size = a.k_cache.sizes[1];
+  const workspace::Layout ws = workspace::layout(schedule::max_splits(c.batch, c.num_parts), s_q, h_q, a.d_v);
   char* base = static_cast<char*>(a.workspace.data);
-  const int64_t group = c.h_q / c.h_kv;
+  const int64_t group = h_q / a.k_cache.sizes[2];
   return DecodeParams{
       .q = a.q.data,
       .q_stride_b = a.q.strides[0],
@@ -80,17 +86,16 @@ DecodeParams make_params(const DecodeArgs& a, float scale) {
       .status = reinterpret_cast<int32_t*>(base),
       .partial_lse = reinterpret_cast<float*>(base + ws.lse_offset),
       .partial_out = reinterpret_cast<float*>(base + ws.out_offset),
-      .prefix = plan.prefix,
-      .parts = plan.parts,
-      .split_offset = plan.split_offset,
+      .plan = schedule::view(a.plan->buffer.data, c.batch, c.num_parts),
+      .num_parts = static_cast<int32_t>(c.num_parts),
       .batch = static_cast<int32_t>(c.batch),
-      .s_q = static_cast<int32_t>(c.s_q),
-      .h_q = static_cast<int32_t>(c.h_q),
+      .s_q = static_cast<int32_t>(s_q),
+      .h_q = static_cast<int32_t>(h_q),
       .group = static_cast<int32_t>(group),
-      .rows = static_cast<int32_t>(c.s_q * group),
-      .page_size = static_cast<int32_t>(c.page_size),
-      .page_shift = std::has_single_bit(static_cast<uint64_t>(c.page_size))
-                        ? std::countr_zero(static_cast<uint64_t>(c.page_size))
+      .rows = static_cast<int32_t>(s_q * group),
+      .page_size = static_cast<int32_t>(page_size),
+      .page_shift = std::has_single_bit(static_cast<uint64_t>(page_size))
+                        ? std::countr_zero(static_cast<uint64_t>(page_size))
                         : -1,
       .max_blocks = static_cast<int32_t>(a.block_table.sizes[1]),
       .num_blocks = a.k_cache.sizes[0],
@@ -132,6 +137,7 @@ Kernel select_kernel(const DecodeArgs& a) {
 
 int64_t default_num_parts(const PlanConfig& config) {
   const int device = config.device.index;
+  require_device("device", device);
   int sms = 0;
   OPENMLA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   const int64_t rows = config.s_q * (config.h_q / config.h_kv);
@@ -149,6 +155,7 @@ int64_t default_num_parts(const PlanConfig& config) {
 
 void check_args(const DecodeArgs& a) {
   const int device = a.q.device.index;
+  require_device("q.device", device);
   if (a.q.sizes[3] != kDQK) {
     detail::fail("q.size(3) (d_qk)", std::to_string(kDQK) + " on the CUDA backend", std::to_string(a.q.sizes[3]));
   }
@@ -165,19 +172,19 @@ void check_args(const DecodeArgs& a) {
   check_aligned("q", a.q, 8);
   check_aligned("k_cache", a.k_cache, 8);
   check_aligned("out", a.out, 4);
-  check_device_index("q.device", device);
-  check_device_pointer("q", a.q.data, device);
-  check_device_pointer("k_cache", a.k_cache.data, device);
-  check_device_pointer("block_table", a.block_table.data, device);
-  check_device_pointer("cache_seqlens", a.cache_seqlens.data, device);
-  check_device_pointer("out", a.out.data, device);
-  check_device_pointer("lse", a.lse.data, device);
+  check_device_view("q", a.q, device);
+  check_device_view("k_cache", a.k_cache, device);
+  check_device_view("block_table", a.block_table, device);
+  check_device_view("cache_seqlens", a.cache_seqlens, device);
+  check_device_view("out", a.out, device);
+  check_device_view("lse", a.lse, device);
   check_device_pointer("workspace", a.workspace.data, device);
   check_device_pointer("plan buffer", a.plan->buffer.data, device);
 }
 
 void plan(const PlanConfig& config, const TensorView& cache_seqlens, void* buffer, void* stream) {
   const int device = config.device.index;
+  require_device("device", device);
   check_device_pointer("cache_seqlens", cache_seqlens.data, device);
   check_device_pointer("plan buffer", buffer, device);
   DeviceScope scope(device);
@@ -190,12 +197,15 @@ void decode(const DecodeArgs& a, float scale) {
   const int device = a.q.device.index;
   DeviceScope scope(device);
   const auto stream = static_cast<cudaStream_t>(a.stream);
+  OPENMLA_CUDA_CHECK(cudaMemsetAsync(a.workspace.data, status::kOkByte, sizeof(int32_t), stream));
+  if (a.q.sizes[0] == 0) {
+    return;  // an empty step: no kernel, nothing read
+  }
   const DecodeParams params = make_params(a, scale);
   const Kernel kernel = select_kernel(a);
   const bool dependent = supports_dependent_launch(device);
   const int64_t num_parts = a.plan->config.num_parts;
-  const int64_t h_kv = a.plan->config.h_kv;
-  OPENMLA_CUDA_CHECK(cudaMemsetAsync(a.workspace.data, status::kOkByte, sizeof(int32_t), stream));
+  const int64_t h_kv = a.k_cache.sizes[2];
   if (kernel == Kernel::sm90) {
     sm90::launch_decode(params, a.q.dtype, sm90::make_cache_map(a.k_cache), num_parts, h_kv, stream);
   } else {
@@ -208,6 +218,7 @@ void decode(const DecodeArgs& a, float scale) {
 }
 
 int32_t read_status_word(const Buffer& workspace, void* stream) {
+  require_device("workspace.device", workspace.device.index);
   DeviceScope scope(workspace.device.index);
   int32_t word = 0;
   const auto s = static_cast<cudaStream_t>(stream);

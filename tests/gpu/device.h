@@ -4,10 +4,12 @@
 // from support/ (openmla_support).
 
 #include <cstdint>
+#include <vector>
 
 #include "cuda_error.h"
 #include "cuda_memory.h"
 #include "openmla/decode.h"
+#include "openmla/plan.h"
 #include "problem.h"
 
 namespace openmla::test {
@@ -65,6 +67,14 @@ bool hopper_kernel_available();
 // call (and OPENMLA_FORCE_PORTABLE is not 1), portable otherwise (also for a cache of no blocks, which
 // has nothing to stream).
 Kernel expected_automatic_kernel(const Problem& problem);
+
+// Decode with a plan the caller made (for other lengths or shapes, or with its buffer overwritten); the
+// workspace is sized for the problem's shapes.
+GpuRun gpu_decode_with(const Problem& problem, const DeviceProblem& device, const Plan& plan,
+                       Kernel kernel = Kernel::automatic);
+
+// The kernels a test can name on cuda:0: portable, and sm90 where hopper_kernel_available().
+std::vector<Kernel> kernels_here();
 
 // Plan config of a problem on cuda:0.
 PlanConfig gpu_plan_config(const Problem& problem, int64_t num_parts = 0);

@@ -88,25 +88,28 @@ const Rule kRules[] = {
     {"MisalignedLse", [](MergeArgs& a) { a.lse.data = static_cast<char*>(a.lse.data) + 2; },
      "openmla: lse: expected data aligned to its element size (4 bytes), given a misaligned pointer"},
     {"OutOverlapsItself", [](MergeArgs& a) { a.out.strides[2] = 0; },
-     "openmla: out.stride(2): expected a stride under which no two elements share memory (an output), given 0"},
+     "openmla: out: expected strides under which no two elements share memory, given strides [64, 32, 0, 1] "
+     "for sizes [2, 2, 4, 8]"},
     {"OutRowsInterleave", [](MergeArgs& a) { a.out.strides[0] = 4; },
-     "openmla: out.stride(0): expected a stride under which no two elements share memory (an output), given 4"},
+     "openmla: out: expected strides under which no two elements share memory, given strides [4, 32, 8, 1] "
+     "for sizes [2, 2, 4, 8]"},
     {"LseOverlapsItself", [](MergeArgs& a) { a.lse.strides[0] = 3; },
-     "openmla: lse.stride(0): expected a stride under which no two elements share memory (an output), given 3"},
+     "openmla: lse: expected strides under which no two elements share memory, given strides [3, 2, 1] "
+     "for sizes [2, 4, 2]"},
     {"OutIsLse", [](MergeArgs& a) { a.lse.data = a.out.data; },
-     "openmla: out: expected memory disjoint from lse, given views that overlap"},
+     "openmla: out: expected memory that no input or other output shares, given memory overlapping lse"},
     {"OutInsideOutParts",
      [](MergeArgs& a) { a.out.data = static_cast<char*>(a.out_parts.data) + a.out_parts.strides[0] * 2; },
-     "openmla: out: expected memory disjoint from out_parts, given views that overlap"},
+     "openmla: out: expected memory that no input or other output shares, given memory overlapping out_parts"},
     {"OutInsideLseParts", [](MergeArgs& a) { a.out.data = a.lse_parts.data; },
-     "openmla: out: expected memory disjoint from lse_parts, given views that overlap"},
+     "openmla: out: expected memory that no input or other output shares, given memory overlapping lse_parts"},
     {"LseInsideOutParts", [](MergeArgs& a) { a.lse.data = static_cast<char*>(a.out_parts.data) + 64; },
-     "openmla: lse: expected memory disjoint from out_parts, given views that overlap"},
+     "openmla: lse: expected memory that no input shares, given memory overlapping out_parts"},
     {"LseIsALsePart", [](MergeArgs& a) { a.lse.data = static_cast<float*>(a.lse_parts.data) + a.lse_parts.strides[0]; },
-     "openmla: lse: expected memory disjoint from lse_parts, given views that overlap"},
+     "openmla: lse: expected memory that no input shares, given memory overlapping lse_parts"},
     {"SpanPast64Bits", [](MergeArgs& a) { a.out_parts.strides[0] = INT64_MAX / 2; },
-     "openmla: out_parts: expected sizes and strides whose memory span fits in 64 bits, given [3, 2, 2, 4, 8] with "
-     "larger strides"},
+     "openmla: out_parts: expected sizes and strides within the address space, given sizes [3, 2, 2, 4, 8] and "
+     "strides [4611686018427387903, 64, 32, 8, 1]"},
 #ifndef OPENMLA_WITH_CUDA
     {"CudaWithoutBackend",
      [](MergeArgs& a) { a.out_parts.device = a.lse_parts.device = a.out.device = a.lse.device = kGpu; },

@@ -30,7 +30,15 @@ Output host_decode(const Problem& p, int64_t num_parts) {
   // mmap'ed memory is page aligned, more than the plan (8 bytes) and workspace (256 bytes) need.
   const MappedBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
   const Plan plan = openmla::plan(config, p.seqlens_view(), Buffer{plan_memory.data(), plan_buffer_size(config)});
-  const int64_t workspace_bytes = workspace_size(plan.config, p.spec.d_v);
+  return host_decode_with(p, plan);
+}
+
+Output host_decode_with(const Problem& p, const Plan& plan) {
+  PlanConfig shapes = plan.config;
+  shapes.s_q = p.spec.s_q;
+  shapes.h_q = p.spec.h_q;
+  shapes.h_kv = p.spec.h_kv;
+  const int64_t workspace_bytes = workspace_size(shapes, p.spec.d_v);
   const MappedBuffer workspace(static_cast<size_t>(workspace_bytes));
   Output output = make_output(p.spec);
   DecodeArgs args = host_args(p, output);

@@ -14,4 +14,7 @@ DecodeArgs host_args(const Problem& problem, const Output& output);
 // num_parts 0 lets openmla pick.
 Output host_decode(const Problem& problem, int64_t num_parts = 0);
 
+// Decode with a plan the caller made (for other shapes, say); the workspace is sized for the problem.
+Output host_decode_with(const Problem& problem, const Plan& plan);
+
 }  // namespace openmla::test

@@ -45,11 +45,36 @@ inline void check_device_pointer(const char* name, const void* pointer, int devi
   }
 }
 
-inline void check_device_index(const char* name, int device) {
+// The number of CUDA devices. No driver, a driver older than the CUDA runtime and a machine without a
+// GPU all mean that this process has no CUDA device: say so, rather than the runtime's words.
+inline int device_count() {
   int count = 0;
-  OPENMLA_CUDA_CHECK(cudaGetDeviceCount(&count));
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status == cudaErrorNoDevice || status == cudaErrorInsufficientDriver) {
+    cudaGetLastError();  // clear the error this call left, so that it does not surface later
+    return 0;
+  }
+  OPENMLA_CUDA_CHECK(status);
+  return count;
+}
+
+// Throws unless `device` is a CUDA device of this process: the first check of every CUDA entry point.
+inline void require_device(const char* name, int device) {
+  const int count = device_count();
+  if (count == 0) {
+    detail::fail(name, "a CUDA device", "cuda:" + std::to_string(device) +
+                                             ", but no CUDA device was found (no GPU, no NVIDIA driver, or a "
+                                             "driver older than this build's CUDA runtime)");
+  }
   if (device < 0 || device >= count) {
     detail::fail(name, "a CUDA device index in [0, " + std::to_string(count) + ")", std::to_string(device));
+  }
+}
+
+// A view holding no element is never dereferenced: its pointer (maybe null) and strides do not matter.
+inline void check_device_view(const char* name, const TensorView& view, int device) {
+  if (!detail::is_empty(view)) {
+    check_device_pointer(name, view.data, device);
   }
 }
 

@@ -60,11 +60,11 @@ lse_merge::MergeParams make_params(const MergeArgs& a) {
 
 void check_merge_args(const MergeArgs& a) {
   const int device = a.out_parts.device.index;
-  check_device_index("out_parts.device", device);
-  check_device_pointer("out_parts", a.out_parts.data, device);
-  check_device_pointer("lse_parts", a.lse_parts.data, device);
-  check_device_pointer("out", a.out.data, device);
-  check_device_pointer("lse", a.lse.data, device);
+  require_device("out_parts.device", device);
+  check_device_view("out_parts", a.out_parts, device);
+  check_device_view("lse_parts", a.lse_parts, device);
+  check_device_view("out", a.out, device);
+  check_device_view("lse", a.lse, device);
 }
 
 void merge(const MergeArgs& a) {

@@ -27,7 +27,7 @@
 
 #include <cstdint>
 
-#include "../../core/schedule.h"
+#include "../../core/pieces.h"
 #include "../../core/status.h"
 #include "../common/params.h"
 #include "../common/ptx.cuh"
@@ -37,6 +37,7 @@
 #include "../common/ptx/tma.cuh"
 #include "../common/ptx/wgmma.cuh"
 #include "../common/row_result.cuh"
+#include "../common/walk.cuh"
 #include "arch.h"
 #include "layout.cuh"
 #include "traits.h"
@@ -48,35 +49,7 @@ inline constexpr int kAccumulators = kColsPerWarpgroup / 2;  // 128 fp32 of O pe
 inline constexpr int kScoreRegisters = kBlockN / 2;          // 32 fp32 of S per thread: m64n64
 inline constexpr int kKSteps = kBlockN / 16;                 // k16 steps of P V per tile
 
-// One sequence piece: keys [key_begin, key_end) of sequence `seq`.
-struct Piece {
-  int seq;
-  int key_begin;
-  int key_end;
-  int status;      // status::kOk, or the offence found before any load
-  int64_t slot;    // partial slot in the workspace; -1: write out/lse directly
-};
-
-// Sequence `seq`'s piece of plan part `part`: the walk of the portable kernel, kept in one function
-// so that the shared host-device walk of src/core can replace it.
-__device__ __forceinline__ Piece make_piece(const cuda::DecodeParams& p, const schedule::Part& part, int seq) {
-  const int64_t tiles = p.prefix[seq + 1] - p.prefix[seq] - schedule::kFixedCost;
-  const int tile_begin = seq == part.first_seq ? part.first_tile_begin : 0;
-  const int tile_end = seq == part.last_seq ? part.last_tile_end : static_cast<int>(tiles);
-  const int s_k = p.seqlens[seq * p.seqlens_stride];
-  Piece piece{seq, static_cast<int>(tile_begin * schedule::kTileN), 0, status::kOk, -1};
-  if (s_k < 0) {
-    piece.status = status::kNegativeSeqlen;
-  } else if ((static_cast<int64_t>(s_k) + p.page_size - 1) / p.page_size > p.max_blocks) {
-    piece.status = status::kTooFewPages;
-  }
-  const int64_t end = static_cast<int64_t>(tile_end) * schedule::kTileN;
-  piece.key_end = piece.status != status::kOk ? piece.key_begin : static_cast<int>(end < s_k ? end : s_k);
-  if (p.split_offset[seq + 1] - p.split_offset[seq] > 1) {
-    piece.slot = p.split_offset[seq] + (seq == part.first_seq ? part.first_split : 0);
-  }
-  return piece;
-}
+using schedule::Piece;
 
 // Multiplies the thread's two accumulator rows (d[4 j + e], row half e / 2) by their factors.
 template <int N>
@@ -477,10 +450,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto& s = *reinterpret_cast<typename Traits<T>::Shared*>(smem);
   Cta<T> cta{p, &cache_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
   cta.init();
-  const schedule::Part part = schedule::load_part(p.parts, blockIdx.y);
-  for (int seq = part.first_seq; seq <= part.last_seq; ++seq) {
-    cta.run(make_piece(p, part, seq));
-  }
+  cuda::for_each_piece(p, blockIdx.y, [&](const Piece& piece) { cta.run(piece); });
   ptx::launch_dependents();  // the combine kernel may start launching
 #endif
 }

@@ -85,10 +85,13 @@ const char* plan_unsupported(const PlanConfig& config) {
 }
 
 const char* decode_unsupported(const DecodeArgs& args) {
-  if (const char* reason = plan_unsupported(args.plan->config)) {
+  const TensorView& k = args.k_cache;
+  if (const char* reason = device_unsupported(args.q.device.index)) {
     return reason;
   }
-  const TensorView& k = args.k_cache;
+  if (k.sizes[1] % kBlockN != 0) {  // the decode's page size: a plan serves any (openmla/plan.h)
+    return "page_size a multiple of 64";
+  }
   if (k.sizes[0] < 1 || k.sizes[0] > kMaxDim) {
     return "a k_cache of 1 to 2^32 blocks (TMA tensor-map dimension)";
   }

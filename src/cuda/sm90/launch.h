@@ -16,11 +16,13 @@ namespace openmla::sm90 {
 // sm_90a code), or nullptr when it can. Cached per device after the first call.
 const char* device_unsupported(int device);
 
-// Why the Hopper kernel cannot serve plans of `config` (device, then page_size a multiple of 64), or nullptr.
+// Why the Hopper kernel cannot serve plans of `config` (device, then page_size a multiple of 64), or
+// nullptr: what the default num_parts assumes.
 const char* plan_unsupported(const PlanConfig& config);
 
 // Why the Hopper kernel cannot serve the decode `args` (already checked by the API and the CUDA
-// backend), or nullptr: the plan's reasons, then a cache that a tensor map cannot describe.
+// backend), or nullptr: the device, the decode's page size (a multiple of 64), then a cache that a
+// tensor map cannot describe.
 const char* decode_unsupported(const DecodeArgs& args);
 
 // 64-row m-tiles of `rows` packed query rows per KV head.
