@@ -130,6 +130,15 @@ DecodeParams make_params(const DecodeArgs& a, float scale) {
 
 bool available() { return true; }
 
+int32_t device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // no driver, no device or a stub library: none usable; clear the runtime's record
+    return 0;
+  }
+  return count;
+}
+
 int64_t default_num_parts(const PlanConfig& config) {
   const int device = config.device.index;
   int sms = 0;
