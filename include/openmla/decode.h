@@ -9,6 +9,9 @@
 
 namespace openmla {
 
+// Every view may have a null data pointer when one of its dimensions is 0 (b = 0 is an empty step:
+// decode checks the arguments and returns). out, lse and the workspace must not share memory with an
+// input or with each other, and out and lse must give each of their elements its own memory.
 struct DecodeArgs {
   TensorView q;              // [b, s_q, h_q, d_qk] bf16 | fp16, last dim contiguous
   TensorView k_cache;        // [num_blocks, page_size, h_kv, d_qk] same dtype as q, last dim contiguous
@@ -17,31 +20,37 @@ struct DecodeArgs {
   int64_t d_v = 512;         // v = k_cache[..., :d_v]
   std::optional<float> softmax_scale;  // default 1 / sqrt(d_qk)
   bool causal = false;       // row i of s_q sees keys 0 .. s_k - s_q + i
-  const Plan* plan = nullptr;
-  Buffer workspace;          // workspace_size(plan->config, d_v) bytes, on the decode device
+  const Plan* plan = nullptr;  // made for these cache_seqlens on this device (openmla/plan.h)
+  Buffer workspace;          // workspace_size(config, d_v) bytes, 256-byte aligned, on the decode device
   TensorView out;            // [b, s_q, h_q, d_v] same dtype as q, last dim contiguous
   TensorView lse;            // [b, h_q, s_q] fp32, natural log; +inf for a row that sees no key
   void* stream = nullptr;    // cudaStream_t; ignored by the CPU backend
 };
 
-// Bytes of workspace that decode needs: split partials and the device status word.
+// Bytes of workspace that decode needs: split partials and the device status word. `config` describes
+// the decode (its batch, s_q and h_q) with the plan's num_parts; plan->config itself serves when the
+// plan was made with the decode's s_q and h_q.
 int64_t workspace_size(const PlanConfig& config, int64_t d_v);
 
 // Checks every argument on the host (throwing openmla::Error before anything is written), then runs.
 void decode(const DecodeArgs& args);
 
-// Values that live on the GPU (cache_seqlens, block_table) are checked by the device as it goes. A
-// sequence that fails gets NaN in out and lse and the first offence is recorded in the workspace.
+// Values that live on the GPU (cache_seqlens, block_table, the plan buffer) are checked by the device
+// as it goes. A sequence that fails gets NaN in out and lse and the first offence is recorded in the
+// workspace. No content of the plan buffer makes a kernel read or write out of bounds.
 enum class StatusCode : int32_t {
   ok = 0,
   negative_seqlen = 1,      // cache_seqlens[batch] < 0
   too_few_pages = 2,        // cache_seqlens[batch] needs more pages than block_table holds
   page_out_of_range = 3,    // a used block_table entry outside [0, num_blocks)
+  stale_plan = 4,           // the plan was made for a length of sequence `batch` with another tile count
+  bad_plan = 5,             // the plan buffer is not what openmla::plan wrote for this batch: batch -1
+                            // when the plan as a whole is wrong (its header; then every row is NaN)
 };
 
 struct DecodeStatus {
   StatusCode code = StatusCode::ok;
-  int64_t batch = -1;  // the lowest sequence index with an offence, -1 when ok
+  int64_t batch = -1;  // the lowest sequence index with an offence; -1 when ok or for the whole plan
 };
 
 // Reads the status of the last decode into `workspace`; synchronizes `stream` first.

@@ -27,7 +27,7 @@ struct PlanLayout {
   int64_t num_splits_bytes;   // (b + 1) * 4
 };
 
-// Throws openmla::Error for batch < 0, num_parts < 1, or counts past the limits plan() accepts.
+// Throws openmla::Error for batch outside [0, kMaxBatch] or num_parts outside [1, kMaxParts] (plan.h).
 PlanLayout plan_layout(int64_t batch, int64_t num_parts);
 
 }  // namespace openmla

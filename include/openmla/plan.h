@@ -1,6 +1,14 @@
 #pragma once
 // The split-KV schedule of one decoding step. It depends only on the lengths and the shapes, so it is
 // made once per step and reused by every layer.
+//
+// What a plan is tied to: its batch, its device, its num_parts and the number of 64-key tiles of each
+// sequence's length it was made from. decode accepts it iff, for every sequence, the given length has
+// as many tiles as the plan holds (so a plan made for the same lengths is always accepted, and a length
+// that moves within its last tile is harmless: the kernels stop at the real length). A plan serves any
+// s_q, h_q, h_kv, page size and d_v: its config's s_q, h_q, h_kv and page_size only choose the default
+// num_parts. The CPU backend checks the plan buffer against the lengths before anything runs; a GPU
+// checks it as it decodes (openmla/decode.h: StatusCode::stale_plan and bad_plan).
 
 #include <cstdint>
 
@@ -8,8 +16,14 @@
 
 namespace openmla {
 
+// Limits of a PlanConfig and of a decode; plan_buffer_size, workspace_size, plan and decode throw
+// openmla::Error past them (and on any size that would not fit in int64).
+inline constexpr int64_t kMaxBatch = int64_t{1} << 27;  // b
+inline constexpr int64_t kMaxParts = int64_t{1} << 24;  // num_parts
+inline constexpr int64_t kMaxDim = INT32_MAX;           // s_q, h_q, h_kv, page_size, d_v and s_q * h_q
+
 struct PlanConfig {
-  int64_t batch = 0;      // b
+  int64_t batch = 0;      // b; 0 is an empty step: plan and decode return at once
   int64_t s_q = 1;        // query tokens per sequence
   int64_t h_q = 0;        // query heads
   int64_t h_kv = 1;       // KV heads; h_q % h_kv == 0

@@ -1,5 +1,6 @@
 #include "arrays.h"
 
+#include <algorithm>
 #include <string>
 
 #include "openmla/error.h"
@@ -42,9 +43,13 @@ TensorView view_of(const char* name, const Array& array, const char* dtypes) {
   view.device = to_device(name, array.device_type(), array.device_id());
   view.dtype = to_dtype(name, array.dtype(), dtypes);
   view.rank = static_cast<int32_t>(array.ndim());
-  for (int d = 0; d < view.rank; ++d) {
+  // NumPy gives an empty array zero strides; such an array has no layout, so it gets row-major ones.
+  const bool empty = array.size() == 0;
+  int64_t row_major = 1;
+  for (int d = view.rank; d-- > 0;) {
     view.sizes[d] = static_cast<int64_t>(array.shape(d));
-    view.strides[d] = array.stride(d);
+    view.strides[d] = empty ? row_major : array.stride(d);
+    row_major *= std::max<int64_t>(view.sizes[d], 1);
   }
   return view;
 }
@@ -52,7 +57,7 @@ TensorView view_of(const char* name, const Array& array, const char* dtypes) {
 template <typename Array>
 Buffer buffer_of(const char* name, const Array& array) {
   int64_t expected_stride = 1;
-  for (size_t d = array.ndim(); d-- > 0;) {
+  for (size_t d = array.ndim(); d-- > 0 && array.size() > 0;) {
     if (array.shape(d) > 1 && array.stride(d) != expected_stride) {
       throw Error(name, "a C-contiguous array",
                   "stride " + std::to_string(array.stride(d)) + " in dim " + std::to_string(d));

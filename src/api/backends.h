@@ -10,7 +10,8 @@ namespace openmla::cpu {
 
 int64_t default_num_parts();
 void plan(const PlanConfig& config, const TensorView& cache_seqlens, void* buffer);
-// Checks the values of cache_seqlens and block_table (throwing before anything is written).
+// Checks the values of cache_seqlens and block_table, then the plan buffer against the plan of those
+// lengths (throwing before anything is written).
 void check_values(const DecodeArgs& args);
 void decode(const DecodeArgs& args, float scale);
 

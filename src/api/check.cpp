@@ -25,9 +25,6 @@ std::string device_string(const Device& device) {
 
 void check_view(const char* name, const TensorView& view, int rank, const char* dims,
                 std::initializer_list<DType> dtypes, const Device& device) {
-  if (view.data == nullptr) {
-    fail(name, "a non-null data pointer", "nullptr");
-  }
   if (view.rank != rank) {
     fail(name, "rank " + std::to_string(rank) + " " + dims, "rank " + std::to_string(view.rank));
   }
@@ -50,6 +47,21 @@ void check_view(const char* name, const TensorView& view, int rank, const char* 
   }
 }
 
+bool is_empty(const TensorView& view) {
+  for (int d = 0; d < view.rank; ++d) {
+    if (view.sizes[d] == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void check_data(const char* name, const TensorView& view) {
+  if (view.data == nullptr && !is_empty(view)) {
+    fail(name, "a non-null data pointer", "nullptr");
+  }
+}
+
 void check_size(const char* name, const TensorView& view, int dim, int64_t expected, const char* what) {
   if (view.sizes[dim] != expected) {
     fail(std::string(name) + ".size(" + std::to_string(dim) + ")",
@@ -68,6 +80,12 @@ void check_last_dim_contiguous(const char* name, const TensorView& view) {
 void check_positive(const char* name, int64_t value) {
   if (value < 1) {
     fail(name, ">= 1", std::to_string(value));
+  }
+}
+
+void check_at_most(const char* name, int64_t value, int64_t limit) {
+  if (value > limit) {
+    fail(name, "<= " + std::to_string(limit), std::to_string(value));
   }
 }
 

@@ -16,9 +16,15 @@ namespace openmla::detail {
 
 std::string shape_string(const TensorView& view);
 
-// Non-null data, the given rank and device, one of the given dtypes, non-negative sizes.
+// The given rank and device, one of the given dtypes, non-negative sizes.
 void check_view(const char* name, const TensorView& view, int rank, const char* dims,
                 std::initializer_list<DType> dtypes, const Device& device);
+
+// Non-null data, unless a dimension is 0 (the view holds no element). Checked after the size rules, so
+// that an empty view that breaks one gets that rule's message.
+void check_data(const char* name, const TensorView& view);
+
+bool is_empty(const TensorView& view);
 
 // sizes[dim] == expected, where `what` names the expected size (e.g. "b from q").
 void check_size(const char* name, const TensorView& view, int dim, int64_t expected, const char* what);
@@ -26,6 +32,9 @@ void check_size(const char* name, const TensorView& view, int dim, int64_t expec
 void check_last_dim_contiguous(const char* name, const TensorView& view);
 
 void check_positive(const char* name, int64_t value);
+
+// value <= limit, naming the limit (e.g. kMaxDim).
+void check_at_most(const char* name, int64_t value, int64_t limit);
 
 std::string device_string(const Device& device);
 

@@ -3,50 +3,63 @@
 #include <cmath>
 #include <string>
 
-#include "../core/workspace.h"
 #include "../core/schedule.h"
 #include "../core/status.h"
+#include "../core/workspace.h"
 #include "backends.h"
 #include "check.h"
+#include "checked.h"
+#include "overlap.h"
 
 namespace openmla {
 
 static_assert(static_cast<int32_t>(StatusCode::negative_seqlen) == status::kNegativeSeqlen &&
               static_cast<int32_t>(StatusCode::too_few_pages) == status::kTooFewPages &&
-              static_cast<int32_t>(StatusCode::page_out_of_range) == status::kPageOutOfRange);
+              static_cast<int32_t>(StatusCode::page_out_of_range) == status::kPageOutOfRange &&
+              static_cast<int32_t>(StatusCode::stale_plan) == status::kStalePlan &&
+              static_cast<int32_t>(StatusCode::bad_plan) == status::kBadPlan);
 
 namespace {
 
 using detail::check_size;
 using detail::fail;
 
+// Bytes of workspace for a plan of (batch, num_parts) serving a decode of s_q, h_q and d_v; throws when
+// they do not fit in int64.
+int64_t workspace_bytes(int64_t batch, int64_t num_parts, int64_t s_q, int64_t h_q, int64_t d_v) {
+  const int64_t splits = schedule::max_splits(batch, num_parts);
+  int64_t rows = 0;
+  int64_t out_bytes = 0;
+  int64_t bytes = 0;
+  // The layout's terms, each rounded up by at most its alignment (workspace.h).
+  if (!detail::checked_product({splits, s_q, h_q}, rows) || !detail::checked_product({rows, d_v, 4}, out_bytes) ||
+      !detail::checked_sum({out_bytes, rows * 4, 2 * workspace::kStatusBytes}, bytes)) {
+    fail("workspace", "a size below 2^63 bytes",
+         "b = " + std::to_string(batch) + ", num_parts = " + std::to_string(num_parts) + ", s_q = " +
+             std::to_string(s_q) + ", h_q = " + std::to_string(h_q) + " and d_v = " + std::to_string(d_v));
+  }
+  return workspace::layout(splits, s_q, h_q, d_v).bytes;
+}
+
 void check_plan(const DecodeArgs& a) {
   if (a.plan == nullptr) {
     fail("plan", "a Plan made by openmla::plan", "nullptr");
   }
   const PlanConfig& c = a.plan->config;
-  if (c.num_parts < 1 || a.plan->buffer.data == nullptr) {
+  if (c.num_parts < 1 || c.num_parts > kMaxParts || a.plan->buffer.data == nullptr) {
     fail("plan", "a Plan made by openmla::plan", "an empty Plan");
   }
   const int64_t b = a.q.sizes[0];
-  const struct {
-    const char* name;
-    int64_t plan_value;
-    int64_t given;
-  } fields[] = {{"batch", c.batch, b},
-                {"s_q", c.s_q, a.q.sizes[1]},
-                {"h_q", c.h_q, a.q.sizes[2]},
-                {"h_kv", c.h_kv, a.k_cache.sizes[2]},
-                {"page_size", c.page_size, a.k_cache.sizes[1]}};
-  for (const auto& f : fields) {
-    if (f.plan_value != f.given) {
-      fail(std::string("plan.config.") + f.name,
-           "the decode's " + std::string(f.name) + " = " + std::to_string(f.given),
-           "a plan made for " + std::to_string(f.plan_value));
-    }
+  if (c.batch != b) {
+    fail("plan.config.batch", "the decode's batch = " + std::to_string(b),
+         "a plan made for " + std::to_string(c.batch));
   }
   if (!(c.device == a.q.device)) {
     fail("plan.config.device", detail::device_string(a.q.device), detail::device_string(c.device));
+  }
+  if (!(a.plan->buffer.device == a.q.device)) {
+    fail("plan.buffer", "device " + detail::device_string(a.q.device),
+         detail::device_string(a.plan->buffer.device));
   }
   const int64_t plan_bytes = schedule::layout(c.batch, c.num_parts).bytes;
   if (a.plan->buffer.bytes < plan_bytes) {
@@ -55,7 +68,7 @@ void check_plan(const DecodeArgs& a) {
   }
 }
 
-void check_workspace(const DecodeArgs& a) {
+void check_workspace(const DecodeArgs& a, int64_t need) {
   if (a.workspace.data == nullptr) {
     fail("workspace", "a non-null data pointer", "nullptr");
   }
@@ -63,7 +76,6 @@ void check_workspace(const DecodeArgs& a) {
     fail("workspace", "device " + detail::device_string(a.q.device),
          detail::device_string(a.workspace.device));
   }
-  const int64_t need = workspace_size(a.plan->config, a.d_v);
   if (a.workspace.bytes < need) {
     fail("workspace", ">= " + std::to_string(need) + " bytes (workspace_size)",
          std::to_string(a.workspace.bytes) + " bytes");
@@ -73,6 +85,32 @@ void check_workspace(const DecodeArgs& a) {
   }
 }
 
+// out, lse and the workspace are written: each element of out and lse has its own memory, and none of
+// the three shares memory with an input (q, k_cache, block_table, cache_seqlens, the plan buffer) or
+// with another of them.
+void check_memory(const DecodeArgs& a, int64_t workspace_need) {
+  using detail::span_of;
+  const detail::Named out{"out", span_of("out", a.out)};
+  const detail::Named lse{"lse", span_of("lse", a.lse)};
+  detail::check_no_self_overlap("out", a.out);
+  detail::check_no_self_overlap("lse", a.lse);
+  const detail::Named q{"q", span_of("q", a.q)};
+  const detail::Named k_cache{"k_cache", span_of("k_cache", a.k_cache)};
+  const detail::Named block_table{"block_table", span_of("block_table", a.block_table)};
+  const detail::Named cache_seqlens{"cache_seqlens", span_of("cache_seqlens", a.cache_seqlens)};
+  const PlanConfig& c = a.plan->config;
+  const detail::Named plan{"plan buffer", span_of(a.plan->buffer, schedule::layout(c.batch, c.num_parts).bytes)};
+  const detail::Named workspace{"workspace", span_of(a.workspace, workspace_need)};
+  detail::check_disjoint(out, {q, k_cache, block_table, cache_seqlens, plan, lse, workspace},
+                         "no input or other output");
+  detail::check_disjoint(lse, {q, k_cache, block_table, cache_seqlens, plan, out, workspace},
+                         "no input or other output");
+  detail::check_disjoint(workspace, {q, k_cache, block_table, cache_seqlens, plan, out, lse},
+                         "no input or output");
+}
+
+// Shapes, dtypes and sizes first, then pointers, strides, the plan and the workspace: a view with a
+// zero dimension gets the size rule it breaks as its message, whatever its pointer.
 void check_args(const DecodeArgs& a) {
   const Device device = a.q.device;
   detail::check_view("q", a.q, 4, "[b, s_q, h_q, d_qk]", {DType::bf16, DType::fp16}, device);
@@ -86,12 +124,16 @@ void check_args(const DecodeArgs& a) {
   const int64_t s_q = a.q.sizes[1];
   const int64_t h_q = a.q.sizes[2];
   const int64_t d_qk = a.q.sizes[3];
-  detail::check_positive("q.size(0) (b)", b);
   detail::check_positive("q.size(1) (s_q)", s_q);
   detail::check_positive("q.size(2) (h_q)", h_q);
   detail::check_positive("q.size(3) (d_qk)", d_qk);
   detail::check_positive("k_cache.size(1) (page_size)", a.k_cache.sizes[1]);
   detail::check_positive("k_cache.size(2) (h_kv)", a.k_cache.sizes[2]);
+  detail::check_at_most("q.size(0) (b)", b, kMaxBatch);
+  detail::check_at_most("q.size(1) (s_q)", s_q, kMaxDim);
+  detail::check_at_most("q.size(2) (h_q)", h_q, kMaxDim);
+  detail::check_at_most("q.size(1) * q.size(2) (s_q * h_q)", s_q * h_q, kMaxDim);
+  detail::check_at_most("k_cache.size(1) (page_size)", a.k_cache.sizes[1], kMaxDim);
   check_size("k_cache", a.k_cache, 3, d_qk, "d_qk from q");
   const int64_t h_kv = a.k_cache.sizes[2];
   if (h_q % h_kv != 0) {
@@ -109,6 +151,12 @@ void check_args(const DecodeArgs& a) {
   check_size("lse", a.lse, 0, b, "b from q");
   check_size("lse", a.lse, 1, h_q, "h_q from q");
   check_size("lse", a.lse, 2, s_q, "s_q from q");
+  detail::check_data("q", a.q);
+  detail::check_data("k_cache", a.k_cache);
+  detail::check_data("block_table", a.block_table);
+  detail::check_data("cache_seqlens", a.cache_seqlens);
+  detail::check_data("out", a.out);
+  detail::check_data("lse", a.lse);
   detail::check_last_dim_contiguous("q", a.q);
   detail::check_last_dim_contiguous("k_cache", a.k_cache);
   detail::check_last_dim_contiguous("out", a.out);
@@ -116,15 +164,18 @@ void check_args(const DecodeArgs& a) {
     fail("softmax_scale", "a finite value", std::to_string(*a.softmax_scale));
   }
   check_plan(a);
-  check_workspace(a);
+  const int64_t workspace_need = workspace_bytes(b, a.plan->config.num_parts, s_q, h_q, a.d_v);
+  check_workspace(a, workspace_need);
+  check_memory(a, workspace_need);
 }
 
 }  // namespace
 
 int64_t workspace_size(const PlanConfig& config, int64_t d_v) {
   detail::check_positive("d_v", d_v);
+  detail::check_at_most("d_v", d_v, kMaxDim);
   const PlanConfig c = resolve_plan_config(config);
-  return workspace::layout(schedule::max_splits(c.batch, c.num_parts), c.s_q, c.h_q, d_v).bytes;
+  return workspace_bytes(c.batch, c.num_parts, c.s_q, c.h_q, d_v);
 }
 
 void decode(const DecodeArgs& args) {
@@ -156,6 +207,7 @@ DecodeStatus read_status(const Buffer& workspace, void* stream) {
 }
 
 void check_status(const DecodeStatus& status) {
+  const std::string sequence = status.batch < 0 ? "" : ", sequence " + std::to_string(status.batch);
   const char* what = nullptr;
   switch (status.code) {
     case StatusCode::ok:
@@ -169,9 +221,19 @@ void check_status(const DecodeStatus& status) {
     case StatusCode::page_out_of_range:
       what = "block indices in [0, num_blocks) for every page the sequence uses";
       break;
+    case StatusCode::stale_plan:
+      fail("plan (device check" + sequence + ")", "a plan made for these cache_seqlens",
+           "one made for a length with another number of key tiles; that sequence's out and lse are NaN");
+    case StatusCode::bad_plan:
+      fail("plan (device check" + sequence + ")", "a plan buffer written by openmla::plan for this batch",
+           status.batch < 0 ? "one whose header or parts are not; out and lse rows are NaN"
+                            : "one whose fields for this sequence are not; its out and lse are NaN");
   }
-  fail("cache_seqlens / block_table (device check, sequence " + std::to_string(status.batch) + ")",
-       what, "an offending value; that sequence's out and lse are NaN");
+  if (what == nullptr) {
+    fail("status", "a StatusCode", std::to_string(static_cast<int32_t>(status.code)));
+  }
+  fail("cache_seqlens / block_table (device check" + sequence + ")", what,
+       "an offending value; that sequence's out and lse are NaN");
 }
 
 }  // namespace openmla

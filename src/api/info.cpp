@@ -1,9 +1,10 @@
 #include "openmla/info.h"
 
+#include "openmla/plan.h"
+
 #include <string>
 
 #include "../core/schedule.h"
-#include "../core/status.h"
 #include "backends.h"
 #include "check.h"
 
@@ -16,11 +17,12 @@ int32_t cuda_device_count() { return cuda::device_count(); }
 bool cuda_available() { return cuda_built() && cuda_device_count() > 0; }
 
 PlanLayout plan_layout(int64_t batch, int64_t num_parts) {
-  if (batch < 0 || batch > status::kMaxBatch) {
-    detail::fail("batch", "0 <= batch <= " + std::to_string(status::kMaxBatch), std::to_string(batch));
+  if (batch < 0 || batch > kMaxBatch) {
+    detail::fail("batch", "0 <= batch <= " + std::to_string(kMaxBatch), std::to_string(batch));
   }
-  if (num_parts < 1) {
-    detail::fail("num_parts", ">= 1 (a resolved PlanConfig's)", std::to_string(num_parts));
+  if (num_parts < 1 || num_parts > kMaxParts) {
+    detail::fail("num_parts", "1 <= num_parts <= " + std::to_string(kMaxParts) + " (a resolved PlanConfig's)",
+                 std::to_string(num_parts));
   }
   const schedule::Layout layout = schedule::layout(batch, num_parts);
   return PlanLayout{

@@ -4,25 +4,34 @@
 #include "../core/status.h"
 #include "backends.h"
 #include "check.h"
+#include "overlap.h"
 
 namespace openmla {
+
+static_assert(kMaxBatch == status::kMaxBatch && kMaxParts == schedule::kMaxParts);
 
 namespace {
 
 void check_config(const PlanConfig& config) {
-  detail::check_positive("batch", config.batch);
+  if (config.batch < 0) {
+    detail::fail("batch", ">= 0", std::to_string(config.batch));
+  }
   detail::check_positive("s_q", config.s_q);
   detail::check_positive("h_q", config.h_q);
   detail::check_positive("h_kv", config.h_kv);
   detail::check_positive("page_size", config.page_size);
-  if (config.h_q % config.h_kv != 0) {
-    detail::fail("h_q", "a multiple of h_kv = " + std::to_string(config.h_kv), std::to_string(config.h_q));
-  }
   if (config.num_parts < 0) {
     detail::fail("num_parts", ">= 0 (0 picks one)", std::to_string(config.num_parts));
   }
-  if (config.batch > status::kMaxBatch) {
-    detail::fail("batch", "<= " + std::to_string(status::kMaxBatch), std::to_string(config.batch));
+  detail::check_at_most("batch", config.batch, kMaxBatch);
+  detail::check_at_most("num_parts", config.num_parts, kMaxParts);
+  detail::check_at_most("s_q", config.s_q, kMaxDim);
+  detail::check_at_most("h_q", config.h_q, kMaxDim);
+  detail::check_at_most("h_kv", config.h_kv, kMaxDim);
+  detail::check_at_most("page_size", config.page_size, kMaxDim);
+  detail::check_at_most("s_q * h_q", config.s_q * config.h_q, kMaxDim);
+  if (config.h_q % config.h_kv != 0) {
+    detail::fail("h_q", "a multiple of h_kv = " + std::to_string(config.h_kv), std::to_string(config.h_q));
   }
   if (config.device.type == DeviceType::cuda && !cuda::available()) {
     detail::fail("device", "cpu (this build of openmla has no CUDA backend)",
@@ -51,6 +60,7 @@ Plan plan(const PlanConfig& config, const TensorView& cache_seqlens, const Buffe
   const PlanConfig resolved = resolve_plan_config(config);
   detail::check_view("cache_seqlens", cache_seqlens, 1, "[b]", {DType::int32}, resolved.device);
   detail::check_size("cache_seqlens", cache_seqlens, 0, resolved.batch, "batch of the plan config");
+  detail::check_data("cache_seqlens", cache_seqlens);
   if (buffer.data == nullptr) {
     detail::fail("plan buffer", "a non-null data pointer", "nullptr");
   }
@@ -65,6 +75,13 @@ Plan plan(const PlanConfig& config, const TensorView& cache_seqlens, const Buffe
   }
   if (reinterpret_cast<uintptr_t>(buffer.data) % 8 != 0) {
     detail::fail("plan buffer", "8-byte aligned data", "a misaligned pointer");
+  }
+  detail::check_disjoint({"plan buffer", detail::span_of(buffer, need)},
+                         {{"cache_seqlens", detail::span_of("cache_seqlens", cache_seqlens)}},
+                         "no input");
+  // An empty step has nothing to plan: decode of b = 0 reads no plan.
+  if (resolved.batch == 0) {
+    return Plan{resolved, buffer};
   }
   if (resolved.device.type == DeviceType::cpu) {
     cpu::plan(resolved, cache_seqlens, buffer.data);

@@ -1,5 +1,9 @@
 #include "host_planner.h"
 
+#include <cstring>
+#include <vector>
+
+#include "pieces.h"
 #include "schedule.h"
 
 namespace openmla::schedule {
@@ -10,6 +14,7 @@ void build_on_host(const int32_t* seqlens, int64_t batch, int64_t num_parts, voi
   auto* prefix = reinterpret_cast<int64_t*>(base + l.prefix_offset);     // [b + 1]
   auto* parts = reinterpret_cast<int32_t*>(base + l.parts_offset);       // [num_parts, kPartFields]
   auto* split_offset = reinterpret_cast<int32_t*>(base + l.split_offset_offset);  // [b + 1]
+  store_header(reinterpret_cast<int32_t*>(base), batch, num_parts);
   prefix[0] = 0;
   for (int64_t i = 0; i < batch; ++i) {
     prefix[i + 1] = prefix[i] + seq_cost(seqlens[i]);
@@ -22,6 +27,45 @@ void build_on_host(const int32_t* seqlens, int64_t batch, int64_t num_parts, voi
   for (int64_t i = 0; i < batch; ++i) {
     split_offset[i + 1] = split_offset[i] + num_splits(prefix, i, len);
   }
+}
+
+Comparison compare_on_host(const void* buffer, const int32_t* seqlens, int64_t batch, int64_t num_parts) {
+  constexpr Comparison kForeignPlan{Comparison::kForeign, -1, 0};
+  const View given = view(buffer, batch, num_parts);
+  if (!header_matches(given, batch, num_parts) || given.prefix[0] != 0) {
+    return kForeignPlan;
+  }
+  // The lengths the plan was made for, up to the tile: each sequence's cost, kept in range on the way
+  // (so no sum overflows), as the shortest length of that many tiles.
+  std::vector<int32_t> plan_lengths(static_cast<size_t>(batch));  // [b]
+  for (int64_t i = 0; i < batch; ++i) {
+    const int64_t begin = given.prefix[i];  // checked: 0 <= begin <= i * (kFixedCost + kMaxTiles)
+    const int64_t end = given.prefix[i + 1];
+    if (end < begin + kFixedCost || end > begin + kFixedCost + kMaxTiles) {
+      return kForeignPlan;
+    }
+    const int64_t tiles = end - begin - kFixedCost;
+    plan_lengths[i] = tiles == 0 ? 0 : static_cast<int32_t>((tiles - 1) * kTileN + 1);
+  }
+  const Layout l = layout(batch, num_parts);
+  std::vector<int64_t> rebuilt_storage(static_cast<size_t>(l.bytes / 8));
+  build_on_host(plan_lengths.data(), batch, num_parts, rebuilt_storage.data());
+  const View rebuilt = view(rebuilt_storage.data(), batch, num_parts);
+  const auto same = [](const void* a, const void* b, int64_t count, size_t size) {
+    return std::memcmp(a, b, static_cast<size_t>(count) * size) == 0;
+  };
+  if (!same(given.prefix, rebuilt.prefix, batch + 1, sizeof(int64_t)) ||
+      !same(given.parts, rebuilt.parts, num_parts * kPartFields, sizeof(int32_t)) ||
+      !same(given.split_offset, rebuilt.split_offset, batch + 1, sizeof(int32_t))) {
+    return kForeignPlan;
+  }
+  for (int64_t i = 0; i < batch; ++i) {
+    const int64_t plan_tiles = given.prefix[i + 1] - given.prefix[i] - kFixedCost;
+    if (num_tiles(seqlens[i]) != plan_tiles) {
+      return Comparison{Comparison::kStale, i, plan_tiles};
+    }
+  }
+  return Comparison{Comparison::kSame, -1, 0};
 }
 
 }  // namespace openmla::schedule

@@ -30,9 +30,12 @@ struct Part {
 inline constexpr int kPartFields = 5;
 
 // Plan buffer layout, in this order, each array 8-byte aligned:
+//   int32 header[3]            kMagic, batch, num_parts: what the plan was made for (padded to 8 bytes)
 //   int64 prefix[b + 1]        cost prefix sums: prefix[i] = sum of cost(j) for j < i
 //   int32 parts[num_parts][5]  Part
 //   int32 split_offset[b + 1]  exclusive prefix sum of splits per sequence
+// A plan is tied to its batch, its num_parts and, through prefix, to the number of key tiles of each
+// sequence's length; the kernels and the CPU backend check all three before trusting the rest.
 struct Layout {
   int64_t prefix_offset;
   int64_t parts_offset;
@@ -40,12 +43,22 @@ struct Layout {
   int64_t bytes;
 };
 
+// The header's first word: "omla" in memory order, a value neither zeros, a fill byte nor small
+// integers give.
+inline constexpr int32_t kMagic = 0x616c6d6f;
+inline constexpr int kHeaderWords = 3;
+
+// The most parts a plan may have (plan.h states it): with batch <= status::kMaxBatch, every int32
+// field of the buffer (split counts included) and every offset into it fit.
+inline constexpr int64_t kMaxParts = int64_t{1} << 24;
+
 OPENMLA_HD int64_t align8(int64_t bytes) { return (bytes + 7) / 8 * 8; }
 
+// With batch <= status::kMaxBatch and num_parts <= kMaxParts no size below overflows.
 OPENMLA_HD Layout layout(int64_t batch, int64_t num_parts) {
   Layout l{};
-  l.prefix_offset = 0;
-  l.parts_offset = align8((batch + 1) * 8);
+  l.prefix_offset = align8(kHeaderWords * 4);
+  l.parts_offset = l.prefix_offset + align8((batch + 1) * 8);
   l.split_offset_offset = l.parts_offset + align8(num_parts * kPartFields * 4);
   l.bytes = l.split_offset_offset + align8((batch + 1) * 4);
   return l;
@@ -62,17 +75,24 @@ OPENMLA_HD int64_t part_length(int64_t total, int64_t num_parts) {
   return (total + num_parts - 1) / num_parts;
 }
 
-// The units that stand for sequence i on the line: its tiles, or, when it has none, its first
-// overhead unit (a zero-length sequence still has its rows written by exactly one part).
-OPENMLA_HD int64_t seq_lo(const int64_t* prefix, int64_t i) {
-  return prefix[i + 1] - prefix[i] > kFixedCost ? prefix[i] + kFixedCost : prefix[i];
+// The units that stand for a sequence whose costs span [begin, end) on the line: its tiles, or, when it
+// has none, its first overhead unit (a zero-length sequence still has its rows written by exactly one
+// part).
+OPENMLA_HD int64_t units_lo(int64_t begin, int64_t end) {
+  return end - begin > kFixedCost ? begin + kFixedCost : begin;
 }
-OPENMLA_HD int64_t seq_hi(const int64_t* prefix, int64_t i) {
-  return prefix[i + 1] - prefix[i] > kFixedCost ? prefix[i + 1] : prefix[i] + 1;
+OPENMLA_HD int64_t units_hi(int64_t begin, int64_t end) { return end - begin > kFixedCost ? end : begin + 1; }
+
+OPENMLA_HD int64_t seq_lo(const int64_t* prefix, int64_t i) { return units_lo(prefix[i], prefix[i + 1]); }
+OPENMLA_HD int64_t seq_hi(const int64_t* prefix, int64_t i) { return units_hi(prefix[i], prefix[i + 1]); }
+
+// The parts that units [lo, hi) meet, when each part is len units long.
+OPENMLA_HD int64_t splits_of_units(int64_t lo, int64_t hi, int64_t len) {
+  return (hi - 1) / len - lo / len + 1;
 }
 
 OPENMLA_HD int32_t num_splits(const int64_t* prefix, int64_t i, int64_t len) {
-  return static_cast<int32_t>((seq_hi(prefix, i) - 1) / len - seq_lo(prefix, i) / len + 1);
+  return static_cast<int32_t>(splits_of_units(seq_lo(prefix, i), seq_hi(prefix, i), len));
 }
 
 // The sequence whose units contain position x: the largest i with prefix[i] <= x (0 <= x < total).
@@ -125,6 +145,7 @@ OPENMLA_HD Part make_part(const int64_t* prefix, int64_t batch, int64_t num_part
 
 // The plan as the kernels read it.
 struct View {
+  const int32_t* header;       // [kHeaderWords]
   const int64_t* prefix;       // [b + 1]
   const int32_t* parts;        // [num_parts, kPartFields]
   const int32_t* split_offset; // [b + 1]
@@ -133,9 +154,21 @@ struct View {
 OPENMLA_HD View view(const void* buffer, int64_t batch, int64_t num_parts) {
   const Layout l = layout(batch, num_parts);
   const char* base = static_cast<const char*>(buffer);
-  return View{reinterpret_cast<const int64_t*>(base + l.prefix_offset),
+  return View{reinterpret_cast<const int32_t*>(base),
+              reinterpret_cast<const int64_t*>(base + l.prefix_offset),
               reinterpret_cast<const int32_t*>(base + l.parts_offset),
               reinterpret_cast<const int32_t*>(base + l.split_offset_offset)};
+}
+
+OPENMLA_HD void store_header(int32_t* header, int64_t batch, int64_t num_parts) {
+  header[0] = kMagic;
+  header[1] = static_cast<int32_t>(batch);
+  header[2] = static_cast<int32_t>(num_parts);
+}
+
+// Whether the buffer's header says it is a plan of openmla::plan for this batch and num_parts.
+OPENMLA_HD bool header_matches(const View& v, int64_t batch, int64_t num_parts) {
+  return v.header[0] == kMagic && v.header[1] == batch && v.header[2] == num_parts;
 }
 
 OPENMLA_HD Part load_part(const int32_t* parts, int64_t p) {
@@ -152,7 +185,10 @@ OPENMLA_HD void store_part(int32_t* parts, int64_t p, const Part& part) {
   f[4] = part.first_split;
 }
 
-// Upper bound on the total number of splits: each of the num_parts - 1 cuts adds at most one.
-OPENMLA_HD int64_t max_splits(int64_t batch, int64_t num_parts) { return batch + num_parts - 1; }
+// Upper bound on the total number of splits: each of the num_parts - 1 cuts adds at most one. An empty
+// batch has none.
+OPENMLA_HD int64_t max_splits(int64_t batch, int64_t num_parts) {
+  return batch == 0 ? 0 : batch + num_parts - 1;
+}
 
 }  // namespace openmla::schedule

@@ -1,7 +1,7 @@
 #pragma once
 // The device status word: the first offence a decode found in values that live on the device
-// (cache_seqlens, block_table), kept in the workspace's first slot. Encoding and decoding live here
-// together; the public StatusCode (openmla/decode.h) has the same values.
+// (cache_seqlens, block_table, the plan buffer), kept in the workspace's first slot. Encoding and
+// decoding live here together; the public StatusCode (openmla/decode.h) has the same values.
 
 #include <cstdint>
 
@@ -14,9 +14,15 @@ enum Code : int32_t {
   kNegativeSeqlen = 1,   // cache_seqlens[batch] < 0
   kTooFewPages = 2,      // cache_seqlens[batch] needs more pages than block_table holds
   kPageOutOfRange = 3,   // a used block_table entry outside [0, num_blocks)
+  kStalePlan = 4,        // the plan was made for a length of sequence `batch` with another tile count
+  kBadPlan = 5,          // the plan buffer is not what openmla::plan wrote for this decode
 };
 
-// word = batch * kCodeRadix + code. Room for codes added later without changing the encoding.
+// The `batch` of an offence of the whole plan (a wrong header or part), which names no sequence.
+inline constexpr int64_t kNoSequence = -1;
+
+// word = batch * kCodeRadix + code, batch >= kNoSequence: an offence of the whole plan encodes below
+// every other. Room for codes added later without changing the encoding.
 inline constexpr int32_t kCodeRadix = 8;
 
 // A byte pattern (every byte kOkByte), so a memset can reset the word; larger than every offence.
@@ -32,14 +38,16 @@ OPENMLA_HD int32_t encode(int64_t batch, int32_t code) { return static_cast<int3
 
 struct Decoded {
   int32_t code;   // kOk when the word records no offence
-  int64_t batch;  // -1 when ok
+  int64_t batch;  // -1 when ok; kNoSequence (-1) for an offence of the whole plan
 };
 
 OPENMLA_HD Decoded decode(int32_t word) {
   if (word == kOkWord) {
     return Decoded{kOk, -1};
   }
-  return Decoded{word % kCodeRadix, word / kCodeRadix};
+  // Floor division: the words of kNoSequence are negative.
+  const int32_t batch = word >= 0 ? word / kCodeRadix : -((-word + kCodeRadix - 1) / kCodeRadix);
+  return Decoded{word - batch * kCodeRadix, batch};
 }
 
 }  // namespace openmla::status

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "../api/check.h"
 #include "../core/workspace.h"
 #include "../core/host_planner.h"
+#include "../core/pieces.h"
 #include "../core/schedule.h"
 #include "../core/status.h"
 #include "attention.h"
@@ -42,14 +44,23 @@ void finalize(const DecodeArgs& a, int64_t seq, const SplitOut& src) {
   }
 }
 
-// Merges n splits (consecutive in the workspace) of one sequence into dst.
+// Merges n splits (consecutive in the workspace) of one sequence into dst. A NaN lse (NaN in q or in
+// the keys) makes the row NaN: std::max would drop it and report the row as empty.
 void combine(int64_t rows, int64_t d_v, int64_t n, const SplitOut& splits, const SplitOut& dst) {
   for (int64_t r = 0; r < rows; ++r) {
     float max_lse = -kInf;
+    bool any_nan = false;
     for (int64_t k = 0; k < n; ++k) {
-      max_lse = std::max(max_lse, splits.lse[k * rows + r]);
+      const float split_lse = splits.lse[k * rows + r];
+      any_nan = any_nan || std::isnan(split_lse);
+      max_lse = std::max(max_lse, split_lse);
     }
     float* o = dst.out + r * d_v;  // [d_v]
+    if (any_nan) {
+      std::fill(o, o + d_v, std::numeric_limits<float>::quiet_NaN());
+      dst.lse[r] = std::numeric_limits<float>::quiet_NaN();
+      continue;
+    }
     std::fill(o, o + d_v, 0.0f);
     if (max_lse == -kInf) {
       dst.lse[r] = -kInf;
@@ -94,6 +105,36 @@ void parallel_for(int64_t n, int64_t workers, Fn fn) {
   }
 }
 
+// cache_seqlens ([b] int32, any stride) as a contiguous array.
+std::vector<int32_t> gather_lengths(const TensorView& cache_seqlens, int64_t b) {
+  const auto* data = static_cast<const int32_t*>(cache_seqlens.data);
+  std::vector<int32_t> lengths(static_cast<size_t>(b));  // [b]
+  for (int64_t i = 0; i < b; ++i) {
+    lengths[static_cast<size_t>(i)] = data[i * cache_seqlens.strides[0]];
+  }
+  return lengths;
+}
+
+// The plan buffer against the plan of the given lengths (host_planner.h), before anything is written.
+void check_plan_contents(const DecodeArgs& a, const std::vector<int32_t>& lengths) {
+  const PlanConfig& c = a.plan->config;
+  const schedule::Comparison found =
+      schedule::compare_on_host(a.plan->buffer.data, lengths.data(), c.batch, c.num_parts);
+  if (found.kind == schedule::Comparison::kStale) {
+    const int64_t need = schedule::num_tiles(lengths[static_cast<size_t>(found.seq)]);
+    detail::fail("plan",
+                 "a plan made for these cache_seqlens (sequence " + std::to_string(found.seq) + " needs " +
+                     std::to_string(need) + " key tiles)",
+                 "one made for " + std::to_string(found.plan_tiles));
+  }
+  if (found.kind == schedule::Comparison::kForeign) {
+    detail::fail("plan",
+                 "a plan buffer written by openmla::plan for b = " + std::to_string(c.batch) +
+                     " and num_parts = " + std::to_string(c.num_parts),
+                 "one that differs from it (not written by openmla::plan, or overwritten since)");
+  }
+}
+
 }  // namespace
 
 int64_t default_num_parts() {
@@ -101,10 +142,7 @@ int64_t default_num_parts() {
 }
 
 void plan(const PlanConfig& config, const TensorView& cache_seqlens, void* buffer) {
-  std::vector<int32_t> lengths(static_cast<size_t>(config.batch));  // [b]
-  for (int64_t i = 0; i < config.batch; ++i) {
-    lengths[i] = static_cast<const int32_t*>(cache_seqlens.data)[i * cache_seqlens.strides[0]];
-  }
+  const std::vector<int32_t> lengths = gather_lengths(cache_seqlens, config.batch);  // [b]
   schedule::build_on_host(lengths.data(), config.batch, config.num_parts, buffer);
 }
 
@@ -113,9 +151,10 @@ void check_values(const DecodeArgs& a) {
   const int64_t num_blocks = a.k_cache.sizes[0];
   const int64_t page_size = a.k_cache.sizes[1];
   const int64_t max_blocks = a.block_table.sizes[1];
+  const std::vector<int32_t> lengths = gather_lengths(a.cache_seqlens, b);  // [b]
   for (int64_t i = 0; i < b; ++i) {
     const std::string name = "cache_seqlens[" + std::to_string(i) + "]";
-    const int64_t s_k = static_cast<const int32_t*>(a.cache_seqlens.data)[i * a.cache_seqlens.strides[0]];
+    const int64_t s_k = lengths[static_cast<size_t>(i)];
     if (s_k < 0) {
       detail::fail(name, ">= 0", std::to_string(s_k));
     }
@@ -133,54 +172,61 @@ void check_values(const DecodeArgs& a) {
       }
     }
   }
+  if (b > 0) {
+    check_plan_contents(a, lengths);
+  }
 }
 
 void decode(const DecodeArgs& a, float scale) {
-  const PlanConfig& c = a.plan->config;
-  const int64_t b = c.batch;
-  const int64_t rows = c.s_q * c.h_q;
-  const schedule::View plan = schedule::view(a.plan->buffer.data, b, c.num_parts);
-  const workspace::Layout ws = workspace::layout(schedule::max_splits(b, c.num_parts), c.s_q, c.h_q, a.d_v);
   char* base = static_cast<char*>(a.workspace.data);
   *reinterpret_cast<int32_t*>(base) = status::kOkWord;
+  const PlanConfig& c = a.plan->config;
+  const int64_t b = c.batch;
+  if (b == 0) {
+    return;
+  }
+  const int64_t s_q = a.q.sizes[1];
+  const int64_t rows = s_q * a.q.sizes[2];
+  const schedule::View plan = schedule::view(a.plan->buffer.data, b, c.num_parts);
+  const schedule::Line line = schedule::line_of(plan, b, c.num_parts);
+  const workspace::Layout ws =
+      workspace::layout(schedule::max_splits(b, c.num_parts), s_q, a.q.sizes[2], a.d_v);
   auto* partial_lse = reinterpret_cast<float*>(base + ws.lse_offset);  // [max_splits, s_q, h_q]
   auto* partial_out = reinterpret_cast<float*>(base + ws.out_offset);  // [max_splits, s_q, h_q, d_v]
   auto split_slot = [&](int64_t index) {
     return SplitOut{partial_lse + index * rows, partial_out + index * rows * a.d_v};
   };
-  auto splits_of = [&](int64_t seq) { return plan.split_offset[seq + 1] - plan.split_offset[seq]; };
+  const schedule::Lengths lengths{.seqlens = static_cast<const int32_t*>(a.cache_seqlens.data),
+                                  .stride = a.cache_seqlens.strides[0],
+                                  .page_size = a.k_cache.sizes[1],
+                                  .max_blocks = a.block_table.sizes[1]};
 
+  // check_values has checked the plan and the lengths, so every piece is ok.
   parallel_for(c.num_parts, default_num_parts(), [&](int64_t p) {
-    const schedule::Part part = schedule::load_part(plan.parts, p);
+    const schedule::Walk walk = schedule::walk_part(plan, b, c.num_parts, p);
     std::vector<float> lse(static_cast<size_t>(rows));            // [s_q, h_q]
     std::vector<float> out(static_cast<size_t>(rows * a.d_v));    // [s_q, h_q, d_v]
-    for (int64_t seq = part.first_seq; seq <= part.last_seq; ++seq) {
-      const int64_t tiles = plan.prefix[seq + 1] - plan.prefix[seq] - schedule::kFixedCost;
-      const int64_t tile_begin = seq == part.first_seq ? part.first_tile_begin : 0;
-      const int64_t tile_end = seq == part.last_seq ? part.last_tile_end : tiles;
-      const int64_t s_k = static_cast<const int32_t*>(a.cache_seqlens.data)[seq * a.cache_seqlens.strides[0]];
-      const int64_t key_begin = tile_begin * schedule::kTileN;
-      const int64_t key_end = std::min(tile_end * schedule::kTileN, s_k);
-      if (splits_of(seq) == 1) {
+    for (int32_t seq = walk.first; seq <= walk.last; seq += walk.stride) {
+      const schedule::Piece piece = schedule::piece_of(plan, walk, seq, lengths);
+      if (piece.slot < 0) {
         const SplitOut local{lse.data(), out.data()};
-        attend_split(a, scale, seq, key_begin, key_end, local);
+        attend_split(a, scale, seq, piece.key_begin, piece.key_end, local);
         finalize(a, seq, local);
       } else {
-        const int64_t split = seq == part.first_seq ? part.first_split : 0;
-        attend_split(a, scale, seq, key_begin, key_end, split_slot(plan.split_offset[seq] + split));
+        attend_split(a, scale, seq, piece.key_begin, piece.key_end, split_slot(piece.slot));
       }
     }
   });
 
   parallel_for(b, default_num_parts(), [&](int64_t seq) {
-    const int64_t n = splits_of(seq);
-    if (n == 1) {
+    const schedule::SeqPlan splits = schedule::seq_plan(plan, b, c.num_parts, line, seq);
+    if (splits.splits == 1) {
       return;
     }
     std::vector<float> lse(static_cast<size_t>(rows));          // [s_q, h_q]
     std::vector<float> out(static_cast<size_t>(rows * a.d_v));  // [s_q, h_q, d_v]
     const SplitOut merged{lse.data(), out.data()};
-    combine(rows, a.d_v, n, split_slot(plan.split_offset[seq]), merged);
+    combine(rows, a.d_v, splits.splits, split_slot(splits.first_split), merged);
     finalize(a, seq, merged);
   });
 }

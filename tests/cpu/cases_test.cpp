@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "check.h"
@@ -173,6 +174,86 @@ TEST(Cases, IndependentOfNumParts) {
     EXPECT_TRUE(matches(single_as_ref, output.out_view(), output.lse_view()))
         << "num_parts " << num_parts << " vs 1";
   }
+}
+
+TEST(Cases, NaNInQueryGivesNaNRowWhateverTheSplits) {
+  // One NaN element in q row (sequence 1, token 1, head 3): that row's out and lse are NaN, with one
+  // part (no split) and with parts that split sequence 1 in several; every other row is as without it.
+  const Problem clean = make_problem({.s_q = 2, .h_q = 8, .causal = true, .seed = 25,
+                                      .lengths = {300, 2000, 100}});
+  Problem poisoned = make_problem(clean.spec);
+  const ProblemSpec& s = clean.spec;
+  poisoned.q[static_cast<size_t>(((1 * s.s_q + 1) * s.h_q + 3) * s.d_qk + 100)] = kBf16NaN;
+  for (int64_t num_parts : {1, 2, 16}) {
+    SCOPED_TRACE("num_parts " + std::to_string(num_parts));
+    const Output expected = host_decode(clean, num_parts);
+    const Output got = host_decode(poisoned, num_parts);
+    for (int64_t n = 0; n < s.b; ++n) {
+      for (int64_t i = 0; i < s.s_q; ++i) {
+        for (int64_t h = 0; h < s.h_q; ++h) {
+          const bool nan_row = n == 1 && i == 1 && h == 3;
+          const size_t lse_at = static_cast<size_t>((n * s.h_q + h) * s.s_q + i);
+          if (nan_row) {
+            EXPECT_TRUE(std::isnan(got.lse[lse_at])) << "lse " << got.lse[lse_at];
+          } else {
+            EXPECT_EQ(got.lse[lse_at], expected.lse[lse_at]) << "row " << n << ", " << i << ", " << h;
+          }
+          for (int64_t d = 0; d < s.d_v; ++d) {
+            const size_t at = static_cast<size_t>(((n * s.s_q + i) * s.h_q + h) * s.d_v + d);
+            if (nan_row) {
+              ASSERT_TRUE(std::isnan(half_to_double(got.out[at], s.dtype))) << "out element " << d;
+            } else {
+              ASSERT_EQ(got.out[at], expected.out[at]) << "row " << n << ", " << i << ", " << h;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Cases, EmptyBatch) {
+  // b = 0: plan and decode return at once; views with a zero dimension may have a null pointer.
+  const PlanConfig config{.batch = 0, .h_q = 16, .num_parts = 4};
+  const int64_t plan_bytes = plan_buffer_size(config);
+  const int64_t ws_bytes = workspace_size(config, 512);
+  EXPECT_LE(plan_bytes, 128);
+  EXPECT_EQ(ws_bytes, 256);  // the status slot only
+  const MappedBuffer plan_memory(static_cast<size_t>(plan_bytes));
+  const MappedBuffer workspace(static_cast<size_t>(ws_bytes));
+  const Plan plan = openmla::plan(config, make_view(nullptr, DType::int32, {0}), {plan_memory.data(), plan_bytes});
+  const Problem cache = make_problem({.h_q = 16, .seed = 26});
+  DecodeArgs args;
+  args.q = make_view(nullptr, DType::bf16, {0, 1, 16, 576});
+  args.k_cache = cache.k_cache_view();
+  args.block_table = make_view(nullptr, DType::int32, {0, 4});
+  args.cache_seqlens = make_view(nullptr, DType::int32, {0});
+  args.plan = &plan;
+  args.workspace = {workspace.data(), ws_bytes};
+  args.out = make_view(nullptr, DType::bf16, {0, 1, 16, 512});
+  args.lse = make_view(nullptr, DType::fp32, {0, 16, 1});
+  decode(args);
+  EXPECT_EQ(read_status(args.workspace).code, StatusCode::ok);
+}
+
+TEST(Cases, PlanServesOtherShapes) {
+  // A plan made for h_q = 16, s_q = 1, page 64 serves a decode of h_q = 128, s_q = 2, h_kv = 2, page 32
+  // of the same lengths: the schedule depends only on the lengths and num_parts. The workspace is
+  // sized for the decode.
+  const Problem problem = make_problem({.s_q = 2, .h_q = 128, .h_kv = 2, .page_size = 32, .seed = 27,
+                                        .lengths = {700, 31, 1500}});
+  const PlanConfig config{.batch = 3, .s_q = 1, .h_q = 16, .h_kv = 1, .page_size = 64, .num_parts = 5};
+  const MappedBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
+  const Plan plan = openmla::plan(config, problem.seqlens_view(), {plan_memory.data(), plan_buffer_size(config)});
+  const PlanConfig decode_shapes{.batch = 3, .s_q = 2, .h_q = 128, .h_kv = 2, .page_size = 32, .num_parts = 5};
+  const int64_t ws_bytes = workspace_size(decode_shapes, 512);
+  const MappedBuffer workspace(static_cast<size_t>(ws_bytes));
+  Output output = make_output(problem.spec);
+  DecodeArgs args = host_args(problem, output);
+  args.plan = &plan;
+  args.workspace = {workspace.data(), ws_bytes};
+  decode(args);
+  EXPECT_TRUE(matches(reference_decode(problem), output.out_view(), output.lse_view()));
 }
 
 TEST(Cases, StatusOkAfterCpuDecode) {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -45,12 +47,69 @@ void expect_plan_error(const PlanConfig& config, int64_t buffer_bytes, const std
 }
 
 TEST(PlanApi, RejectsBadConfigs) {
-  expect_plan_error({.batch = 0, .h_q = 8}, 32768, "batch: expected >= 1, given 0");
+  expect_plan_error({.batch = -1, .h_q = 8}, 32768, "batch: expected >= 0, given -1");
   expect_plan_error({.batch = 2, .s_q = 0, .h_q = 8}, 32768, "s_q: expected >= 1, given 0");
   expect_plan_error({.batch = 2, .h_q = 8, .h_kv = 3}, 32768, "h_q: expected a multiple of h_kv = 3, given 8");
   expect_plan_error({.batch = 2, .h_q = 8, .page_size = 0}, 32768, "page_size: expected >= 1, given 0");
   expect_plan_error({.batch = 2, .h_q = 8, .num_parts = -1}, 32768, "num_parts: expected >= 0");
   expect_plan_error({.batch = 2, .h_q = 8, .num_parts = 4}, 8, "plan buffer: expected >= ");
+}
+
+// Sizes are computed with checked arithmetic: counts past the documented limits (plan.h) and products
+// that would overflow int64 throw rather than wrap.
+void expect_size_error(const std::function<int64_t()>& size, const std::string& what) {
+  try {
+    const int64_t bytes = size();
+    ADD_FAILURE() << "returned " << bytes << "; expected an error mentioning \"" << what << "\"";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+  }
+}
+
+TEST(PlanApi, SizesOfHugeCountsThrow) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  for (int64_t huge : {int64_t{1} << 61, int64_t{1} << 62, kMax}) {
+    SCOPED_TRACE(huge);
+    const std::string given = ", given " + std::to_string(huge);
+    expect_size_error([&] { return plan_buffer_size({.batch = 1, .h_q = 8, .num_parts = huge}); },
+                      "num_parts: expected <= 16777216" + given);
+    expect_size_error([&] { return plan_buffer_size({.batch = huge, .h_q = 8, .num_parts = 4}); },
+                      "batch: expected <= 134217728" + given);
+    expect_size_error([&] { return workspace_size({.batch = 1, .h_q = huge, .num_parts = 4}, 512); },
+                      "h_q: expected <= 2147483647" + given);
+    expect_size_error([&] { return workspace_size({.batch = 1, .s_q = huge, .h_q = 8, .num_parts = 4}, 512); },
+                      "s_q: expected <= 2147483647" + given);
+    expect_size_error([&] { return workspace_size({.batch = 1, .h_q = 8, .num_parts = 4}, huge); },
+                      "d_v: expected <= 2147483647" + given);
+    expect_size_error([&] { return plan_buffer_size({.batch = 1, .h_q = 8, .h_kv = huge, .num_parts = 4}); },
+                      "h_kv: expected <= 2147483647" + given);
+    expect_size_error([&] { return plan_buffer_size({.batch = 1, .h_q = 8, .page_size = huge, .num_parts = 4}); },
+                      "page_size: expected <= 2147483647" + given);
+    std::vector<int32_t> seqlens{10};
+    std::vector<int64_t> buffer(4096);
+    expect_size_error(
+        [&] {
+          plan({.batch = 1, .h_q = 8, .num_parts = huge}, make_view(seqlens.data(), DType::int32, {1}),
+               {buffer.data(), 32768});
+          return int64_t{0};
+        },
+        "num_parts: expected <= 16777216" + given);
+  }
+}
+
+TEST(PlanApi, WorkspaceSizeThatOverflowsThrows) {
+  // Every count within its limit, their product past 2^63 bytes.
+  expect_size_error(
+      [] { return workspace_size({.batch = 1 << 27, .s_q = 1, .h_q = 1 << 30, .num_parts = 1 << 24}, 1 << 30); },
+      "workspace: expected a size below 2^63 bytes");
+  expect_size_error([] { return workspace_size({.batch = 1, .s_q = 1 << 16, .h_q = 1 << 16, .num_parts = 4}, 512); },
+                    "s_q * h_q: expected <= 2147483647");
+}
+
+TEST(PlanApi, SizesOfAnEmptyBatchAreSmall) {
+  const PlanConfig config{.batch = 0, .h_q = 128, .num_parts = 132};
+  EXPECT_EQ(plan_buffer_size(config), schedule::layout(0, 132).bytes);
+  EXPECT_EQ(workspace_size(config, 512), 256);
 }
 
 TEST(PlanApi, RejectsSeqlensOfAnotherBatch) {

@@ -13,8 +13,8 @@ namespace openmla {
 namespace {
 
 TEST(PlanLayout, SizeIsPlanBufferSize) {
-  for (int64_t batch : {1, 2, 7, 1000}) {
-    for (int64_t parts : {1, 3, 132}) {
+  for (int64_t batch : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{1000}, kMaxBatch}) {
+    for (int64_t parts : {int64_t{1}, int64_t{3}, int64_t{132}, kMaxParts}) {
       const PlanLayout layout = plan_layout(batch, parts);
       EXPECT_EQ(layout.bytes, plan_buffer_size({.batch = batch, .h_q = 8, .num_parts = parts}));
       EXPECT_EQ(layout.num_splits_bytes, (batch + 1) * 4);
@@ -58,7 +58,8 @@ void expect_layout_error(int64_t batch, int64_t parts, const std::string& what) 
 TEST(PlanLayout, RejectsBadCounts) {
   expect_layout_error(-1, 4, "openmla: batch: expected 0 <= batch <= ");
   expect_layout_error(int64_t{1} << 40, 4, "openmla: batch: expected 0 <= batch <= ");
-  expect_layout_error(4, 0, "openmla: num_parts: expected >= 1");
+  expect_layout_error(4, 0, "openmla: num_parts: expected 1 <= num_parts <= ");
+  expect_layout_error(4, kMaxParts + 1, "openmla: num_parts: expected 1 <= num_parts <= ");
 }
 
 }  // namespace

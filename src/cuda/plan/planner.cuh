@@ -49,7 +49,10 @@ __global__ void __launch_bounds__(kPlannerThreads)
   auto* parts = reinterpret_cast<int32_t*>(base + l.parts_offset);                // [num_parts, 5]
   auto* split_offset = reinterpret_cast<int32_t*>(base + l.split_offset_offset);  // [b + 1]
 
-  ptx::grid_dependency_wait();
+  ptx::grid_dependency_wait();  // a decode launched before may still read the buffer
+  if (threadIdx.x == 0) {
+    store_header(reinterpret_cast<int32_t*>(base), batch, num_parts);
+  }
   prefix_sum(batch, [&](int64_t i) { return seq_cost(seqlens[i * seqlens_stride]); }, prefix);
   for (int64_t part = threadIdx.x; part < num_parts; part += kPlannerThreads) {
     store_part(parts, part, make_part(prefix, batch, num_parts, part));

@@ -1,0 +1,182 @@
+#pragma once
+// The walk from a plan part to the sequence pieces it computes: one function for the CPU backend and
+// every kernel.
+//
+// No content of a plan buffer makes the walk, or what it hands out, reach outside the plan buffer,
+// cache_seqlens or the workspace. The header is checked first (schedule.h); then every field is checked
+// before it is used, against the schedule that the plan's own prefix sums imply, so a field that passes
+// is exactly what openmla::plan writes for those sums. A piece whose fields disagree gets
+// status::kBadPlan, a length whose tile count is not the plan's status::kStalePlan, and a length the
+// block table cannot hold the status of that offence; such a piece holds no key and its rows become NaN.
+// The CPU backend checks the whole plan before it walks (host_planner.h), so there every piece is ok.
+
+#include <cstdint>
+
+#include "host_device.h"
+#include "schedule.h"
+#include "status.h"
+
+namespace openmla::schedule {
+
+// One sequence piece: keys [key_begin, key_end) of sequence `seq`.
+struct Piece {
+  int seq;
+  int key_begin;
+  int key_end;
+  int status;      // status::kOk, or the offence found before any load (then the piece holds no key)
+  int64_t slot;    // partial slot in the workspace; -1: write out/lse directly
+};
+
+// What a walk reads besides the plan.
+struct Lengths {
+  const int32_t* seqlens;  // [b] cache_seqlens
+  int64_t stride;          // of seqlens, in elements
+  int64_t page_size;
+  int64_t max_blocks;      // block-table row length: a length may use at most this many pages
+};
+
+// The most key tiles one sequence can have (a length of INT32_MAX).
+inline constexpr int64_t kMaxTiles = (int64_t{INT32_MAX} + kTileN - 1) / kTileN;
+
+// The plan's cost line: total units and the part length. ok when total is one that batch sequences
+// can cost, which also keeps every product of the walk far from overflow.
+struct Line {
+  bool ok;
+  int64_t total;
+  int64_t len;
+};
+
+OPENMLA_HD Line line_of(const View& v, int64_t batch, int64_t num_parts) {
+  const int64_t total = v.prefix[batch];
+  const bool ok = total >= kFixedCost * batch && total <= batch * (kFixedCost + kMaxTiles);
+  return Line{ok, total, ok ? part_length(total, num_parts) : 1};
+}
+
+// Sequence seq as the plan holds it: its units [lo, hi) on the line, the key tiles the plan was made
+// for, and its splits [first_split, first_split + splits) in the workspace. ok when the prefix sums
+// and split offsets agree with each other, the line and the workspace's max_splits.
+struct SeqPlan {
+  bool ok;
+  int64_t lo;
+  int64_t hi;
+  int64_t tiles;
+  int32_t first_split;
+  int32_t splits;
+};
+
+OPENMLA_HD SeqPlan seq_plan(const View& v, int64_t batch, int64_t num_parts, const Line& line, int64_t seq) {
+  const int64_t begin = v.prefix[seq];
+  const int64_t end = v.prefix[seq + 1];
+  const int64_t split_begin = v.split_offset[seq];
+  const int64_t split_end = v.split_offset[seq + 1];
+  SeqPlan s{false, 0, 0, 0, 0, 0};
+  if (!line.ok || begin < 0 || begin > line.total || end < begin + kFixedCost ||
+      end > begin + kFixedCost + kMaxTiles || end > line.total) {
+    return s;
+  }
+  s.lo = units_lo(begin, end);
+  s.hi = units_hi(begin, end);
+  const int64_t splits = splits_of_units(s.lo, s.hi, line.len);
+  if (split_begin < 0 || split_end - split_begin != splits || split_end > max_splits(batch, num_parts)) {
+    return s;
+  }
+  s.ok = true;
+  s.tiles = end - begin - kFixedCost;
+  s.first_split = static_cast<int32_t>(split_begin);
+  s.splits = static_cast<int32_t>(splits);
+  return s;
+}
+
+// The sequences part p walks: first, first + stride, ... up to last. status is kBadPlan when the plan
+// as a whole cannot be trusted (recorded with status::kNoSequence): a wrong header, whose walk visits
+// sequences p, p + num_parts, ... so that the parts together make every row NaN, or a part whose
+// sequence range leaves [0, batch), which walks nothing.
+struct Walk {
+  int32_t first;
+  int32_t last;
+  int32_t stride;
+  int32_t status;
+  bool header_ok;
+  Part part;
+  Line line;
+  int64_t p;
+  int64_t batch;
+  int64_t num_parts;
+};
+
+OPENMLA_HD Walk walk_part(const View& v, int64_t batch, int64_t num_parts, int64_t p) {
+  Walk w{};
+  w.p = p;
+  w.batch = batch;
+  w.num_parts = num_parts;
+  w.header_ok = header_matches(v, batch, num_parts);
+  if (!w.header_ok) {
+    w.first = static_cast<int32_t>(p);
+    w.last = static_cast<int32_t>(batch - 1);
+    w.stride = static_cast<int32_t>(num_parts);
+    w.status = status::kBadPlan;
+    return w;
+  }
+  w.part = load_part(v.parts, p);
+  w.line = line_of(v, batch, num_parts);
+  w.stride = 1;
+  w.status = status::kOk;
+  w.first = w.part.first_seq;
+  w.last = w.part.last_seq;
+  if (w.first <= w.last && (w.first < 0 || w.last >= batch)) {
+    w.first = 1;
+    w.last = 0;
+    w.status = status::kBadPlan;
+  }
+  return w;
+}
+
+// The piece of sequence seq (one the walk visits) that part w.p computes: the units where the part's
+// span [p * len, p * len + len) meets the sequence's, as tiles, with the part's stored fields required
+// to say the same.
+OPENMLA_HD Piece piece_of(const View& v, const Walk& w, int32_t seq, const Lengths& lengths) {
+  Piece piece{seq, 0, 0, status::kBadPlan, -1};
+  if (!w.header_ok) {
+    return piece;
+  }
+  const SeqPlan s = seq_plan(v, w.batch, w.num_parts, w.line, seq);
+  if (!s.ok) {
+    return piece;
+  }
+  const int64_t a = w.p * w.line.len;
+  const int64_t e = a + w.line.len < w.line.total ? a + w.line.len : w.line.total;
+  const int64_t from = a > s.lo ? a : s.lo;
+  const int64_t to = e < s.hi ? e : s.hi;
+  if (from >= to) {
+    return piece;  // the part claims a sequence it does not meet
+  }
+  const int64_t tile_begin = s.tiles > 0 ? from - s.lo : 0;
+  const int64_t tile_end = s.tiles > 0 ? to - s.lo : 0;
+  const int64_t split = w.p - s.lo / w.line.len;  // in [0, s.splits) as the part meets the sequence
+  const Part& part = w.part;
+  const int64_t stored_begin = seq == part.first_seq ? part.first_tile_begin : 0;
+  const int64_t stored_end = seq == part.last_seq ? part.last_tile_end : s.tiles;
+  const int64_t stored_split = seq == part.first_seq ? part.first_split : 0;
+  if (s.splits > 1) {
+    piece.slot = s.first_split + split;
+  }
+  if (stored_begin != tile_begin || stored_end != tile_end || stored_split != split) {
+    return piece;
+  }
+  const int32_t s_k = lengths.seqlens[seq * lengths.stride];
+  if (s_k < 0) {
+    piece.status = status::kNegativeSeqlen;
+  } else if ((static_cast<int64_t>(s_k) + lengths.page_size - 1) / lengths.page_size > lengths.max_blocks) {
+    piece.status = status::kTooFewPages;
+  } else if (num_tiles(s_k) != s.tiles) {
+    piece.status = status::kStalePlan;
+  } else {
+    piece.status = status::kOk;
+    piece.key_begin = static_cast<int>(tile_begin * kTileN);
+    const int64_t key_end = tile_end * kTileN;
+    piece.key_end = static_cast<int>(key_end < s_k ? key_end : s_k);
+  }
+  return piece;
+}
+
+}  // namespace openmla::schedule
