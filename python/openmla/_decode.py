@@ -122,10 +122,11 @@ def _torch_decode(q, k_cache, block_table, cache_seqlens, tile_scheduler_metadat
         _arrays.check_dtype(x, name)
     torch = _torch.torch
     if not _torch.is_tracing(num_splits):
-        batch = q.shape[0]
-        if len(num_splits.shape) != 1 or num_splits.shape[0] != batch + 1:
-            raise ValueError(f"openmla: plan.config.batch: expected the decode's batch = {batch}, given a plan "
-                             f"whose num_splits has shape {tuple(num_splits.shape)}")
+        if len(num_splits.shape) != 1 or num_splits.shape[0] < 1:
+            raise ValueError(f"openmla: num_splits: expected int32 [b + 1], given shape {tuple(num_splits.shape)}")
+        if num_splits.shape[0] != q.shape[0] + 1:  # the library's message, for the batch num_splits carries
+            raise ValueError(f"openmla: plan.config.batch: expected the decode's batch = {q.shape[0]}, given a "
+                             f"plan made for {num_splits.shape[0] - 1}")
         if num_splits.data_ptr() != _torch.plan_num_splits(tile_scheduler_metadata, q, k_cache).data_ptr():
             raise ValueError("openmla: num_splits: expected the num_splits returned together with this "
                              "tile_scheduler_metadata, given another array")

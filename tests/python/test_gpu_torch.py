@@ -136,7 +136,8 @@ def test_empty_batch_eager_and_in_cuda_graph():
     torch.cuda.synchronize()
     assert out.shape == (0, 1, 16, D_V) and lse.shape == (0, 16, 1)
     schedule = torch.empty_like(plan.tile_scheduler_metadata)
-    workspace = torch.empty(openmla.workspace_size(q, plan, d_v=D_V), dtype=torch.uint8, device="cuda")
+    # Garbage in the status word too: an empty decode must leave the status ok.
+    workspace = torch.full((openmla.workspace_size(q, plan, d_v=D_V),), 0x13, dtype=torch.uint8, device="cuda")
     out = torch.empty(0, 1, 16, D_V, dtype=q.dtype, device="cuda")  # [b, s_q, h_q, d_v]
     lse = torch.empty(0, 16, 1, device="cuda")  # [b, h_q, s_q]
 

@@ -86,6 +86,18 @@ def test_int64_indices_name_int32():
         openmla.plan(cache_seqlens.long(), h_q=4)
 
 
+def test_plan_of_another_batch():
+    """The library's message, although the torch op takes the plan buffer without num_splits."""
+    q, k_cache, block_table, cache_seqlens = tensors(make_case(2, 1, 4, 1, [10, 20]), torch.float16)
+    plan = openmla.plan(torch.tensor([5, 5, 5], dtype=torch.int32), h_q=4)
+    with pytest.raises(ValueError, match="^openmla: plan.config.batch: expected the decode's batch = 2, given a "
+                                         "plan made for 3$"):
+        openmla.decode(q, k_cache, block_table, cache_seqlens, d_v=32, plan=plan)
+    with pytest.raises(ValueError, match=r"^openmla: num_splits: expected int32 \[b \+ 1\], given shape \(1, 3\)$"):
+        openmla.decode(q, k_cache, block_table, cache_seqlens, d_v=32,
+                       plan=(plan.tile_scheduler_metadata, plan.num_splits[None, :3]))
+
+
 def test_scalar_and_plan_types():
     q, k_cache, block_table, cache_seqlens = tensors(make_case(2, 1, 4, 1, [10, 20]), torch.float16)
     with pytest.raises(TypeError, match="^openmla: d_v: expected an int, given float 32.0$"):
