@@ -34,6 +34,18 @@ def as_plan(plan):
                     f"given {given}")
 
 
+def num_splits_view(tile_scheduler_metadata, batch):
+    """The num_splits [b + 1] view inside a plan buffer [num_parts, words_per_part] made for `batch`
+    sequences, for callers that kept only the buffer."""
+    shape = tuple(tile_scheduler_metadata.shape)
+    if len(shape) != 2 or shape[0] < 1:
+        raise ValueError(f"openmla: tile_scheduler_metadata: expected int32 [num_parts, words_per_part], "
+                         f"given shape {shape}")
+    device_type, device_index = _arrays.device_of(tile_scheduler_metadata)
+    _, _, split_word = _sizes.plan_geometry(batch, 1, 1, 1, shape[0], device_type, device_index)
+    return tile_scheduler_metadata.reshape(-1)[split_word : split_word + batch + 1]  # [b + 1]
+
+
 def plan(cache_seqlens, *, s_q=1, h_q, h_kv=1, num_parts=0, out=None):
     """Computes the split-KV schedule of one decoding step.
 

@@ -19,7 +19,7 @@ import dataclasses
 
 from . import _args, _arrays
 from ._decode import _rank_checked, decode
-from ._plan import Plan, plan
+from ._plan import Plan, num_splits_view, plan
 
 
 def _refuse_unserved(**arguments):
@@ -101,7 +101,9 @@ def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v, t
     q: [b, s_q, h_q, d] bf16/fp16; k_cache: [num_blocks, page_size, h_kv, d]; block_table:
     int32 [b, max_blocks_per_seq]; cache_seqlens: int32 [b]; head_dim_v: d_v (v = k_cache[..., :d_v]);
     tile_scheduler_metadata, num_splits: the pair from get_mla_metadata(cache_seqlens, ...), or the
-    FlashMLASchedMeta from get_mla_metadata() and None.
+    FlashMLASchedMeta from get_mla_metadata() and None. num_splits may also be None with the tuple
+    form's tile_scheduler_metadata (as code written for FlashMLA's current API passes it): it is then
+    found inside that plan buffer.
     Returns (out [b, s_q, h_q, head_dim_v] q's dtype, lse float32 [b, h_q, s_q]).
     is_fp8_kvcache=True, indices, attn_sink, extra_k_cache, extra_indices_in_kvcache, topk_length and
     extra_topk_length raise NotImplementedError: not supported yet.
@@ -115,10 +117,9 @@ def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v, t
                              f"{type(num_splits).__name__}")
         return _with_sched_meta(tile_scheduler_metadata, q, k_cache, block_table, cache_seqlens, head_dim_v,
                                 softmax_scale, causal)
-    if num_splits is None:
-        raise ValueError("openmla: num_splits: expected the num_splits that get_mla_metadata(cache_seqlens, ...) "
-                         "returned with tile_scheduler_metadata, given None (None goes with the "
-                         "FlashMLASchedMeta of get_mla_metadata())")
+    if num_splits is None:  # FlashMLA's current placeholder, with a plan from the tuple form
+        _arrays.framework(tile_scheduler_metadata, "tile_scheduler_metadata")
+        num_splits = num_splits_view(tile_scheduler_metadata, _rank_checked(q, "q", 4, "[b, s_q, h_q, d_qk]")[0])
     return decode(q, k_cache, block_table, cache_seqlens, d_v=head_dim_v, softmax_scale=softmax_scale,
                   causal=causal, plan=Plan(tile_scheduler_metadata, num_splits))
 

@@ -128,14 +128,26 @@ def test_failed_first_call_leaves_sched_meta_empty(make):
     check(out, lse, q, k_cache, block_table, cache_seqlens, False)
 
 
+def test_tuple_form_metadata_with_none_placeholder(make):
+    """Code written for FlashMLA's current API passes None for num_splits whatever get_mla_metadata got;
+    with the tuple form's plan buffer, num_splits is found inside it."""
+    q, k_cache, block_table, cache_seqlens = make()
+    tile_scheduler_metadata, _ = get_mla_metadata(cache_seqlens, 16, 1)
+    out, lse = flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, D_V, tile_scheduler_metadata, None)
+    check(out, lse, q, k_cache, block_table, cache_seqlens, False)
+    foreign = np.zeros((132, 8), np.int32)  # FlashMLA's own metadata: [num_sm_parts, 8]
+    if not isinstance(q, np.ndarray):
+        foreign = pytest.importorskip("torch").from_numpy(foreign)
+    with pytest.raises(ValueError, match="^openmla: plan"):
+        flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, D_V, foreign, None)
+
+
 def test_mixed_forms_are_refused(make):
     q, k_cache, block_table, cache_seqlens = make()
     tile_scheduler_metadata, num_splits = get_mla_metadata(cache_seqlens, 16, 1)
     sched_meta, _ = get_mla_metadata()
     with pytest.raises(ValueError, match="^openmla: num_splits: expected None with a FlashMLASchedMeta"):
         flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, D_V, sched_meta, num_splits)
-    with pytest.raises(ValueError, match="^openmla: num_splits: expected the num_splits that get_mla_metadata"):
-        flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, D_V, tile_scheduler_metadata, None)
     with pytest.raises(TypeError, match="^openmla: cache_seqlens: expected an int32 .b. array with num_heads_k"):
         get_mla_metadata(num_heads_k=1)
 
