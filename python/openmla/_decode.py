@@ -1,7 +1,7 @@
 """openmla.decode, workspace_size and check_status."""
 
 from . import _args, _C, _arrays, _sizes, _torch
-from ._plan import as_plan, plan as make_plan
+from ._plan import as_plan, num_splits_view, plan as make_plan
 
 
 def _rank_checked(x, name, rank, dims):
@@ -127,7 +127,7 @@ def _torch_decode(q, k_cache, block_table, cache_seqlens, tile_scheduler_metadat
         if num_splits.shape[0] != q.shape[0] + 1:  # the library's message, for the batch num_splits carries
             raise ValueError(f"openmla: plan.config.batch: expected the decode's batch = {q.shape[0]}, given a "
                              f"plan made for {num_splits.shape[0] - 1}")
-        if num_splits.data_ptr() != _torch.plan_num_splits(tile_scheduler_metadata, q, k_cache).data_ptr():
+        if num_splits.data_ptr() != num_splits_view(tile_scheduler_metadata, q.shape[0]).data_ptr():
             raise ValueError("openmla: num_splits: expected the num_splits returned together with this "
                              "tile_scheduler_metadata, given another array")
     args = (q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata, workspace, out, lse, d_v,

@@ -61,15 +61,6 @@ NO_BACKWARD = ("openmla: decode has no backward: it is an inference kernel, and 
                "pass detached inputs")
 
 
-def plan_num_splits(tile_scheduler_metadata, q, k_cache):
-    """The num_splits view [b + 1] inside a plan buffer [num_parts, words_per_part] made for q's batch."""
-    batch, s_q, h_q = q.shape[0], q.shape[1], q.shape[2]
-    device = ("cuda", q.device.index) if q.is_cuda else ("cpu", 0)
-    _, _, split_word = _sizes.plan_geometry(batch, s_q, h_q, k_cache.shape[2], tile_scheduler_metadata.shape[0],
-                                            *device)
-    return tile_scheduler_metadata.detach().reshape(-1)[split_word : split_word + batch + 1]  # [b + 1]
-
-
 if torch is not None:
     torch.compiler.assume_constant_result(_sizes.plan_geometry)
     torch.compiler.assume_constant_result(_sizes.workspace_bytes)
@@ -104,7 +95,9 @@ if torch is not None:
         num_splits is taken here as the view into tile_scheduler_metadata that openmla.plan returns:
         the op sees only the plan buffer, so copies of its inputs (torch.library.opcheck,
         functionalization) still pass the library's check that the two belong together."""
-        num_splits = plan_num_splits(tile_scheduler_metadata, q, k_cache)
+        from ._plan import num_splits_view  # here: _plan imports this module
+
+        num_splits = num_splits_view(tile_scheduler_metadata.detach(), q.shape[0])  # [b + 1]
         arrays = [t.detach() for t in (q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata,
                                        num_splits, workspace, out, lse)]
         with device_guard(q):

@@ -82,6 +82,19 @@ def test_compile_fullgraph():
     assert torch.equal(got_sum, want_sum) and torch.equal(got_lse, want_lse)
 
 
+def capture(step):
+    """A CUDA graph of step() after one warm-up run on a side stream; returns (graph, step's result)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        result = step()
+    return graph, result
+
+
 def test_cuda_graph_step_replayed_with_new_lengths():
     """plan + three layers captured once; replays with new lengths match the reference."""
     b, h_q, layers = 3, 16, 3
@@ -99,33 +112,13 @@ def test_cuda_graph_step_replayed_with_new_lengths():
             openmla.decode(q, k, block_table, seqlens, d_v=D_V, plan=step_plan, workspace=workspace, out=out,
                            lse=lse)
 
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        step()
+    graph, _ = capture(step)
     for lengths in ([1, 900, 64], [0, 0, 0], [1100, 5, 700]):
         seqlens.copy_(torch.tensor(lengths, dtype=torch.int32))
         graph.replay()
         torch.cuda.synchronize()
         for k, out, lse in zip(k_caches, outs, lses):
             check(out, lse, q, k, block_table, seqlens)
-
-
-def capture(step):
-    """A CUDA graph of step() after one warm-up run on a side stream; returns (graph, step's result)."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        result = step()
-    return graph, result
 
 
 def test_empty_batch_eager_and_in_cuda_graph():
