@@ -88,9 +88,13 @@ OPENMLA_HD SeqPlan seq_plan(const View& v, int64_t batch, int64_t num_parts, con
 }
 
 // The sequences part p walks: first, first + stride, ... up to last. status is kBadPlan when the plan
-// as a whole cannot be trusted (recorded with status::kNoSequence): a wrong header, whose walk visits
-// sequences p, p + num_parts, ... so that the parts together make every row NaN, or a part whose
-// sequence range leaves [0, batch), which walks nothing.
+// as a whole cannot be trusted (recorded with status::kNoSequence):
+// - a wrong header: the walk visits sequences p, p + num_parts, ..., each a piece with no key and
+//   status kBadPlan, so that the parts together make every row NaN;
+// - a cost line no batch of lengths gives: the walk goes on, and every piece reports its sequence;
+// - a part whose sequence range is not the one its span of the line meets (the sequence before
+//   `first` must end, the one after `last` begin, outside the span; an empty part must be one): the
+//   walk visits nothing.
 struct Walk {
   int32_t first;
   int32_t last;
@@ -103,6 +107,25 @@ struct Walk {
   int64_t batch;
   int64_t num_parts;
 };
+
+OPENMLA_HD bool same_part(const Part& a, const Part& b) {
+  return a.first_seq == b.first_seq && a.last_seq == b.last_seq && a.first_tile_begin == b.first_tile_begin &&
+         a.last_tile_end == b.last_tile_end && a.first_split == b.first_split;
+}
+
+// Whether the stored part's sequence range is the one its span [a, e) of the line meets.
+OPENMLA_HD bool part_range_matches(const View& v, const Walk& w) {
+  const Part& part = w.part;
+  if (part.first_seq > part.last_seq) {
+    const Part made = make_part(v.prefix, w.batch, w.num_parts, w.p);
+    return made.first_seq > made.last_seq && same_part(part, made);
+  }
+  const int64_t a = w.p * w.line.len;
+  const int64_t e = a + w.line.len < w.line.total ? a + w.line.len : w.line.total;
+  const bool first_ok = part.first_seq == 0 || seq_hi(v.prefix, part.first_seq - 1) <= a;
+  const bool last_ok = part.last_seq == w.batch - 1 || seq_lo(v.prefix, part.last_seq + 1) >= e;
+  return first_ok && last_ok;
+}
 
 OPENMLA_HD Walk walk_part(const View& v, int64_t batch, int64_t num_parts, int64_t p) {
   Walk w{};
@@ -120,14 +143,15 @@ OPENMLA_HD Walk walk_part(const View& v, int64_t batch, int64_t num_parts, int64
   w.part = load_part(v.parts, p);
   w.line = line_of(v, batch, num_parts);
   w.stride = 1;
-  w.status = status::kOk;
   w.first = w.part.first_seq;
   w.last = w.part.last_seq;
-  if (w.first <= w.last && (w.first < 0 || w.last >= batch)) {
+  const bool in_batch = w.first > w.last || (w.first >= 0 && w.last < batch);
+  const bool range_ok = in_batch && (!w.line.ok || part_range_matches(v, w));
+  if (!range_ok) {
     w.first = 1;
     w.last = 0;
-    w.status = status::kBadPlan;
   }
+  w.status = range_ok && w.line.ok ? status::kOk : status::kBadPlan;
   return w;
 }
 

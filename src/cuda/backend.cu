@@ -50,6 +50,19 @@ bool supports_dependent_launch(int device) {
   return major >= 9;
 }
 
+// Throws unless `device` is a CUDA device of this process: the first check of every CUDA entry point.
+void require_device(const char* name, int device) {
+  const int count = device_count();
+  if (count == 0) {
+    detail::fail(name, "a CUDA device", "cuda:" + std::to_string(device) +
+                                             ", but no CUDA device was found (no GPU, no NVIDIA driver, or a "
+                                             "driver older than this build's CUDA runtime)");
+  }
+  if (device < 0 || device >= count) {
+    detail::fail(name, "a CUDA device index in [0, " + std::to_string(count) + ")", std::to_string(device));
+  }
+}
+
 void check_device_pointer(const char* name, const void* pointer, int device) {
   cudaPointerAttributes attributes{};
   OPENMLA_CUDA_CHECK(cudaPointerGetAttributes(&attributes, pointer));
@@ -62,7 +75,17 @@ void check_device_pointer(const char* name, const void* pointer, int device) {
   }
 }
 
+// A view holding no element is never dereferenced: its pointer (maybe null) and strides do not matter.
+void check_device_view(const char* name, const TensorView& view, int device) {
+  if (!detail::is_empty(view)) {
+    check_device_pointer(name, view.data, device);
+  }
+}
+
 void check_aligned(const char* name, const TensorView& view, int64_t elements) {
+  if (detail::is_empty(view)) {
+    return;
+  }
   const int64_t bytes = elements * dtype_size(view.dtype);
   if (reinterpret_cast<uintptr_t>(view.data) % static_cast<uintptr_t>(bytes) != 0) {
     detail::fail(name, "data aligned to " + std::to_string(bytes) + " bytes (CUDA backend)", "a misaligned pointer");
@@ -76,12 +99,15 @@ void check_aligned(const char* name, const TensorView& view, int64_t elements) {
   }
 }
 
+// Shapes come from the decode's views: the plan only says how the lengths are cut (openmla/plan.h).
 DecodeParams make_params(const DecodeArgs& a, float scale) {
   const PlanConfig& c = a.plan->config;
-  const schedule::View plan = schedule::view(a.plan->buffer.data, c.batch, c.num_parts);
-  const workspace::Layout ws = workspace::layout(schedule::max_splits(c.batch, c.num_parts), c.s_q, c.h_q, a.d_v);
+  const int64_t s_q = a.q.sizes[1];
+  const int64_t h_q = a.q.sizes[2];
+  const int64_t page_size = a.k_cache.sizes[1];
+  const workspace::Layout ws = workspace::layout(schedule::max_splits(c.batch, c.num_parts), s_q, h_q, a.d_v);
   char* base = static_cast<char*>(a.workspace.data);
-  const int64_t group = c.h_q / c.h_kv;
+  const int64_t group = h_q / a.k_cache.sizes[2];
   return DecodeParams{
       .q = a.q.data,
       .q_stride_b = a.q.strides[0],
@@ -107,17 +133,16 @@ DecodeParams make_params(const DecodeArgs& a, float scale) {
       .status = reinterpret_cast<int32_t*>(base),
       .partial_lse = reinterpret_cast<float*>(base + ws.lse_offset),
       .partial_out = reinterpret_cast<float*>(base + ws.out_offset),
-      .prefix = plan.prefix,
-      .parts = plan.parts,
-      .split_offset = plan.split_offset,
+      .plan = schedule::view(a.plan->buffer.data, c.batch, c.num_parts),
+      .num_parts = static_cast<int32_t>(c.num_parts),
       .batch = static_cast<int32_t>(c.batch),
-      .s_q = static_cast<int32_t>(c.s_q),
-      .h_q = static_cast<int32_t>(c.h_q),
+      .s_q = static_cast<int32_t>(s_q),
+      .h_q = static_cast<int32_t>(h_q),
       .group = static_cast<int32_t>(group),
-      .rows = static_cast<int32_t>(c.s_q * group),
-      .page_size = static_cast<int32_t>(c.page_size),
-      .page_shift = std::has_single_bit(static_cast<uint64_t>(c.page_size))
-                        ? std::countr_zero(static_cast<uint64_t>(c.page_size))
+      .rows = static_cast<int32_t>(s_q * group),
+      .page_size = static_cast<int32_t>(page_size),
+      .page_shift = std::has_single_bit(static_cast<uint64_t>(page_size))
+                        ? std::countr_zero(static_cast<uint64_t>(page_size))
                         : -1,
       .max_blocks = static_cast<int32_t>(a.block_table.sizes[1]),
       .num_blocks = a.k_cache.sizes[0],
@@ -130,10 +155,12 @@ DecodeParams make_params(const DecodeArgs& a, float scale) {
 
 bool available() { return true; }
 
+// No driver, a driver older than the CUDA runtime, a stub library and a machine without a GPU all mean
+// that this process has no CUDA device: 0, so that callers say so rather than the runtime's words.
 int32_t device_count() {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();  // no driver, no device or a stub library: none usable; clear the runtime's record
+    cudaGetLastError();  // clear the error this call left, so that it does not surface later
     return 0;
   }
   return count;
@@ -141,6 +168,7 @@ int32_t device_count() {
 
 int64_t default_num_parts(const PlanConfig& config) {
   const int device = config.device.index;
+  require_device("device", device);
   int sms = 0;
   OPENMLA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   const int64_t rows = config.s_q * (config.h_q / config.h_kv);
@@ -153,6 +181,7 @@ int64_t default_num_parts(const PlanConfig& config) {
 
 void check_args(const DecodeArgs& a) {
   const int device = a.q.device.index;
+  require_device("q.device", device);
   if (a.q.sizes[3] != kDQK) {
     detail::fail("q.size(3) (d_qk)", std::to_string(kDQK) + " on the CUDA backend", std::to_string(a.q.sizes[3]));
   }
@@ -169,23 +198,19 @@ void check_args(const DecodeArgs& a) {
   check_aligned("q", a.q, 8);
   check_aligned("k_cache", a.k_cache, 8);
   check_aligned("out", a.out, 4);
-  int count = 0;
-  OPENMLA_CUDA_CHECK(cudaGetDeviceCount(&count));
-  if (device < 0 || device >= count) {
-    detail::fail("q.device", "a CUDA device index in [0, " + std::to_string(count) + ")", std::to_string(device));
-  }
-  check_device_pointer("q", a.q.data, device);
-  check_device_pointer("k_cache", a.k_cache.data, device);
-  check_device_pointer("block_table", a.block_table.data, device);
-  check_device_pointer("cache_seqlens", a.cache_seqlens.data, device);
-  check_device_pointer("out", a.out.data, device);
-  check_device_pointer("lse", a.lse.data, device);
+  check_device_view("q", a.q, device);
+  check_device_view("k_cache", a.k_cache, device);
+  check_device_view("block_table", a.block_table, device);
+  check_device_view("cache_seqlens", a.cache_seqlens, device);
+  check_device_view("out", a.out, device);
+  check_device_view("lse", a.lse, device);
   check_device_pointer("workspace", a.workspace.data, device);
   check_device_pointer("plan buffer", a.plan->buffer.data, device);
 }
 
 void plan(const PlanConfig& config, const TensorView& cache_seqlens, void* buffer, void* stream) {
   const int device = config.device.index;
+  require_device("device", device);
   check_device_pointer("cache_seqlens", cache_seqlens.data, device);
   check_device_pointer("plan buffer", buffer, device);
   DeviceScope scope(device);
@@ -198,17 +223,21 @@ void decode(const DecodeArgs& a, float scale) {
   const int device = a.q.device.index;
   DeviceScope scope(device);
   const auto stream = static_cast<cudaStream_t>(a.stream);
+  OPENMLA_CUDA_CHECK(cudaMemsetAsync(a.workspace.data, status::kOkByte, sizeof(int32_t), stream));
+  if (a.q.sizes[0] == 0) {
+    return;  // an empty step: no kernel, nothing read
+  }
   const DecodeParams params = make_params(a, scale);
   const portable::KernelConfig kernel = portable::select_config(params.rows, device);
   const bool dependent = supports_dependent_launch(device);
-  OPENMLA_CUDA_CHECK(cudaMemsetAsync(a.workspace.data, status::kOkByte, sizeof(int32_t), stream));
-  portable::launch_decode(params, a.q.dtype, kernel, a.plan->config.num_parts, a.plan->config.h_kv, stream);
+  portable::launch_decode(params, a.q.dtype, kernel, a.plan->config.num_parts, a.k_cache.sizes[2], stream);
   if (a.plan->config.num_parts > 1) {
     combine::launch_combine(params, a.q.dtype, dependent, stream);
   }
 }
 
 int32_t read_status_word(const Buffer& workspace, void* stream) {
+  require_device("workspace.device", workspace.device.index);
   DeviceScope scope(workspace.device.index);
   int32_t word = 0;
   const auto s = static_cast<cudaStream_t>(stream);

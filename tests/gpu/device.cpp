@@ -93,7 +93,13 @@ GpuRun gpu_decode(const Problem& p, const DeviceProblem& d, int64_t num_parts) {
   const Device gpu{DeviceType::cuda, 0};
   const Plan plan = openmla::plan(config, d.seqlens_view(p),
                                   Buffer{plan_memory.data(), static_cast<int64_t>(plan_memory.bytes()), gpu});
-  const int64_t workspace_bytes = workspace_size(plan.config, p.spec.d_v);
+  return gpu_decode_with(p, d, plan);
+}
+
+GpuRun gpu_decode_with(const Problem& p, const DeviceProblem& d, const Plan& plan) {
+  const Device gpu{DeviceType::cuda, 0};
+  const PlanConfig shapes = gpu_plan_config(p, plan.config.num_parts);
+  const int64_t workspace_bytes = workspace_size(shapes, p.spec.d_v);
   DeviceBuffer workspace(static_cast<size_t>(workspace_bytes));
 
   GpuRun run{make_output(p.spec), {}};

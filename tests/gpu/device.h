@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "openmla/decode.h"
+#include "openmla/plan.h"
 #include "problem.h"
 
 namespace openmla::test {
@@ -66,6 +67,10 @@ struct GpuRun {
   DecodeStatus status;
 };
 GpuRun gpu_decode(const Problem& problem, const DeviceProblem& device, int64_t num_parts = 0);
+
+// Decode with a plan the caller made (for other lengths or shapes, or with its buffer overwritten); the
+// workspace is sized for the problem's shapes.
+GpuRun gpu_decode_with(const Problem& problem, const DeviceProblem& device, const Plan& plan);
 
 // Plan config of a problem on cuda:0.
 PlanConfig gpu_plan_config(const Problem& problem, int64_t num_parts = 0);

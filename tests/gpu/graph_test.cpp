@@ -96,5 +96,47 @@ TEST(GpuGraph, CapturedStepReplaysWithNewLengths) {
   cudaStreamDestroy(stream);
 }
 
+TEST(GpuGraph, EmptyBatchUnderCapture) {
+  // An engine's padded step with no sequence: plan and decode of b = 0 capture into a graph (no kernel
+  // is needed) with null pointers in the views of zero size, and replay.
+  OPENMLA_REQUIRE_GPU();
+  const Device gpu{DeviceType::cuda, 0};
+  const PlanConfig config{.batch = 0, .h_q = 16, .device = gpu};
+  DeviceBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
+  const int64_t workspace_bytes = workspace_size(resolve_plan_config(config), 512);
+  EXPECT_EQ(workspace_bytes, 256);
+  DeviceBuffer workspace(static_cast<size_t>(workspace_bytes));
+  const Problem cache = make_problem({.h_q = 16, .seed = 102});
+  DeviceProblem device = upload(cache);
+
+  cudaStream_t stream;
+  cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  cudaGraph_t graph;
+  cuda_ok(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");
+  const Plan plan = openmla::plan(config, make_view(nullptr, DType::int32, {0}, gpu),
+                                  Buffer{plan_memory.data(), static_cast<int64_t>(plan_memory.bytes()), gpu}, stream);
+  DecodeArgs args;
+  args.q = make_view(nullptr, DType::bf16, {0, 1, 16, 576}, gpu);
+  args.k_cache = device.k_cache_view(cache);
+  args.block_table = make_view(nullptr, DType::int32, {0, 4}, gpu);
+  args.cache_seqlens = make_view(nullptr, DType::int32, {0}, gpu);
+  args.plan = &plan;
+  args.workspace = Buffer{workspace.data(), workspace_bytes, gpu};
+  args.out = make_view(nullptr, DType::bf16, {0, 1, 16, 512}, gpu);
+  args.lse = make_view(nullptr, DType::fp32, {0, 16, 1}, gpu);
+  args.stream = stream;
+  decode(args);
+  cuda_ok(cudaStreamEndCapture(stream, &graph), "end capture");
+  cudaGraphExec_t exec;
+  cuda_ok(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+  const int32_t dirty = 5;  // an offence left by an earlier step: the replay resets it
+  workspace.upload(&dirty, 4);
+  cuda_ok(cudaGraphLaunch(exec, stream), "graph launch");
+  EXPECT_EQ(read_status(args.workspace, stream).code, StatusCode::ok);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+}
+
 }  // namespace
 }  // namespace openmla::test

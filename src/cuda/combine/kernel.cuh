@@ -3,11 +3,13 @@
 // out = sum_k exp(lse_k - lse) * out_k. Grid (b, row blocks): CTA (seq, y) merges query rows
 // y * kWarps + warp (and every gridDim.y * kWarps-th after), one warp per row, so that every row's
 // chain of dependent loads runs in parallel; sequences that were not split were written by the decode
-// kernel, and their CTAs return at once.
+// kernel, and their CTAs return at once. A NaN partial (NaN in q, or a sequence the decode kernel
+// found bad) makes the row NaN: fmaxf alone would drop it.
 
 #include <cstdint>
 #include <type_traits>
 
+#include "../../core/pieces.h"
 #include "../common/params.h"
 #include "../common/ptx.cuh"
 
@@ -33,12 +35,19 @@ __device__ __forceinline__ void store_out(T* dst, const float (&v)[4]) {
 template <typename T>
 __global__ void __launch_bounds__(kThreads) combine_kernel(const __grid_constant__ cuda::DecodeParams p) {
   ptx::grid_dependency_wait();  // the partials come from the decode kernel launched just before
+  // The sequence's splits as the plan holds them, checked as the decode kernel checks them
+  // (core/pieces.h): where they cannot be trusted, the decode kernel wrote the rows (NaN) itself.
   const int seq = blockIdx.x;
-  const int first = p.split_offset[seq];
-  const int n = p.split_offset[seq + 1] - first;
-  if (n <= 1) {
+  if (!schedule::header_matches(p.plan, p.batch, p.num_parts)) {
     return;
   }
+  const schedule::SeqPlan splits =
+      schedule::seq_plan(p.plan, p.batch, p.num_parts, schedule::line_of(p.plan, p.batch, p.num_parts), seq);
+  if (!splits.ok || splits.splits <= 1) {
+    return;
+  }
+  const int first = splits.first_split;
+  const int n = splits.splits;
   const int lane = threadIdx.x % 32;
   const int rows = p.s_q * p.h_q;
   for (int r = blockIdx.y * kWarps + threadIdx.x / 32; r < rows; r += gridDim.y * kWarps) {

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "../../core/schedule.h"
+
 namespace openmla::cuda {
 
 inline constexpr int kDQK = 576;  // latent (512) + RoPE (64) width of q and of a cache row
@@ -26,9 +28,8 @@ struct DecodeParams {
   int32_t* status;          // workspace status word
   float* partial_lse;       // [max_splits, s_q, h_q]
   float* partial_out;       // [max_splits, s_q, h_q, kDV]
-  const int64_t* prefix;    // [b + 1] plan: cost prefix sums
-  const int32_t* parts;     // [num_parts, kPartFields] plan
-  const int32_t* split_offset;  // [b + 1] plan
+  schedule::View plan;      // the plan buffer's arrays: checked as they are read (core/pieces.h)
+  int32_t num_parts;        // of the plan (gridDim.y of the decode kernel)
 
   int32_t batch;
   int32_t s_q;

@@ -15,7 +15,7 @@
 
 #include "../common/params.h"
 #include "../common/ptx.cuh"
-#include "../../core/schedule.h"
+#include "../../core/pieces.h"
 #include "../../core/status.h"
 #include "traits.h"
 
@@ -55,14 +55,7 @@ __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint3
   }
 }
 
-// One sequence piece: keys [key_begin, key_end) of sequence `seq`.
-struct Piece {
-  int seq;
-  int key_begin;
-  int key_end;
-  int status;      // status::kOk, or the offence found before any load
-  int64_t slot;    // partial slot in the workspace; -1: write out/lse directly
-};
+using schedule::Piece;
 
 template <class Tr>
 struct Cta {
@@ -490,30 +483,19 @@ __global__ void __launch_bounds__(kThreads, 1) decode_kernel(const __grid_consta
   extern __shared__ __align__(128) char smem[];
   auto& s = *reinterpret_cast<typename Tr::Shared*>(smem);
 
-  const schedule::Part part = schedule::load_part(p.parts, blockIdx.y);
+  // The pieces of plan part blockIdx.y, every plan field checked as it is read (core/pieces.h). A plan
+  // that cannot be trusted as a whole is recorded once per CTA, naming no sequence.
+  const schedule::Walk walk = schedule::walk_part(p.plan, p.batch, p.num_parts, blockIdx.y);
+  if (walk.status != status::kOk && threadIdx.x == 0) {
+    atomicMin(p.status, status::encode(status::kNoSequence, walk.status));
+  }
+  const schedule::Lengths lengths{.seqlens = p.seqlens,
+                                  .stride = p.seqlens_stride,
+                                  .page_size = p.page_size,
+                                  .max_blocks = p.max_blocks};
   Cta<Tr> cta{p, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
-  for (int seq = part.first_seq; seq <= part.last_seq; ++seq) {
-    const int64_t tiles = p.prefix[seq + 1] - p.prefix[seq] - schedule::kFixedCost;
-    const int tile_begin = seq == part.first_seq ? part.first_tile_begin : 0;
-    const int tile_end = seq == part.last_seq ? part.last_tile_end : static_cast<int>(tiles);
-    const int splits = p.split_offset[seq + 1] - p.split_offset[seq];
-    const int s_k = p.seqlens[seq * p.seqlens_stride];
-    Piece piece{seq, static_cast<int>(tile_begin * schedule::kTileN), 0, status::kOk, -1};
-    if (s_k < 0) {
-      piece.status = status::kNegativeSeqlen;
-    } else if ((static_cast<int64_t>(s_k) + p.page_size - 1) / p.page_size > p.max_blocks) {
-      piece.status = status::kTooFewPages;
-    } else {
-      const int64_t end = static_cast<int64_t>(tile_end) * schedule::kTileN;
-      piece.key_end = static_cast<int>(end < s_k ? end : s_k);
-    }
-    if (piece.status != status::kOk) {
-      piece.key_end = piece.key_begin;
-    }
-    if (splits > 1) {
-      piece.slot = p.split_offset[seq] + (seq == part.first_seq ? part.first_split : 0);
-    }
-    cta.run(piece);
+  for (int seq = walk.first; seq <= walk.last; seq += walk.stride) {
+    cta.run(schedule::piece_of(p.plan, walk, seq, lengths));
   }
   ptx::launch_dependents();  // the combine kernel may start launching
 }

@@ -1,0 +1,238 @@
+// The GPU decode with plans that do not fit the decode: made for other lengths (stale), overwritten or
+// never written (bad), made for other shapes (served). Nothing synchronizes: the kernels check the plan
+// as they read it, make the rows they cannot trust NaN and record the offence in the status word. The
+// suites named *Sanitize* run under compute-sanitizer memcheck (scripts/gpu-check): no content of a plan
+// buffer may make a kernel access memory out of bounds.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "core/schedule.h"
+#include "device.h"
+#include "openmla/error.h"
+#include "poisoned.h"
+#include "random.h"
+#include "reference_gpu.h"
+
+namespace openmla::test {
+namespace {
+
+const Device kGpu{DeviceType::cuda, 0};
+
+// Lengths of 4, 1, 11, 0 and 3 key tiles of 64.
+class GpuPlanSanitize : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!has_gpu()) {
+      GTEST_SKIP() << "no CUDA device on this machine: GPU test skipped";
+    }
+    problem_ = make_problem({.h_q = 16, .seed = 60, .lengths = {256, 31, 700, 0, 130}});
+    device_ = upload(problem_);
+  }
+
+  // A plan of `num_parts` parts (0: openmla's choice) made on the device for `lengths`.
+  Plan plan_for(std::vector<int32_t> lengths, int64_t num_parts) {
+    const PlanConfig config = gpu_plan_config(problem_, num_parts);
+    memory_ = DeviceBuffer(static_cast<size_t>(plan_buffer_size(config)));
+    DeviceBuffer seqlens(lengths.size() * 4);
+    seqlens.upload(lengths.data(), seqlens.bytes());
+    const TensorView view = make_view(seqlens.data(), DType::int32, {config.batch}, kGpu);
+    return plan(config, view, Buffer{memory_.data(), static_cast<int64_t>(memory_.bytes()), kGpu});
+  }
+
+  Plan plan_for_problem(int64_t num_parts) { return plan_for(problem_.seqlens, num_parts); }
+
+  // The plan buffer as int32 words, read and written back.
+  std::vector<int32_t> words() {
+    std::vector<int32_t> w(memory_.bytes() / 4);
+    memory_.download(w.data(), w.size() * 4);
+    return w;
+  }
+  void write(const std::vector<int32_t>& w) { memory_.upload(w.data(), w.size() * 4); }
+
+  std::vector<int64_t> all_sequences() const {
+    std::vector<int64_t> all;
+    for (int64_t n = 0; n < problem_.spec.b; ++n) {
+      all.push_back(n);
+    }
+    return all;
+  }
+
+  Problem problem_;
+  DeviceProblem device_;
+  DeviceBuffer memory_;
+};
+
+TEST_F(GpuPlanSanitize, StalePlanMakesItsSequencesNaN) {
+  for (int64_t num_parts : {1, 4, 0}) {
+    SCOPED_TRACE("num_parts " + std::to_string(num_parts));
+    // Sequence 0: 2 tiles where 256 keys need 4; sequence 4: 4 where 130 keys need 3.
+    const Plan stale = plan_for({100, 31, 700, 0, 194}, num_parts);
+    const GpuRun run = gpu_decode_with(problem_, device_, stale);
+    EXPECT_EQ(run.status.code, StatusCode::stale_plan);
+    EXPECT_EQ(run.status.batch, 0);
+    EXPECT_THROW(check_status(run.status), Error);
+    expect_poisoned(problem_, device_, run.output, {0, 4});
+  }
+}
+
+TEST_F(GpuPlanSanitize, PlanForTheSameTileCountsIsAccepted) {
+  for (int64_t num_parts : {1, 4, 0}) {
+    SCOPED_TRACE("num_parts " + std::to_string(num_parts));
+    const Plan same_tiles = plan_for({200, 1, 650, 0, 129}, num_parts);
+    const GpuRun run = gpu_decode_with(problem_, device_, same_tiles);
+    EXPECT_EQ(run.status.code, StatusCode::ok);
+    EXPECT_TRUE(matches(gpu_reference(problem_, device_), run.output.out_view(), run.output.lse_view()));
+  }
+}
+
+TEST_F(GpuPlanSanitize, WrongHeaderMakesEveryRowNaN) {
+  Rng rng(61);
+  for (int64_t num_parts : {1, 4, 0}) {
+    const Plan plan = plan_for_problem(num_parts);
+    const size_t n = memory_.bytes() / 4;
+    std::vector<int32_t> random(n);
+    for (int32_t& w : random) {
+      w = static_cast<int32_t>(rng.next());
+    }
+    const struct {
+      const char* name;
+      std::vector<int32_t> words;
+    } fills[] = {{"zeros", std::vector<int32_t>(n, 0)},
+                 {"0x7fffffff", std::vector<int32_t>(n, 0x7fffffff)},
+                 {"40", std::vector<int32_t>(n, 40)},
+                 {"0xabababab", std::vector<int32_t>(n, -0x54545455)},
+                 {"random", random}};
+    for (const auto& fill : fills) {
+      SCOPED_TRACE(std::string(fill.name) + ", num_parts " + std::to_string(num_parts));
+      write(fill.words);
+      const GpuRun run = gpu_decode_with(problem_, device_, plan);
+      EXPECT_EQ(run.status.code, StatusCode::bad_plan);
+      EXPECT_EQ(run.status.batch, -1);
+      expect_poisoned(problem_, device_, run.output, all_sequences());
+    }
+  }
+}
+
+TEST_F(GpuPlanSanitize, EveryFieldIsChecked) {
+  // One field at a time off by one, with the header intact: the kernels notice each.
+  const Plan plan = plan_for_problem(4);
+  const std::vector<int32_t> good = words();
+  const schedule::Layout l = schedule::layout(plan.config.batch, plan.config.num_parts);
+  std::vector<std::pair<std::string, int64_t>> fields;  // name, int32 word index
+  for (int64_t i = 0; i <= plan.config.batch; ++i) {
+    fields.emplace_back("prefix[" + std::to_string(i) + "]", l.prefix_offset / 4 + 2 * i);
+    fields.emplace_back("split_offset[" + std::to_string(i) + "]", l.split_offset_offset / 4 + i);
+  }
+  for (int64_t w = 0; w < plan.config.num_parts * schedule::kPartFields; ++w) {
+    fields.emplace_back("parts word " + std::to_string(w), l.parts_offset / 4 + w);
+  }
+  for (const auto& [name, word] : fields) {
+    for (int32_t delta : {1, -1}) {
+      SCOPED_TRACE(name + (delta > 0 ? " + 1" : " - 1"));
+      std::vector<int32_t> changed = good;
+      changed[static_cast<size_t>(word)] += delta;
+      write(changed);
+      const GpuRun run = gpu_decode_with(problem_, device_, plan);
+      EXPECT_TRUE(run.status.code == StatusCode::bad_plan || run.status.code == StatusCode::stale_plan)
+          << "status " << static_cast<int>(run.status.code);
+    }
+  }
+}
+
+TEST_F(GpuPlanSanitize, RandomBodyIsReported) {
+  const Plan plan = plan_for_problem(4);
+  const std::vector<int32_t> good = words();
+  Rng rng(62);
+  for (int trial = 0; trial < 20; ++trial) {
+    SCOPED_TRACE(trial);
+    std::vector<int32_t> changed = good;
+    for (size_t w = schedule::layout(0, 0).prefix_offset / 4; w < changed.size(); ++w) {
+      changed[w] = static_cast<int32_t>(rng.next());
+    }
+    write(changed);
+    const GpuRun run = gpu_decode_with(problem_, device_, plan);
+    EXPECT_TRUE(run.status.code == StatusCode::bad_plan || run.status.code == StatusCode::stale_plan)
+        << "status " << static_cast<int>(run.status.code);
+  }
+}
+
+TEST_F(GpuPlanSanitize, NeverWrittenBuffer) {
+  // The CUDA-graph recipe's buffer used before its plan kernel ran: whatever cudaMalloc hands out,
+  // the decode is either right (an earlier plan of these lengths was there) or reports the plan.
+  const PlanConfig config = resolve_plan_config(gpu_plan_config(problem_, 4));
+  DeviceBuffer unwritten(static_cast<size_t>(plan_buffer_size(config)));
+  const Plan plan{config, Buffer{unwritten.data(), static_cast<int64_t>(unwritten.bytes()), kGpu}};
+  const GpuRun run = gpu_decode_with(problem_, device_, plan);
+  if (run.status.code == StatusCode::ok) {
+    EXPECT_TRUE(matches(gpu_reference(problem_, device_), run.output.out_view(), run.output.lse_view()));
+  } else {
+    EXPECT_TRUE(run.status.code == StatusCode::bad_plan || run.status.code == StatusCode::stale_plan)
+        << "status " << static_cast<int>(run.status.code);
+  }
+}
+
+TEST(GpuPlanReuse, PlanServesOtherShapes) {
+  // A plan made for h_q = 16, s_q = 1, page 64 serves a decode of h_q = 128, s_q = 2, h_kv = 2, page 32.
+  OPENMLA_REQUIRE_GPU();
+  const Problem problem = make_problem({.s_q = 2, .h_q = 128, .h_kv = 2, .causal = true, .page_size = 32,
+                                        .seed = 63, .lengths = {700, 31, 1500, 64}});
+  const DeviceProblem device = upload(problem);
+  for (int64_t num_parts : {0, 7}) {
+    SCOPED_TRACE("num_parts " + std::to_string(num_parts));
+    const PlanConfig config{.batch = 4, .s_q = 1, .h_q = 16, .h_kv = 1, .page_size = 64, .device = kGpu,
+                            .num_parts = num_parts};
+    DeviceBuffer memory(static_cast<size_t>(plan_buffer_size(config)));
+    const Plan plan = openmla::plan(config, device.seqlens_view(problem),
+                                    Buffer{memory.data(), static_cast<int64_t>(memory.bytes()), kGpu});
+    const GpuRun run = gpu_decode_with(problem, device, plan);
+    EXPECT_EQ(run.status.code, StatusCode::ok);
+    EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
+  }
+}
+
+TEST(GpuNaNSanitize, NaNInQueryGivesNaNRowWhateverTheSplits) {
+  // One NaN element in q row (sequence 1, token 1, head 3): that row's out and lse are NaN whether the
+  // sequence is split or not; every other row is bitwise what it is without the NaN.
+  OPENMLA_REQUIRE_GPU();
+  const Problem clean = make_problem({.s_q = 2, .h_q = 16, .causal = true, .seed = 64,
+                                      .lengths = {300, 3000, 100}});
+  Problem poisoned = make_problem(clean.spec);
+  const ProblemSpec& s = clean.spec;
+  const int64_t nan_row = (1 * s.s_q + 1) * s.h_q + 3;  // in [b, s_q, h_q]
+  poisoned.q[static_cast<size_t>(nan_row * s.d_qk + 100)] = 0x7fc0;  // bf16 NaN
+  const DeviceProblem clean_device = upload(clean);
+  const DeviceProblem poisoned_device = upload(poisoned);
+  for (int64_t num_parts : {1, 2, 16, 0}) {
+    SCOPED_TRACE("num_parts " + std::to_string(num_parts));
+    const GpuRun expected = gpu_decode(clean, clean_device, num_parts);
+    const GpuRun got = gpu_decode(poisoned, poisoned_device, num_parts);
+    for (int64_t row = 0; row < s.b * s.s_q * s.h_q; ++row) {
+      const int64_t n = row / (s.s_q * s.h_q);
+      const int64_t i = row / s.h_q % s.s_q;
+      const int64_t h = row % s.h_q;
+      const size_t lse_at = static_cast<size_t>((n * s.h_q + h) * s.s_q + i);
+      if (row == nan_row) {
+        EXPECT_TRUE(std::isnan(got.output.lse[lse_at])) << "lse " << got.output.lse[lse_at];
+      } else {
+        EXPECT_EQ(got.output.lse[lse_at], expected.output.lse[lse_at]) << "row " << row;
+      }
+      for (int64_t d = 0; d < s.d_v; ++d) {
+        const size_t at = static_cast<size_t>(row * s.d_v + d);
+        const uint16_t bits = got.output.out[at];
+        if (row == nan_row) {
+          ASSERT_TRUE((bits & 0x7f80) == 0x7f80 && (bits & 0x7f) != 0) << "out element " << d;
+        } else {
+          ASSERT_EQ(bits, expected.output.out[at]) << "row " << row << " element " << d;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace openmla::test

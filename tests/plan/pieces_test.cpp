@@ -1,0 +1,169 @@
+// The part -> pieces walk of src/core/pieces.h, on the host: what every kernel and the CPU backend run.
+// A plan of openmla::plan walks into exactly its schedule with every piece ok; a plan made for other
+// lengths marks exactly the sequences whose tile count differs; any change to any field is noticed by
+// some part; and whatever a buffer holds, no piece points outside the batch, the lengths or the
+// workspace (run this binary under valgrind or ASan to see that no read leaves the buffer either).
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/host_planner.h"
+#include "core/pieces.h"
+#include "core/schedule.h"
+#include "random.h"
+
+namespace openmla::schedule {
+namespace {
+
+constexpr int64_t kPageSize = 16;
+constexpr int64_t kMaxBlocks = 1 << 20;
+
+struct WalkResult {
+  std::vector<Piece> pieces;           // in part order
+  std::vector<int32_t> walk_statuses;  // one per part
+  bool any_offence = false;
+};
+
+// Runs every part's walk over `buffer` as the decode kernel does (part by part), checking that each
+// piece stays within the batch, the lengths and the workspace.
+WalkResult walk_all(const std::vector<int32_t>& buffer, const std::vector<int32_t>& seqlens, int64_t num_parts) {
+  const auto batch = static_cast<int64_t>(seqlens.size());
+  const View v = view(buffer.data(), batch, num_parts);
+  const Lengths lengths{.seqlens = seqlens.data(), .stride = 1, .page_size = kPageSize, .max_blocks = kMaxBlocks};
+  WalkResult result;
+  for (int64_t p = 0; p < num_parts; ++p) {
+    const Walk w = walk_part(v, batch, num_parts, p);
+    result.walk_statuses.push_back(w.status);
+    result.any_offence = result.any_offence || w.status != status::kOk;
+    for (int32_t seq = w.first; seq <= w.last; seq += w.stride) {
+      EXPECT_GE(seq, 0);
+      EXPECT_LT(seq, batch);
+      const Piece piece = piece_of(v, w, seq, lengths);
+      EXPECT_EQ(piece.seq, seq);
+      EXPECT_GE(piece.slot, -1);
+      EXPECT_LT(piece.slot, max_splits(batch, num_parts));
+      EXPECT_LE(0, piece.key_begin);
+      EXPECT_LE(piece.key_begin, piece.key_end);
+      if (piece.status == status::kOk) {
+        EXPECT_LE(piece.key_end, seqlens[static_cast<size_t>(seq)]);
+      } else {
+        EXPECT_EQ(piece.key_begin, piece.key_end) << "a piece with an offence holds keys";
+        result.any_offence = true;
+      }
+      result.pieces.push_back(piece);
+    }
+  }
+  // The combine's view of each sequence: splits within the workspace.
+  const Line line = line_of(v, batch, num_parts);
+  if (header_matches(v, batch, num_parts)) {
+    for (int64_t seq = 0; seq < batch; ++seq) {
+      const SeqPlan s = seq_plan(v, batch, num_parts, line, seq);
+      if (s.ok) {
+        EXPECT_GE(s.first_split, 0);
+        EXPECT_LE(s.first_split + s.splits, max_splits(batch, num_parts));
+      }
+    }
+  }
+  return result;
+}
+
+std::vector<int32_t> plan_of(const std::vector<int32_t>& seqlens, int64_t num_parts) {
+  const auto batch = static_cast<int64_t>(seqlens.size());
+  std::vector<int32_t> buffer(static_cast<size_t>(layout(batch, num_parts).bytes / 4));
+  build_on_host(seqlens.data(), batch, num_parts, buffer.data());
+  return buffer;
+}
+
+const std::vector<int32_t> kLengths{256, 31, 700, 0, 130, 5000, 1, 64, 0, 65};
+
+TEST(Pieces, PlanOfTheLengthsWalksIntoItsSchedule) {
+  for (int64_t num_parts : {1, 2, 3, 7, 16, 40, 132}) {
+    SCOPED_TRACE("num_parts " + std::to_string(num_parts));
+    const std::vector<int32_t> buffer = plan_of(kLengths, num_parts);
+    const WalkResult r = walk_all(buffer, kLengths, num_parts);
+    ASSERT_FALSE(r.any_offence);
+    // Every key of every sequence in exactly one piece; a sequence of several pieces uses its splits.
+    const View v = view(buffer.data(), static_cast<int64_t>(kLengths.size()), num_parts);
+    for (size_t seq = 0; seq < kLengths.size(); ++seq) {
+      int next_key = 0;
+      int pieces = 0;
+      for (const Piece& piece : r.pieces) {
+        if (piece.seq == static_cast<int>(seq)) {
+          EXPECT_EQ(piece.key_begin, next_key) << "sequence " << seq;
+          next_key = piece.key_end;
+          ++pieces;
+        }
+      }
+      EXPECT_EQ(next_key, kLengths[seq]) << "sequence " << seq;
+      EXPECT_EQ(pieces, v.split_offset[seq + 1] - v.split_offset[seq]) << "sequence " << seq;
+    }
+  }
+}
+
+TEST(Pieces, StalePlanMarksExactlyTheSequencesOfOtherTileCounts) {
+  std::vector<int32_t> made_for = kLengths;
+  made_for[2] = 100;   // 2 tiles where 700 keys need 11
+  made_for[8] = 1;     // 1 tile where 0 keys need none
+  made_for[9] = 127;   // same 2 tiles as 65: accepted
+  for (int64_t num_parts : {1, 5, 132}) {
+    SCOPED_TRACE("num_parts " + std::to_string(num_parts));
+    const WalkResult r = walk_all(plan_of(made_for, num_parts), kLengths, num_parts);
+    for (const Piece& piece : r.pieces) {
+      const bool stale = piece.seq == 2 || piece.seq == 8;
+      EXPECT_EQ(piece.status, stale ? status::kStalePlan : status::kOk) << "sequence " << piece.seq;
+    }
+  }
+}
+
+TEST(Pieces, EveryFieldChangeIsNoticed) {
+  // 132 parts: most are empty, whose fields are checked too.
+  for (int64_t num_parts : {1, 4, 16, 132}) {
+    const auto batch = static_cast<int64_t>(kLengths.size());
+    const std::vector<int32_t> good = plan_of(kLengths, num_parts);
+    const Layout l = layout(batch, num_parts);
+    std::vector<std::pair<std::string, int64_t>> fields;  // name, int32 word index
+    for (int64_t w = 0; w < kHeaderWords; ++w) {
+      fields.emplace_back("header word " + std::to_string(w), w);
+    }
+    for (int64_t i = 0; i <= batch; ++i) {
+      fields.emplace_back("prefix[" + std::to_string(i) + "]", l.prefix_offset / 4 + 2 * i);
+      fields.emplace_back("split_offset[" + std::to_string(i) + "]", l.split_offset_offset / 4 + i);
+    }
+    for (int64_t w = 0; w < num_parts * kPartFields; ++w) {
+      fields.emplace_back("parts word " + std::to_string(w), l.parts_offset / 4 + w);
+    }
+    for (const auto& [name, word] : fields) {
+      for (int32_t delta : {1, -1, 1000, -1000}) {
+        SCOPED_TRACE(name + " + " + std::to_string(delta) + ", num_parts " + std::to_string(num_parts));
+        std::vector<int32_t> changed = good;
+        changed[static_cast<size_t>(word)] += delta;
+        EXPECT_TRUE(walk_all(changed, kLengths, num_parts).any_offence);
+      }
+    }
+  }
+}
+
+TEST(Pieces, AnyBufferStaysInBounds) {
+  // Random words, with and without a valid header, and fills: walk_all's checks hold for each.
+  test::Rng rng(5);
+  for (int trial = 0; trial < 2000; ++trial) {
+    const int64_t num_parts = 1 + rng.below(40);
+    std::vector<int32_t> buffer = plan_of(kLengths, num_parts);
+    const size_t from = trial % 2 == 0 ? 0 : kHeaderWords;
+    const int32_t fill = trial % 5 == 0 ? static_cast<int32_t>(rng.next()) : 0;
+    for (size_t w = from; w < buffer.size(); ++w) {
+      buffer[w] = trial % 5 == 0 ? fill : static_cast<int32_t>(rng.next() % (trial % 3 == 0 ? 64 : 1u << 31));
+    }
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    const WalkResult r = walk_all(buffer, kLengths, num_parts);
+    EXPECT_TRUE(r.any_offence || buffer == plan_of(kLengths, num_parts));
+    if (::testing::Test::HasFailure()) {
+      return;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace openmla::schedule
