@@ -10,6 +10,10 @@ namespace openmla {
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& message) : std::runtime_error(message) {}
+
+  // The form of every openmla message: "openmla: <argument>: expected <expected>, given <given>".
+  Error(const std::string& argument, const std::string& expected, const std::string& given)
+      : std::runtime_error("openmla: " + argument + ": expected " + expected + ", given " + given) {}
 };
 
 }  // namespace openmla

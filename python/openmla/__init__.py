@@ -4,25 +4,30 @@
     decode(q, k_cache, block_table, cache_seqlens,   out [b, s_q, h_q, d_v], lse [b, h_q, s_q]
            *, d_v, plan, workspace, out, lse, ...)
     workspace_size(q, plan, *, d_v)                  bytes of workspace for decode
-    check_status(workspace)                          raise on a bad length / page index seen on the GPU
+    check_status(workspace)                          raise on a bad length / page index / plan seen on the GPU
     merge(out_parts, lse_parts, *, out, lse)         the attention over the union of disjoint key sets
     openmla.distributed                              context-parallel decode over torch.distributed
-    get_mla_metadata, flash_mla_with_kvcache         FlashMLA's call pattern
+    get_mla_metadata, flash_mla_with_kvcache         FlashMLA's call patterns (tuple and FlashMLASchedMeta)
+    cuda_built(), cuda_device_count(), cuda_available()   what this build and machine can run
 
 NumPy arrays (CPU), torch tensors (CPU, CUDA) and CuPy arrays go in without copies (DLPack) and
 outputs come back in the caller's framework. With PyTorch installed, the calls are torch.library ops
 (torch.ops.openmla.plan_, torch.ops.openmla.decode_) that torch.compile and CUDA graphs can capture.
 """
 
-from ._C import __version__
+from ._C import __version__, cuda_available, cuda_built, cuda_device_count
 from ._decode import check_status, decode, workspace_size
 from ._merge import merge
 from ._plan import Plan, plan
-from .flash_mla import flash_mla_with_kvcache, get_mla_metadata
+from .flash_mla import FlashMLASchedMeta, flash_mla_with_kvcache, get_mla_metadata
 
 __all__ = [
+    "FlashMLASchedMeta",
     "Plan",
     "check_status",
+    "cuda_available",
+    "cuda_built",
+    "cuda_device_count",
     "decode",
     "flash_mla_with_kvcache",
     "get_mla_metadata",

@@ -48,15 +48,25 @@ def empty(like, shape, dtype=None):
     return numpy.empty(shape, dtype=like.dtype if dtype is None else dtype)
 
 
-def check_dtype(x, name):
+HALF_DTYPES = "bfloat16 or float16"
+
+
+def check_dtype(x, name, dtypes=HALF_DTYPES):
     """Refuses uint16, the dtype that carries NumPy bfloat16 into the bindings, so that a genuine
-    uint16 array is never read as bfloat16."""
+    uint16 array is never read as bfloat16; `dtypes` names what the argument accepts."""
     if _torch.is_tensor(x):
         is_uint16 = x.dtype == getattr(_torch.torch, "uint16", None)
     else:
         is_uint16 = str(x.dtype) == "uint16"
     if is_uint16:
-        raise TypeError(f"openmla: {name}: expected dtype bfloat16, float16, float32 or int32, given uint16")
+        raise TypeError(f"openmla: {name}: expected dtype {dtypes}, given uint16")
+
+
+def check_writable(x, name):
+    """A read-only NumPy array cannot be an output (torch and CuPy arrays are always writable)."""
+    flags = getattr(x, "flags", None)
+    if flags is not None and not getattr(flags, "writeable", True):
+        raise ValueError(f"openmla: {name}: expected a writable array, given a read-only one")
 
 
 def for_library(x, name):

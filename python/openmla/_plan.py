@@ -2,7 +2,7 @@
 
 from typing import Any, NamedTuple
 
-from . import _C, _arrays, _sizes, _torch
+from . import _args, _C, _arrays, _sizes, _torch
 
 
 class Plan(NamedTuple):
@@ -13,19 +13,44 @@ class Plan(NamedTuple):
     num_splits: int32 [b + 1], a view into tile_scheduler_metadata: the exclusive prefix sum of the
         number of splits of each sequence. Pass both arrays together, unchanged.
 
-    A plan depends only on cache_seqlens and num_parts, so one plan serves every layer of a step and
-    any s_q, h_q, page size and d_v of the decode calls that use it.
+    A plan is tied to its batch, its device and, for each sequence, the number of 64-key tiles of the
+    length it was made from: decode refuses it for lengths with other tile counts (on the CPU up
+    front; on a GPU that sequence's rows become NaN and check_status reports it). It serves any s_q,
+    h_q, h_kv, page size and d_v: those only chose num_parts. So one plan serves every layer of a step.
     """
 
     tile_scheduler_metadata: Any
     num_splits: Any
 
 
+def as_plan(plan):
+    """plan as a Plan: a Plan or any 2-tuple (tile_scheduler_metadata, num_splits); None stays None."""
+    if plan is None or isinstance(plan, Plan):
+        return plan
+    if isinstance(plan, tuple) and len(plan) == 2:
+        return Plan(*plan)
+    given = f"a tuple of {len(plan)}" if isinstance(plan, tuple) else type(plan).__name__
+    raise TypeError(f"openmla: plan: expected an openmla.Plan (tile_scheduler_metadata, num_splits), "
+                    f"given {given}")
+
+
+def num_splits_view(tile_scheduler_metadata, batch):
+    """The num_splits [b + 1] view inside a plan buffer [num_parts, words_per_part] made for `batch`
+    sequences, for callers that kept only the buffer."""
+    shape = tuple(tile_scheduler_metadata.shape)
+    if len(shape) != 2 or shape[0] < 1:
+        raise ValueError(f"openmla: tile_scheduler_metadata: expected int32 [num_parts, words_per_part], "
+                         f"given shape {shape}")
+    device_type, device_index = _arrays.device_of(tile_scheduler_metadata)
+    _, _, split_word = _sizes.plan_geometry(batch, 1, 1, 1, shape[0], device_type, device_index)
+    return tile_scheduler_metadata.reshape(-1)[split_word : split_word + batch + 1]  # [b + 1]
+
+
 def plan(cache_seqlens, *, s_q=1, h_q, h_kv=1, num_parts=0, out=None):
     """Computes the split-KV schedule of one decoding step.
 
     cache_seqlens: int32 [b], the number of cached tokens of each sequence, on the decode device
-        (numpy array for the CPU backend; torch tensor or cupy array, CPU or CUDA).
+        (numpy array for the CPU backend; torch tensor or cupy array, CPU or CUDA). b = 0 is legal.
     s_q, h_q, h_kv: query tokens per sequence, query heads and KV heads of the decode calls; used only
         to pick num_parts for the device.
     num_parts: work parts (0 picks one for the device).
@@ -36,6 +61,17 @@ def plan(cache_seqlens, *, s_q=1, h_q, h_kv=1, num_parts=0, out=None):
     on the current stream: no host synchronization, so it can be captured in a CUDA graph.
     """
     kind = _arrays.framework(cache_seqlens, "cache_seqlens")
+    s_q = _args.integer(s_q, "s_q")
+    h_q = _args.integer(h_q, "h_q")
+    h_kv = _args.integer(h_kv, "h_kv")
+    num_parts = _args.integer(num_parts, "num_parts")
+    if out is not None:
+        _arrays.check_same_framework(kind, out, "out")
+        _arrays.check_writable(out, "out")
+    if kind == "torch":
+        _torch.check_has_data(cache_seqlens, "cache_seqlens")
+        if out is not None:
+            _torch.check_has_data(out, "out")
     if len(cache_seqlens.shape) != 1:
         raise ValueError(f"openmla: cache_seqlens: expected rank 1 [b], given rank {len(cache_seqlens.shape)}")
     batch = cache_seqlens.shape[0]
@@ -43,11 +79,9 @@ def plan(cache_seqlens, *, s_q=1, h_q, h_kv=1, num_parts=0, out=None):
     parts, words, split_word = _sizes.plan_geometry(batch, s_q, h_q, h_kv, num_parts, device_type, device_index)
     if out is None:
         out = _arrays.empty(cache_seqlens, (parts, words), "int32")  # [num_parts, words_per_part]
-    else:
-        _arrays.check_same_framework(kind, out, "out")
-        if tuple(out.shape) != (parts, words):
-            raise ValueError(f"openmla: out: expected shape ({parts}, {words}) [num_parts, words_per_part], "
-                             f"given {tuple(out.shape)}")
+    elif tuple(out.shape) != (parts, words):
+        raise ValueError(f"openmla: out: expected shape ({parts}, {words}) [num_parts, words_per_part], "
+                         f"given {tuple(out.shape)}")
     if kind == "torch":
         _torch.torch.ops.openmla.plan_(cache_seqlens, out)
     else:

@@ -27,13 +27,38 @@ def current_stream(t):
     return torch.cuda.current_stream(t.device).cuda_stream if t.is_cuda else 0
 
 
-def plan_num_splits(tile_scheduler_metadata, q, k_cache):
-    """The num_splits view [b + 1] inside a plan buffer [num_parts, words_per_part] made for q's batch."""
-    batch, s_q, h_q = q.shape[0], q.shape[1], q.shape[2]
-    device = ("cuda", q.device.index) if q.is_cuda else ("cpu", 0)
-    _, _, split_word = _sizes.plan_geometry(batch, s_q, h_q, k_cache.shape[2], tile_scheduler_metadata.shape[0],
-                                            *device)
-    return tile_scheduler_metadata.detach().reshape(-1)[split_word : split_word + batch + 1]  # [b + 1]
+def is_tracing(t):
+    """Whether t is seen while tracing (torch.compile, torch.export, a FakeTensorMode): it has a shape and
+    a device but no data."""
+    return torch.compiler.is_compiling() or _is_fake(t)
+
+
+def check_has_data(t, name):
+    """Refuses a meta tensor outside tracing: it has no data, and the op's fake implementation would
+    return outputs that were never written. While tracing, the tensors are fake ones and trace as
+    intended."""
+    if t.device.type != "meta" or is_tracing(t):
+        return
+    raise ValueError(f"openmla: {name}: expected a CPU or CUDA tensor, given a meta tensor (it holds no "
+                     f"data; trace with torch.compile or FakeTensorMode instead)")
+
+
+def _is_fake(t):
+    try:
+        from torch._subclasses.fake_tensor import FakeTensor
+    except ImportError:
+        return False
+    return isinstance(t, FakeTensor)
+
+
+def records_grad(*tensors):
+    """Whether autograd would record a call on these tensors."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+NO_BACKWARD = ("openmla: decode has no backward: it is an inference kernel, and q and k_cache get no "
+               "gradient through out and lse; call it under torch.no_grad() or torch.inference_mode(), or "
+               "pass detached inputs")
 
 
 if torch is not None:
@@ -70,7 +95,9 @@ if torch is not None:
         num_splits is taken here as the view into tile_scheduler_metadata that openmla.plan returns:
         the op sees only the plan buffer, so copies of its inputs (torch.library.opcheck,
         functionalization) still pass the library's check that the two belong together."""
-        num_splits = plan_num_splits(tile_scheduler_metadata, q, k_cache)
+        from ._plan import num_splits_view  # here: _plan imports this module
+
+        num_splits = num_splits_view(tile_scheduler_metadata.detach(), q.shape[0])  # [b + 1]
         arrays = [t.detach() for t in (q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata,
                                        num_splits, workspace, out, lse)]
         with device_guard(q):
@@ -80,3 +107,37 @@ if torch is not None:
     def _(q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata, workspace, out, lse,
           d_v, softmax_scale, causal):
         return None
+
+    @torch.library.custom_op("openmla::no_backward", mutates_args=())
+    def no_backward(grad_out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The gradient of decode's input x (q or k_cache): there is none, so this raises when autograd
+        runs it. An op rather than a plain raise, so that torch.compile can trace a backward through
+        decode and the error comes when the backward runs, as in eager mode."""
+        raise NotImplementedError(NO_BACKWARD)
+
+    @no_backward.register_fake
+    def _(grad_out, x):
+        return torch.empty_like(x)
+
+    class DecodeWithoutBackward(torch.autograd.Function):
+        """decode_ as autograd sees it when q or k_cache requires grad. The op mutates out and lse, so
+        torch.library cannot hold an autograd formula for it (register_autograd takes functional ops
+        only); this Function is its autograd registration: the forward runs the op and marks out and
+        lse as its results, so that they carry a grad_fn, and the backward raises NotImplementedError
+        instead of letting q and k_cache silently get no gradient."""
+
+        @staticmethod
+        def forward(ctx, q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata, workspace, out, lse,
+                    d_v, softmax_scale, causal):
+            decode_(q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata, workspace, out, lse, d_v,
+                    softmax_scale, causal)
+            ctx.mark_dirty(out, lse)
+            ctx.save_for_backward(q, k_cache)
+            return out, lse
+
+        @staticmethod
+        def backward(ctx, grad_out, grad_lse):
+            q, k_cache = ctx.saved_tensors
+            grads = [no_backward(grad_out, x) if needed else None
+                     for x, needed in zip((q, k_cache), ctx.needs_input_grad)]
+            return (*grads, None, None, None, None, None, None, None, None, None)

@@ -1,5 +1,6 @@
 #include "arrays.h"
 
+#include <algorithm>
 #include <string>
 
 #include "openmla/error.h"
@@ -16,39 +17,39 @@ std::string dtype_string(dl::dtype t) {
   return code + std::to_string(t.bits) + (t.lanes == 1 ? "" : "x" + std::to_string(t.lanes));
 }
 
-DType to_dtype(const char* name, dl::dtype t) {
+DType to_dtype(const char* name, dl::dtype t, const char* dtypes) {
   if (t == nb::dtype<float>()) return DType::fp32;
   if (t == nb::dtype<int32_t>()) return DType::int32;
   if (t == nb::dtype<uint16_t>()) return DType::bf16;
   if (t == dl::dtype{static_cast<uint8_t>(dl::dtype_code::Bfloat), 16, 1}) return DType::bf16;
   if (t == dl::dtype{static_cast<uint8_t>(dl::dtype_code::Float), 16, 1}) return DType::fp16;
-  throw nb::type_error(("openmla: " + std::string(name) +
-                        ": expected dtype bfloat16, float16, float32 or int32, given " + dtype_string(t))
-                           .c_str());
+  throw nb::type_error(Error(name, "dtype " + std::string(dtypes), dtype_string(t)).what());
 }
 
 Device to_device(const char* name, int32_t type, int32_t id) {
   if (type == nb::device::cpu::value) return Device{};
   if (type == nb::device::cuda::value) return Device{DeviceType::cuda, id};
-  throw nb::type_error(("openmla: " + std::string(name) +
-                        ": expected a CPU or CUDA array, given DLPack device type " + std::to_string(type))
-                           .c_str());
+  throw nb::type_error(
+      Error(name, "a CPU or CUDA array", "DLPack device type " + std::to_string(type)).what());
 }
 
 template <typename Array>
-TensorView view_of(const char* name, const Array& array) {
+TensorView view_of(const char* name, const Array& array, const char* dtypes) {
   if (array.ndim() > static_cast<size_t>(kMaxRank)) {
-    throw Error("openmla: " + std::string(name) + ": expected at most " + std::to_string(kMaxRank) +
-                " dims, given " + std::to_string(array.ndim()));
+    throw Error(name, "at most " + std::to_string(kMaxRank) + " dims", std::to_string(array.ndim()));
   }
   TensorView view;
   view.data = const_cast<void*>(static_cast<const void*>(array.data()));
   view.device = to_device(name, array.device_type(), array.device_id());
-  view.dtype = to_dtype(name, array.dtype());
+  view.dtype = to_dtype(name, array.dtype(), dtypes);
   view.rank = static_cast<int32_t>(array.ndim());
-  for (int d = 0; d < view.rank; ++d) {
+  // NumPy gives an empty array zero strides; such an array has no layout, so it gets row-major ones.
+  const bool empty = array.size() == 0;
+  int64_t row_major = 1;
+  for (int d = view.rank; d-- > 0;) {
     view.sizes[d] = static_cast<int64_t>(array.shape(d));
-    view.strides[d] = array.stride(d);
+    view.strides[d] = empty ? row_major : array.stride(d);
+    row_major *= std::max<int64_t>(view.sizes[d], 1);
   }
   return view;
 }
@@ -56,10 +57,10 @@ TensorView view_of(const char* name, const Array& array) {
 template <typename Array>
 Buffer buffer_of(const char* name, const Array& array) {
   int64_t expected_stride = 1;
-  for (size_t d = array.ndim(); d-- > 0;) {
+  for (size_t d = array.ndim(); d-- > 0 && array.size() > 0;) {
     if (array.shape(d) > 1 && array.stride(d) != expected_stride) {
-      throw Error("openmla: " + std::string(name) + ": expected a C-contiguous array, given stride " +
-                  std::to_string(array.stride(d)) + " in dim " + std::to_string(d));
+      throw Error(name, "a C-contiguous array",
+                  "stride " + std::to_string(array.stride(d)) + " in dim " + std::to_string(d));
     }
     expected_stride *= static_cast<int64_t>(array.shape(d));
   }
@@ -69,9 +70,13 @@ Buffer buffer_of(const char* name, const Array& array) {
 
 }  // namespace
 
-TensorView to_view(const char* name, const Input& array) { return view_of(name, array); }
+TensorView to_view(const char* name, const Input& array, const char* dtypes) {
+  return view_of(name, array, dtypes);
+}
 
-TensorView to_view(const char* name, const Output& array) { return view_of(name, array); }
+TensorView to_view(const char* name, const Output& array, const char* dtypes) {
+  return view_of(name, array, dtypes);
+}
 
 Buffer to_buffer(const char* name, const Input& array) { return buffer_of(name, array); }
 
@@ -91,7 +96,7 @@ Device to_device(const char* type, int32_t index) {
   const std::string t = type;
   if (t == "cpu") return Device{};
   if (t == "cuda") return Device{DeviceType::cuda, index};
-  throw Error("openmla: device: expected \"cpu\" or \"cuda\", given \"" + t + "\"");
+  throw Error("device", "\"cpu\" or \"cuda\"", "\"" + t + "\"");
 }
 
 }  // namespace openmla::python

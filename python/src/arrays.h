@@ -18,11 +18,18 @@ using Output = nb::ndarray<>;
 // Workspaces are aligned by the binding: Python's workspace_size adds this slack to the library's.
 inline constexpr int64_t kWorkspaceAlignment = 256;
 
-// A strided view of `array`. Throws TypeError for a dtype or device the library has no name for
-// (uint16 is read as bf16: it carries numpy's ml_dtypes.bfloat16, which DLPack cannot export), and
-// openmla::Error for more than kMaxRank dims.
-TensorView to_view(const char* name, const Input& array);
-TensorView to_view(const char* name, const Output& array);
+// The dtypes an argument accepts, as its TypeError names them when a dtype is none the library has a
+// name for (int64, float64, ...). Dtypes the library knows are checked by the library itself.
+inline constexpr const char* kHalfDtypes = "bfloat16 or float16";
+inline constexpr const char* kFloat32Dtype = "float32";
+inline constexpr const char* kInt32Dtype = "int32";
+inline constexpr const char* kFloatDtypes = "bfloat16, float16 or float32";
+
+// A strided view of `array`. Throws TypeError "expected dtype <dtypes>" for a dtype the library has no
+// name for, TypeError for a device it has no name for (uint16 is read as bf16: it carries numpy's
+// ml_dtypes.bfloat16, which DLPack cannot export), and openmla::Error for more than kMaxRank dims.
+TensorView to_view(const char* name, const Input& array, const char* dtypes);
+TensorView to_view(const char* name, const Output& array, const char* dtypes);
 
 // The bytes of a C-contiguous array (throws openmla::Error when it is not contiguous).
 Buffer to_buffer(const char* name, const Input& array);

@@ -45,8 +45,8 @@ void check_workspace_bytes(const Plan& plan, const TensorView& q, int64_t d_v, c
     return;
   }
   if (raw.bytes < need) {
-    throw Error("openmla: workspace: expected >= " + std::to_string(need) +
-                " bytes (openmla.workspace_size), given " + std::to_string(raw.bytes) + " bytes");
+    throw Error("workspace", ">= " + std::to_string(need) + " bytes (openmla.workspace_size)",
+                std::to_string(raw.bytes) + " bytes");
   }
 }
 
@@ -55,15 +55,15 @@ void run_decode(const Input& q, const Input& k_cache, const Input& block_table, 
                 const Output& out, const Output& lse, int64_t d_v, std::optional<float> softmax_scale,
                 bool causal, uintptr_t stream) {
   DecodeArgs args{
-      .q = to_view("q", q),
-      .k_cache = to_view("k_cache", k_cache),
-      .block_table = to_view("block_table", block_table),
-      .cache_seqlens = to_view("cache_seqlens", cache_seqlens),
+      .q = to_view("q", q, kHalfDtypes),
+      .k_cache = to_view("k_cache", k_cache, kHalfDtypes),
+      .block_table = to_view("block_table", block_table, kInt32Dtype),
+      .cache_seqlens = to_view("cache_seqlens", cache_seqlens, kInt32Dtype),
       .d_v = d_v,
       .softmax_scale = softmax_scale,
       .causal = causal,
-      .out = to_view("out", out),
-      .lse = to_view("lse", lse),
+      .out = to_view("out", out, kHalfDtypes),
+      .lse = to_view("lse", lse, kFloat32Dtype),
       .stream = to_stream(stream),
   };
   const Plan plan = plan_from_arrays(tile_scheduler_metadata, num_splits, args.q, args.k_cache);

@@ -11,10 +11,10 @@ namespace {
 void run_merge(const Input& out_parts, const Input& lse_parts, const Output& out, const Output& lse,
                uintptr_t stream) {
   const MergeArgs args{
-      .out_parts = to_view("out_parts", out_parts),
-      .lse_parts = to_view("lse_parts", lse_parts),
-      .out = to_view("out", out),
-      .lse = to_view("lse", lse),
+      .out_parts = to_view("out_parts", out_parts, kFloatDtypes),
+      .lse_parts = to_view("lse_parts", lse_parts, kFloat32Dtype),
+      .out = to_view("out", out, kFloatDtypes),
+      .lse = to_view("lse", lse, kFloat32Dtype),
       .stream = to_stream(stream),
   };
   nb::gil_scoped_release unlocked;

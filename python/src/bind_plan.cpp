@@ -30,11 +30,11 @@ std::tuple<int64_t, int64_t, int64_t> geometry(int64_t batch, int64_t s_q, int64
 }
 
 void run_plan(const Input& cache_seqlens, const Output& tile_scheduler_metadata, uintptr_t stream) {
-  const TensorView lengths = to_view("cache_seqlens", cache_seqlens);
-  const TensorView schedule = to_view("tile_scheduler_metadata", tile_scheduler_metadata);
+  const TensorView lengths = to_view("cache_seqlens", cache_seqlens, kInt32Dtype);
+  const TensorView schedule = to_view("tile_scheduler_metadata", tile_scheduler_metadata, kInt32Dtype);
   check_schedule_array(schedule);
   if (lengths.rank != 1) {
-    throw Error("openmla: cache_seqlens: expected rank 1 [b], given rank " + std::to_string(lengths.rank));
+    throw Error("cache_seqlens", "rank 1 [b]", "rank " + std::to_string(lengths.rank));
   }
   // num_parts is resolved already: the head counts that could pick it no longer matter.
   const PlanConfig config{.batch = lengths.sizes[0],

@@ -5,8 +5,11 @@
 
 namespace openmla::python {
 
-void bind_plan(nanobind::module_& m);
-void bind_decode(nanobind::module_& m);
-void bind_merge(nanobind::module_& m);
+namespace nb = nanobind;
+
+void bind_info(nb::module_& m);
+void bind_plan(nb::module_& m);
+void bind_decode(nb::module_& m);
+void bind_merge(nb::module_& m);
 
 }  // namespace openmla::python

@@ -16,6 +16,7 @@ NB_MODULE(_C, m) {
       PyErr_SetString(PyExc_ValueError, e.what());
     }
   });
+  openmla::python::bind_info(m);
   openmla::python::bind_plan(m);
   openmla::python::bind_decode(m);
   openmla::python::bind_merge(m);

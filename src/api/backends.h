@@ -20,6 +20,7 @@ void decode(const DecodeArgs& args, float scale);
 namespace openmla::cuda {
 
 bool available();
+int32_t device_count();  // 0 when no device can be reached (no driver, no device); never throws
 int64_t default_num_parts(const PlanConfig& config);
 void check_args(const DecodeArgs& args);  // what the CUDA kernels need beyond the common checks
 // The CUDA kernel that serves args (portable or sm90); throws when args.kernel names one that cannot.

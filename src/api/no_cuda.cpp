@@ -1,5 +1,5 @@
 // The CUDA entry points of a build without the CUDA backend: every CUDA request is refused by
-// src/api before reaching these, except `available`.
+// src/api before reaching these, except the queries `available` and `device_count`.
 
 #include "../api/backends.h"
 #include "check.h"
@@ -15,6 +15,7 @@ namespace {
 }  // namespace
 
 bool available() { return false; }
+int32_t device_count() { return 0; }
 int64_t default_num_parts(const PlanConfig&) { refuse(); }
 void check_args(const DecodeArgs&) { refuse(); }
 Kernel select_kernel(const DecodeArgs&) { refuse(); }

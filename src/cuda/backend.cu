@@ -117,6 +117,17 @@ bool portable_forced_by_environment() {
 
 bool available() { return true; }
 
+// No driver, a driver older than the CUDA runtime, a stub library and a machine without a GPU all mean
+// that this process has no CUDA device: 0, so that callers say so rather than the runtime's words.
+int32_t device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // clear the error this call left, so that it does not surface later
+    return 0;
+  }
+  return count;
+}
+
 Kernel select_kernel(const DecodeArgs& a) {
   switch (a.kernel) {
     case Kernel::automatic:

@@ -2,12 +2,12 @@
 
 import pytest
 
-from openmla import _sizes
+import openmla
 
 
 def require_cuda_backend():
-    """Skips the calling test module unless openmla was built with its CUDA backend."""
-    try:
-        _sizes.plan_geometry(1, 1, 1, 1, 1, "cuda", 0)
-    except ValueError as error:
-        pytest.skip(f"openmla was built without the CUDA backend ({error})", allow_module_level=True)
+    """Skips the calling test module unless openmla was built with its CUDA backend and sees a device."""
+    if not openmla.cuda_built():
+        pytest.skip("openmla was built without the CUDA backend", allow_module_level=True)
+    if openmla.cuda_device_count() == 0:
+        pytest.skip("openmla sees no CUDA device", allow_module_level=True)

@@ -30,7 +30,8 @@ def args():
 
 def call(args, **changes):
     a = {**args, **changes}
-    return openmla.decode(a.pop("q"), a.pop("k_cache"), a.pop("block_table"), a.pop("cache_seqlens"), d_v=32, **a)
+    return openmla.decode(a.pop("q"), a.pop("k_cache"), a.pop("block_table"), a.pop("cache_seqlens"),
+                          d_v=a.pop("d_v", 32), **a)
 
 
 def untouched(args):
@@ -84,11 +85,24 @@ def test_d_v_larger_than_d_qk(args):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda a: {"q": a["q"].astype(np.float64)}, "q: expected dtype bfloat16, float16, float32 or int32"),
-        (lambda a: {"q": a["q"].view(np.uint16)}, "q: expected dtype bfloat16, float16, float32 or int32"),
+        (lambda a: {"q": a["q"].astype(np.float64)}, "q: expected dtype bfloat16 or float16, given float64"),
+        (lambda a: {"q": a["q"].view(np.uint16)}, "q: expected dtype bfloat16 or float16, given uint16"),
+        (lambda a: {"out": a["out"].view(np.uint16)}, "out: expected dtype bfloat16 or float16, given uint16"),
+        (lambda a: {"lse": a["lse"].astype(np.float64)}, "lse: expected dtype float32, given float64"),
         (lambda a: {"q": a["q"].tolist()}, "q: expected a numpy.ndarray, torch.Tensor or cupy.ndarray"),
-        (lambda a: {"block_table": a["block_table"].astype(np.int64)}, "block_table: expected dtype"),
-        (lambda a: {"plan": "plan"}, "plan: expected an openmla.Plan"),
+        (lambda a: {"block_table": a["block_table"].astype(np.int64)},
+         "openmla: block_table: expected dtype int32, given int64"),
+        (lambda a: {"cache_seqlens": a["cache_seqlens"].astype(np.int64)},
+         "openmla: cache_seqlens: expected dtype int32, given int64"),
+        (lambda a: {"plan": "plan"}, "plan: expected an openmla.Plan (tile_scheduler_metadata, num_splits), given str"),
+        (lambda a: {"plan": tuple(a["plan"]) + (None,)}, "plan: expected an openmla.Plan (tile_scheduler_metadata, "
+                                                         "num_splits), given a tuple of 3"),
+        (lambda a: {"plan": ([0], [0])}, "openmla: tile_scheduler_metadata: expected a numpy.ndarray"),
+        (lambda a: {"d_v": 32.0}, "openmla: d_v: expected an int, given float 32.0"),
+        (lambda a: {"d_v": "32"}, "openmla: d_v: expected an int, given str '32'"),
+        (lambda a: {"softmax_scale": "0.1"}, "openmla: softmax_scale: expected a float or None, given str '0.1'"),
+        (lambda a: {"causal": 1}, "openmla: causal: expected a bool, given int 1"),
+        (lambda a: {"check": None}, "openmla: check: expected a bool, given NoneType None"),
         (lambda a: {"plan": openmla.Plan(a["plan"].tile_scheduler_metadata.view(np.float32),
                                          a["plan"].num_splits)},
          "tile_scheduler_metadata: expected dtype int32"),
@@ -98,6 +112,47 @@ def test_type_errors_write_nothing(args, change, message):
     with pytest.raises(TypeError) as error:
         call(args, **change(args))
     assert message in str(error.value)
+    assert untouched(args)
+
+
+@pytest.mark.parametrize("name", ["out", "lse", "workspace"])
+def test_read_only_output_is_refused(args, name):
+    args[name].flags.writeable = False
+    with pytest.raises(ValueError, match=rf"^openmla: {name}: expected a writable array, given a read-only one$"):
+        call(args)
+    assert untouched(args)
+
+
+def test_read_only_plan_out_is_refused():
+    lengths = np.array([3, 4], np.int32)
+    schedule = np.empty_like(openmla.plan(lengths, h_q=4, num_parts=2).tile_scheduler_metadata)
+    schedule.flags.writeable = False
+    with pytest.raises(ValueError, match="^openmla: out: expected a writable array, given a read-only one$"):
+        openmla.plan(lengths, h_q=4, num_parts=2, out=schedule)
+
+
+def test_a_plain_tuple_is_a_plan(args):
+    """The 2-tuple that FlashMLA's get_mla_metadata returns works wherever a Plan does."""
+    plan = tuple(args["plan"])
+    workspace = np.empty(openmla.workspace_size(args["q"], plan, d_v=32), np.uint8)
+    call(args, plan=plan, workspace=workspace)
+    assert not untouched(args)
+
+
+def test_huge_d_v_is_refused_before_any_allocation(args):
+    """d_v = 2^40 would size a 48 TiB workspace: the d_v <= d_qk rule is checked first."""
+    with pytest.raises(ValueError, match=r"^openmla: d_v: expected 1 <= d_v <= d_qk = 64, given 1099511627776$"):
+        openmla.decode(args["q"], args["k_cache"], args["block_table"], args["cache_seqlens"], d_v=2**40)
+    with pytest.raises(ValueError, match=r"^openmla: d_v: expected 1 <= d_v <= d_qk = 64, given 1099511627776$"):
+        openmla.workspace_size(args["q"], args["plan"], d_v=2**40)
+    with pytest.raises(ValueError, match=r"^openmla: d_v: expected 1 <= d_v <= d_qk = 64, given 0$"):
+        openmla.workspace_size(args["q"], args["plan"], d_v=0)
+
+
+def test_page_size_zero(args):
+    """The message NumPy, torch and C++ share for a cache without slots."""
+    with pytest.raises(ValueError, match=r"k_cache.size\(1\) \(page_size\): expected >= 1, given 0"):
+        call(args, k_cache=args["k_cache"][:, :0])
     assert untouched(args)
 
 
@@ -115,6 +170,12 @@ def test_plan_errors():
         openmla.plan(lengths, h_q=4, num_parts=2, out=np.empty((2, 1), np.int32))
     with pytest.raises(TypeError, match="h_q"):
         openmla.plan(lengths)
+    with pytest.raises(TypeError, match="^openmla: cache_seqlens: expected dtype int32, given int64$"):
+        openmla.plan(lengths.astype(np.int64), h_q=4)
+    with pytest.raises(TypeError, match="^openmla: h_q: expected an int, given float 4.0$"):
+        openmla.plan(lengths, h_q=4.0)
+    with pytest.raises(TypeError, match="^openmla: num_parts: expected an int, given NoneType None$"):
+        openmla.plan(lengths, h_q=4, num_parts=None)
 
 
 def test_flash_mla_with_foreign_metadata(args):

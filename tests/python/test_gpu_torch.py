@@ -82,6 +82,19 @@ def test_compile_fullgraph():
     assert torch.equal(got_sum, want_sum) and torch.equal(got_lse, want_lse)
 
 
+def capture(step):
+    """A CUDA graph of step() after one warm-up run on a side stream; returns (graph, step's result)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        result = step()
+    return graph, result
+
+
 def test_cuda_graph_step_replayed_with_new_lengths():
     """plan + three layers captured once; replays with new lengths match the reference."""
     b, h_q, layers = 3, 16, 3
@@ -99,17 +112,87 @@ def test_cuda_graph_step_replayed_with_new_lengths():
             openmla.decode(q, k, block_table, seqlens, d_v=D_V, plan=step_plan, workspace=workspace, out=out,
                            lse=lse)
 
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        step()
+    graph, _ = capture(step)
     for lengths in ([1, 900, 64], [0, 0, 0], [1100, 5, 700]):
         seqlens.copy_(torch.tensor(lengths, dtype=torch.int32))
         graph.replay()
         torch.cuda.synchronize()
         for k, out, lse in zip(k_caches, outs, lses):
             check(out, lse, q, k, block_table, seqlens)
+
+
+def test_empty_batch_eager_and_in_cuda_graph():
+    q, k_cache, block_table, seqlens = cuda_case(2, 1, 16, [100, 300])
+    q, block_table, seqlens = q[:0], block_table[:0], seqlens[:0]  # b = 0
+    plan = openmla.plan(seqlens, h_q=16)
+    out, lse = openmla.decode(q, k_cache, block_table, seqlens, d_v=D_V, plan=plan)
+    torch.cuda.synchronize()
+    assert out.shape == (0, 1, 16, D_V) and lse.shape == (0, 16, 1)
+    schedule = torch.empty_like(plan.tile_scheduler_metadata)
+    # Garbage in the status word too: an empty decode must leave the status ok.
+    workspace = torch.full((openmla.workspace_size(q, plan, d_v=D_V),), 0x13, dtype=torch.uint8, device="cuda")
+    out = torch.empty(0, 1, 16, D_V, dtype=q.dtype, device="cuda")  # [b, s_q, h_q, d_v]
+    lse = torch.empty(0, 16, 1, device="cuda")  # [b, h_q, s_q]
+
+    def step():
+        step_plan = openmla.plan(seqlens, h_q=16, out=schedule)
+        openmla.decode(q, k_cache, block_table, seqlens, d_v=D_V, plan=step_plan, workspace=workspace, out=out,
+                       lse=lse)
+        metadata = openmla.get_mla_metadata(seqlens, 16, 1)
+        return openmla.flash_mla_with_kvcache(q, k_cache, block_table, seqlens, D_V, *metadata)
+
+    graph, (flash_out, flash_lse) = capture(step)
+    graph.replay()
+    torch.cuda.synchronize()
+    assert flash_out.shape == (0, 1, 16, D_V) and flash_lse.shape == (0, 16, 1)
+    openmla.check_status(workspace)
+
+
+def test_flash_mla_sched_meta_form():
+    """FlashMLA's current pattern: get_mla_metadata() once, the first call fills it, later layers reuse it."""
+    from openmla import flash_mla_with_kvcache, get_mla_metadata
+
+    b, s_q, h_q = 4, 2, 64
+    q, k_cache, block_table, cache_seqlens = cuda_case(b, s_q, h_q, [10, 300, 2000, 64])
+    sched_meta, num_splits = get_mla_metadata()
+    assert num_splits is None
+    for layer in range(3):
+        k_layer = k_cache * (layer + 1)
+        out, lse = flash_mla_with_kvcache(q, k_layer, block_table, cache_seqlens, D_V, sched_meta, num_splits,
+                                          causal=True)
+        check(out, lse, q, k_layer, block_table, cache_seqlens, causal=True)
+    with pytest.raises(ValueError, match=r"causal: expected True, as in the first call"):
+        flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, D_V, sched_meta, None, causal=False)
+
+
+@pytest.mark.parametrize("form", ["tuple", "sched_meta"])
+def test_flash_mla_forms_in_cuda_graph(form):
+    """A whole step (metadata + three layers) in FlashMLA's call pattern, captured once and replayed with
+    new lengths: the schedule is made inside the graph in both forms."""
+    from openmla import flash_mla_with_kvcache, get_mla_metadata
+
+    b, s_q, h_q, layers = 3, 2, 16, 3
+    q, k_cache, block_table, seqlens = cuda_case(b, s_q, h_q, [1200, 1200, 1200])
+    k_caches = [k_cache * (i + 1) for i in range(layers)]
+
+    def step():
+        metadata = get_mla_metadata(seqlens, s_q * h_q, 1) if form == "tuple" else get_mla_metadata()
+        return [flash_mla_with_kvcache(q, k, block_table, seqlens, D_V, *metadata, causal=True) for k in k_caches]
+
+    graph, results = capture(step)
+    for lengths in ([1, 900, 64], [0, 2, 0], [1100, 5, 700]):
+        seqlens.copy_(torch.tensor(lengths, dtype=torch.int32))
+        graph.replay()
+        torch.cuda.synchronize()
+        for k, (out, lse) in zip(k_caches, results):
+            check(out, lse, q, k, block_table, seqlens, causal=True)
+
+
+def test_grad_inputs_on_cuda():
+    q, k_cache, block_table, cache_seqlens = cuda_case(2, 1, 16, [100, 700])
+    q.requires_grad_()
+    out, lse = openmla.decode(q, k_cache, block_table, cache_seqlens, d_v=D_V)
+    assert out.requires_grad
+    check(out.detach(), lse.detach(), q.detach(), k_cache, block_table, cache_seqlens)
+    with pytest.raises(NotImplementedError, match="^openmla: decode has no backward"):
+        out.float().sum().backward()

@@ -110,3 +110,61 @@ def test_strided_and_read_only_inputs():
 
 def test_version():
     assert openmla.__version__.count(".") == 2
+
+
+def test_plan_serves_other_head_counts_page_sizes_and_d_v():
+    """The plan reuse rule: a plan made for h_q = 16, s_q = 1 (these only chose num_parts) serves a decode
+    with h_q = 128, s_q = 2, h_kv = 2, page size 32 and another d_v; the workspace follows the decode."""
+    lengths = [100, 31, 250]
+    plan = openmla.plan(np.array(lengths, np.int32), s_q=1, h_q=16, h_kv=1, num_parts=4)
+    case = make_case(3, 2, 128, 2, lengths, d_qk=64, page_size=32)
+    q = case["q"].astype(np.float16)  # [b, s_q, h_q, d_qk]
+    small = openmla.workspace_size(q[:, :1, :16], plan, d_v=48)
+    need = openmla.workspace_size(q, plan, d_v=48)
+    assert need > small
+    with pytest.raises(ValueError, match=rf"^openmla: workspace: expected >= {need} bytes"):
+        openmla.decode(q, case["k_cache"].astype(np.float16), case["block_table"], case["cache_seqlens"],
+                       d_v=48, plan=plan, workspace=np.empty(small, np.uint8))
+    run_and_check(case, "float16", d_v=48, plan=plan, workspace=np.empty(need, np.uint8), causal=True)
+
+
+def test_stale_plan_is_refused():
+    """A plan made for other lengths (other 64-key tile counts) is refused before anything is written;
+    lengths with the same tile counts are fine."""
+    plan = openmla.plan(np.array([100, 31], np.int32), h_q=16)
+    case = make_case(2, 1, 16, 1, [256, 31])
+    q = case["q"].astype(np.float16)
+    k_cache = case["k_cache"].astype(np.float16)
+    out = np.full((2, 1, 16, 32), 7, np.float16)  # [b, s_q, h_q, d_v]
+    with pytest.raises(ValueError, match="^openmla: plan"):
+        openmla.decode(q, k_cache, case["block_table"], case["cache_seqlens"], d_v=32, plan=plan, out=out)
+    assert (out == 7).all()
+    same_tiles = np.array([120, 1], np.int32)  # 2 and 1 tiles, as 100 and 31
+    got = openmla.decode(q, k_cache, case["block_table"], same_tiles, d_v=32, plan=plan)
+    assert_close(*got, *reference(q, k_cache, case["block_table"], same_tiles, 32))
+
+
+def test_empty_batch():
+    """b = 0 (an engine's empty step): plan and decode return empty outputs."""
+    case = make_case(2, 2, 4, 1, [30, 60])
+    q = case["q"][:0].astype(np.float16)  # [0, s_q, h_q, d_qk]
+    k_cache = case["k_cache"].astype(np.float16)
+    lengths = case["cache_seqlens"][:0]
+    plan = openmla.plan(lengths, s_q=2, h_q=4)
+    assert plan.num_splits.shape == (1,)  # [b + 1]
+    out, lse = openmla.decode(q, k_cache, case["block_table"][:0], lengths, d_v=32, plan=plan)
+    assert out.shape == (0, 2, 4, 32) and out.dtype == np.float16 and lse.shape == (0, 4, 2)
+    out, lse = openmla.decode(q, k_cache, case["block_table"][:0], lengths, d_v=32)
+    assert out.shape == (0, 2, 4, 32)
+    tile_scheduler_metadata, num_splits = openmla.get_mla_metadata(lengths, 8, 1)
+    out, lse = openmla.flash_mla_with_kvcache(q, k_cache, case["block_table"][:0], lengths, 32,
+                                              tile_scheduler_metadata, num_splits)
+    assert out.shape == (0, 2, 4, 32) and lse.shape == (0, 4, 2)
+
+
+def test_build_queries():
+    assert isinstance(openmla.cuda_built(), bool)
+    assert openmla.cuda_device_count() >= 0
+    assert openmla.cuda_available() == (openmla.cuda_built() and openmla.cuda_device_count() > 0)
+    if not openmla.cuda_built():
+        assert openmla.cuda_device_count() == 0

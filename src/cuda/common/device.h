@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "../../api/backends.h"
 #include "../../api/check.h"
 #include "cuda_check.h"
 
@@ -43,19 +44,6 @@ inline void check_device_pointer(const char* name, const void* pointer, int devi
   if (attributes.device != device) {
     detail::fail(name, "memory of cuda:" + std::to_string(device), "memory of cuda:" + std::to_string(attributes.device));
   }
-}
-
-// The number of CUDA devices. No driver, a driver older than the CUDA runtime and a machine without a
-// GPU all mean that this process has no CUDA device: say so, rather than the runtime's words.
-inline int device_count() {
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status == cudaErrorNoDevice || status == cudaErrorInsufficientDriver) {
-    cudaGetLastError();  // clear the error this call left, so that it does not surface later
-    return 0;
-  }
-  OPENMLA_CUDA_CHECK(status);
-  return count;
 }
 
 // Throws unless `device` is a CUDA device of this process: the first check of every CUDA entry point.
