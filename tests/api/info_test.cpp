@@ -3,11 +3,10 @@
 
 #include <gtest/gtest.h>
 
-#ifdef OPENMLA_WITH_CUDA
-#include <cuda_runtime.h>
-#endif
-
 #include "openmla/openmla.h"
+#ifdef OPENMLA_WITH_CUDA
+#include "cuda_error.h"
+#endif
 
 namespace openmla {
 namespace {
@@ -23,12 +22,7 @@ TEST(Info, CudaBuiltMatchesTheBuild) {
 
 TEST(Info, DeviceCountMatchesTheRuntime) {
 #ifdef OPENMLA_WITH_CUDA
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();
-    count = 0;
-  }
-  EXPECT_EQ(cuda_device_count(), count);
+  EXPECT_EQ(cuda_device_count(), support::cuda_device_count());
 #endif
   EXPECT_GE(cuda_device_count(), 0);
   EXPECT_EQ(cuda_available(), cuda_built() && cuda_device_count() > 0);
