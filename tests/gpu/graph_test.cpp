@@ -131,6 +131,7 @@ TEST(GpuGraph, EmptyBatchUnderCapture) {
   SUPPORT_CUDA(cudaGraphInstantiate(&exec, graph, 0));
   const int32_t dirty = 5;  // an offence left by an earlier step: the replay resets it
   workspace.upload(&dirty, 4);
+  SUPPORT_CUDA(cudaDeviceSynchronize());  // a pageable upload may land after cudaMemcpy returns
   SUPPORT_CUDA(cudaGraphLaunch(exec, stream));
   EXPECT_EQ(read_status(args.workspace, stream).code, StatusCode::ok);
   cudaGraphExecDestroy(exec);
