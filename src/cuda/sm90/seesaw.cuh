@@ -339,6 +339,7 @@ struct SeesawCta {
       s.base_a[row0 + 8] = base_a[1];
     }
     ptx::bar_arrive(kMaxA, kThreads);
+    ptx::pin_registers(sc);  // the exponentials after the arrival, not before
 
     // P_a into registers and, for warpgroup 1, into stage 0's RoPE chunk, which only the scores of
     // tile a read: after the barrier every warp's part of them retired.
@@ -450,10 +451,10 @@ struct SeesawCta {
 
     // Tile b's base from tile a's, published for warpgroup 0.
     float tile[2] = {-INFINITY, -INFINITY};
-    ptx::bar_sync(kMaxA, kThreads);
     if (has_b) {
       tile_max<kMasked>(sc, w.key0(w.pos_a(k) + 1), row.limit, tile);
     }
+    ptx::bar_sync(kMaxA, kThreads);
     float scale[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
