@@ -339,7 +339,6 @@ struct SeesawCta {
       s.base_a[row0 + 8] = base_a[1];
     }
     ptx::bar_arrive(kMaxA, kThreads);
-    ptx::pin_registers(sc);  // the exponentials after the arrival, not before
 
     // P_a into registers and, for warpgroup 1, into stage 0's RoPE chunk, which only the scores of
     // tile a read: after the barrier every warp's part of them retired.
