@@ -305,23 +305,41 @@ struct SeesawCta {
     ptx::bar_sync(kWarpgroup == 0 ? kLocal0 : kLocal1, kWarpgroupThreads);
   }
 
+  // ---- pairs ----------------------------------------------------------------------------------------
+
+  // What a warpgroup needs to know about pair k beyond the walk: whether it has a tile b and a next
+  // pair, and for the next pair its position a and (the loaders only) the cache blocks of its tiles,
+  // read at the start of the pair so that the pair's work hides the latency.
+  struct Pair {
+    bool has_b;
+    bool next;
+    int next_a;
+    int32_t block_a;
+    int32_t block_b;
+  };
+
+  template <bool kMasked>
+  __device__ Pair pair(const Piece& piece, const Walk& w, int k) const {
+    Pair pr{!kMasked || w.has_b(k), k + 1 < w.pairs(), 0, 0, 0};
+    if (pr.next) {
+      pr.next_a = w.pos_a(k + 1);
+      if (wg_thread == 0) {
+        pr.block_a = fetch_block(piece, w.key0(pr.next_a));
+        pr.block_b = pr.has_b ? fetch_block(piece, w.key0(pr.next_a + 1)) : 0;
+      }
+    }
+    return pr;
+  }
+
   // ---- warpgroup 0: tile a's scores, O_L -------------------------------------------------------------
 
   template <bool kMasked>
   __device__ void left_pair(const Piece& piece, const Walk& w, int k, float (&o)[kAccumulators],
                             float (&sc)[kScoreRegisters], RowState& row) {
-    const bool has_b = !kMasked || w.has_b(k);
-    const bool next = k + 1 < w.pairs();
+    const Pair pr = pair<kMasked>(piece, w, k);
     const int key_a = w.key0(w.pos_a(k));
-    const int next_a = next ? w.pos_a(k + 1) : 0;
     const uint32_t kv_a = ptx::smem_addr(&s.kv[0][0][0]);
     const uint32_t kv_b = ptx::smem_addr(&s.kv[1][0][0]);
-    int32_t block_a = 0;
-    int32_t block_b = 0;
-    if (wg_thread == 0 && next) {  // read early: the pair's work hides the latency
-      block_a = fetch_block(piece, w.key0(next_a));
-      block_b = has_b ? fetch_block(piece, w.key0(next_a + 1)) : 0;
-    }
 
     // Tile a's base, published at once: warpgroup 1's softmax of tile b starts from it.
     float tile[2];
@@ -381,17 +399,17 @@ struct SeesawCta {
     // O_L = O_L * scale_b + P_b V_b[:, 0:256], P_b from warpgroup 1. Every warp of this warpgroup
     // passed its wait for P_a V_a before kPb completed: stage 0's low half is free for the next pair.
     ptx::bar_sync(kPb, kThreads);
-    if (wg_thread == 0 && next) {
-      load<0>(0, w.key0(next_a), block_a);
+    if (wg_thread == 0 && pr.next) {
+      load<0>(0, w.key0(pr.next_a), pr.block_a);
     }
-    if (has_b) {
+    if (pr.has_b) {
       rescale(o, scale_b);
       wait_full(1, 0, w, k);
       ptx::pin_registers(o);
       ptx::wgmma_fence();
       issue_values(o, ptx::smem_addr(s.p), kv_b);
       ptx::wgmma_commit();
-      if (next) {
+      if (pr.next) {
         // The next pair's scores of tile a, low half first (loaded first), with the refill of stage
         // 1's low half in between, once P_b V_b retired in every warp.
         wait_full(0, 0, w, k + 1);
@@ -401,7 +419,7 @@ struct SeesawCta {
         ptx::wgmma_wait<1>();
         ptx::bar_sync(kLocal0, kWarpgroupThreads);
         if (wg_thread == 0) {
-          load<0>(1, w.key0(next_a + 1), block_b);
+          load<0>(1, w.key0(pr.next_a + 1), pr.block_b);
         }
         wait_full(0, 1, w, k + 1);
         ptx::wgmma_fence();
@@ -409,7 +427,7 @@ struct SeesawCta {
         ptx::wgmma_commit();
       }
       ptx::wgmma_wait<0>();
-    } else if (next) {  // stage 1 already holds the next tile b
+    } else if (pr.next) {  // stage 1 already holds the next tile b
       next_scores_a(w, k + 1, sc);
     }
     ptx::pin_registers(o);
@@ -435,22 +453,14 @@ struct SeesawCta {
   template <bool kMasked>
   __device__ void right_pair(const Piece& piece, const Walk& w, int k, float (&o)[kAccumulators],
                              float (&sc)[kScoreRegisters], RowState& row) {
-    const bool has_b = !kMasked || w.has_b(k);
-    const bool next = k + 1 < w.pairs();
+    const Pair pr = pair<kMasked>(piece, w, k);
     const int key_a = w.key0(w.pos_a(k));
-    const int next_a = next ? w.pos_a(k + 1) : 0;
     const uint32_t kv_a = ptx::smem_addr(&s.kv[0][0][0]);
     const uint32_t kv_b = ptx::smem_addr(&s.kv[1][0][0]);
-    int32_t block_a = 0;
-    int32_t block_b = 0;
-    if (wg_thread == 0 && next) {
-      block_a = fetch_block(piece, w.key0(next_a));
-      block_b = has_b ? fetch_block(piece, w.key0(next_a + 1)) : 0;
-    }
 
     // Tile b's base from tile a's, published for warpgroup 0.
     float tile[2] = {-INFINITY, -INFINITY};
-    if (has_b) {
+    if (pr.has_b) {
       tile_max<kMasked>(sc, w.key0(w.pos_a(k) + 1), row.limit, tile);
     }
     ptx::bar_sync(kMaxA, kThreads);
@@ -481,7 +491,7 @@ struct SeesawCta {
     ptx::wgmma_commit();
 
     // P_b: to warpgroup 0 through `p`, and from registers into O_R += P_b V_b[:, 256:512].
-    if (has_b) {
+    if (pr.has_b) {
       uint32_t pf[kKSteps][4];
       exponentiate(sc, row.base, row.sum);
       pack(sc, pf);
@@ -498,31 +508,31 @@ struct SeesawCta {
       // Refill the high halves for the next pair: stage 0's once P_a V_a retired in every warp of
       // this warpgroup, stage 1's once P_b V_b did.
       ptx::wgmma_wait<1>();
-      if (next) {
+      if (pr.next) {
         ptx::bar_sync(kLocal1, kWarpgroupThreads);
         if (wg_thread == 0) {
-          load<1>(0, w.key0(next_a), block_a);
+          load<1>(0, w.key0(pr.next_a), pr.block_a);
         }
       }
       ptx::wgmma_wait<0>();
-      if (next) {
+      if (pr.next) {
         ptx::bar_sync(kLocal1, kWarpgroupThreads);
         if (wg_thread == 0) {
-          load<1>(1, w.key0(next_a + 1), block_b);
+          load<1>(1, w.key0(pr.next_a + 1), pr.block_b);
         }
       }
     } else {  // stage 1 already holds the next tile b
       ptx::bar_arrive(kPb, kThreads);
       ptx::wgmma_wait<0>();
-      if (next) {
+      if (pr.next) {
         ptx::bar_sync(kLocal1, kWarpgroupThreads);
         if (wg_thread == 0) {
-          load<1>(0, w.key0(next_a), block_a);
+          load<1>(0, w.key0(pr.next_a), pr.block_a);
         }
       }
     }
     ptx::pin_registers(o);
-    if (next) {
+    if (pr.next) {
       next_scores_b(w, k + 1, sc);
     }
   }
