@@ -218,7 +218,7 @@ void decode(const DecodeArgs& a, float scale) {
   const int64_t num_parts = a.plan->config.num_parts;
   const int64_t h_kv = a.k_cache.sizes[2];
   if (kernel == Kernel::sm90) {
-    sm90::launch_decode(params, a.q.dtype, sm90::make_cache_map(a.k_cache), num_parts, h_kv, stream);
+    sm90::launch_decode(params, a.q.dtype, a.k_cache, num_parts, h_kv, stream);
   } else {
     const portable::KernelConfig config = portable::select_config(params.rows, device);
     portable::launch_decode(params, a.q.dtype, config, num_parts, h_kv, stream);

@@ -160,11 +160,17 @@ __global__ void values_from_shared_kernel(const uint16_t* p, const uint16_t* v, 
 #endif
 }
 
+// Loads the box of `chunks` chunks at chunk coordinate `first_chunk` into chunks [first_chunk, +chunks)
+// of a tile's shared memory, as the kernels do, and reads the whole tile back.
 __global__ void tma_tile_kernel(const __grid_constant__ CUtensorMap map, int token, int head, int block,
-                                uint16_t* out, uint32_t* misalignment) {
+                                int first_chunk, int chunks, uint16_t* out, uint32_t* misalignment) {
 #if OPENMLA_SM90_DEVICE_CODE
   extern __shared__ __align__(1024) char smem[];  // one tile, then its mbarrier
   const uint32_t bar = ptx::smem_addr(smem + sm90::kTileBytes);
+  for (int x = static_cast<int>(threadIdx.x); x < sm90::kTileBytes / 4; x += static_cast<int>(blockDim.x)) {
+    reinterpret_cast<uint32_t*>(smem)[x] = 0xffffffffu;  // chunks outside the box stay all ones
+  }
+  ptx::fence_proxy_async_shared();
   if (threadIdx.x == 0) {
     ptx::mbarrier_init(bar, 1);
     ptx::fence_mbarrier_init();
@@ -172,8 +178,9 @@ __global__ void tma_tile_kernel(const __grid_constant__ CUtensorMap map, int tok
   __syncthreads();
   if (threadIdx.x == 0) {
     ptx::prefetch_tensormap(&map);
-    ptx::mbarrier_arrive_expect_tx(bar, sm90::kTileBytes);
-    ptx::tma_load_5d(ptx::smem_addr(smem), &map, 0, token, 0, head, block, bar, ptx::create_policy_evict_first());
+    ptx::mbarrier_arrive_expect_tx(bar, static_cast<uint32_t>(chunks * kChunkBytes));
+    ptx::tma_load_5d(ptx::smem_addr(smem + first_chunk * kChunkBytes), &map, 0, token, first_chunk, head, block, bar,
+                     ptx::create_policy_evict_first());
   }
   ptx::mbarrier_wait(bar, 0);
   for (int x = static_cast<int>(threadIdx.x); x < sm90::kChunks * kBlockM * kChunkCols; x += static_cast<int>(blockDim.x)) {
@@ -247,14 +254,15 @@ WgmmaResult run_values_from_shared(const std::vector<uint16_t>& p, const std::ve
   });
 }
 
-TmaTile run_tma_tile(const TensorView& k_cache, int token, int head, int block) {
-  const CUtensorMap map = sm90::make_cache_map(k_cache);
+TmaTile run_tma_tile(const TensorView& k_cache, int token, int head, int block, int first_chunk, int chunks) {
+  const CUtensorMap map = sm90::make_cache_map(k_cache, chunks);
   const int elements = sm90::kChunks * kBlockM * kChunkCols;
   DeviceBuffer out(int64_t{elements} * 2);
   DeviceBuffer misalignment(4);
   const int smem = sm90::kTileBytes + 8;
   SUPPORT_CUDA(cudaFuncSetAttribute(&tma_tile_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  tma_tile_kernel<<<1, sm90::kWarpgroupThreads, smem>>>(map, token, head, block, static_cast<uint16_t*>(out.data()),
+  tma_tile_kernel<<<1, sm90::kWarpgroupThreads, smem>>>(map, token, head, block, first_chunk, chunks,
+                                                        static_cast<uint16_t*>(out.data()),
                                                         static_cast<uint32_t*>(misalignment.data()));
   SUPPORT_CUDA_LAUNCHED();
   SUPPORT_CUDA(cudaDeviceSynchronize());

@@ -35,9 +35,10 @@ struct TmaTile {
   uint32_t misalignment = 0;
 };
 
-// One box of the library's cache tensor map (tokens [token, token + 64) of cache block `block`, KV
-// head `head`), loaded by TMA onto an mbarrier and read back through the kernel's swizzle formula.
-// `k_cache` is a device view [num_blocks, page_size, h_kv, 576].
-TmaTile run_tma_tile(const TensorView& k_cache, int token, int head, int block);
+// One box of the library's cache tensor map with boxes of `chunks` chunks (tokens [token, token + 64)
+// of cache block `block`, KV head `head`, chunks [first_chunk, first_chunk + chunks)), loaded by TMA
+// onto an mbarrier into the same chunks of a tile and read back through the kernel's swizzle formula;
+// the tile's other chunks read back as 0xffff. `k_cache` is a device view [num_blocks, page_size, h_kv, 576].
+TmaTile run_tma_tile(const TensorView& k_cache, int token, int head, int block, int first_chunk, int chunks);
 
 }  // namespace openmla::test

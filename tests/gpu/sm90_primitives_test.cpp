@@ -118,7 +118,9 @@ INSTANTIATE_TEST_SUITE_P(Types, Sm90Primitives, ::testing::Values(DType::bf16, D
                          [](const auto& param_info) { return std::string(dtype_name(param_info.param)); });
 
 // A cache with padded strides (token and block strides larger than contiguous) and a distinct value
-// per (block, token, head, dim); the box of block 2, tokens [64, 128), head 1 must come back exactly.
+// per (block, token, head, dim); the box of block 2, tokens [64, 128), head 1 must come back exactly,
+// for the whole tile (the asymmetric schedule's box) and for its low and high halves (the seesaw
+// schedule's boxes: chunks 0-3 and 4-8), which must leave the tile's other chunks alone.
 TEST(Sm90PrimitivesTma, TileOfPaddedCacheMatches) {
   OPENMLA_REQUIRE_HOPPER();
   constexpr int64_t kBlocks = 3;
@@ -149,22 +151,30 @@ TEST(Sm90PrimitivesTma, TileOfPaddedCacheMatches) {
                   .rank = 4,
                   .sizes = {kBlocks, kPage, kHeads, kDims},
                   .strides = {kBlockStride, kTokenStride, kHeadStride, 1}};
-  const TmaTile tile = run_tma_tile(view, 64, 1, 2);
-  EXPECT_EQ(tile.misalignment, 0u);
-  int64_t bad = 0;
-  for (int chunk = 0; chunk < 9; ++chunk) {
-    for (int token = 0; token < 64; ++token) {
-      for (int col = 0; col < 64; ++col) {
-        const uint16_t want = code(2, 64 + token, 1, chunk * 64 + col);
-        const uint16_t got = tile.elements[static_cast<size_t>((chunk * 64 + token) * 64 + col)];
-        if (got != want && bad++ < 6) {
-          ADD_FAILURE() << "chunk " << chunk << " token " << token << " col " << col << ": got " << got << ", want "
-                        << want;
+  struct Box {
+    int first_chunk;
+    int chunks;
+  };
+  for (const Box box : {Box{0, 9}, Box{0, 4}, Box{4, 5}}) {
+    SCOPED_TRACE("box of chunks " + std::to_string(box.first_chunk) + " + " + std::to_string(box.chunks));
+    const TmaTile tile = run_tma_tile(view, 64, 1, 2, box.first_chunk, box.chunks);
+    EXPECT_EQ(tile.misalignment, 0u);
+    int64_t bad = 0;
+    for (int chunk = 0; chunk < 9; ++chunk) {
+      const bool loaded = chunk >= box.first_chunk && chunk < box.first_chunk + box.chunks;
+      for (int token = 0; token < 64; ++token) {
+        for (int col = 0; col < 64; ++col) {
+          const uint16_t want = loaded ? code(2, 64 + token, 1, chunk * 64 + col) : uint16_t{0xffff};
+          const uint16_t got = tile.elements[static_cast<size_t>((chunk * 64 + token) * 64 + col)];
+          if (got != want && bad++ < 6) {
+            ADD_FAILURE() << "chunk " << chunk << " token " << token << " col " << col << ": got " << got
+                          << ", want " << want;
+          }
         }
       }
     }
+    EXPECT_EQ(bad, 0) << "elements of the tile that differ";
   }
-  EXPECT_EQ(bad, 0) << "elements of the tile that differ";
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // The Hopper kernel through the public API: which kernel a decode selects (automatic, forced by
-// DecodeArgs::kernel or by OPENMLA_FORCE_PORTABLE=1), and the cases the kernel must get right, each
-// asserting that the Hopper kernel is the one that ran. Tests named *Sanitize* form the small grid
-// that scripts/gpu-check runs under compute-sanitizer.
+// DecodeArgs::kernel or by OPENMLA_FORCE_PORTABLE=1), which consumer schedule it runs
+// (OPENMLA_SM90_SCHEDULE), and the cases the kernel must get right, each asserting that the Hopper
+// kernel is the one that ran. Tests named *Sanitize* form the small grid that scripts/gpu-check runs
+// under compute-sanitizer. The cases run with the default schedule (seesaw) here and again with the
+// asymmetric one in a child process (Sm90Schedule.AsymmetricRunsTheTargetedCases).
 
 #include <gtest/gtest.h>
 
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "check.h"
+#include "cuda/sm90/launch.h"
 #include "device.h"
 #include "openmla/error.h"
 #include "reference_gpu.h"
@@ -31,6 +34,37 @@ GpuRun expect_hopper_matches(const ProblemSpec& spec, int64_t num_parts = 0) {
   EXPECT_EQ(run.kernel, Kernel::sm90) << kernel_name(run.kernel) << " ran";
   EXPECT_EQ(run.status.code, StatusCode::ok);
   EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
+  return run;
+}
+
+// The value of environment variable `name` in this process, "" when unset.
+std::string environment(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? "" : value;
+}
+
+struct ChildRun {
+  int status;
+  std::string output;
+};
+
+// Runs this test binary again with `assignment` (NAME=value) in its environment and the tests of
+// `filter`. The executable is resolved here (in the shell /proc/self/exe would be the shell), and the
+// sharding variables of a sharded run are dropped, since they could leave the child no test to run.
+ChildRun run_child(const std::string& assignment, const std::string& filter) {
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string command = "env -u GTEST_TOTAL_SHARDS -u GTEST_SHARD_INDEX " + assignment + " '" + self +
+                              "' --gtest_filter='" + filter + "' 2>&1";
+  ChildRun run{-1, ""};
+  FILE* child = popen(command.c_str(), "r");
+  if (child == nullptr) {
+    return run;
+  }
+  std::array<char, 4096> chunk{};
+  while (fgets(chunk.data(), static_cast<int>(chunk.size()), child) != nullptr) {
+    run.output += chunk.data();
+  }
+  run.status = pclose(child);
   return run;
 }
 
@@ -88,8 +122,7 @@ TEST(Sm90Selection, CpuKernelRequestedOnGpuThrows) {
 // a shape the Hopper kernel covers runs portable.
 TEST(Sm90Selection, EnvironmentForcesPortable) {
   OPENMLA_REQUIRE_HOPPER();
-  const char* force = std::getenv("OPENMLA_FORCE_PORTABLE");
-  if (force != nullptr && std::string_view(force) == "1") {
+  if (environment("OPENMLA_FORCE_PORTABLE") == "1") {
     const Problem problem = make_problem({.b = 2, .h_q = 16, .s_k = 300, .seed = 214});
     const DeviceProblem device = upload(problem);
     const GpuRun run = gpu_decode(problem, device);
@@ -97,21 +130,65 @@ TEST(Sm90Selection, EnvironmentForcesPortable) {
     EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
     return;
   }
-  // The child is this executable (resolved here: in the shell /proc/self/exe would be the shell),
-  // without the sharding variables of a sharded run, which could leave it no test to run.
-  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  const std::string command = "env -u GTEST_TOTAL_SHARDS -u GTEST_SHARD_INDEX OPENMLA_FORCE_PORTABLE=1 '" + self +
-                              "' --gtest_filter=Sm90Selection.EnvironmentForcesPortable 2>&1";
-  FILE* child = popen(command.c_str(), "r");
-  ASSERT_NE(child, nullptr);
-  std::string output;
-  std::array<char, 4096> chunk{};
-  while (fgets(chunk.data(), static_cast<int>(chunk.size()), child) != nullptr) {
-    output += chunk.data();
+  const ChildRun child = run_child("OPENMLA_FORCE_PORTABLE=1", "Sm90Selection.EnvironmentForcesPortable");
+  EXPECT_EQ(child.status, 0) << child.output;
+  EXPECT_NE(child.output.find("[  PASSED  ] 1 test"), std::string::npos) << child.output;
+}
+
+// ---- schedule ----------------------------------------------------------------------------------------
+
+TEST(Sm90Schedule, DefaultIsSeesaw) {
+  OPENMLA_REQUIRE_HOPPER();
+  if (!environment("OPENMLA_SM90_SCHEDULE").empty()) {
+    GTEST_SKIP() << "OPENMLA_SM90_SCHEDULE is set in this process";
   }
-  const int status = pclose(child);
-  EXPECT_EQ(status, 0) << output;
-  EXPECT_NE(output.find("[  PASSED  ] 1 test"), std::string::npos) << output;
+  EXPECT_EQ(sm90::configured_schedule(), sm90::Schedule::seesaw);
+}
+
+// The targeted cases (Sm90Cases.*, Sm90Sanitize.*) once more with OPENMLA_SM90_SCHEDULE=asymmetric,
+// in a child process (the variable is read once per process); the child also runs this test, which
+// there asserts that the variable took effect.
+TEST(Sm90Schedule, AsymmetricRunsTheTargetedCases) {
+  OPENMLA_REQUIRE_HOPPER();
+  if (environment("OPENMLA_SM90_SCHEDULE") == "asymmetric") {
+    EXPECT_EQ(sm90::configured_schedule(), sm90::Schedule::asymmetric);
+    return;
+  }
+  int expected = 1;
+  const ::testing::UnitTest& unit = *::testing::UnitTest::GetInstance();
+  for (int i = 0; i < unit.total_test_suite_count(); ++i) {
+    const std::string_view suite = unit.GetTestSuite(i)->name();
+    if (suite == "Sm90Cases" || suite == "Sm90Sanitize") {
+      expected += unit.GetTestSuite(i)->total_test_count();
+    }
+  }
+  const ChildRun child = run_child("OPENMLA_SM90_SCHEDULE=asymmetric",
+                                   "Sm90Cases.*:Sm90Sanitize.*:Sm90Schedule.AsymmetricRunsTheTargetedCases");
+  EXPECT_EQ(child.status, 0) << child.output;
+  EXPECT_NE(child.output.find("[  PASSED  ] " + std::to_string(expected) + " tests."), std::string::npos)
+      << child.output;
+}
+
+// Any other value is an error at decode, not a silent fallback; the portable kernel does not read it.
+TEST(Sm90Schedule, UnknownValueThrows) {
+  OPENMLA_REQUIRE_HOPPER();
+  if (environment("OPENMLA_SM90_SCHEDULE") == "pingpong") {
+    const Problem problem = make_problem({.b = 2, .h_q = 16, .s_k = 300, .seed = 215});
+    const DeviceProblem device = upload(problem);
+    try {
+      gpu_decode(problem, device);
+      ADD_FAILURE() << "a decode with OPENMLA_SM90_SCHEDULE=pingpong did not throw";
+    } catch (const openmla::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("OPENMLA_SM90_SCHEDULE: expected seesaw or asymmetric, given 'pingpong'"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(gpu_decode(problem, device, 0, Kernel::portable).kernel, Kernel::portable);
+    return;
+  }
+  const ChildRun child = run_child("OPENMLA_SM90_SCHEDULE=pingpong", "Sm90Schedule.UnknownValueThrows");
+  EXPECT_EQ(child.status, 0) << child.output;
+  EXPECT_NE(child.output.find("[  PASSED  ] 1 test"), std::string::npos) << child.output;
 }
 
 // ---- cases -------------------------------------------------------------------------------------------
@@ -164,6 +241,39 @@ TEST(Sm90Cases, SplitPieces) {
     expect_hopper_matches({.b = 5, .s_q = 2, .h_q = 128, .s_k = 3000, .varlen = true, .causal = true,
                            .seed = static_cast<uint64_t>(400 + parts), .zero_length_every = 4},
                           parts);
+  }
+}
+
+// Pieces of 1 to 10 tiles, odd and even (the seesaw schedule pairs tiles; an odd count starts with a
+// single tile), many pieces per CTA (1 or 2 parts) and few (0: the default), with causal rows whose
+// limits fall into the last two tiles (s_q = 16: limits s_k - 15 ... s_k), so that up to two tiles
+// need a mask and come first, and 4 m-tiles with different limits each.
+TEST(Sm90Cases, TileCountsAndCausalTails) {
+  OPENMLA_REQUIRE_HOPPER();
+  const std::vector<int32_t> lengths = {1, 16, 64, 65, 70, 128, 135, 192, 200, 256, 262, 320, 390, 583, 640};
+  for (int64_t parts : {1, 2, 7, 0}) {
+    for (bool causal : {true, false}) {
+      SCOPED_TRACE("num_parts " + std::to_string(parts) + (causal ? " causal" : ""));
+      expect_hopper_matches({.b = static_cast<int64_t>(lengths.size()), .s_q = 16, .h_q = 16, .causal = causal,
+                             .seed = static_cast<uint64_t>(460 + parts + (causal ? 10 : 0)), .lengths = lengths},
+                            parts);
+    }
+  }
+}
+
+// Scores large enough that a row's running max rises by more than the seesaw schedule's rescale
+// threshold (8 log2 units) after its first tile (softmax_scale 100: scores with a standard deviation
+// of about 35 log2 units), so both the rescale of O and P and the skipped rescale run, in both
+// warpgroups, over split and whole pieces.
+TEST(Sm90Cases, LargeScoresMoveTheMax) {
+  OPENMLA_REQUIRE_HOPPER();
+  for (DType dtype : {DType::bf16, DType::fp16}) {
+    for (int64_t parts : {0, 50}) {
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + " num_parts " + std::to_string(parts));
+      expect_hopper_matches({.b = 6, .s_q = 2, .h_q = 128, .s_k = 1500, .varlen = true, .causal = true, .dtype = dtype,
+                             .softmax_scale = 100.f, .seed = static_cast<uint64_t>(480 + parts)},
+                            parts);
+    }
   }
 }
 

@@ -23,4 +23,37 @@ __device__ __forceinline__ void for_each_piece(const DecodeParams& p, int part, 
   }
 }
 
+// Where a CTA keeps its walk in shared memory (for_each_piece_shared).
+struct SharedWalk {
+  schedule::Walk walk;
+  schedule::Piece piece;  // the piece being computed
+};
+
+// The same walk with its state in shared memory instead of registers, for a kernel whose hot loop
+// needs every register it has (the Hopper kernel): thread 0 walks the part and hands each piece to
+// the CTA through `shared`; every thread copies the piece before `run`. Call it from every thread of the
+// CTA; `run` must pass a barrier of the whole CTA before it returns, so that thread 0 writes the next
+// piece only once every thread has its copy.
+template <typename Run>
+__device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int part, SharedWalk& shared,
+                                                      Run&& run) {
+  if (threadIdx.x == 0) {
+    shared.walk = schedule::walk_part(p.plan, p.batch, p.num_parts, part);
+    if (shared.walk.status != status::kOk) {
+      atomicMin(p.status, status::encode(status::kNoSequence, shared.walk.status));
+    }
+  }
+  __syncthreads();
+  for (int seq = shared.walk.first; seq <= shared.walk.last; seq += shared.walk.stride) {
+    if (threadIdx.x == 0) {
+      const schedule::Lengths lengths{
+          .seqlens = p.seqlens, .stride = p.seqlens_stride, .page_size = p.page_size, .max_blocks = p.max_blocks};
+      shared.piece = schedule::piece_of(p.plan, shared.walk, seq, lengths);
+    }
+    __syncthreads();
+    const schedule::Piece piece = shared.piece;
+    run(piece);
+  }
+}
+
 }  // namespace openmla::cuda

@@ -26,17 +26,45 @@ inline constexpr int kColsPerWarpgroup = cuda::kDV / kWarpgroups;        // 256 
 inline constexpr int kVChunksPerWarpgroup = kColsPerWarpgroup / kChunkCols;  // 4
 inline constexpr int kTileBytes = kChunks * kChunkBytes;  // 73,728 bytes of one cache tile (one TMA box)
 
+// The seesaw schedule loads a tile in two halves with their own barriers: the low half (chunks 0-3,
+// warpgroup 0's value columns) and the high half (chunks 4-8: warpgroup 1's value columns and the
+// RoPE chunk), each refilled as soon as its last reader is done.
+inline constexpr int kLowChunks = kVChunksPerWarpgroup;    // 4
+inline constexpr int kHighChunks = kChunks - kLowChunks;   // 5
+inline constexpr int kHalves = 2;
+
+// The seesaw schedule keeps a row's exponent base until a tile's max exceeds it by more than this
+// (log2 units): probabilities stay below 2^8, exact in bf16 and fp16 alike, and the row sum uses the
+// same base, so out and lse are those of the exact running max up to rounding. Most tiles then need
+// no rescale of the output accumulator at all.
+inline constexpr float kRescaleThreshold = 8.f;
+
 // Arrivals that release a stage: one lane of each consumer warp, after its wgmma reading the stage retired.
 inline constexpr int kStageReaders = kWarps;
 
 // Shared memory per block that a Hopper SM offers (opt-in): 227 KB.
 inline constexpr int kMaxSharedBytes = 232448;
 
-// Named barriers (bar.sync / bar.arrive); 0 is __syncthreads.
+// The consumer schedule of the two warpgroups (docs/hopper-kernel.md); OPENMLA_SM90_SCHEDULE picks
+// one per process (sm90/launch.h: configured_schedule).
+enum class Schedule {
+  seesaw,      // tiles in pairs, each warpgroup computes one tile's scores (the default)
+  asymmetric,  // warpgroup 0 computes every tile's scores, warpgroup 1 only its half of P V
+};
+
+// Named barriers (bar.sync / bar.arrive); 0 is __syncthreads. One kernel uses the ids of its schedule.
 enum NamedBarrier : int {
+  // asymmetric
   kPFull = 1,        // warpgroup 0 wrote P and the row factors of a tile (arrive) -> warpgroup 1 (sync)
   kPFree = 2,        // warpgroup 1's wgmma reading P retired (arrive) -> warpgroup 0 may write P (sync)
-  kScoreGroup = 3,   // warpgroup 0 alone, around zeroing a tail tile's rows (sm90/kernel.cuh zero_tail)
+  kScoreGroup = 3,   // warpgroup 0 alone, around zeroing a tail tile's rows (sm90/asymmetric.cuh zero_tail)
+  // seesaw, once per pair of tiles (a, b), in this order
+  kMaxA = 4,         // warpgroup 0 published the rows' base after tile a (arrive) -> warpgroup 1 (sync)
+  kMaxB = 5,         // warpgroup 1 published the base after tile b (arrive) -> warpgroup 0 (sync)
+  kPa = 6,           // warpgroup 0 stored P_a, rescaled to b's base (arrive) -> warpgroup 1 (sync)
+  kPb = 7,           // warpgroup 1 stored P_b (arrive) -> warpgroup 0 (sync)
+  kLocal0 = 8,       // warpgroup 0 alone: its warps' wgmma retired before a refill or zeroing a tail tile's rows
+  kLocal1 = 9,       // the same for warpgroup 1
 };
 
 }  // namespace openmla::sm90

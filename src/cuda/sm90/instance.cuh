@@ -1,5 +1,6 @@
 #pragma once
-// The launch of one Hopper kernel instance; included by one file per element type (instantiations/).
+// The launches of one element type's Hopper kernels; included by one file per element type
+// (instantiations/).
 
 #include <array>
 #include <mutex>
@@ -11,15 +12,16 @@
 
 namespace openmla::sm90 {
 
-// The kernel needs more than 48 KB of shared memory: opt in once per device (the attribute belongs
-// to the device's context), not on every launch.
-template <typename T>
-void allow_shared_memory(int device) {
+// The kernels need more than 48 KB of shared memory: opt in once per kernel and device (the
+// attribute belongs to the device's context), not on every launch.
+template <auto* kKernel, int kBytes>
+void allow_shared_memory() {
   constexpr int kMaxDevices = 64;
   static std::array<std::once_flag, kMaxDevices> once;
+  int device = 0;
+  OPENMLA_CUDA_CHECK(cudaGetDevice(&device));
   const auto set = [] {
-    OPENMLA_CUDA_CHECK(cudaFuncSetAttribute(&decode_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            sizeof(typename Traits<T>::Shared)));
+    OPENMLA_CUDA_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
   };
   if (device >= 0 && device < kMaxDevices) {
     std::call_once(once[device], set);
@@ -31,12 +33,18 @@ void allow_shared_memory(int device) {
 // The decode kernel follows the status reset (a memset), so it is launched without programmatic
 // dependence; it lets the combine kernel launch early instead.
 template <typename T>
-void launch_instance(const cuda::DecodeParams& params, const CUtensorMap& cache_map, dim3 grid, cudaStream_t stream) {
-  int device = 0;
-  OPENMLA_CUDA_CHECK(cudaGetDevice(&device));
-  allow_shared_memory<T>(device);
-  cuda::launch_kernel(&decode_kernel<T>, grid, dim3(kThreads), sizeof(typename Traits<T>::Shared), stream, false,
-                      params, cache_map);
+void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream) {
+  constexpr int kBytes = sizeof(typename Traits<T>::AsymmetricShared);
+  allow_shared_memory<&asymmetric_kernel<T>, kBytes>();
+  cuda::launch_kernel(&asymmetric_kernel<T>, grid, dim3(kThreads), kBytes, stream, false, params, tile_map);
+}
+
+template <typename T>
+void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& low_map, const CUtensorMap& high_map,
+                   dim3 grid, cudaStream_t stream) {
+  constexpr int kBytes = sizeof(typename Traits<T>::SeesawShared);
+  allow_shared_memory<&seesaw_kernel<T>, kBytes>();
+  cuda::launch_kernel(&seesaw_kernel<T>, grid, dim3(kThreads), kBytes, stream, false, params, low_map, high_map);
 }
 
 }  // namespace openmla::sm90

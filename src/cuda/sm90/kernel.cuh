@@ -1,457 +1,54 @@
 #pragma once
-// The Hopper MLA decode kernel (sm_90a): cache tiles streamed by TMA into 128-byte-swizzled shared
-// memory, both products on wgmma, the 64 x 512 fp32 output split by columns over two consumer
-// warpgroups.
+// The Hopper MLA decode kernels (sm_90a), one per consumer schedule (config.h: Schedule).
 //
-// Grid: (m_tiles, num_parts, h_kv), 256 threads. CTA (m, part, g) computes query rows
-// [64 m, 64 m + 64) of KV head g (row r = i * group + head, i < s_q) for every sequence piece of plan
-// part `part`, 64 keys (one TMA box) per tile, two tiles in flight. Per tile:
-//   warpgroup 0 (scores + left half): S = Q K^T (36 wgmma m64n64k16), softmax in registers, P and the
-//     rows' rescale factors to shared memory (hand-off "P full"), O[:, 0:256] = O * factor + P V
-//     with P from registers (4 wgmma m64n256k16).
-//   warpgroup 1 (right half): waits "P full", O[:, 256:512] = O * factor + P V with P from shared
-//     memory, then hands P back ("P free"). Its first thread also issues the TMA loads.
-// A piece that is a whole sequence writes out/lse; a piece of a split sequence writes its normalized
-// partial result to the workspace for the combine kernel (the portable kernel's format).
-//
-// Pipeline and barriers (docs/hopper-kernel.md):
-//   full[stage]  mbarrier, 1 arrival (the issuing thread's arrive.expect_tx) + the box's bytes.
-//   empty[stage] mbarrier, one arrival per consumer warp after its wgmma reading the stage retired
-//                (wgmma.wait_group); the issuing thread waits on it before refilling the stage.
-//   kPFull / kPFree named barriers carry P from warpgroup 0 to 1 and back.
-// Tile n of the CTA (counted over all its pieces) uses stage n % 2 in phase (n / 2) % 2.
+// Grid: (m_tiles, num_parts, h_kv), 256 threads = two consumer warpgroups, one CTA per SM (shared
+// memory). CTA (m, part, g) computes query rows [64 m, 64 m + 64) of KV head g (row r = i * group +
+// head, i < s_q) for every sequence piece of plan part `part`: a piece that is a whole sequence writes
+// out/lse, a piece of a split sequence its normalized partial result and lse in the workspace for the
+// combine kernel (the portable kernel's format).
 
 #include <cuda.h>
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 
-#include <cstdint>
-
-#include "../../core/pieces.h"
-#include "../../core/status.h"
 #include "../common/params.h"
 #include "../common/ptx.cuh"
-#include "../common/ptx/barrier.cuh"
-#include "../common/ptx/fence.cuh"
-#include "../common/ptx/mbarrier.cuh"
-#include "../common/ptx/tma.cuh"
-#include "../common/ptx/wgmma.cuh"
-#include "../common/row_result.cuh"
 #include "../common/walk.cuh"
 #include "arch.h"
-#include "layout.cuh"
+#include "asymmetric.cuh"
+#include "seesaw.cuh"
 #include "traits.h"
 
 namespace openmla::sm90 {
 
-inline constexpr int kProducerThread = kWarpgroupThreads;  // warpgroup 1's first thread issues the loads
-inline constexpr int kAccumulators = kColsPerWarpgroup / 2;  // 128 fp32 of O per thread: m64n256
-inline constexpr int kScoreRegisters = kBlockN / 2;          // 32 fp32 of S per thread: m64n64
-inline constexpr int kKSteps = kBlockN / 16;                 // k16 steps of P V per tile
-
-using schedule::Piece;
-
-// Multiplies the thread's two accumulator rows (d[4 j + e], row half e / 2) by their factors.
-template <int N>
-__device__ __forceinline__ void scale_rows(float (&d)[N], float factor0, float factor1) {
-#pragma unroll
-  for (int j = 0; j < N / 4; ++j) {
-    d[4 * j] *= factor0;
-    d[4 * j + 1] *= factor0;
-    d[4 * j + 2] *= factor1;
-    d[4 * j + 3] *= factor1;
-  }
+// Every piece of plan part blockIdx.y, in order, with the schedule `cta`.
+template <typename Cta>
+__device__ __forceinline__ void run_part(const cuda::DecodeParams& p, Cta& cta, cuda::SharedWalk& walk) {
+  cta.init();
+  cuda::for_each_piece_shared(p, static_cast<int>(blockIdx.y), walk, [&](const Piece& piece) { cta.run(piece); });
+  ptx::launch_dependents();  // the combine kernel may start launching
 }
 
-template <typename T>
-struct Cta {
-  using Shared = typename Traits<T>::Shared;
-
-  const cuda::DecodeParams& p;
-  const CUtensorMap* cache_map;  // [num_blocks, h_kv, 9 chunks, page_size, 64] boxes of 64 tokens x 9 chunks
-  Shared& s;
-  int m_tile;
-  int kv_head;
-  int warpgroup = static_cast<int>(threadIdx.x) / kWarpgroupThreads;
-  int wg_thread = static_cast<int>(threadIdx.x) % kWarpgroupThreads;
-  int lane = static_cast<int>(threadIdx.x) % 32;
-  int row0 = fragment_row(wg_thread);  // the thread's accumulator rows: row0 and row0 + 8
-  uint32_t tiles_done = 0;             // tiles consumed in earlier pieces
-  // State of the producer thread only.
-  uint32_t tiles_issued = 0;           // tiles issued in all pieces so far
-  uint64_t policy = 0;                 // L2 evict-first: the cache is streamed once
-  int32_t next_block = 0;              // cache block of the next tile to issue, read a tile ahead
-
-  __device__ void init() {
-    if (threadIdx.x == 0) {
-      for (int stage = 0; stage < kStages; ++stage) {
-        ptx::mbarrier_init(ptx::smem_addr(&s.full[stage]), 1);
-        ptx::mbarrier_init(ptx::smem_addr(&s.empty[stage]), kStageReaders);
-      }
-      ptx::fence_mbarrier_init();
-    }
-    if (threadIdx.x == kProducerThread) {
-      ptx::prefetch_tensormap(cache_map);
-      policy = ptx::create_policy_evict_first();
-    }
-    __syncthreads();
-  }
-
-  // ---- producer (thread kProducerThread) -------------------------------------------------------------
-
-  // The cache block holding tile t of the piece. Only pages the piece covers are read (key < key_end
-  // <= s_k, and s_k fits the block-table row: make_piece checked it).
-  __device__ int32_t fetch_block(const Piece& piece, int t) const {
-    const int key0 = piece.key_begin + t * kBlockN;
-    const int page = p.page_shift >= 0 ? key0 >> p.page_shift : key0 / p.page_size;
-    return p.block_table[piece.seq * p.bt_stride_b + static_cast<int64_t>(page) * p.bt_stride_page];
-  }
-
-  // Loads tile t of the piece (cache block `block`) into the next stage once every reader of that
-  // stage's previous tile is done. A block outside [0, num_blocks) is never read: the full barrier
-  // gets a plain arrival (no bytes), so the consumers run on over stale data, and the piece is
-  // reported and written as NaN.
-  __device__ void issue(const Piece& piece, int t, int32_t block) {
-    const uint32_t n = tiles_issued++;
-    const int stage = static_cast<int>(n % kStages);
-    if (n >= kStages) {
-      ptx::mbarrier_wait(ptx::smem_addr(&s.empty[stage]), (n / kStages - 1) % 2);
-    }
-    const uint32_t full = ptx::smem_addr(&s.full[stage]);
-    if (block < 0 || block >= p.num_blocks) {
-      s.bad_page = 1;
-      ptx::mbarrier_arrive(full);
-      return;
-    }
-    const int key0 = piece.key_begin + t * kBlockN;
-    const int token = p.page_shift >= 0 ? key0 & (p.page_size - 1) : key0 % p.page_size;
-    ptx::mbarrier_arrive_expect_tx(full, kTileBytes);
-    ptx::tma_load_5d(ptx::smem_addr(&s.kv[stage][0][0]), cache_map, 0, token, 0, kv_head, block, full, policy);
-  }
-
-  // Issues tile t if the piece has it, with the block read earlier, and reads the next tile's block.
-  __device__ void issue_next(const Piece& piece, int t, int n_tiles) {
-    if (t >= n_tiles) {
-      return;
-    }
-    const int32_t block = next_block;
-    next_block = t + 1 < n_tiles ? fetch_block(piece, t + 1) : 0;
-    issue(piece, t, block);
-  }
-
-  // ---- all threads ------------------------------------------------------------------------------------
-
-  // Rows [64 m_tile, +64) of q for `seq` into s.q (chunks of the swizzled layout); rows past p.rows are
-  // zero. Packed rows may have any strides, so the threads copy 16-byte pieces; the proxy fence makes
-  // the generic writes visible to wgmma after the next barrier.
-  __device__ void load_q(int seq) {
-    const auto* q = static_cast<const T*>(p.q);  // [b, s_q, h_q, kDQK]
-    constexpr int kUnitsPerRow = kChunks * kChunkCols / 8;
-    for (int x = static_cast<int>(threadIdx.x); x < kBlockM * kUnitsPerRow; x += kThreads) {
-      const int r = x / kUnitsPerRow;
-      const int chunk = x % kUnitsPerRow / 8;
-      const int col = x % 8 * 8;
-      const int packed = m_tile * kBlockM + r;
-      const bool valid = packed < p.rows;
-      const int i = valid ? packed / p.group : 0;
-      const int head = kv_head * p.group + (valid ? packed % p.group : 0);
-      const T* src = q + seq * p.q_stride_b + i * p.q_stride_s + head * p.q_stride_h + chunk * kChunkCols + col;
-      ptx::cp_async_16(ptx::smem_addr(&s.q[chunk][0]) + swizzled_offset(r, col), src, valid ? 16 : 0);
-    }
-    ptx::cp_async_commit();
-    ptx::cp_async_wait<0>();
-    ptx::fence_proxy_async_shared();
-  }
-
-  // This warp is done reading `stage` (its wgmma retired): one arrival per warp on empty[stage].
-  __device__ void release_stage(int stage) const {
-    if (lane == 0) {
-      ptx::mbarrier_arrive(ptx::smem_addr(&s.empty[stage]));
-    }
-  }
-
-  // ---- warpgroup 0: scores, softmax, left half of the output ---------------------------------------
-
-  // sc = Q K^T of the tile in `stage`: 36 k16 steps over the 9 chunks, 32 bytes per step within a chunk.
-  __device__ void compute_scores(uint32_t kv, float (&sc)[kScoreRegisters]) const {
-    const uint32_t sq = ptx::smem_addr(&s.q[0][0]);
-    ptx::wgmma_fence();
-#pragma unroll
-    for (int ks = 0; ks < kChunks * kChunkCols / 16; ++ks) {
-      const uint32_t offset = ks / 4 * kChunkBytes + ks % 4 * 32;
-      ptx::wgmma_m64n64k16_ss<T>(sc, k_major_desc(sq + offset), k_major_desc(kv + offset), ks > 0);
-    }
-    ptx::wgmma_commit();
-    ptx::wgmma_wait<0>();
-    ptx::pin_registers(sc);
-  }
-
-  // Zeroes rows [valid, 64) of the stage's v chunks: slots past the sequence's end may hold NaN, and
-  // P = 0 times NaN would still reach the output. Whole 128-byte rows, so the swizzle does not matter.
-  // The first barrier: every warp's part of the score wgmma (each reads all keys) has retired.
-  __device__ void zero_tail(int stage, int valid) {
-    ptx::bar_sync(kScoreGroup, kWarpgroupThreads);
-    char* kv = reinterpret_cast<char*>(&s.kv[stage][0][0]);
-    constexpr int kUnits = kVChunks * kChunkBytes / 16;
-    for (int x = wg_thread; x < kUnits; x += kWarpgroupThreads) {
-      if (x / 8 % kBlockN >= valid) {
-        *reinterpret_cast<uint4*>(kv + x * 16) = make_uint4(0, 0, 0, 0);
-      }
-    }
-    ptx::fence_proxy_async_shared();
-    ptx::bar_sync(kScoreGroup, kWarpgroupThreads);
-  }
-
-  // The running softmax state of the thread's two rows, in the log2 domain.
-  struct RowState {
-    float max[2] = {-INFINITY, -INFINITY};
-    float sum[2] = {0.f, 0.f};  // this thread's share: its 16 columns of each tile
-    int limit[2];               // keys below the limit are visible to the row
-  };
-
-  // Turns the tile's scores (keys from key0) into probabilities packed as the A fragments of P V
-  // (pf[kk]: keys [16 kk, 16 kk + 16)), updates the rows' max and sum and returns the factors that
-  // rescale what the rows accumulated before. Masking is a select, so a NaN score of a key past a
-  // row's limit never reaches P.
-  __device__ void softmax(float (&sc)[kScoreRegisters], int key0, RowState& row, uint32_t (&pf)[kKSteps][4],
-                          float (&factor)[2]) const {
-    const bool masked = key0 + kBlockN > min(row.limit[0], row.limit[1]);
-    float tile_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int j = 0; j < kScoreRegisters / 4; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int key = key0 + 8 * j + fragment_col(wg_thread) + e % 2;
-        const float v = sc[4 * j + e] * p.scale_log2;
-        sc[4 * j + e] = masked && key >= row.limit[e / 2] ? -INFINITY : v;
-        tile_max[e / 2] = fmaxf(tile_max[e / 2], sc[4 * j + e]);
-      }
-    }
-    float use_max[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h], 1));
-      tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h], 2));
-      const float new_max = fmaxf(row.max[h], tile_max[h]);
-      // A row that has seen no key keeps max -inf: subtract 0 so that exp2 gives 0, not NaN.
-      use_max[h] = new_max == -INFINITY ? 0.f : new_max;
-      factor[h] = ptx::ex2(row.max[h] - use_max[h]);
-      row.max[h] = new_max;
-      row.sum[h] *= factor[h];
-    }
-#pragma unroll
-    for (int j = 0; j < kScoreRegisters / 4; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        sc[4 * j + e] = ptx::ex2(sc[4 * j + e] - use_max[e / 2]);
-        row.sum[e / 2] += sc[4 * j + e];
-      }
-    }
-#pragma unroll
-    for (int kk = 0; kk < kKSteps; ++kk) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        pf[kk][i] = pack2<T>(sc[8 * kk + 2 * i], sc[8 * kk + 2 * i + 1]);
-      }
-    }
-  }
-
-  // P (the same 16-bit values as pf) and the rows' factors to shared memory for warpgroup 1.
-  __device__ void publish_p(const uint32_t (&pf)[kKSteps][4], const float (&factor)[2]) {
-    char* sp = reinterpret_cast<char*>(s.p);
-#pragma unroll
-    for (int kk = 0; kk < kKSteps; ++kk) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int row = row0 + 8 * (i % 2);
-        const int col = 16 * kk + 8 * (i / 2) + fragment_col(wg_thread);
-        *reinterpret_cast<uint32_t*>(sp + swizzled_offset(row, col)) = pf[kk][i];
-      }
-    }
-    if (lane % 4 == 0) {
-      s.row_scale[row0] = factor[0];
-      s.row_scale[row0 + 8] = factor[1];
-    }
-    ptx::fence_proxy_async_shared();
-    ptx::bar_arrive(kPFull, kThreads);
-  }
-
-  __device__ void score_warpgroup(const Piece& piece, int n_tiles, float (&o)[kAccumulators], RowState& row) {
-    for (int t = 0; t < n_tiles; ++t) {
-      const uint32_t n = tiles_done + t;
-      const int stage = static_cast<int>(n % kStages);
-      const uint32_t kv = ptx::smem_addr(&s.kv[stage][0][0]);
-      const int key0 = piece.key_begin + t * kBlockN;
-      ptx::mbarrier_wait(ptx::smem_addr(&s.full[stage]), n / kStages % 2);
-
-      float sc[kScoreRegisters];
-      compute_scores(kv, sc);
-      uint32_t pf[kKSteps][4];
-      float factor[2];
-      softmax(sc, key0, row, pf, factor);
-      if (key0 + kBlockN > piece.key_end) {
-        zero_tail(stage, piece.key_end - key0);
-      }
-      if (t > 0) {
-        ptx::bar_sync(kPFree, kThreads);  // warpgroup 1 is done with the previous P
-      }
-      publish_p(pf, factor);
-
-      // O[:, 0:256] = O * factor + P V[:, 0:256], P from registers, V MN-major from the stage.
-      scale_rows(o, factor[0], factor[1]);
-      ptx::pin_registers(o);
-#pragma unroll
-      for (int kk = 0; kk < kKSteps; ++kk) {
-        ptx::pin_registers(pf[kk]);
-      }
-      ptx::wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < kKSteps; ++kk) {
-        ptx::wgmma_m64n256k16_rs<T, 1>(o, pf[kk], mn_major_desc(kv + kk * 16 * kRowBytes));
-      }
-      ptx::wgmma_commit();
-      ptx::wgmma_wait<0>();
-      ptx::pin_registers(o);
-      release_stage(stage);
-    }
-  }
-
-  // ---- warpgroup 1: right half of the output; its first thread is the producer ---------------------
-
-  __device__ void value_warpgroup(const Piece& piece, int n_tiles, float (&o)[kAccumulators]) {
-    const uint32_t sp = ptx::smem_addr(s.p);
-    for (int t = 0; t < n_tiles; ++t) {
-      const uint32_t n = tiles_done + t;
-      const int stage = static_cast<int>(n % kStages);
-      const uint32_t v = ptx::smem_addr(&s.kv[stage][kVChunksPerWarpgroup][0]);
-      ptx::bar_sync(kPFull, kThreads);  // P and the factors of tile t are in shared memory
-      ptx::mbarrier_wait(ptx::smem_addr(&s.full[stage]), n / kStages % 2);
-
-      // O[:, 256:512] = O * factor + P V[:, 256:512], P K-major and V MN-major from shared memory.
-      scale_rows(o, s.row_scale[row0], s.row_scale[row0 + 8]);
-      ptx::pin_registers(o);
-      ptx::wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < kKSteps; ++kk) {
-        ptx::wgmma_m64n256k16_ss<T, 1>(o, k_major_desc(sp + kk * 32), mn_major_desc(v + kk * 16 * kRowBytes));
-      }
-      ptx::wgmma_commit();
-      ptx::wgmma_wait<0>();
-      ptx::pin_registers(o);
-      if (t + 1 < n_tiles) {
-        ptx::bar_arrive(kPFree, kThreads);
-      }
-      release_stage(stage);
-      if (threadIdx.x == kProducerThread) {
-        issue_next(piece, t + kStages, n_tiles);
-      }
-    }
-  }
-
-  // ---- one piece ------------------------------------------------------------------------------------
-
-  __device__ void run(const Piece& piece) {
-    const int n_tiles = (piece.key_end - piece.key_begin + kBlockN - 1) / kBlockN;
-    __syncthreads();  // every thread is done with the previous piece's shared memory
-    if (threadIdx.x == kProducerThread) {
-      s.bad_page = 0;
-      next_block = n_tiles > 0 ? fetch_block(piece, 0) : 0;
-      for (int t = 0; t < kStages; ++t) {
-        issue_next(piece, t, n_tiles);
-      }
-    }
-    load_q(piece.seq);
-    __syncthreads();  // q is in shared memory, visible to the async proxy
-
-    float o[kAccumulators];  // [64 rows, 256 cols] of this warpgroup's half of the output
-#pragma unroll
-    for (int i = 0; i < kAccumulators; ++i) {
-      o[i] = 0.f;
-    }
-    if (warpgroup == 0) {
-      const int s_k = p.seqlens[piece.seq * p.seqlens_stride];
-      RowState row;
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int packed = m_tile * kBlockM + row0 + 8 * h;
-        const int i = packed < p.rows ? packed / p.group : 0;
-        const int visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
-        row.limit[h] = visible < piece.key_end ? visible : piece.key_end;
-      }
-      score_warpgroup(piece, n_tiles, o, row);
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        row.sum[h] += __shfl_xor_sync(0xffffffffu, row.sum[h], 1);
-        row.sum[h] += __shfl_xor_sync(0xffffffffu, row.sum[h], 2);
-        if (lane % 4 == 0) {
-          s.row_max[row0 + 8 * h] = row.max[h];
-          s.row_sum[row0 + 8 * h] = row.sum[h];
-        }
-      }
-    } else {
-      value_warpgroup(piece, n_tiles, o);
-    }
-    tiles_done += n_tiles;
-    __syncthreads();  // row statistics and the bad-page flag are final
-
-    const bool bad = piece.status != status::kOk || s.bad_page != 0;
-    if (bad && threadIdx.x == 0) {
-      const int code = piece.status != status::kOk ? piece.status : status::kPageOutOfRange;
-      atomicMin(p.status, status::encode(piece.seq, code));
-    }
-    write_rows(piece, bad, o);
-  }
-
-  // The thread's two rows of its warpgroup's half (cuda::row_result): the final out and lse, or a
-  // split piece's normalized partial and its lse in the workspace.
-  __device__ void write_rows(const Piece& piece, bool bad, const float (&o)[kAccumulators]) const {
-    const int col0 = warpgroup * kColsPerWarpgroup + fragment_col(wg_thread);
-    const bool writes_lse = warpgroup == 0 && lane % 4 == 0;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int row = row0 + 8 * h;
-      const int packed = m_tile * kBlockM + row;
-      if (packed >= p.rows) {
-        continue;
-      }
-      const int i = packed / p.group;
-      const int head = kv_head * p.group + packed % p.group;
-      const cuda::RowResult r = cuda::row_result(bad, piece.slot >= 0, s.row_max[row], s.row_sum[row]);
-      if (piece.slot >= 0) {
-        const int64_t slot_row = (piece.slot * p.s_q + i) * p.h_q + head;
-        float* partial = p.partial_out + slot_row * cuda::kDV + col0;  // [kDV] from this thread's first column
-#pragma unroll
-        for (int j = 0; j < kAccumulators / 4; ++j) {
-          *reinterpret_cast<float2*>(partial + 8 * j) = make_float2(o[4 * j + 2 * h] * r.inv, o[4 * j + 2 * h + 1] * r.inv);
-        }
-        if (writes_lse) {
-          p.partial_lse[slot_row] = r.lse;
-        }
-        continue;
-      }
-      T* out = static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s + head * p.out_stride_h +
-               col0;  // [kDV] from this thread's first column
-#pragma unroll
-      for (int j = 0; j < kAccumulators / 4; ++j) {
-        *reinterpret_cast<uint32_t*>(out + 8 * j) = pack2<T>(o[4 * j + 2 * h] * r.inv, o[4 * j + 2 * h + 1] * r.inv);
-      }
-      if (writes_lse) {
-        p.lse[piece.seq * p.lse_stride_b + head * p.lse_stride_h + i * p.lse_stride_s] = r.lse;
-      }
-    }
-  }
-};
-
+// tile_map: boxes of 64 tokens x 9 chunks (sm90/launch.h make_cache_map).
 template <typename T>
 __global__ void __launch_bounds__(kThreads, 1)
-    decode_kernel(const __grid_constant__ cuda::DecodeParams p, const __grid_constant__ CUtensorMap cache_map) {
+    asymmetric_kernel(const __grid_constant__ cuda::DecodeParams p, const __grid_constant__ CUtensorMap tile_map) {
 #if OPENMLA_SM90_DEVICE_CODE
   extern __shared__ __align__(1024) char smem[];
-  auto& s = *reinterpret_cast<typename Traits<T>::Shared*>(smem);
-  Cta<T> cta{p, &cache_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
-  cta.init();
-  cuda::for_each_piece(p, blockIdx.y, [&](const Piece& piece) { cta.run(piece); });
-  ptx::launch_dependents();  // the combine kernel may start launching
+  auto& s = *reinterpret_cast<typename Traits<T>::AsymmetricShared*>(smem);
+  AsymmetricCta<T> cta{p, &tile_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
+  run_part(p, cta, s.walk);
+#endif
+}
+
+// low_map / high_map: boxes of 64 tokens x kLowChunks / kHighChunks chunks.
+template <typename T>
+__global__ void __launch_bounds__(kThreads, 1)
+    seesaw_kernel(const __grid_constant__ cuda::DecodeParams p, const __grid_constant__ CUtensorMap low_map,
+                  const __grid_constant__ CUtensorMap high_map) {
+#if OPENMLA_SM90_DEVICE_CODE
+  extern __shared__ __align__(1024) char smem[];
+  auto& s = *reinterpret_cast<typename Traits<T>::SeesawShared*>(smem);
+  SeesawCta<T> cta{p, &low_map, &high_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
+  run_part(p, cta, s.walk);
 #endif
 }
 

@@ -4,8 +4,11 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "openmla/error.h"
@@ -32,7 +35,9 @@ const char* check_device(int device) {
   if (major != 9 || minor != 0) {
     return "a GPU of compute capability 9.0";
   }
-  if (max_smem < static_cast<int>(sizeof(Traits<__nv_bfloat16>::Shared))) {
+  using Plans = Traits<__nv_bfloat16>;
+  constexpr size_t kPlanBytes = std::max(sizeof(Plans::AsymmetricShared), sizeof(Plans::SeesawShared));
+  if (max_smem < static_cast<int>(kPlanBytes)) {
     return "a GPU with 227 KB of shared memory per block";
   }
   return nullptr;
@@ -61,7 +66,36 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
   return encode;
 }
 
+// OPENMLA_SM90_SCHEDULE, read once: the schedule, or nothing for a value that names none.
+struct ScheduleSetting {
+  std::optional<Schedule> schedule;
+  std::string value;
+};
+
+const ScheduleSetting& schedule_setting() {
+  static const ScheduleSetting setting = [] {
+    const char* env = std::getenv("OPENMLA_SM90_SCHEDULE");
+    const std::string value = env == nullptr ? "" : env;
+    if (value.empty() || value == "seesaw") {
+      return ScheduleSetting{Schedule::seesaw, value};
+    }
+    if (value == "asymmetric") {
+      return ScheduleSetting{Schedule::asymmetric, value};
+    }
+    return ScheduleSetting{std::nullopt, value};
+  }();
+  return setting;
+}
+
 }  // namespace
+
+Schedule configured_schedule() {
+  const ScheduleSetting& setting = schedule_setting();
+  if (!setting.schedule) {
+    throw Error("openmla: OPENMLA_SM90_SCHEDULE: expected seesaw or asymmetric, given '" + setting.value + "'");
+  }
+  return *setting.schedule;
+}
 
 const char* device_unsupported(int device) {
   constexpr int kMaxDevices = 64;
@@ -102,12 +136,13 @@ const char* decode_unsupported(const DecodeArgs& args) {
       return "k_cache strides a TMA tensor map can describe (positive, below 2^40 bytes)";
     }
   }
+  configured_schedule();
   return nullptr;
 }
 
 int64_t m_tiles(int64_t rows) { return (rows + kBlockM - 1) / kBlockM; }
 
-CUtensorMap make_cache_map(const TensorView& k_cache) {
+CUtensorMap make_cache_map(const TensorView& k_cache, int box_chunks) {
   const int64_t element = dtype_size(k_cache.dtype);
   const int64_t token = stride_bytes(k_cache, 1, k_cache.sizes[2] * cuda::kDQK * element);
   // Innermost first: the 64 elements of a chunk, the page's tokens, the 9 chunks of a row (128 bytes
@@ -117,7 +152,7 @@ CUtensorMap make_cache_map(const TensorView& k_cache) {
   const cuuint64_t strides[4] = {static_cast<cuuint64_t>(token), static_cast<cuuint64_t>(kChunkCols * element),
                                  static_cast<cuuint64_t>(stride_bytes(k_cache, 2, cuda::kDQK * element)),
                                  static_cast<cuuint64_t>(stride_bytes(k_cache, 0, k_cache.sizes[1] * token))};
-  const cuuint32_t box[5] = {kChunkCols, kBlockN, kChunks, 1, 1};
+  const cuuint32_t box[5] = {kChunkCols, kBlockN, static_cast<cuuint32_t>(box_chunks), 1, 1};
   const cuuint32_t element_strides[5] = {1, 1, 1, 1, 1};
   CUtensorMap map{};
   const CUresult result = encode_tiled()(
@@ -131,14 +166,26 @@ CUtensorMap make_cache_map(const TensorView& k_cache) {
   return map;
 }
 
-void launch_decode(const cuda::DecodeParams& params, DType dtype, const CUtensorMap& cache_map, int64_t num_parts,
+void launch_decode(const cuda::DecodeParams& params, DType dtype, const TensorView& k_cache, int64_t num_parts,
                    int64_t h_kv, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(m_tiles(params.rows)), static_cast<unsigned>(num_parts),
                   static_cast<unsigned>(h_kv));
-  if (dtype == DType::bf16) {
-    launch_instance<__nv_bfloat16>(params, cache_map, grid, stream);
+  const bool bf16 = dtype == DType::bf16;
+  if (configured_schedule() == Schedule::asymmetric) {
+    const CUtensorMap tile_map = make_cache_map(k_cache, kChunks);
+    if (bf16) {
+      launch_asymmetric<__nv_bfloat16>(params, tile_map, grid, stream);
+    } else {
+      launch_asymmetric<__half>(params, tile_map, grid, stream);
+    }
+    return;
+  }
+  const CUtensorMap low_map = make_cache_map(k_cache, kLowChunks);
+  const CUtensorMap high_map = make_cache_map(k_cache, kHighChunks);
+  if (bf16) {
+    launch_seesaw<__nv_bfloat16>(params, low_map, high_map, grid, stream);
   } else {
-    launch_instance<__half>(params, cache_map, grid, stream);
+    launch_seesaw<__half>(params, low_map, high_map, grid, stream);
   }
 }
 

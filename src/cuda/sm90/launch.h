@@ -9,6 +9,7 @@
 #include "openmla/decode.h"
 #include "openmla/plan.h"
 #include "../common/params.h"
+#include "config.h"
 
 namespace openmla::sm90 {
 
@@ -22,23 +23,35 @@ const char* plan_unsupported(const PlanConfig& config);
 
 // Why the Hopper kernel cannot serve the decode `args` (already checked by the API and the CUDA
 // backend), or nullptr: the device, the decode's page size (a multiple of 64), then a cache that a
-// tensor map cannot describe.
+// tensor map cannot describe. Throws openmla::Error where it could serve it but OPENMLA_SM90_SCHEDULE
+// names no schedule.
 const char* decode_unsupported(const DecodeArgs& args);
 
 // 64-row m-tiles of `rows` packed query rows per KV head.
 int64_t m_tiles(int64_t rows);
 
-// The tensor map of k_cache [num_blocks, page_size, h_kv, kDQK] as the kernel reads it: rank 5,
-// innermost first {64 elements, page_size tokens, 9 chunks of 64, h_kv, num_blocks}, box
-// {64, 64, 9, 1, 1} (one 64-token tile, 73,728 bytes), 128-byte swizzle. Throws openmla::Error when the
-// driver refuses it.
-CUtensorMap make_cache_map(const TensorView& k_cache);
+// The consumer schedule Hopper decodes use in this process (config.h Schedule): the environment
+// variable OPENMLA_SM90_SCHEDULE, read once, "seesaw" (also when unset or empty) or "asymmetric", a
+// tuning switch for comparing the two. Throws openmla::Error for any other value.
+Schedule configured_schedule();
 
-void launch_decode(const cuda::DecodeParams& params, DType dtype, const CUtensorMap& cache_map, int64_t num_parts,
+// The tensor map of k_cache [num_blocks, page_size, h_kv, kDQK] as the kernels read it: rank 5,
+// innermost first {64 elements, page_size tokens, 9 chunks of 64, h_kv, num_blocks}, box
+// {64, 64, box_chunks, 1, 1} (64 tokens x box_chunks chunks from the chunk coordinate of each load),
+// 128-byte swizzle. Throws openmla::Error when the driver refuses it.
+CUtensorMap make_cache_map(const TensorView& k_cache, int box_chunks);
+
+// Launches the decode kernel of configured_schedule() on `stream`.
+void launch_decode(const cuda::DecodeParams& params, DType dtype, const TensorView& k_cache, int64_t num_parts,
                    int64_t h_kv, cudaStream_t stream);
 
-// The launch of one instance (instantiations/*.cu, one file per element type so they compile in parallel).
+// The launches of one element type (instantiations/*.cu, one file per element type so they compile in
+// parallel): the asymmetric kernel with a map of whole tiles (box_chunks 9), the seesaw kernel with
+// maps of low (chunks 0-3) and high (chunks 4-8) tile halves.
 template <typename T>
-void launch_instance(const cuda::DecodeParams& params, const CUtensorMap& cache_map, dim3 grid, cudaStream_t stream);
+void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream);
+template <typename T>
+void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& low_map, const CUtensorMap& high_map,
+                   dim3 grid, cudaStream_t stream);
 
 }  // namespace openmla::sm90

@@ -66,4 +66,18 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   return bits;
 }
 
+// The two values of a pack2 word.
+template <typename T>
+__device__ __forceinline__ float2 unpack2(uint32_t bits) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    __nv_bfloat162 pair;
+    memcpy(&pair, &bits, sizeof(bits));
+    return __bfloat1622float2(pair);
+  } else {
+    __half2 pair;
+    memcpy(&pair, &bits, sizeof(bits));
+    return __half22float2(pair);
+  }
+}
+
 }  // namespace openmla::sm90

@@ -1,16 +1,17 @@
 #pragma once
-// Types and the shared-memory plan of the Hopper kernel.
+// Types and the shared-memory plans of the Hopper kernel, one per consumer schedule.
 //
 // Every wgmma operand is stored as [64 rows][64 elements] chunks with the 128-byte swizzle (layout.cuh):
-// q as 9 chunks (rows x dims), each cache tile as 9 chunks (tokens x dims) exactly as one rank-5 TMA
-// box writes them, P as one chunk (rows x keys). Chunk bases are 1024-byte aligned, as the swizzle
-// pattern and the wgmma descriptors require.
+// q as 9 chunks (rows x dims), each cache tile as 9 chunks (tokens x dims) exactly as the TMA boxes
+// write them, P as one chunk (rows x keys). Chunk bases are 1024-byte aligned, as the swizzle pattern
+// and the wgmma descriptors require.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
 
+#include "../common/walk.cuh"
 #include "config.h"
 
 namespace openmla::sm90 {
@@ -19,7 +20,7 @@ template <typename Element>
 struct Traits {
   using T = Element;  // __nv_bfloat16 or __half
 
-  struct Shared {
+  struct AsymmetricShared {
     alignas(1024) T q[kChunks][kBlockM * kChunkCols];             // [9][64 rows, 64 dims] of the m-tile's q
     alignas(1024) T kv[kStages][kChunks][kBlockN * kChunkCols];   // [stage][9][64 tokens, 64 dims]; v = chunks 0..7
     alignas(1024) T p[kBlockM * kBlockN];                         // [64 rows, 64 keys] probabilities of a tile
@@ -29,8 +30,25 @@ struct Traits {
     uint64_t full[kStages];    // mbarrier: the stage's TMA bytes landed (1 arrival + transaction bytes)
     uint64_t empty[kStages];   // mbarrier: every consumer warp is done reading the stage (kStageReaders)
     int bad_page;              // the piece used a block-table entry outside [0, num_blocks)
+    cuda::SharedWalk walk;     // the CTA's walk over its plan part (common/walk.cuh)
   };
-  static_assert(sizeof(Shared) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
+  static_assert(sizeof(AsymmetricShared) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
+
+  // Stage 0 holds tile a of every pair, stage 1 tile b. Once warpgroup 0's scores of tile a retired,
+  // the RoPE chunk (8) of stage 0 is free until its next load: it carries P_a to warpgroup 1, and `p`
+  // carries P_b to warpgroup 0, so two P buffers fit beside q and two stages.
+  struct SeesawShared {
+    alignas(1024) T q[kChunks][kBlockM * kChunkCols];             // [9][64 rows, 64 dims] of the m-tile's q
+    alignas(1024) T kv[kStages][kChunks][kBlockN * kChunkCols];   // [stage][9][64 tokens, 64 dims]; v = chunks 0..7
+    alignas(1024) T p[kBlockM * kBlockN];                         // [64 rows, 64 keys] P_b (warpgroup 1 -> 0)
+    float base_a[kBlockM];             // rows' exponent base after tile a (log2 domain; warpgroup 0 -> 1)
+    float base_b[kBlockM];             // rows' exponent base after tile b (warpgroup 1 -> 0)
+    float sum[kWarpgroups][kBlockM];   // at the end of a piece: each warpgroup's share of the row sums
+    uint64_t full[kStages][kHalves];   // mbarrier: the half's TMA bytes landed (1 arrival + transaction bytes)
+    int bad_page;                      // the piece used a block-table entry outside [0, num_blocks)
+    cuda::SharedWalk walk;             // the CTA's walk over its plan part (common/walk.cuh)
+  };
+  static_assert(sizeof(SeesawShared) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
 };
 
 }  // namespace openmla::sm90

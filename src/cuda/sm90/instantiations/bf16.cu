@@ -1,8 +1,10 @@
-// The Hopper kernel for bf16 q and cache.
+// The Hopper kernels for bf16 q and cache.
 #include "../instance.cuh"
 
 namespace openmla::sm90 {
 
-template void launch_instance<__nv_bfloat16>(const cuda::DecodeParams&, const CUtensorMap&, dim3, cudaStream_t);
+template void launch_asymmetric<__nv_bfloat16>(const cuda::DecodeParams&, const CUtensorMap&, dim3, cudaStream_t);
+template void launch_seesaw<__nv_bfloat16>(const cuda::DecodeParams&, const CUtensorMap&, const CUtensorMap&, dim3,
+                                           cudaStream_t);
 
 }  // namespace openmla::sm90

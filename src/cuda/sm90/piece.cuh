@@ -1,0 +1,118 @@
+#pragma once
+// What both consumer schedules of the Hopper kernel share about one sequence piece: the keys it
+// covers, loading its query rows, and writing its output rows.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "../../core/pieces.h"
+#include "../../core/status.h"
+#include "../common/params.h"
+#include "../common/ptx.cuh"
+#include "../common/ptx/fence.cuh"
+#include "../common/row_result.cuh"
+#include "layout.cuh"
+
+namespace openmla::sm90 {
+
+inline constexpr int kAccumulators = kColsPerWarpgroup / 2;  // 128 fp32 of O per thread: m64n256
+inline constexpr int kScoreRegisters = kBlockN / 2;          // 32 fp32 of S per thread: m64n64
+inline constexpr int kKSteps = kBlockN / 16;                 // k16 steps of P V per tile
+
+// One sequence piece (core/pieces.h): its keys, its status found before any load, its partial slot.
+using schedule::Piece;
+
+// Multiplies the thread's two accumulator rows (d[4 j + e], row half e / 2) by their factors.
+template <int N>
+__device__ __forceinline__ void scale_rows(float (&d)[N], float factor0, float factor1) {
+#pragma unroll
+  for (int j = 0; j < N / 4; ++j) {
+    d[4 * j] *= factor0;
+    d[4 * j + 1] *= factor0;
+    d[4 * j + 2] *= factor1;
+    d[4 * j + 3] *= factor1;
+  }
+}
+
+// Rows [64 m_tile, +64) of q for `seq` into `sq` (chunks of the swizzled layout), by all threads of
+// the CTA; rows past p.rows are zero. Packed rows may have any strides, so the threads copy 16-byte
+// pieces; the proxy fence makes the generic writes visible to wgmma after the caller's next barrier.
+template <typename T>
+__device__ void load_q(const cuda::DecodeParams& p, int seq, int m_tile, int kv_head,
+                       T (&sq)[kChunks][kBlockM * kChunkCols]) {
+  const auto* q = static_cast<const T*>(p.q);  // [b, s_q, h_q, kDQK]
+  constexpr int kUnitsPerRow = kChunks * kChunkCols / 8;
+  // Not unrolled: unrolled, the compiler keeps all 18 of the thread's addresses live across pieces.
+#pragma unroll 1
+  for (int x = static_cast<int>(threadIdx.x); x < kBlockM * kUnitsPerRow; x += kThreads) {
+    const int r = x / kUnitsPerRow;
+    const int chunk = x % kUnitsPerRow / 8;
+    const int col = x % 8 * 8;
+    const int packed = m_tile * kBlockM + r;
+    const bool valid = packed < p.rows;
+    const int i = valid ? packed / p.group : 0;
+    const int head = kv_head * p.group + (valid ? packed % p.group : 0);
+    const T* src = q + seq * p.q_stride_b + i * p.q_stride_s + head * p.q_stride_h + chunk * kChunkCols + col;
+    ptx::cp_async_16(ptx::smem_addr(&sq[chunk][0]) + swizzled_offset(r, col), src, valid ? 16 : 0);
+  }
+  ptx::cp_async_commit();
+  ptx::cp_async_wait<0>();
+  ptx::fence_proxy_async_shared();
+}
+
+// Writes the thread's two rows (row0 and row0 + 8 of its warpgroup's accumulator) of its warpgroup's
+// half of the output (cuda::row_result from each row's base `max`, log2 domain, and sum `sum`): the
+// final out and lse, or a split piece's normalized partial and its lse in the workspace.
+template <typename T>
+__device__ void write_rows(const cuda::DecodeParams& p, const Piece& piece, int m_tile, int kv_head, bool bad,
+                           const float (&max)[2], const float (&sum)[2], const float (&o)[kAccumulators]) {
+  const int warpgroup = static_cast<int>(threadIdx.x) / kWarpgroupThreads;
+  const int wg_thread = static_cast<int>(threadIdx.x) % kWarpgroupThreads;
+  const int col0 = warpgroup * kColsPerWarpgroup + fragment_col(wg_thread);
+  const bool writes_lse = warpgroup == 0 && wg_thread % 4 == 0;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int packed = m_tile * kBlockM + fragment_row(wg_thread) + 8 * h;
+    if (packed >= p.rows) {
+      continue;
+    }
+    const int i = packed / p.group;
+    const int head = kv_head * p.group + packed % p.group;
+    const cuda::RowResult r = cuda::row_result(bad, piece.slot >= 0, max[h], sum[h]);
+    if (piece.slot >= 0) {
+      const int64_t slot_row = (piece.slot * p.s_q + i) * p.h_q + head;
+      float* partial = p.partial_out + slot_row * cuda::kDV + col0;  // [kDV] from this thread's first column
+#pragma unroll
+      for (int j = 0; j < kAccumulators / 4; ++j) {
+        *reinterpret_cast<float2*>(partial + 8 * j) = make_float2(o[4 * j + 2 * h] * r.inv, o[4 * j + 2 * h + 1] * r.inv);
+      }
+      if (writes_lse) {
+        p.partial_lse[slot_row] = r.lse;
+      }
+      continue;
+    }
+    T* out = static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s + head * p.out_stride_h +
+             col0;  // [kDV] from this thread's first column
+#pragma unroll
+    for (int j = 0; j < kAccumulators / 4; ++j) {
+      *reinterpret_cast<uint32_t*>(out + 8 * j) = pack2<T>(o[4 * j + 2 * h] * r.inv, o[4 * j + 2 * h + 1] * r.inv);
+    }
+    if (writes_lse) {
+      p.lse[piece.seq * p.lse_stride_b + head * p.lse_stride_h + i * p.lse_stride_s] = r.lse;
+    }
+  }
+}
+
+// The atomicMin of the piece's offence into the status word (thread 0) and whether its rows are NaN.
+__device__ __forceinline__ bool report_piece(const cuda::DecodeParams& p, const Piece& piece, int bad_page) {
+  const bool bad = piece.status != status::kOk || bad_page != 0;
+  if (bad && threadIdx.x == 0) {
+    const int code = piece.status != status::kOk ? piece.status : status::kPageOutOfRange;
+    atomicMin(p.status, status::encode(piece.seq, code));
+  }
+  return bad;
+}
+
+}  // namespace openmla::sm90
