@@ -2,8 +2,8 @@
 // DecodeArgs::kernel or by OPENMLA_FORCE_PORTABLE=1), which consumer schedule it runs
 // (OPENMLA_SM90_SCHEDULE), and the cases the kernel must get right, each asserting that the Hopper
 // kernel is the one that ran. Tests named *Sanitize* form the small grid that scripts/gpu-check runs
-// under compute-sanitizer. The cases run with the default schedule (seesaw) here and again with the
-// asymmetric one in a child process (Sm90Schedule.AsymmetricRunsTheTargetedCases).
+// under compute-sanitizer. The cases run with the default schedule (asymmetric) here and again with
+// the seesaw in a child process (Sm90Schedule.SeesawRunsTheTargetedCases).
 
 #include <gtest/gtest.h>
 
@@ -137,21 +137,21 @@ TEST(Sm90Selection, EnvironmentForcesPortable) {
 
 // ---- schedule ----------------------------------------------------------------------------------------
 
-TEST(Sm90Schedule, DefaultIsSeesaw) {
+TEST(Sm90Schedule, DefaultIsAsymmetric) {
   OPENMLA_REQUIRE_HOPPER();
   if (!environment("OPENMLA_SM90_SCHEDULE").empty()) {
     GTEST_SKIP() << "OPENMLA_SM90_SCHEDULE is set in this process";
   }
-  EXPECT_EQ(sm90::configured_schedule(), sm90::Schedule::seesaw);
+  EXPECT_EQ(sm90::configured_schedule(), sm90::Schedule::asymmetric);
 }
 
-// The targeted cases (Sm90Cases.*, Sm90Sanitize.*) once more with OPENMLA_SM90_SCHEDULE=asymmetric,
-// in a child process (the variable is read once per process); the child also runs this test, which
-// there asserts that the variable took effect.
-TEST(Sm90Schedule, AsymmetricRunsTheTargetedCases) {
+// The targeted cases (Sm90Cases.*, Sm90Sanitize.*) once more with OPENMLA_SM90_SCHEDULE=seesaw, in a
+// child process (the variable is read once per process); the child also runs this test, which there
+// asserts that the variable took effect.
+TEST(Sm90Schedule, SeesawRunsTheTargetedCases) {
   OPENMLA_REQUIRE_HOPPER();
-  if (environment("OPENMLA_SM90_SCHEDULE") == "asymmetric") {
-    EXPECT_EQ(sm90::configured_schedule(), sm90::Schedule::asymmetric);
+  if (environment("OPENMLA_SM90_SCHEDULE") == "seesaw") {
+    EXPECT_EQ(sm90::configured_schedule(), sm90::Schedule::seesaw);
     return;
   }
   int expected = 1;
@@ -162,8 +162,8 @@ TEST(Sm90Schedule, AsymmetricRunsTheTargetedCases) {
       expected += unit.GetTestSuite(i)->total_test_count();
     }
   }
-  const ChildRun child = run_child("OPENMLA_SM90_SCHEDULE=asymmetric",
-                                   "Sm90Cases.*:Sm90Sanitize.*:Sm90Schedule.AsymmetricRunsTheTargetedCases");
+  const ChildRun child = run_child("OPENMLA_SM90_SCHEDULE=seesaw",
+                                   "Sm90Cases.*:Sm90Sanitize.*:Sm90Schedule.SeesawRunsTheTargetedCases");
   EXPECT_EQ(child.status, 0) << child.output;
   EXPECT_NE(child.output.find("[  PASSED  ] " + std::to_string(expected) + " tests."), std::string::npos)
       << child.output;
@@ -179,7 +179,7 @@ TEST(Sm90Schedule, UnknownValueThrows) {
       gpu_decode(problem, device);
       ADD_FAILURE() << "a decode with OPENMLA_SM90_SCHEDULE=pingpong did not throw";
     } catch (const openmla::Error& e) {
-      EXPECT_NE(std::string(e.what()).find("OPENMLA_SM90_SCHEDULE: expected seesaw or asymmetric, given 'pingpong'"),
+      EXPECT_NE(std::string(e.what()).find("OPENMLA_SM90_SCHEDULE: expected asymmetric or seesaw, given 'pingpong'"),
                 std::string::npos)
           << e.what();
     }

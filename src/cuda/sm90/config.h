@@ -48,8 +48,8 @@ inline constexpr int kMaxSharedBytes = 232448;
 // The consumer schedule of the two warpgroups (docs/hopper-kernel.md); OPENMLA_SM90_SCHEDULE picks
 // one per process (sm90/launch.h: configured_schedule).
 enum class Schedule {
-  seesaw,      // tiles in pairs, each warpgroup computes one tile's scores (the default)
-  asymmetric,  // warpgroup 0 computes every tile's scores, warpgroup 1 only its half of P V
+  seesaw,      // tiles in pairs, each warpgroup computes one tile's scores
+  asymmetric,  // warpgroup 0 computes every tile's scores, warpgroup 1 only its half of P V (the default)
 };
 
 // Named barriers (bar.sync / bar.arrive); 0 is __syncthreads. One kernel uses the ids of its schedule.

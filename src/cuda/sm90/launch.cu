@@ -76,11 +76,11 @@ const ScheduleSetting& schedule_setting() {
   static const ScheduleSetting setting = [] {
     const char* env = std::getenv("OPENMLA_SM90_SCHEDULE");
     const std::string value = env == nullptr ? "" : env;
-    if (value.empty() || value == "seesaw") {
-      return ScheduleSetting{Schedule::seesaw, value};
-    }
-    if (value == "asymmetric") {
+    if (value.empty() || value == "asymmetric") {
       return ScheduleSetting{Schedule::asymmetric, value};
+    }
+    if (value == "seesaw") {
+      return ScheduleSetting{Schedule::seesaw, value};
     }
     return ScheduleSetting{std::nullopt, value};
   }();
@@ -92,7 +92,7 @@ const ScheduleSetting& schedule_setting() {
 Schedule configured_schedule() {
   const ScheduleSetting& setting = schedule_setting();
   if (!setting.schedule) {
-    throw Error("openmla: OPENMLA_SM90_SCHEDULE: expected seesaw or asymmetric, given '" + setting.value + "'");
+    throw Error("openmla: OPENMLA_SM90_SCHEDULE: expected asymmetric or seesaw, given '" + setting.value + "'");
   }
   return *setting.schedule;
 }
