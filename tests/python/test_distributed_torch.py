@@ -3,6 +3,7 @@ over gloo, and two GPUs over NCCL (only where two GPUs are present), each agains
 whole cache, eager and (NCCL) captured in a CUDA graph."""
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from mla_reference import assert_close, make_case, reference  # noqa: E402
 from openmla import distributed  # noqa: E402
 
 WORLD = 2
+TIMEOUT_S = 180  # a rank that has not finished by then is taken as hung: the test fails instead of waiting
 
 
 def case_on(device, dtype):
@@ -64,7 +66,14 @@ def worker(rank, backend, rendezvous, graph):
 
 
 def spawn(backend, tmp_path, graph=False):
-    torch.multiprocessing.spawn(worker, args=(backend, str(tmp_path / "rendezvous"), graph), nprocs=WORLD, join=True)
+    context = torch.multiprocessing.spawn(worker, args=(backend, str(tmp_path / "rendezvous"), graph), nprocs=WORLD,
+                                          join=False)
+    deadline = time.monotonic() + TIMEOUT_S
+    while not context.join(timeout=max(0.0, deadline - time.monotonic())):
+        if time.monotonic() >= deadline:
+            for process in context.processes:
+                process.terminate()
+            pytest.fail(f"the {backend} ranks did not finish within {TIMEOUT_S} s")
 
 
 def test_two_cpu_processes_over_gloo(tmp_path):
