@@ -44,17 +44,15 @@ const std::vector<Entry>& entries() {
 }
 
 bool same(const Case& a, const Case& b) {
-  return a.b == b.b && a.s_q == b.s_q && a.h_q == b.h_q && a.h_kv == b.h_kv && a.s_k == b.s_k &&
-         a.varlen == b.varlen && a.causal == b.causal && a.page_size == b.page_size &&
-         a.dtype == b.dtype && a.d_qk == b.d_qk && a.d_v == b.d_v;
+  return a.b == b.b && a.s_q == b.s_q && a.h_q == b.h_q && a.h_kv == b.h_kv && a.s_k == b.s_k && a.varlen == b.varlen &&
+         a.causal == b.causal && a.page_size == b.page_size && a.dtype == b.dtype && a.d_qk == b.d_qk && a.d_v == b.d_v;
 }
 
 }  // namespace
 
 std::string case_name(const Case& c) {
   const Case defaults;
-  std::string name = "b=" + std::to_string(c.b) + " s_q=" + std::to_string(c.s_q) +
-                     " h_q=" + std::to_string(c.h_q);
+  std::string name = "b=" + std::to_string(c.b) + " s_q=" + std::to_string(c.s_q) + " h_q=" + std::to_string(c.h_q);
   if (c.h_kv != defaults.h_kv) {
     name += " h_kv=" + std::to_string(c.h_kv);
   }

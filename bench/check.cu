@@ -1,5 +1,3 @@
-#include "check.h"
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -8,6 +6,7 @@
 #include <exception>
 
 #include "cases.h"
+#include "check.h"
 #include "cuda_error.h"
 #include "cuda_memory.h"
 #include "data.h"
@@ -92,8 +91,8 @@ SpotCheck check_one(const Case& c, cudaStream_t stream) {
   cpu.cache_seqlens = on_host(gpu.cache_seqlens, seqlens);
   cpu.out = on_host(gpu.out, cpu_out);
   cpu.lse = on_host(gpu.lse, cpu_lse);
-  const Plan cpu_plan = plan(cpu_config, cpu.cache_seqlens,
-                             Buffer{cpu_plan_buffer.data(), cpu_plan_buffer.bytes(), Device{}});
+  const Plan cpu_plan =
+      plan(cpu_config, cpu.cache_seqlens, Buffer{cpu_plan_buffer.data(), cpu_plan_buffer.bytes(), Device{}});
   cpu.plan = &cpu_plan;
   cpu.workspace = Buffer{cpu_workspace.data(), cpu_workspace.bytes(), Device{}};
   cpu.stream = nullptr;

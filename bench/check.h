@@ -14,12 +14,12 @@ namespace openmla::bench {
 
 struct SpotCheck {
   std::string name;
-  double max_excess = 0.0;    // max over elements of |gpu - cpu| / allowed; <= 1 passes
-  double rel_frobenius = 0.0; // ||gpu - cpu|| / ||cpu|| over out
+  double max_excess = 0.0;     // max over elements of |gpu - cpu| / allowed; <= 1 passes
+  double rel_frobenius = 0.0;  // ||gpu - cpu|| / ||cpu|| over out
   double max_lse_excess = 0.0;
-  int64_t mismatches = 0;     // elements of out or lse outside the bound, NaN, or +inf in one only
+  int64_t mismatches = 0;  // elements of out or lse outside the bound, NaN, or +inf in one only
   bool passed = false;
-  std::string error;          // what was thrown, when the check could not run
+  std::string error;  // what was thrown, when the check could not run
 };
 
 // Decodes a few small problems on the GPU and with the CPU backend and compares them; a check that

@@ -13,8 +13,8 @@ namespace openmla::bench {
 
 inline void check_cublas(cublasStatus_t status, const char* call, const char* file, int line) {
   if (status != CUBLAS_STATUS_SUCCESS) {
-    throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + call + " failed: " +
-                             cublasGetStatusName(status) + " (" + cublasGetStatusString(status) + ")");
+    throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + call +
+                             " failed: " + cublasGetStatusName(status) + " (" + cublasGetStatusString(status) + ")");
   }
 }
 

@@ -24,16 +24,20 @@ constexpr float kScale = 0.1f;  // standard deviation of q and cache values
 // Block-table entries past a sequence's last page may hold anything; a value far outside
 // [0, num_blocks) makes a kernel that reads one fault or flag it instead of passing unnoticed.
 constexpr int32_t kPoisonPage = 2147480000;
-constexpr int kL2Multiple = 4;   // the rotation covers this many times the L2 size
+constexpr int kL2Multiple = 4;  // the rotation covers this many times the L2 size
 constexpr int kMaxCopies = 64;
 constexpr int kThreads = 256;
 
 template <typename T>
 __device__ T from_float(float x);
 template <>
-__device__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+__device__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
+  return __float2bfloat16(x);
+}
 template <>
-__device__ __half from_float<__half>(float x) { return __float2half(x); }
+__device__ __half from_float<__half>(float x) {
+  return __float2half(x);
+}
 
 __device__ float clamped_normal(uint64_t seed, uint64_t i) {
   return fminf(fmaxf(kScale * normal01(seed, i), -1.0f), 1.0f);
@@ -50,10 +54,9 @@ __global__ void fill_normal_kernel(T* dst,  // [n]
 
 // Token t of page p holds data when t < page_tokens[p], NaN otherwise.
 template <typename T>
-__global__ void fill_cache_kernel(T* cache,                 // [num_blocks, page_size, h_kv, d_qk]
+__global__ void fill_cache_kernel(T* cache,                    // [num_blocks, page_size, h_kv, d_qk]
                                   const int32_t* page_tokens,  // [num_blocks]
-                                  int64_t num_blocks, int64_t page_size, int64_t token_elems,
-                                  uint64_t seed) {
+                                  int64_t num_blocks, int64_t page_size, int64_t token_elems, uint64_t seed) {
   const int64_t n = num_blocks * page_size * token_elems;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
@@ -73,8 +76,8 @@ int grid_for(int64_t n) {
 }
 
 template <typename T>
-void fill_cache_typed(void* cache, const int32_t* page_tokens, const Case& c, int64_t num_blocks,
-                      uint64_t seed, cudaStream_t stream) {
+void fill_cache_typed(void* cache, const int32_t* page_tokens, const Case& c, int64_t num_blocks, uint64_t seed,
+                      cudaStream_t stream) {
   const int64_t token_elems = c.h_kv * c.d_qk;
   fill_cache_kernel<T><<<grid_for(num_blocks * c.page_size * token_elems), kThreads, 0, stream>>>(
       static_cast<T*>(cache), page_tokens, num_blocks, c.page_size, token_elems, seed);
@@ -86,8 +89,8 @@ std::vector<int32_t> permutation(int64_t n) {
   std::vector<int32_t> p(static_cast<size_t>(n));
   std::iota(p.begin(), p.end(), 0);
   for (int64_t i = n - 1; i > 0; --i) {
-    const auto j = static_cast<int64_t>(mix64(kPermutationSeed ^ mix64(static_cast<uint64_t>(i))) %
-                                        static_cast<uint64_t>(i + 1));
+    const auto j =
+        static_cast<int64_t>(mix64(kPermutationSeed ^ mix64(static_cast<uint64_t>(i))) % static_cast<uint64_t>(i + 1));
     std::swap(p[static_cast<size_t>(i)], p[static_cast<size_t>(j)]);
   }
   return p;
@@ -110,8 +113,7 @@ void fill_normal(void* dst, DType dtype, int64_t n, uint64_t seed, cudaStream_t 
   } else if (dtype == DType::fp16) {
     fill_normal_kernel<<<grid_for(n), kThreads, 0, stream>>>(static_cast<__half*>(dst), n, seed);
   } else {
-    throw std::invalid_argument(std::string("fill_normal: dtype bf16 or fp16 expected, given ") +
-                                dtype_name(dtype));
+    throw std::invalid_argument(std::string("fill_normal: dtype bf16 or fp16 expected, given ") + dtype_name(dtype));
   }
   SUPPORT_CUDA_LAUNCHED();
 }
@@ -129,8 +131,8 @@ DecodeArgs Problem::args(int copy, const Plan& plan, const Buffer& workspace, cu
   const int64_t lse_elems = c.b * c.h_q * c.s_q;
   DecodeArgs a;
   a.q = make_view(q.as<char>() + copy * q_elems * e, c.dtype, {c.b, c.s_q, c.h_q, c.d_qk}, device);
-  a.k_cache = make_view(k_cache.as<char>() + copy * cache_elems * e, c.dtype,
-                        {num_blocks, c.page_size, c.h_kv, c.d_qk}, device);
+  a.k_cache = make_view(k_cache.as<char>() + copy * cache_elems * e, c.dtype, {num_blocks, c.page_size, c.h_kv, c.d_qk},
+                        device);
   a.block_table = make_view(block_table.data(), DType::int32, {c.b, max_blocks_per_seq}, device);
   a.cache_seqlens = cache_seqlens_view();
   a.d_v = c.d_v;
@@ -144,8 +146,8 @@ DecodeArgs Problem::args(int copy, const Plan& plan, const Buffer& workspace, cu
 }
 
 PlanConfig plan_config(const Case& c, Device device) {
-  return resolve_plan_config(PlanConfig{.batch = c.b, .s_q = c.s_q, .h_q = c.h_q, .h_kv = c.h_kv,
-                                        .page_size = c.page_size, .device = device});
+  return resolve_plan_config(
+      PlanConfig{.batch = c.b, .s_q = c.s_q, .h_q = c.h_q, .h_kv = c.h_kv, .page_size = c.page_size, .device = device});
 }
 
 DecodeBuffers allocate_decode_buffers(const PlanConfig& config, int64_t d_v) {
@@ -211,14 +213,13 @@ Problem make_problem(const Case& c, int copies, cudaStream_t stream) {
 
   const std::vector<int32_t> perm = permutation(p.num_blocks);
   std::vector<int32_t> table(static_cast<size_t>(c.b * max_pages), kPoisonPage);  // [b, max_pages]
-  std::vector<int32_t> page_tokens(static_cast<size_t>(p.num_blocks), 0);          // [num_blocks]
+  std::vector<int32_t> page_tokens(static_cast<size_t>(p.num_blocks), 0);         // [num_blocks]
   for (int64_t i = 0; i < c.b; ++i) {
     const int64_t len = p.seqlens[static_cast<size_t>(i)];
     for (int64_t j = 0; j * c.page_size < len; ++j) {
       const int32_t page = perm[static_cast<size_t>(first_page[static_cast<size_t>(i)] + j)];
       table[static_cast<size_t>(i * max_pages + j)] = page;
-      page_tokens[static_cast<size_t>(page)] =
-          static_cast<int32_t>(std::min(c.page_size, len - j * c.page_size));
+      page_tokens[static_cast<size_t>(page)] = static_cast<int32_t>(std::min(c.page_size, len - j * c.page_size));
     }
   }
 
@@ -240,11 +241,9 @@ Problem make_problem(const Case& c, int copies, cudaStream_t stream) {
     fill_normal(p.q.as<char>() + k * q_elems * e, c.dtype, q_elems, kQSeed + k, stream);
     void* cache = p.k_cache.as<char>() + k * cache_elems * e;
     if (c.dtype == DType::bf16) {
-      fill_cache_typed<__nv_bfloat16>(cache, d_page_tokens.as<int32_t>(), c, p.num_blocks,
-                                       kCacheSeed + k, stream);
+      fill_cache_typed<__nv_bfloat16>(cache, d_page_tokens.as<int32_t>(), c, p.num_blocks, kCacheSeed + k, stream);
     } else {
-      fill_cache_typed<__half>(cache, d_page_tokens.as<int32_t>(), c, p.num_blocks, kCacheSeed + k,
-                               stream);
+      fill_cache_typed<__half>(cache, d_page_tokens.as<int32_t>(), c, p.num_blocks, kCacheSeed + k, stream);
     }
   }
   SUPPORT_CUDA(cudaStreamSynchronize(stream));

@@ -22,7 +22,7 @@ struct Problem {
   Case shape;
   int copies = 1;
   Device device{};
-  std::vector<int32_t> seqlens;     // [b] host copy of cache_seqlens
+  std::vector<int32_t> seqlens;  // [b] host copy of cache_seqlens
   double mean_s_k = 0.0;
   int64_t num_blocks = 0;
   int64_t max_blocks_per_seq = 0;

@@ -1,5 +1,6 @@
 // openmla-bench: the roofline of this GPU and the 14 side-by-side MLA decode cases with their targets
-// (or one case from the command line), timed over CUDA-graph replays. Table on stdout, progress on stderr, JSON lines in --out.
+// (or one case from the command line), timed over CUDA-graph replays. Table on stdout, progress on stderr, JSON lines
+// in --out.
 
 #include <cuda_runtime.h>
 
@@ -7,8 +8,8 @@
 #include <cstdlib>
 #include <exception>
 #include <fstream>
-#include <iterator>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -45,9 +46,8 @@ struct SizeFlag {
   const char* name;
   int64_t Case::*field;
 };
-constexpr SizeFlag kSizeFlags[] = {{"--b", &Case::b},       {"--s_q", &Case::s_q},
-                                   {"--h_q", &Case::h_q},   {"--h_kv", &Case::h_kv},
-                                   {"--s_k", &Case::s_k},   {"--page_size", &Case::page_size}};
+constexpr SizeFlag kSizeFlags[] = {{"--b", &Case::b},       {"--s_q", &Case::s_q}, {"--h_q", &Case::h_q},
+                                   {"--h_kv", &Case::h_kv}, {"--s_k", &Case::s_k}, {"--page_size", &Case::page_size}};
 
 struct Options {
   std::optional<Case> custom;  // set by any case option
@@ -96,8 +96,8 @@ Options parse(int argc, char** argv) {
       }
       return *o.custom;
     };
-    const auto size_flag = std::find_if(std::begin(kSizeFlags), std::end(kSizeFlags),
-                                        [&](const SizeFlag& f) { return flag == f.name; });
+    const auto size_flag =
+        std::find_if(std::begin(kSizeFlags), std::end(kSizeFlags), [&](const SizeFlag& f) { return flag == f.name; });
     if (size_flag != std::end(kSizeFlags)) {
       shape().*(size_flag->field) = parse_int(flag, value());
     } else if (flag == "--varlen") {
@@ -181,8 +181,8 @@ int run(const Options& o) {
     try {
       results.push_back(measure_case(cases[i], roof.l2_bytes, o.quick, stream.get()));
       const CaseResult& r = results.back();
-      std::cerr << r.decode.median_us << " us (min " << r.decode.min_us << ", max " << r.decode.max_us
-                << ", " << r.decode.calls << " calls per replay, " << r.input_sets << " input sets)\n";
+      std::cerr << r.decode.median_us << " us (min " << r.decode.min_us << ", max " << r.decode.max_us << ", "
+                << r.decode.calls << " calls per replay, " << r.input_sets << " input sets)\n";
       json.write(case_json(r, roof));
       ok = ok && r.decode.graph_error.empty() && r.plan.graph_error.empty();
     } catch (const std::exception& e) {

@@ -11,7 +11,7 @@ namespace openmla::bench {
 
 namespace {
 
-constexpr double kRunTargetUs = 3000.0;       // length of one timed graph replay
+constexpr double kRunTargetUs = 3000.0;  // length of one timed graph replay
 constexpr double kQuickRunTargetUs = 1000.0;
 constexpr int kRepeats = 15;
 constexpr int kQuickRepeats = 5;
@@ -35,8 +35,8 @@ CaseResult measure_case(const Case& c, int64_t l2_bytes, bool quick, cudaStream_
     check_status(read_status(workspace, stream));
     const int64_t bad = count_nonfinite(args.out, stream);
     if (bad != 0) {
-      throw std::runtime_error(std::to_string(bad) + " non-finite elements in out (input set " +
-                               std::to_string(k) + ")");
+      throw std::runtime_error(std::to_string(bad) + " non-finite elements in out (input set " + std::to_string(k) +
+                               ")");
     }
   }
 
@@ -51,8 +51,7 @@ CaseResult measure_case(const Case& c, int64_t l2_bytes, bool quick, cudaStream_
   r.input_sets = sets;
   r.num_parts = config.num_parts;
   const double decode_estimate = time_eager(run_decode, 1, kEstimateRepeats, stream).median_us;
-  r.decode = time_graph_or_eager(run_decode, calls_for(decode_estimate, target_us, sets), repeats,
-                                 stream);
+  r.decode = time_graph_or_eager(run_decode, calls_for(decode_estimate, target_us, sets), repeats, stream);
   const double plan_estimate = time_eager(run_plan, 1, kEstimateRepeats, stream).median_us;
   r.plan = time_graph_or_eager(run_plan, calls_for(plan_estimate, target_us, 1), repeats, stream);
   check_status(read_status(workspace, stream));

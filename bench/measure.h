@@ -13,9 +13,9 @@ namespace openmla::bench {
 
 struct CaseResult {
   Case shape;
-  double mean_s_k = 0.0;    // mean of the drawn lengths
-  int input_sets = 1;       // input sets rotated through
-  int64_t num_parts = 0;    // the plan's resolved work parts
+  double mean_s_k = 0.0;  // mean of the drawn lengths
+  int input_sets = 1;     // input sets rotated through
+  int64_t num_parts = 0;  // the plan's resolved work parts
   Timing decode;
   Timing plan;
 };

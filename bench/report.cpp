@@ -50,11 +50,10 @@ std::string target_string(const Target& t) {
 }
 
 void case_fields(std::ostringstream& os, const Case& c) {
-  os << "\"name\":" << json_string(case_name(c)) << ",\"b\":" << c.b << ",\"s_q\":" << c.s_q
-     << ",\"h_q\":" << c.h_q << ",\"h_kv\":" << c.h_kv << ",\"s_k\":" << c.s_k
-     << ",\"varlen\":" << (c.varlen ? "true" : "false") << ",\"causal\":" << (c.causal ? "true" : "false")
-     << ",\"page_size\":" << c.page_size << ",\"dtype\":" << json_string(dtype_name(c.dtype))
-     << ",\"d_qk\":" << c.d_qk << ",\"d_v\":" << c.d_v;
+  os << "\"name\":" << json_string(case_name(c)) << ",\"b\":" << c.b << ",\"s_q\":" << c.s_q << ",\"h_q\":" << c.h_q
+     << ",\"h_kv\":" << c.h_kv << ",\"s_k\":" << c.s_k << ",\"varlen\":" << (c.varlen ? "true" : "false")
+     << ",\"causal\":" << (c.causal ? "true" : "false") << ",\"page_size\":" << c.page_size
+     << ",\"dtype\":" << json_string(dtype_name(c.dtype)) << ",\"d_qk\":" << c.d_qk << ",\"d_v\":" << c.d_v;
 }
 
 }  // namespace
@@ -93,13 +92,13 @@ Metrics metrics(const CaseResult& r, const Roofline& roof) {
 }
 
 void print_roofline(std::ostream& os, const Roofline& roof) {
-  os << "device " << roof.ordinal << ": " << roof.device << " (cc " << roof.cc_major << "." << roof.cc_minor
-     << ", " << roof.sm_count << " SMs, L2 " << roof.l2_bytes / (1 << 20) << " MiB, "
-     << roof.memory_bytes / (1 << 30) << " GiB), driver " << roof.driver_version << ", runtime "
-     << roof.runtime_version << ", openmla " << OPENMLA_VERSION << "\n"
-     << "roofline: copy " << format("%.0f", roof.copy_gbps) << " GB/s (read + write, "
-     << roof.copy_bytes / (1 << 20) << " MiB), cuBLAS bf16 GEMM " << format("%.0f", roof.gemm_tflops)
-     << " TFLOPS (" << roof.gemm_n << "^3, fp32 accumulate)\n";
+  os << "device " << roof.ordinal << ": " << roof.device << " (cc " << roof.cc_major << "." << roof.cc_minor << ", "
+     << roof.sm_count << " SMs, L2 " << roof.l2_bytes / (1 << 20) << " MiB, " << roof.memory_bytes / (1 << 30)
+     << " GiB), driver " << roof.driver_version << ", runtime " << roof.runtime_version << ", openmla "
+     << OPENMLA_VERSION << "\n"
+     << "roofline: copy " << format("%.0f", roof.copy_gbps) << " GB/s (read + write, " << roof.copy_bytes / (1 << 20)
+     << " MiB), cuBLAS bf16 GEMM " << format("%.0f", roof.gemm_tflops) << " TFLOPS (" << roof.gemm_n
+     << "^3, fp32 accumulate)\n";
 }
 
 void print_spot_checks(std::ostream& os, const std::vector<SpotCheck>& checks) {
@@ -108,26 +107,24 @@ void print_spot_checks(std::ostream& os, const std::vector<SpotCheck>& checks) {
       os << "spot check vs CPU backend, " << s.name << ": FAIL: " << s.error << "\n";
       continue;
     }
-    os << "spot check vs CPU backend, " << s.name << ": " << (s.passed ? "pass" : "FAIL")
-       << " (rel. Frobenius " << format("%.2e", s.rel_frobenius) << ", max out error "
-       << format("%.2f", s.max_excess) << " and lse error " << format("%.2f", s.max_lse_excess)
-       << " of the bound, " << s.mismatches << " outside)\n";
+    os << "spot check vs CPU backend, " << s.name << ": " << (s.passed ? "pass" : "FAIL") << " (rel. Frobenius "
+       << format("%.2e", s.rel_frobenius) << ", max out error " << format("%.2f", s.max_excess) << " and lse error "
+       << format("%.2f", s.max_lse_excess) << " of the bound, " << s.mismatches << " outside)\n";
   }
 }
 
-void print_table(std::ostream& os, const std::vector<CaseResult>& results,
-                 const std::vector<CaseFailure>& failures, const Roofline& roof) {
+void print_table(std::ostream& os, const std::vector<CaseResult>& results, const std::vector<CaseFailure>& failures,
+                 const Roofline& roof) {
   char line[512];
   std::snprintf(line, sizeof(line), "%-40s %8s %9s %8s %6s %7s %6s %7s %5s %14s %9s %7s\n", "case", "mean_s_k",
-                "decode_us", "GB/s", "%copy", "TFLOPS", "%gemm", "plan_us", "sets", "target", "of_target",
-                "vs_peer");
+                "decode_us", "GB/s", "%copy", "TFLOPS", "%gemm", "plan_us", "sets", "target", "of_target", "vs_peer");
   os << line;
   for (const CaseResult& r : results) {
     const Metrics m = metrics(r, roof);
     std::snprintf(line, sizeof(line), "%-40s %8.0f %9.1f %8.0f %5.1f%c %7.1f %5.1f%c %7.2f %5d %14s %9s %7s\n",
                   case_name(r.shape).c_str(), r.mean_s_k, r.decode.median_us, m.gbps, m.pct_copy,
-                  m.memory_bound ? '*' : ' ', m.tflops, m.pct_gemm, m.memory_bound ? ' ' : '*',
-                  r.plan.median_us, r.input_sets, m.target ? target_string(*m.target).c_str() : "-",
+                  m.memory_bound ? '*' : ' ', m.tflops, m.pct_gemm, m.memory_bound ? ' ' : '*', r.plan.median_us,
+                  r.input_sets, m.target ? target_string(*m.target).c_str() : "-",
                   m.target ? (format("%.2f", m.of_target) + (m.of_target >= 1.0 ? " met" : "")).c_str() : "-",
                   m.target ? format("%.2fx", m.vs_peer).c_str() : "-");
     os << line;
@@ -164,10 +161,8 @@ std::string roofline_json(const Roofline& roof) {
 
 std::string spot_check_json(const SpotCheck& s) {
   std::ostringstream os;
-  os << "{\"type\":\"check\",\"name\":" << json_string(s.name)
-     << ",\"passed\":" << (s.passed ? "true" : "false")
-     << ",\"rel_frobenius\":" << json_number(s.rel_frobenius)
-     << ",\"max_excess\":" << json_number(s.max_excess)
+  os << "{\"type\":\"check\",\"name\":" << json_string(s.name) << ",\"passed\":" << (s.passed ? "true" : "false")
+     << ",\"rel_frobenius\":" << json_number(s.rel_frobenius) << ",\"max_excess\":" << json_number(s.max_excess)
      << ",\"max_lse_excess\":" << json_number(s.max_lse_excess) << ",\"mismatches\":" << s.mismatches;
   if (!s.error.empty()) {
     os << ",\"error\":" << json_string(s.error);
@@ -183,23 +178,20 @@ std::string case_json(const CaseResult& r, const Roofline& roof) {
   case_fields(os, r.shape);
   os << ",\"mean_s_k\":" << json_number(r.mean_s_k) << ",\"input_sets\":" << r.input_sets
      << ",\"num_parts\":" << r.num_parts << ",\"decode_us\":" << json_number(r.decode.median_us)
-     << ",\"decode_us_min\":" << json_number(r.decode.min_us)
-     << ",\"decode_us_max\":" << json_number(r.decode.max_us)
-     << ",\"decode_calls_per_replay\":" << r.decode.calls
-     << ",\"repeats\":" << r.decode.repeats << ",\"plan_us\":" << json_number(r.plan.median_us)
-     << ",\"bytes\":" << json_number(m.bytes) << ",\"flops\":" << json_number(m.flops)
-     << ",\"gbps\":" << json_number(m.gbps) << ",\"tflops\":" << json_number(m.tflops)
-     << ",\"pct_copy\":" << json_number(m.pct_copy) << ",\"pct_gemm\":" << json_number(m.pct_gemm)
-     << ",\"bound\":\"" << (m.memory_bound ? "memory" : "compute") << "\"";
+     << ",\"decode_us_min\":" << json_number(r.decode.min_us) << ",\"decode_us_max\":" << json_number(r.decode.max_us)
+     << ",\"decode_calls_per_replay\":" << r.decode.calls << ",\"repeats\":" << r.decode.repeats
+     << ",\"plan_us\":" << json_number(r.plan.median_us) << ",\"bytes\":" << json_number(m.bytes)
+     << ",\"flops\":" << json_number(m.flops) << ",\"gbps\":" << json_number(m.gbps)
+     << ",\"tflops\":" << json_number(m.tflops) << ",\"pct_copy\":" << json_number(m.pct_copy)
+     << ",\"pct_gemm\":" << json_number(m.pct_gemm) << ",\"bound\":\"" << (m.memory_bound ? "memory" : "compute")
+     << "\"";
   if (m.target) {
     const char* kinds[] = {"max_us", "min_pct_copy", "min_pct_gemm"};
     os << ",\"target\":" << json_string(target_string(*m.target)) << ",\"target_kind\":\""
        << kinds[static_cast<int>(m.target->kind)] << "\",\"target_value\":" << json_number(m.target->value)
-       << ",\"target_peer\":"
-       << json_string(m.target->peer) << ",\"target_peer_us\":" << json_number(m.target->peer_us)
-       << ",\"target_ratio\":" << json_number(m.target->ratio) << ",\"of_target\":"
-       << json_number(m.of_target) << ",\"target_met\":" << (m.of_target >= 1.0 ? "true" : "false")
-       << ",\"vs_peer\":" << json_number(m.vs_peer);
+       << ",\"target_peer\":" << json_string(m.target->peer) << ",\"target_peer_us\":" << json_number(m.target->peer_us)
+       << ",\"target_ratio\":" << json_number(m.target->ratio) << ",\"of_target\":" << json_number(m.of_target)
+       << ",\"target_met\":" << (m.of_target >= 1.0 ? "true" : "false") << ",\"vs_peer\":" << json_number(m.vs_peer);
   }
   os << ",\"timing\":\"" << (r.decode.graph_error.empty() ? "graph" : "eager") << "\"";
   if (!r.decode.graph_error.empty()) {

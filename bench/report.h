@@ -14,16 +14,16 @@
 namespace openmla::bench {
 
 struct Metrics {
-  double bytes = 0.0;     // b·(s_q·h_q·d_qk + mean_s_k·h_kv·d_qk + s_q·h_q·d_v)·elem_bytes
-  double flops = 0.0;     // 2·b·s_q·h_q·mean_s_k·(d_qk + d_v)
+  double bytes = 0.0;  // b·(s_q·h_q·d_qk + mean_s_k·h_kv·d_qk + s_q·h_q·d_v)·elem_bytes
+  double flops = 0.0;  // 2·b·s_q·h_q·mean_s_k·(d_qk + d_v)
   double gbps = 0.0;
   double tflops = 0.0;
-  double pct_copy = 0.0;  // of the measured copy bandwidth
-  double pct_gemm = 0.0;  // of the measured GEMM rate
-  bool memory_bound = true;  // the bytes take longer than the FLOPs at the measured ceilings
-  std::optional<Target> target;       // for the default cases
-  double of_target = 0.0;   // achieved / target (>= 1: met): target µs over decode µs, or % over %
-  double vs_peer = 0.0;     // estimated speed over the best peer: of_target * target ratio
+  double pct_copy = 0.0;         // of the measured copy bandwidth
+  double pct_gemm = 0.0;         // of the measured GEMM rate
+  bool memory_bound = true;      // the bytes take longer than the FLOPs at the measured ceilings
+  std::optional<Target> target;  // for the default cases
+  double of_target = 0.0;        // achieved / target (>= 1: met): target µs over decode µs, or % over %
+  double vs_peer = 0.0;          // estimated speed over the best peer: of_target * target ratio
 };
 
 Metrics metrics(const CaseResult& r, const Roofline& roof);
@@ -36,8 +36,8 @@ struct CaseFailure {
 
 void print_roofline(std::ostream& os, const Roofline& roof);
 void print_spot_checks(std::ostream& os, const std::vector<SpotCheck>& checks);
-void print_table(std::ostream& os, const std::vector<CaseResult>& results,
-                 const std::vector<CaseFailure>& failures, const Roofline& roof);
+void print_table(std::ostream& os, const std::vector<CaseResult>& results, const std::vector<CaseFailure>& failures,
+                 const Roofline& roof);
 
 std::string roofline_json(const Roofline& roof);
 std::string spot_check_json(const SpotCheck& check);

@@ -1,11 +1,10 @@
-#include "roofline.h"
-
 #include <cublas_v2.h>
 
 #include "cublas.h"
 #include "cuda_error.h"
 #include "cuda_memory.h"
 #include "data.h"
+#include "roofline.h"
 #include "timing.h"
 
 namespace openmla::bench {
@@ -29,9 +28,7 @@ double measure_copy_gbps(bool quick, cudaStream_t stream) {
   support::DeviceBuffer dst(kCopyBytes);
   fill_normal(src.data(), DType::bf16, kCopyBytes / 2, kCopySeed, stream);
   const Timing t = time_eager(
-      [&](int) {
-        SUPPORT_CUDA(cudaMemcpyAsync(dst.data(), src.data(), kCopyBytes, cudaMemcpyDeviceToDevice, stream));
-      },
+      [&](int) { SUPPORT_CUDA(cudaMemcpyAsync(dst.data(), src.data(), kCopyBytes, cudaMemcpyDeviceToDevice, stream)); },
       kCopiesPerRun, repeats(quick), stream);
   return 2.0 * static_cast<double>(kCopyBytes) / (t.median_us * 1e3);
 }
@@ -52,13 +49,12 @@ double measure_gemm_tflops(bool quick, cudaStream_t stream) {
   const int n = static_cast<int>(kGemmN);
   const Timing t = time_eager(
       [&](int) {
-        BENCH_CUBLAS(cublasGemmEx(handle.get(), CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha, a.data(),
-                                  CUDA_R_16BF, n, b.data(), CUDA_R_16BF, n, &beta, c.data(), CUDA_R_16BF, n,
-                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        BENCH_CUBLAS(cublasGemmEx(handle.get(), CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha, a.data(), CUDA_R_16BF, n,
+                                  b.data(), CUDA_R_16BF, n, &beta, c.data(), CUDA_R_16BF, n, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
       },
       kGemmsPerRun, repeats(quick), stream);
-  const double flops = 2.0 * static_cast<double>(kGemmN) * static_cast<double>(kGemmN) *
-                       static_cast<double>(kGemmN);
+  const double flops = 2.0 * static_cast<double>(kGemmN) * static_cast<double>(kGemmN) * static_cast<double>(kGemmN);
   return flops / (t.median_us * 1e6);
 }
 

@@ -1,5 +1,3 @@
-#include "timing.h"
-
 #include <algorithm>
 #include <cmath>
 #include <exception>
@@ -8,6 +6,7 @@
 
 #include "cuda_error.h"
 #include "cuda_handles.h"
+#include "timing.h"
 
 namespace openmla::bench {
 
@@ -37,8 +36,12 @@ Timing time_runs(const std::function<void()>& run, int calls, int repeats, cudaS
   std::sort(us.begin(), us.end());
   const size_t n = us.size();
   const double median = n % 2 == 1 ? us[n / 2] : 0.5 * (us[n / 2 - 1] + us[n / 2]);
-  return Timing{.median_us = median, .min_us = us.front(), .max_us = us.back(), .calls = calls,
-                .repeats = repeats, .graph_error = {}};
+  return Timing{.median_us = median,
+                .min_us = us.front(),
+                .max_us = us.back(),
+                .calls = calls,
+                .repeats = repeats,
+                .graph_error = {}};
 }
 
 // Captures launch(0) .. launch(calls - 1) on `stream`; a launch that throws still ends the capture.
@@ -81,8 +84,7 @@ Timing time_graph(const std::function<void(int)>& launch, int calls, int repeats
   return time_runs([&] { SUPPORT_CUDA(cudaGraphLaunch(graph.get(), stream)); }, calls, repeats, stream);
 }
 
-Timing time_graph_or_eager(const std::function<void(int)>& launch, int calls, int repeats,
-                           cudaStream_t stream) {
+Timing time_graph_or_eager(const std::function<void(int)>& launch, int calls, int repeats, cudaStream_t stream) {
   try {
     return time_graph(launch, calls, repeats, stream);
   } catch (const std::exception& e) {

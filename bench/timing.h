@@ -14,8 +14,8 @@ struct Timing {
   double median_us = 0.0;
   double min_us = 0.0;
   double max_us = 0.0;
-  int calls = 0;    // calls per timed run (per graph replay)
-  int repeats = 0;  // timed runs
+  int calls = 0;            // calls per timed run (per graph replay)
+  int repeats = 0;          // timed runs
   std::string graph_error;  // why the calls could not be captured in a graph (then timed as issued)
 };
 
@@ -28,8 +28,7 @@ Timing time_graph(const std::function<void(int)>& launch, int calls, int repeats
 
 // time_graph, or time_eager with graph_error set when the calls cannot be captured (a host
 // synchronization or allocation inside them): the numbers still come back, marked.
-Timing time_graph_or_eager(const std::function<void(int)>& launch, int calls, int repeats,
-                           cudaStream_t stream);
+Timing time_graph_or_eager(const std::function<void(int)>& launch, int calls, int repeats, cudaStream_t stream);
 
 // Calls per timed run so that a run lasts about target_us given a first estimate of one call, rounded
 // up to a multiple of `multiple` (the input sets rotated through).

@@ -55,8 +55,8 @@ double from_bf16(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>
 
 // The step's inputs in host memory, contiguous.
 struct Problem {
-  std::vector<int32_t> lengths;      // [b] s_k of each sequence
-  int64_t max_pages = 0;             // block-table width: the longest sequence's pages
+  std::vector<int32_t> lengths;  // [b] s_k of each sequence
+  int64_t max_pages = 0;         // block-table width: the longest sequence's pages
   int64_t num_pages = 0;
   std::vector<int32_t> block_table;  // [b, max_pages]; -1 past a sequence's pages (never read)
   std::vector<uint16_t> q;           // [b, 1, h_q, d_qk] bf16
@@ -101,7 +101,7 @@ Problem make_problem() {
 struct Result {
   std::vector<uint16_t> out = std::vector<uint16_t>(kBatch * kHeadsQ * kDv);  // [b, 1, h_q, d_v] bf16
   std::vector<float> lse = std::vector<float>(kBatch * kHeadsQ);              // [b, h_q, 1]
-  double seconds = 0.0;                                                         // median decode time
+  double seconds = 0.0;                                                       // median decode time
   const char* backend = "";
 };
 
@@ -145,8 +145,8 @@ Result run_on_cpu(Problem& p) {
       &std::free);
 
   Result r{.backend = "cpu (no GPU found)"};
-  openmla::DecodeArgs args = decode_args(p, {}, p.q.data(), p.k_cache.data(), p.block_table.data(),
-                                         p.lengths.data(), r.out.data(), r.lse.data());
+  openmla::DecodeArgs args = decode_args(p, {}, p.q.data(), p.k_cache.data(), p.block_table.data(), p.lengths.data(),
+                                         r.out.data(), r.lse.data());
   args.plan = &plan;
   args.workspace = {workspace.get(), workspace_bytes};
   std::vector<double> times;
@@ -186,8 +186,8 @@ Result run_on_gpu(const Problem& p) {
                     {plan_memory.data(), plan_memory.bytes(), gpu}, stream.get());
   const DeviceBuffer workspace(openmla::workspace_size(plan.config, kDv));  // cudaMalloc: 256-byte aligned
 
-  openmla::DecodeArgs args = decode_args(p, gpu, q.data(), k_cache.data(), block_table.data(), lengths.data(),
-                                         out.data(), lse.data());
+  openmla::DecodeArgs args =
+      decode_args(p, gpu, q.data(), k_cache.data(), block_table.data(), lengths.data(), out.data(), lse.data());
   args.plan = &plan;
   args.workspace = {workspace.data(), workspace.bytes(), gpu};
   args.stream = stream.get();
@@ -300,7 +300,7 @@ int main(int argc, char** argv) {
   }
   std::printf("check: %lld rows against float64, max |out - ref| %.3g, %lld values out of bounds\n",
               static_cast<long long>(rows), max_out_error, static_cast<long long>(mismatches));
-  std::printf("%s\n", mismatches == 0 ? "PASS: matches the float64 reference (tolerances: docs/design.md, Testing)"
-                                      : "FAIL");
+  std::printf("%s\n",
+              mismatches == 0 ? "PASS: matches the float64 reference (tolerances: docs/design.md, Testing)" : "FAIL");
   return mismatches == 0 ? 0 : 1;
 }

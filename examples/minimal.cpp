@@ -2,31 +2,30 @@
 // so the result is known exactly (out = v, lse = the one scaled score). Paste it into a project that
 // does find_package(openmla) and links openmla::openmla. Exits non-zero on any mismatch.
 
+#include <openmla/openmla.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
 
-#include <openmla/openmla.h>
-
 int main() {
   constexpr int64_t kDQk = 576;
   constexpr int64_t kDV = 512;
-  constexpr uint16_t kBf16One = 0x3f80;  // 1.0
-  constexpr uint16_t kBf16Half = 0x3f00;  // 0.5
-  std::vector<uint16_t> q(kDQk, kBf16Half);         // [1, 1, 1, d_qk]
+  constexpr uint16_t kBf16One = 0x3f80;               // 1.0
+  constexpr uint16_t kBf16Half = 0x3f00;              // 0.5
+  std::vector<uint16_t> q(kDQk, kBf16Half);           // [1, 1, 1, d_qk]
   std::vector<uint16_t> k_cache(2 * kDQk, kBf16One);  // [2, 1, 1, d_qk]: page 1 holds the key
-  std::vector<int32_t> block_table{1};              // [1, 1]
-  std::vector<int32_t> seqlens{1};                  // [1]
-  std::vector<uint16_t> out(kDV);                   // [1, 1, 1, d_v]
-  std::vector<float> lse(1);                        // [1, 1, 1]
+  std::vector<int32_t> block_table{1};                // [1, 1]
+  std::vector<int32_t> seqlens{1};                    // [1]
+  std::vector<uint16_t> out(kDV);                     // [1, 1, 1, d_v]
+  std::vector<float> lse(1);                          // [1, 1, 1]
 
   const openmla::PlanConfig config{.batch = 1, .s_q = 1, .h_q = 1, .h_kv = 1, .page_size = 1};
   const openmla::TensorView lengths = openmla::make_view(seqlens.data(), openmla::DType::int32, {1});
   std::vector<int64_t> plan_buffer(static_cast<size_t>(openmla::plan_buffer_size(config) / 8 + 1));
-  const openmla::Plan plan =
-      openmla::plan(config, lengths, {plan_buffer.data(), openmla::plan_buffer_size(config)});
+  const openmla::Plan plan = openmla::plan(config, lengths, {plan_buffer.data(), openmla::plan_buffer_size(config)});
   const int64_t workspace_bytes = openmla::workspace_size(plan.config, kDV);
   constexpr int64_t kAlign = openmla::kWorkspaceAlignment;
   void* workspace = std::aligned_alloc(kAlign, static_cast<size_t>((workspace_bytes + kAlign - 1) / kAlign * kAlign));

@@ -24,18 +24,18 @@ const char* kernel_name(Kernel kernel);
 // decode checks the arguments and returns). out, lse and the workspace must not share memory with an
 // input or with each other, and out and lse must give each of their elements its own memory.
 struct DecodeArgs {
-  TensorView q;              // [b, s_q, h_q, d_qk] bf16 | fp16, last dim contiguous
-  TensorView k_cache;        // [num_blocks, page_size, h_kv, d_qk] same dtype as q, last dim contiguous
-  TensorView block_table;    // [b, max_blocks_per_seq] int32
-  TensorView cache_seqlens;  // [b] int32
-  int64_t d_v = 512;         // v = k_cache[..., :d_v]
+  TensorView q;                        // [b, s_q, h_q, d_qk] bf16 | fp16, last dim contiguous
+  TensorView k_cache;                  // [num_blocks, page_size, h_kv, d_qk] same dtype as q, last dim contiguous
+  TensorView block_table;              // [b, max_blocks_per_seq] int32
+  TensorView cache_seqlens;            // [b] int32
+  int64_t d_v = 512;                   // v = k_cache[..., :d_v]
   std::optional<float> softmax_scale;  // default 1 / sqrt(d_qk)
-  bool causal = false;       // row i of s_q sees keys 0 .. s_k - s_q + i
-  const Plan* plan = nullptr;  // made for these cache_seqlens on this device (openmla/plan.h)
-  Buffer workspace;          // workspace_size(config, d_v) bytes, kWorkspaceAlignment-aligned, on the decode device
-  TensorView out;            // [b, s_q, h_q, d_v] same dtype as q, last dim contiguous
-  TensorView lse;            // [b, h_q, s_q] fp32, natural log; +inf for a row that sees no key
-  void* stream = nullptr;    // cudaStream_t; ignored by the CPU backend
+  bool causal = false;                 // row i of s_q sees keys 0 .. s_k - s_q + i
+  const Plan* plan = nullptr;          // made for these cache_seqlens on this device (openmla/plan.h)
+  Buffer workspace;        // workspace_size(config, d_v) bytes, kWorkspaceAlignment-aligned, on the decode device
+  TensorView out;          // [b, s_q, h_q, d_v] same dtype as q, last dim contiguous
+  TensorView lse;          // [b, h_q, s_q] fp32, natural log; +inf for a row that sees no key
+  void* stream = nullptr;  // cudaStream_t; ignored by the CPU backend
   // Which kernel runs: automatic (on a CUDA device the environment variable OPENMLA_FORCE_PORTABLE=1,
   // read once per process, makes it portable), or one named kernel, which must serve the call (else
   // decode throws). A plan's default num_parts assumes the automatic choice.
@@ -62,12 +62,12 @@ Kernel selected_kernel(const DecodeArgs& args);
 // workspace. No content of the plan buffer makes a kernel read or write out of bounds.
 enum class StatusCode : int32_t {
   ok = 0,
-  negative_seqlen = 1,      // cache_seqlens[batch] < 0
-  too_few_pages = 2,        // cache_seqlens[batch] needs more pages than block_table holds
-  page_out_of_range = 3,    // a used block_table entry outside [0, num_blocks)
-  stale_plan = 4,           // the plan was made for a length of sequence `batch` with another tile count
-  bad_plan = 5,             // the plan buffer is not what openmla::plan wrote for this batch: batch -1
-                            // when the plan as a whole is wrong (its header; then every row is NaN)
+  negative_seqlen = 1,    // cache_seqlens[batch] < 0
+  too_few_pages = 2,      // cache_seqlens[batch] needs more pages than block_table holds
+  page_out_of_range = 3,  // a used block_table entry outside [0, num_blocks)
+  stale_plan = 4,         // the plan was made for a length of sequence `batch` with another tile count
+  bad_plan = 5,           // the plan buffer is not what openmla::plan wrote for this batch: batch -1
+                          // when the plan as a whole is wrong (its header; then every row is NaN)
 };
 
 struct DecodeStatus {

@@ -16,10 +16,10 @@ namespace openmla {
 // The stacked layout is the one an all-gather produces; every stride is free except that the last
 // dim of out_parts and out is contiguous, so slices and transposes need no copy.
 struct MergeArgs {
-  TensorView out_parts;  // [n, b, s_q, h_q, d_v] bf16 | fp16 | fp32, n >= 1
-  TensorView lse_parts;  // [n, b, h_q, s_q] fp32, natural log
-  TensorView out;        // [b, s_q, h_q, d_v] bf16 | fp16 | fp32 (any of the three)
-  TensorView lse;        // [b, h_q, s_q] fp32
+  TensorView out_parts;    // [n, b, s_q, h_q, d_v] bf16 | fp16 | fp32, n >= 1
+  TensorView lse_parts;    // [n, b, h_q, s_q] fp32, natural log
+  TensorView out;          // [b, s_q, h_q, d_v] bf16 | fp16 | fp32 (any of the three)
+  TensorView lse;          // [b, h_q, s_q] fp32
   void* stream = nullptr;  // cudaStream_t; ignored by the CPU backend
 };
 

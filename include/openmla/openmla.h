@@ -3,8 +3,8 @@
 
 #include "openmla/decode.h"
 #include "openmla/error.h"
-#include "openmla/merge.h"
 #include "openmla/info.h"
+#include "openmla/merge.h"
 #include "openmla/plan.h"
 #include "openmla/tensor.h"
 #include "openmla/version.h"

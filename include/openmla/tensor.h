@@ -35,8 +35,7 @@ struct TensorView {
 };
 
 // A row-major (contiguous) view of `data` with the given sizes.
-TensorView make_view(void* data, DType dtype, std::initializer_list<int64_t> sizes,
-                     Device device = {});
+TensorView make_view(void* data, DType dtype, std::initializer_list<int64_t> sizes, Device device = {});
 
 // Raw bytes owned by the caller: the plan buffer and the workspace.
 struct Buffer {

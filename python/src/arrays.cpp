@@ -29,8 +29,7 @@ DType to_dtype(const char* name, dl::dtype t, const char* dtypes) {
 Device to_device(const char* name, int32_t type, int32_t id) {
   if (type == nb::device::cpu::value) return Device{};
   if (type == nb::device::cuda::value) return Device{DeviceType::cuda, id};
-  throw nb::type_error(
-      Error(name, "a CPU or CUDA array", "DLPack device type " + std::to_string(type)).what());
+  throw nb::type_error(Error(name, "a CPU or CUDA array", "DLPack device type " + std::to_string(type)).what());
 }
 
 template <typename Array>
@@ -64,19 +63,15 @@ Buffer buffer_of(const char* name, const Array& array) {
     }
     expected_stride *= static_cast<int64_t>(array.shape(d));
   }
-  return Buffer{const_cast<void*>(static_cast<const void*>(array.data())),
-                static_cast<int64_t>(array.nbytes()), to_device(name, array.device_type(), array.device_id())};
+  return Buffer{const_cast<void*>(static_cast<const void*>(array.data())), static_cast<int64_t>(array.nbytes()),
+                to_device(name, array.device_type(), array.device_id())};
 }
 
 }  // namespace
 
-TensorView to_view(const char* name, const Input& array, const char* dtypes) {
-  return view_of(name, array, dtypes);
-}
+TensorView to_view(const char* name, const Input& array, const char* dtypes) { return view_of(name, array, dtypes); }
 
-TensorView to_view(const char* name, const Output& array, const char* dtypes) {
-  return view_of(name, array, dtypes);
-}
+TensorView to_view(const char* name, const Output& array, const char* dtypes) { return view_of(name, array, dtypes); }
 
 Buffer to_buffer(const char* name, const Input& array) { return buffer_of(name, array); }
 
@@ -84,8 +79,7 @@ Buffer to_buffer(const char* name, const Output& array) { return buffer_of(name,
 
 Buffer aligned_workspace(const Buffer& raw) {
   const auto address = reinterpret_cast<uintptr_t>(raw.data);
-  const auto skip = static_cast<int64_t>((kWorkspaceAlignment - address % kWorkspaceAlignment) %
-                                         kWorkspaceAlignment);
+  const auto skip = static_cast<int64_t>((kWorkspaceAlignment - address % kWorkspaceAlignment) % kWorkspaceAlignment);
   if (raw.data == nullptr || raw.bytes < skip) {
     return Buffer{raw.data, 0, raw.device};
   }

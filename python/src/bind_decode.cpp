@@ -52,8 +52,8 @@ void check_workspace_bytes(const Plan& plan, const TensorView& q, int64_t d_v, c
 
 void run_decode(const Input& q, const Input& k_cache, const Input& block_table, const Input& cache_seqlens,
                 const Input& tile_scheduler_metadata, const Input& num_splits, const Output& workspace,
-                const Output& out, const Output& lse, int64_t d_v, std::optional<float> softmax_scale,
-                bool causal, uintptr_t stream) {
+                const Output& out, const Output& lse, int64_t d_v, std::optional<float> softmax_scale, bool causal,
+                uintptr_t stream) {
   DecodeArgs args{
       .q = to_view("q", q, kHalfDtypes),
       .k_cache = to_view("k_cache", k_cache, kHalfDtypes),
@@ -95,13 +95,12 @@ void raise_status(const Output& workspace, uintptr_t stream) {
 }  // namespace
 
 void bind_decode(nb::module_& m) {
-  m.def("workspace_size", &size_of_workspace, nb::arg("batch"), nb::arg("s_q"), nb::arg("h_q"),
-        nb::arg("d_v"), nb::arg("num_parts"), nb::arg("device_type"), nb::arg("device_index"),
+  m.def("workspace_size", &size_of_workspace, nb::arg("batch"), nb::arg("s_q"), nb::arg("h_q"), nb::arg("d_v"),
+        nb::arg("num_parts"), nb::arg("device_type"), nb::arg("device_index"),
         "Bytes of workspace decode needs, alignment slack included.");
-  m.def("decode", &run_decode, nb::arg("q"), nb::arg("k_cache"), nb::arg("block_table"),
-        nb::arg("cache_seqlens"), nb::arg("tile_scheduler_metadata"), nb::arg("num_splits"),
-        nb::arg("workspace"), nb::arg("out"), nb::arg("lse"), nb::arg("d_v"),
-        nb::arg("softmax_scale").none(), nb::arg("causal"), nb::arg("stream"),
+  m.def("decode", &run_decode, nb::arg("q"), nb::arg("k_cache"), nb::arg("block_table"), nb::arg("cache_seqlens"),
+        nb::arg("tile_scheduler_metadata"), nb::arg("num_splits"), nb::arg("workspace"), nb::arg("out"), nb::arg("lse"),
+        nb::arg("d_v"), nb::arg("softmax_scale").none(), nb::arg("causal"), nb::arg("stream"),
         "Checks every argument, then writes out and lse (a kernel sequence on `stream` for CUDA).");
   m.def("read_status", &status_of, nb::arg("workspace"), nb::arg("stream"),
         "(code, batch) of the last decode into workspace; synchronizes `stream` first.");

@@ -8,8 +8,7 @@ namespace openmla::python {
 
 namespace {
 
-void run_merge(const Input& out_parts, const Input& lse_parts, const Output& out, const Output& lse,
-               uintptr_t stream) {
+void run_merge(const Input& out_parts, const Input& lse_parts, const Output& out, const Output& lse, uintptr_t stream) {
   const MergeArgs args{
       .out_parts = to_view("out_parts", out_parts, kFloatDtypes),
       .lse_parts = to_view("lse_parts", lse_parts, kFloat32Dtype),

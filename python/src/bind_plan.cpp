@@ -15,9 +15,8 @@ namespace openmla::python {
 
 namespace {
 
-std::tuple<int64_t, int64_t, int64_t> geometry(int64_t batch, int64_t s_q, int64_t h_q, int64_t h_kv,
-                                               int64_t num_parts, const std::string& device_type,
-                                               int32_t device_index) {
+std::tuple<int64_t, int64_t, int64_t> geometry(int64_t batch, int64_t s_q, int64_t h_q, int64_t h_kv, int64_t num_parts,
+                                               const std::string& device_type, int32_t device_index) {
   const PlanGeometry g = plan_geometry(PlanConfig{
       .batch = batch,
       .s_q = s_q,

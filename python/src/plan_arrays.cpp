@@ -56,10 +56,8 @@ Plan plan_from_arrays(const Input& tile_scheduler_metadata, const Input& num_spl
                     ", num_parts = " + std::to_string(num_parts),
                 std::to_string(buffer.bytes) + " bytes");
   }
-  if (static_cast<const char*>(splits_view.data) !=
-      static_cast<const char*>(buffer.data) + layout.num_splits_offset) {
-    throw Error("num_splits", "the num_splits returned together with this tile_scheduler_metadata",
-                "another array");
+  if (static_cast<const char*>(splits_view.data) != static_cast<const char*>(buffer.data) + layout.num_splits_offset) {
+    throw Error("num_splits", "the num_splits returned together with this tile_scheduler_metadata", "another array");
   }
   const bool shaped = q.rank == 4 && k_cache.rank == 4;
   const PlanConfig config{

@@ -19,8 +19,7 @@ std::string shape_string(const TensorView& view) {
 }
 
 std::string device_string(const Device& device) {
-  return device.type == DeviceType::cpu ? std::string("cpu")
-                                        : std::string("cuda:") + std::to_string(device.index);
+  return device.type == DeviceType::cpu ? std::string("cpu") : std::string("cuda:") + std::to_string(device.index);
 }
 
 void check_view(const char* name, const TensorView& view, int rank, const char* dims,
@@ -64,8 +63,8 @@ void check_data(const char* name, const TensorView& view) {
 
 void check_size(const char* name, const TensorView& view, int dim, int64_t expected, const char* what) {
   if (view.sizes[dim] != expected) {
-    fail(std::string(name) + ".size(" + std::to_string(dim) + ")",
-         std::to_string(expected) + " (" + what + ")", std::to_string(view.sizes[dim]));
+    fail(std::string(name) + ".size(" + std::to_string(dim) + ")", std::to_string(expected) + " (" + what + ")",
+         std::to_string(view.sizes[dim]));
   }
 }
 

@@ -11,8 +11,7 @@
 
 namespace openmla::detail {
 
-[[noreturn]] void fail(const std::string& argument, const std::string& expected,
-                       const std::string& given);
+[[noreturn]] void fail(const std::string& argument, const std::string& expected, const std::string& given);
 
 std::string shape_string(const TensorView& view);
 

@@ -36,8 +36,8 @@ int64_t workspace_bytes(int64_t batch, int64_t num_parts, int64_t s_q, int64_t h
   if (!detail::checked_product({splits, s_q, h_q}, rows) || !detail::checked_product({rows, d_v, 4}, out_bytes) ||
       !detail::checked_sum({out_bytes, rows * 4, 2 * workspace::kStatusBytes}, bytes)) {
     fail("workspace", "a size below 2^63 bytes",
-         "b = " + std::to_string(batch) + ", num_parts = " + std::to_string(num_parts) + ", s_q = " +
-             std::to_string(s_q) + ", h_q = " + std::to_string(h_q) + " and d_v = " + std::to_string(d_v));
+         "b = " + std::to_string(batch) + ", num_parts = " + std::to_string(num_parts) +
+             ", s_q = " + std::to_string(s_q) + ", h_q = " + std::to_string(h_q) + " and d_v = " + std::to_string(d_v));
   }
   return workspace::layout(splits, s_q, h_q, d_v).bytes;
 }
@@ -59,8 +59,7 @@ void check_plan(const DecodeArgs& a) {
     fail("plan.config.device", detail::device_string(a.q.device), detail::device_string(c.device));
   }
   if (!(a.plan->buffer.device == a.q.device)) {
-    fail("plan.buffer", "device " + detail::device_string(a.q.device),
-         detail::device_string(a.plan->buffer.device));
+    fail("plan.buffer", "device " + detail::device_string(a.q.device), detail::device_string(a.plan->buffer.device));
   }
   const int64_t plan_bytes = schedule::layout(c.batch, c.num_parts).bytes;
   if (a.plan->buffer.bytes < plan_bytes) {
@@ -74,8 +73,7 @@ void check_workspace(const DecodeArgs& a, int64_t need) {
     fail("workspace", "a non-null data pointer", "nullptr");
   }
   if (!(a.workspace.device == a.q.device)) {
-    fail("workspace", "device " + detail::device_string(a.q.device),
-         detail::device_string(a.workspace.device));
+    fail("workspace", "device " + detail::device_string(a.q.device), detail::device_string(a.workspace.device));
   }
   if (a.workspace.bytes < need) {
     fail("workspace", ">= " + std::to_string(need) + " bytes (workspace_size)",
@@ -106,8 +104,7 @@ void check_memory(const DecodeArgs& a, int64_t workspace_need) {
                          "no input or other output");
   detail::check_disjoint(lse, {q, k_cache, block_table, cache_seqlens, plan, out, workspace},
                          "no input or other output");
-  detail::check_disjoint(workspace, {q, k_cache, block_table, cache_seqlens, plan, out, lse},
-                         "no input or output");
+  detail::check_disjoint(workspace, {q, k_cache, block_table, cache_seqlens, plan, out, lse}, "no input or output");
 }
 
 // Shapes, dtypes and sizes first, then pointers, strides, the plan and the workspace: a view with a
@@ -202,8 +199,7 @@ int64_t workspace_size(const PlanConfig& config, int64_t d_v) {
 
 void decode(const DecodeArgs& args) {
   check_args(args);
-  const float scale = args.softmax_scale ? *args.softmax_scale
-                                         : 1.0f / std::sqrt(static_cast<float>(args.q.sizes[3]));
+  const float scale = args.softmax_scale ? *args.softmax_scale : 1.0f / std::sqrt(static_cast<float>(args.q.sizes[3]));
   if (args.q.device.type == DeviceType::cpu) {
     check_cpu_kernel(args);
     cpu::check_values(args);
@@ -232,9 +228,8 @@ DecodeStatus read_status(const Buffer& workspace, void* stream) {
     fail("workspace", ">= " + std::to_string(workspace::kStatusBytes) + " bytes",
          std::to_string(workspace.bytes) + " bytes");
   }
-  const int32_t word = workspace.device.type == DeviceType::cpu
-                           ? *static_cast<const int32_t*>(workspace.data)
-                           : cuda::read_status_word(workspace, stream);
+  const int32_t word = workspace.device.type == DeviceType::cpu ? *static_cast<const int32_t*>(workspace.data)
+                                                                : cuda::read_status_word(workspace, stream);
   const status::Decoded decoded = status::decode(word);
   return DecodeStatus{static_cast<StatusCode>(decoded.code), decoded.batch};
 }

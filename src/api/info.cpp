@@ -1,12 +1,11 @@
 #include "openmla/info.h"
 
-#include "openmla/plan.h"
-
 #include <string>
 
 #include "../core/schedule.h"
 #include "backends.h"
 #include "check.h"
+#include "openmla/plan.h"
 
 namespace openmla {
 

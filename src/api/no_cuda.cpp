@@ -8,9 +8,7 @@ namespace openmla::cuda {
 
 namespace {
 
-[[noreturn]] void refuse() {
-  detail::fail("device", "cpu (this build of openmla has no CUDA backend)", "cuda");
-}
+[[noreturn]] void refuse() { detail::fail("device", "cpu (this build of openmla has no CUDA backend)", "cuda"); }
 
 }  // namespace
 

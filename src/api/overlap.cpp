@@ -39,8 +39,7 @@ Span span_of(const char* name, const TensorView& view) {
   int64_t high_bytes = 0;
   fits = fits && checked_product({low, element}, low_bytes) && checked_product({high + 1, element}, high_bytes);
   const auto begin = reinterpret_cast<uintptr_t>(view.data);
-  if (!fits || static_cast<uintptr_t>(-low_bytes) > begin ||
-      static_cast<uintptr_t>(high_bytes) > UINTPTR_MAX - begin) {
+  if (!fits || static_cast<uintptr_t>(-low_bytes) > begin || static_cast<uintptr_t>(high_bytes) > UINTPTR_MAX - begin) {
     fail(name, "sizes and strides within the address space",
          "sizes " + list(view.sizes, view.rank) + " and strides " + list(view.strides, view.rank));
   }

@@ -34,8 +34,7 @@ void check_config(const PlanConfig& config) {
     detail::fail("h_q", "a multiple of h_kv = " + std::to_string(config.h_kv), std::to_string(config.h_q));
   }
   if (config.device.type == DeviceType::cuda && !cuda::available()) {
-    detail::fail("device", "cpu (this build of openmla has no CUDA backend)",
-                 detail::device_string(config.device));
+    detail::fail("device", "cpu (this build of openmla has no CUDA backend)", detail::device_string(config.device));
   }
 }
 
@@ -45,8 +44,8 @@ PlanConfig resolve_plan_config(const PlanConfig& config) {
   check_config(config);
   PlanConfig resolved = config;
   if (resolved.num_parts == 0) {
-    resolved.num_parts = config.device.type == DeviceType::cpu ? cpu::default_num_parts()
-                                                               : cuda::default_num_parts(config);
+    resolved.num_parts =
+        config.device.type == DeviceType::cpu ? cpu::default_num_parts() : cuda::default_num_parts(config);
   }
   return resolved;
 }
@@ -77,8 +76,7 @@ Plan plan(const PlanConfig& config, const TensorView& cache_seqlens, const Buffe
     detail::fail("plan buffer", "8-byte aligned data", "a misaligned pointer");
   }
   detail::check_disjoint({"plan buffer", detail::span_of(buffer, need)},
-                         {{"cache_seqlens", detail::span_of("cache_seqlens", cache_seqlens)}},
-                         "no input");
+                         {{"cache_seqlens", detail::span_of("cache_seqlens", cache_seqlens)}}, "no input");
   // An empty step has nothing to plan: decode of b = 0 reads no plan.
   if (resolved.batch == 0) {
     return Plan{resolved, buffer};

@@ -14,8 +14,7 @@ int64_t TensorView::numel() const {
 
 TensorView make_view(void* data, DType dtype, std::initializer_list<int64_t> sizes, Device device) {
   if (sizes.size() > static_cast<size_t>(kMaxRank)) {
-    detail::fail("sizes", "at most " + std::to_string(kMaxRank) + " dims",
-                 std::to_string(sizes.size()) + " dims");
+    detail::fail("sizes", "at most " + std::to_string(kMaxRank) + " dims", std::to_string(sizes.size()) + " dims");
   }
   TensorView view;
   view.data = data;

@@ -11,8 +11,8 @@ namespace openmla::schedule {
 void build_on_host(const int32_t* seqlens, int64_t batch, int64_t num_parts, void* buffer) {
   const Layout l = layout(batch, num_parts);
   char* base = static_cast<char*>(buffer);
-  auto* prefix = reinterpret_cast<int64_t*>(base + l.prefix_offset);     // [b + 1]
-  auto* parts = reinterpret_cast<int32_t*>(base + l.parts_offset);       // [num_parts, kPartFields]
+  auto* prefix = reinterpret_cast<int64_t*>(base + l.prefix_offset);              // [b + 1]
+  auto* parts = reinterpret_cast<int32_t*>(base + l.parts_offset);                // [num_parts, kPartFields]
   auto* split_offset = reinterpret_cast<int32_t*>(base + l.split_offset_offset);  // [b + 1]
   store_header(reinterpret_cast<int32_t*>(base), batch, num_parts);
   prefix[0] = 0;

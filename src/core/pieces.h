@@ -23,8 +23,8 @@ struct Piece {
   int seq;
   int key_begin;
   int key_end;
-  int status;      // status::kOk, or the offence found before any load (then the piece holds no key)
-  int64_t slot;    // partial slot in the workspace; -1: write out/lse directly
+  int status;    // status::kOk, or the offence found before any load (then the piece holds no key)
+  int64_t slot;  // partial slot in the workspace; -1: write out/lse directly
 };
 
 // What a walk reads besides the plan.
@@ -32,7 +32,7 @@ struct Lengths {
   const int32_t* seqlens;  // [b] cache_seqlens
   int64_t stride;          // of seqlens, in elements
   int64_t page_size;
-  int64_t max_blocks;      // block-table row length: a length may use at most this many pages
+  int64_t max_blocks;  // block-table row length: a length may use at most this many pages
 };
 
 // The most key tiles one sequence can have (a length of INT32_MAX).
@@ -70,8 +70,8 @@ OPENMLA_HD SeqPlan seq_plan(const View& v, int64_t batch, int64_t num_parts, con
   const int64_t split_begin = v.split_offset[seq];
   const int64_t split_end = v.split_offset[seq + 1];
   SeqPlan s{false, 0, 0, 0, 0, 0};
-  if (!line.ok || begin < 0 || begin > line.total || end < begin + kFixedCost ||
-      end > begin + kFixedCost + kMaxTiles || end > line.total) {
+  if (!line.ok || begin < 0 || begin > line.total || end < begin + kFixedCost || end > begin + kFixedCost + kMaxTiles ||
+      end > line.total) {
     return s;
   }
   s.lo = units_lo(begin, end);

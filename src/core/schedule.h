@@ -71,9 +71,7 @@ OPENMLA_HD int64_t num_tiles(int32_t seqlen) {
 
 OPENMLA_HD int64_t seq_cost(int32_t seqlen) { return kFixedCost + num_tiles(seqlen); }
 
-OPENMLA_HD int64_t part_length(int64_t total, int64_t num_parts) {
-  return (total + num_parts - 1) / num_parts;
-}
+OPENMLA_HD int64_t part_length(int64_t total, int64_t num_parts) { return (total + num_parts - 1) / num_parts; }
 
 // The units that stand for a sequence whose costs span [begin, end) on the line: its tiles, or, when it
 // has none, its first overhead unit (a zero-length sequence still has its rows written by exactly one
@@ -87,9 +85,7 @@ OPENMLA_HD int64_t seq_lo(const int64_t* prefix, int64_t i) { return units_lo(pr
 OPENMLA_HD int64_t seq_hi(const int64_t* prefix, int64_t i) { return units_hi(prefix[i], prefix[i + 1]); }
 
 // The parts that units [lo, hi) meet, when each part is len units long.
-OPENMLA_HD int64_t splits_of_units(int64_t lo, int64_t hi, int64_t len) {
-  return (hi - 1) / len - lo / len + 1;
-}
+OPENMLA_HD int64_t splits_of_units(int64_t lo, int64_t hi, int64_t len) { return (hi - 1) / len - lo / len + 1; }
 
 OPENMLA_HD int32_t num_splits(const int64_t* prefix, int64_t i, int64_t len) {
   return static_cast<int32_t>(splits_of_units(seq_lo(prefix, i), seq_hi(prefix, i), len));
@@ -145,17 +141,16 @@ OPENMLA_HD Part make_part(const int64_t* prefix, int64_t batch, int64_t num_part
 
 // The plan as the kernels read it.
 struct View {
-  const int32_t* header;       // [kHeaderWords]
-  const int64_t* prefix;       // [b + 1]
-  const int32_t* parts;        // [num_parts, kPartFields]
-  const int32_t* split_offset; // [b + 1]
+  const int32_t* header;        // [kHeaderWords]
+  const int64_t* prefix;        // [b + 1]
+  const int32_t* parts;         // [num_parts, kPartFields]
+  const int32_t* split_offset;  // [b + 1]
 };
 
 OPENMLA_HD View view(const void* buffer, int64_t batch, int64_t num_parts) {
   const Layout l = layout(batch, num_parts);
   const char* base = static_cast<const char*>(buffer);
-  return View{reinterpret_cast<const int32_t*>(base),
-              reinterpret_cast<const int64_t*>(base + l.prefix_offset),
+  return View{reinterpret_cast<const int32_t*>(base), reinterpret_cast<const int64_t*>(base + l.prefix_offset),
               reinterpret_cast<const int32_t*>(base + l.parts_offset),
               reinterpret_cast<const int32_t*>(base + l.split_offset_offset)};
 }
@@ -187,8 +182,6 @@ OPENMLA_HD void store_part(int32_t* parts, int64_t p, const Part& part) {
 
 // Upper bound on the total number of splits: each of the num_parts - 1 cuts adds at most one. An empty
 // batch has none.
-OPENMLA_HD int64_t max_splits(int64_t batch, int64_t num_parts) {
-  return batch == 0 ? 0 : batch + num_parts - 1;
-}
+OPENMLA_HD int64_t max_splits(int64_t batch, int64_t num_parts) { return batch == 0 ? 0 : batch + num_parts - 1; }
 
 }  // namespace openmla::schedule

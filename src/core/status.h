@@ -11,11 +11,11 @@ namespace openmla::status {
 
 enum Code : int32_t {
   kOk = 0,
-  kNegativeSeqlen = 1,   // cache_seqlens[batch] < 0
-  kTooFewPages = 2,      // cache_seqlens[batch] needs more pages than block_table holds
-  kPageOutOfRange = 3,   // a used block_table entry outside [0, num_blocks)
-  kStalePlan = 4,        // the plan was made for a length of sequence `batch` with another tile count
-  kBadPlan = 5,          // the plan buffer is not what openmla::plan wrote for this decode
+  kNegativeSeqlen = 1,  // cache_seqlens[batch] < 0
+  kTooFewPages = 2,     // cache_seqlens[batch] needs more pages than block_table holds
+  kPageOutOfRange = 3,  // a used block_table entry outside [0, num_blocks)
+  kStalePlan = 4,       // the plan was made for a length of sequence `batch` with another tile count
+  kBadPlan = 5,         // the plan buffer is not what openmla::plan wrote for this decode
 };
 
 // The `batch` of an offence of the whole plan (a wrong header or part), which names no sequence.

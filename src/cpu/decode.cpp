@@ -11,11 +11,11 @@
 
 #include "../api/backends.h"
 #include "../api/check.h"
-#include "../core/workspace.h"
 #include "../core/host_planner.h"
 #include "../core/pieces.h"
 #include "../core/schedule.h"
 #include "../core/status.h"
+#include "../core/workspace.h"
 #include "attention.h"
 #include "half.h"
 
@@ -137,9 +137,7 @@ void check_plan_contents(const DecodeArgs& a, const std::vector<int32_t>& length
 
 }  // namespace
 
-int64_t default_num_parts() {
-  return std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
-}
+int64_t default_num_parts() { return std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency())); }
 
 void plan(const PlanConfig& config, const TensorView& cache_seqlens, void* buffer) {
   const std::vector<int32_t> lengths = gather_lengths(cache_seqlens, config.batch);  // [b]
@@ -164,8 +162,8 @@ void check_values(const DecodeArgs& a) {
                    std::to_string(s_k));
     }
     for (int64_t j = 0; j < pages; ++j) {
-      const int64_t block = static_cast<const int32_t*>(
-          a.block_table.data)[i * a.block_table.strides[0] + j * a.block_table.strides[1]];
+      const int64_t block =
+          static_cast<const int32_t*>(a.block_table.data)[i * a.block_table.strides[0] + j * a.block_table.strides[1]];
       if (block < 0 || block >= num_blocks) {
         detail::fail("block_table[" + std::to_string(i) + ", " + std::to_string(j) + "]",
                      "a page index in [0, " + std::to_string(num_blocks) + ")", std::to_string(block));
@@ -189,8 +187,7 @@ void decode(const DecodeArgs& a, float scale) {
   const int64_t rows = s_q * a.q.sizes[2];
   const schedule::View plan = schedule::view(a.plan->buffer.data, b, c.num_parts);
   const schedule::Line line = schedule::line_of(plan, b, c.num_parts);
-  const workspace::Layout ws =
-      workspace::layout(schedule::max_splits(b, c.num_parts), s_q, a.q.sizes[2], a.d_v);
+  const workspace::Layout ws = workspace::layout(schedule::max_splits(b, c.num_parts), s_q, a.q.sizes[2], a.d_v);
   auto* partial_lse = reinterpret_cast<float*>(base + ws.lse_offset);  // [max_splits, s_q, h_q]
   auto* partial_out = reinterpret_cast<float*>(base + ws.out_offset);  // [max_splits, s_q, h_q, d_v]
   auto split_slot = [&](int64_t index) {
@@ -204,8 +201,8 @@ void decode(const DecodeArgs& a, float scale) {
   // check_values has checked the plan and the lengths, so every piece is ok.
   parallel_for(c.num_parts, default_num_parts(), [&](int64_t p) {
     const schedule::Walk walk = schedule::walk_part(plan, b, c.num_parts, p);
-    std::vector<float> lse(static_cast<size_t>(rows));            // [s_q, h_q]
-    std::vector<float> out(static_cast<size_t>(rows * a.d_v));    // [s_q, h_q, d_v]
+    std::vector<float> lse(static_cast<size_t>(rows));          // [s_q, h_q]
+    std::vector<float> out(static_cast<size_t>(rows * a.d_v));  // [s_q, h_q, d_v]
     for (int32_t seq = walk.first; seq <= walk.last; seq += walk.stride) {
       const schedule::Piece piece = schedule::piece_of(plan, walk, seq, lengths);
       if (piece.slot < 0) {

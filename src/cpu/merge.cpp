@@ -61,8 +61,7 @@ void merge(const MergeArgs& a) {
           for (int64_t k = 0; k < n; ++k) {
             const float l = row_lse[k * lp.strides[0]];
             if (lse_merge::contributes(l)) {
-              const int64_t offset =
-                  k * op.strides[0] + seq * op.strides[1] + i * op.strides[2] + h * op.strides[3];
+              const int64_t offset = k * op.strides[0] + seq * op.strides[1] + i * op.strides[2] + h * op.strides[3];
               accumulate(op.data, offset, op.dtype, lse_merge::part_weight(l, merged), acc.data(), d_v);
             }
           }

@@ -12,15 +12,15 @@
 
 #include "../api/backends.h"
 #include "../api/check.h"
-#include "combine/launch.h"
-#include "common/cuda_check.h"
-#include "common/launch_ex.h"
-#include "common/device.h"
-#include "common/params.h"
-#include "../core/workspace.h"
-#include "plan/launch.h"
 #include "../core/schedule.h"
 #include "../core/status.h"
+#include "../core/workspace.h"
+#include "combine/launch.h"
+#include "common/cuda_check.h"
+#include "common/device.h"
+#include "common/launch_ex.h"
+#include "common/params.h"
+#include "plan/launch.h"
 #include "portable/launch.h"
 #include "sm90/launch.h"
 
@@ -132,7 +132,7 @@ Kernel select_kernel(const DecodeArgs& a) {
   switch (a.kernel) {
     case Kernel::automatic:
       return !portable_forced_by_environment() && sm90::decode_unsupported(a) == nullptr ? Kernel::sm90
-                                                                                        : Kernel::portable;
+                                                                                         : Kernel::portable;
     case Kernel::portable:
       return Kernel::portable;
     case Kernel::sm90:

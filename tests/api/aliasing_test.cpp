@@ -104,19 +104,17 @@ TEST_F(Aliasing, OutputsSharingMemoryWithEachOther) {
   expect_rejected({"out: expected memory that no input or other output shares", "given memory overlapping lse"});
   args_.lse = output_.lse_view();
   args_.workspace.data = arena + 4096;  // 256-byte aligned, inside out
-  expect_rejected({"out: expected memory that no input or other output shares",
-                   "given memory overlapping workspace"});
+  expect_rejected({"out: expected memory that no input or other output shares", "given memory overlapping workspace"});
   args_.out = output_.out_view();
   args_.lse.data = arena + 4096 + 256;  // on the workspace's partials
-  expect_rejected({"lse: expected memory that no input or other output shares",
-                   "given memory overlapping workspace"});
+  expect_rejected({"lse: expected memory that no input or other output shares", "given memory overlapping workspace"});
 }
 
 TEST_F(Aliasing, WorkspaceSharingMemoryWithAnInput) {
   char* at = move_to_arena(args_.cache_seqlens, bytes_of(args_.cache_seqlens));
   args_.workspace.data = at - 256;  // the workspace's status slot and partials run over the lengths
-  expect_rejected({"workspace: expected memory that no input or output shares",
-                   "given memory overlapping cache_seqlens"});
+  expect_rejected(
+      {"workspace: expected memory that no input or output shares", "given memory overlapping cache_seqlens"});
 }
 
 }  // namespace

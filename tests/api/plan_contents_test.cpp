@@ -46,8 +46,9 @@ class PlanContents : public ValidDecode {
 
 TEST_F(PlanContents, StalePlanIsRefused) {
   replan({100, 31, 700, 0, 130});  // sequence 0: 2 tiles where 256 keys need 4
-  expect_rejected({"openmla: plan: expected a plan made for these cache_seqlens (sequence 0 needs 4 key "
-                   "tiles), given one made for 2"});
+  expect_rejected(
+      {"openmla: plan: expected a plan made for these cache_seqlens (sequence 0 needs 4 key "
+       "tiles), given one made for 2"});
   replan({256, 31, 700, 0, 129 + 64});
   expect_rejected({"(sequence 4 needs 3 key tiles), given one made for 4"});
   replan({256, 31, 700, 1, 130});

@@ -12,7 +12,8 @@ void ValidDecode::set_up(const ProblemSpec& spec, int64_t num_parts) {
   problem_ = make_problem(spec);
   output_ = make_output(problem_.spec);
   const ProblemSpec& s = problem_.spec;
-  config_ = {.batch = s.b, .s_q = s.s_q, .h_q = s.h_q, .h_kv = s.h_kv, .page_size = s.page_size, .num_parts = num_parts};
+  config_ = {
+      .batch = s.b, .s_q = s.s_q, .h_q = s.h_q, .h_kv = s.h_kv, .page_size = s.page_size, .num_parts = num_parts};
   plan_memory_ = MappedBuffer(static_cast<size_t>(plan_buffer_size(config_)));
   plan_ = plan(config_, problem_.seqlens_view(), {plan_memory_.data(), plan_buffer_size(config_)});
   workspace_bytes_ = workspace_size(plan_.config, 512);

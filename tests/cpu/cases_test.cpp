@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "check.h"
+#include "half_bits.h"
 #include "host_decode.h"
 #include "mapped_buffer.h"
-#include "half_bits.h"
 #include "openmla/openmla.h"
 #include "reference.h"
 
@@ -26,8 +26,8 @@ void expect_matches(const ProblemSpec& spec, int64_t num_parts = 0) {
 TEST(Cases, ZeroLengthSequences) {
   // Every other sequence empty, including the first and the last; split over more parts than work.
   for (int64_t num_parts : {1, 3, 16}) {
-    expect_matches({.b = 7, .s_q = 2, .h_q = 16, .s_k = 300, .varlen = true, .seed = 11,
-                    .zero_length_every = 2}, num_parts);
+    expect_matches({.b = 7, .s_q = 2, .h_q = 16, .s_k = 300, .varlen = true, .seed = 11, .zero_length_every = 2},
+                   num_parts);
   }
 }
 
@@ -49,8 +49,17 @@ TEST(Cases, CausalRowsThatSeeNoKey) {
 
 TEST(Cases, NaNInUnusedSlotsAndPoisonedTails) {
   // The default spec already poisons; here the unused pages and table columns are many.
-  expect_matches({.b = 6, .s_q = 2, .h_q = 8, .s_k = 130, .varlen = true, .causal = true, .page_size = 64,
-                  .seed = 13, .nan_unused = true, .poison_table_tail = true, .extra_pages = 20,
+  expect_matches({.b = 6,
+                  .s_q = 2,
+                  .h_q = 8,
+                  .s_k = 130,
+                  .varlen = true,
+                  .causal = true,
+                  .page_size = 64,
+                  .seed = 13,
+                  .nan_unused = true,
+                  .poison_table_tail = true,
+                  .extra_pages = 20,
                   .extra_table_columns = 5});
 }
 
@@ -61,15 +70,23 @@ TEST(Cases, LengthsOnPageBoundaries) {
 class PageSize : public ::testing::TestWithParam<int64_t> {};
 
 TEST_P(PageSize, MatchesReference) {
-  expect_matches({.b = 3, .s_q = 2, .h_q = 16, .h_kv = 2, .s_k = 300, .varlen = true, .causal = true,
-                  .page_size = GetParam(), .seed = 15, .extra_pages = 3});
+  expect_matches({.b = 3,
+                  .s_q = 2,
+                  .h_q = 16,
+                  .h_kv = 2,
+                  .s_k = 300,
+                  .varlen = true,
+                  .causal = true,
+                  .page_size = GetParam(),
+                  .seed = 15,
+                  .extra_pages = 3});
 }
 
 INSTANTIATE_TEST_SUITE_P(Cpu, PageSize, ::testing::Values(1, 16, 64, 256));
 
 TEST(Cases, Fp16) {
-  expect_matches({.b = 4, .s_q = 2, .h_q = 16, .s_k = 500, .varlen = true, .causal = true,
-                  .dtype = DType::fp16, .seed = 16});
+  expect_matches(
+      {.b = 4, .s_q = 2, .h_q = 16, .s_k = 500, .varlen = true, .causal = true, .dtype = DType::fp16, .seed = 16});
 }
 
 TEST(Cases, SoftmaxScale) {
@@ -94,8 +111,7 @@ std::vector<T> pad_rows(const T* src, int64_t rows, int64_t cols, int64_t pitch,
 }
 
 TEST(Cases, StridedViews) {
-  const ProblemSpec spec{.b = 3, .s_q = 2, .h_q = 8, .h_kv = 2, .s_k = 200, .varlen = true, .causal = true,
-                         .seed = 21};
+  const ProblemSpec spec{.b = 3, .s_q = 2, .h_q = 8, .h_kv = 2, .s_k = 200, .varlen = true, .causal = true, .seed = 21};
   const Problem p = make_problem(spec);
   const int64_t b = spec.b;
   const int64_t s_q = spec.s_q;
@@ -107,9 +123,9 @@ TEST(Cases, StridedViews) {
   // [b, s_q, h_q, q_pitch]
   std::vector<uint16_t> q = pad_rows(p.q.data(), b * s_q * h_q, spec.d_qk, q_pitch, kBf16NaN);
   // block_table: every row padded by 3 poisoned columns; cache_seqlens: every other int32.
-  std::vector<int32_t> table = pad_rows(p.block_table.data(), b, p.max_blocks_per_seq,
-                                        p.max_blocks_per_seq + 3, kPoisonPage);  // [b, max_blocks + 3]
-  std::vector<int32_t> seqlens = pad_rows(p.seqlens.data(), b, 1, 2, -1);      // [b, 2]
+  std::vector<int32_t> table = pad_rows(p.block_table.data(), b, p.max_blocks_per_seq, p.max_blocks_per_seq + 3,
+                                        kPoisonPage);                      // [b, max_blocks + 3]
+  std::vector<int32_t> seqlens = pad_rows(p.seqlens.data(), b, 1, 2, -1);  // [b, 2]
   // out: a slice [:, :, :, :d_v] of [b, s_q, h_q, d_v + 8]; lse: the transpose of [b, s_q, h_q].
   const int64_t out_pitch = d_v + 8;
   std::vector<uint16_t> out(static_cast<size_t>(b * s_q * h_q * out_pitch), kOutSentinel);
@@ -134,8 +150,8 @@ TEST(Cases, StridedViews) {
   args.lse.strides[1] = 1;
   args.lse.strides[2] = h_q;
 
-  const PlanConfig config{.batch = b, .s_q = s_q, .h_q = h_q, .h_kv = spec.h_kv, .page_size = spec.page_size,
-                          .num_parts = 5};
+  const PlanConfig config{
+      .batch = b, .s_q = s_q, .h_q = h_q, .h_kv = spec.h_kv, .page_size = spec.page_size, .num_parts = 5};
   const MappedBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
   const Plan plan = openmla::plan(config, args.cache_seqlens, {plan_memory.data(), plan_buffer_size(config)});
   const int64_t ws_bytes = workspace_size(plan.config, d_v);
@@ -153,8 +169,8 @@ TEST(Cases, StridedViews) {
 }
 
 TEST(Cases, Deterministic) {
-  const Problem problem = make_problem({.b = 5, .s_q = 2, .h_q = 32, .s_k = 1500, .varlen = true,
-                                        .causal = true, .seed = 22});
+  const Problem problem =
+      make_problem({.b = 5, .s_q = 2, .h_q = 32, .s_k = 1500, .varlen = true, .causal = true, .seed = 22});
   for (int64_t num_parts : {0, 7}) {
     const Output first = host_decode(problem, num_parts);
     const Output second = host_decode(problem, num_parts);
@@ -163,24 +179,22 @@ TEST(Cases, Deterministic) {
 }
 
 TEST(Cases, IndependentOfNumParts) {
-  const Problem problem = make_problem({.b = 4, .s_q = 2, .h_q = 16, .s_k = 1000, .varlen = true,
-                                        .causal = true, .seed = 23, .zero_length_every = 3});
+  const Problem problem = make_problem(
+      {.b = 4, .s_q = 2, .h_q = 16, .s_k = 1000, .varlen = true, .causal = true, .seed = 23, .zero_length_every = 3});
   const Reference ref = reference_decode(problem);
   const Output single = host_decode(problem, 1);
   const Reference single_as_ref = reference_from_output(single.out_view(), single.lse_view());
   for (int64_t num_parts : {1, 2, 3, 5, 8, 13, 64, 1000}) {
     const Output output = host_decode(problem, num_parts);
     EXPECT_TRUE(matches(ref, output.out_view(), output.lse_view())) << "num_parts " << num_parts;
-    EXPECT_TRUE(matches(single_as_ref, output.out_view(), output.lse_view()))
-        << "num_parts " << num_parts << " vs 1";
+    EXPECT_TRUE(matches(single_as_ref, output.out_view(), output.lse_view())) << "num_parts " << num_parts << " vs 1";
   }
 }
 
 TEST(Cases, NaNInQueryGivesNaNRowWhateverTheSplits) {
   // One NaN element in q row (sequence 1, token 1, head 3): that row's out and lse are NaN, with one
   // part (no split) and with parts that split sequence 1 in several; every other row is as without it.
-  const Problem clean = make_problem({.s_q = 2, .h_q = 8, .causal = true, .seed = 25,
-                                      .lengths = {300, 2000, 100}});
+  const Problem clean = make_problem({.s_q = 2, .h_q = 8, .causal = true, .seed = 25, .lengths = {300, 2000, 100}});
   Problem poisoned = make_problem(clean.spec);
   const ProblemSpec& s = clean.spec;
   poisoned.q[static_cast<size_t>(((1 * s.s_q + 1) * s.h_q + 3) * s.d_qk + 100)] = kBf16NaN;
@@ -240,8 +254,8 @@ TEST(Cases, PlanServesOtherShapes) {
   // A plan made for h_q = 16, s_q = 1, page 64 serves a decode of h_q = 128, s_q = 2, h_kv = 2, page 32
   // of the same lengths: the schedule depends only on the lengths and num_parts. The workspace is
   // sized for the decode.
-  const Problem problem = make_problem({.s_q = 2, .h_q = 128, .h_kv = 2, .page_size = 32, .seed = 27,
-                                        .lengths = {700, 31, 1500}});
+  const Problem problem =
+      make_problem({.s_q = 2, .h_q = 128, .h_kv = 2, .page_size = 32, .seed = 27, .lengths = {700, 31, 1500}});
   const PlanConfig config{.batch = 3, .s_q = 1, .h_q = 16, .h_kv = 1, .page_size = 64, .num_parts = 5};
   const MappedBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
   const Plan plan = openmla::plan(config, problem.seqlens_view(), {plan_memory.data(), plan_buffer_size(config)});

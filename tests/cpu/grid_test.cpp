@@ -10,12 +10,13 @@
 // appears. kLargeCases then adds back a few large shapes, one per kind of size: many long sequences,
 // many heads over long sequences with causal MTP rows, many KV heads, a big batch of many heads.
 
+#include "grid.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "check.h"
-#include "grid.h"
 #include "host_decode.h"
 #include "reference.h"
 
@@ -38,8 +39,14 @@ std::vector<ProblemSpec> cases() {
   std::vector<ProblemSpec> specs = design_grid([](const ProblemSpec& s) { return cost_ms(s) <= kMaxCostMs; });
   uint64_t seed = 10'000;
   for (const auto& c : kLargeCases) {
-    specs.push_back(ProblemSpec{.b = c[0], .s_q = c[1], .h_q = c[2], .h_kv = c[3], .s_k = c[4],
-                                .varlen = true, .causal = true, .seed = seed++});
+    specs.push_back(ProblemSpec{.b = c[0],
+                                .s_q = c[1],
+                                .h_q = c[2],
+                                .h_kv = c[3],
+                                .s_k = c[4],
+                                .varlen = true,
+                                .causal = true,
+                                .seed = seed++});
   }
   return specs;
 }

@@ -18,8 +18,16 @@ TEST(LargeCache, PagesPast4GiBElements) {
   constexpr int64_t kDQk = 576;
   constexpr int64_t kPageElements = kPageSize * kDQk;
   const int64_t leading = ((int64_t{1} << 32) + kPageElements - 1) / kPageElements;
-  const ProblemSpec spec{.b = 3, .s_q = 2, .h_q = 8, .s_k = 300, .varlen = true, .causal = true,
-                         .page_size = kPageSize, .d_qk = kDQk, .seed = 31, .extra_pages = 2,
+  const ProblemSpec spec{.b = 3,
+                         .s_q = 2,
+                         .h_q = 8,
+                         .s_k = 300,
+                         .varlen = true,
+                         .causal = true,
+                         .page_size = kPageSize,
+                         .d_qk = kDQk,
+                         .seed = 31,
+                         .extra_pages = 2,
                          .leading_pages = leading};
   Problem problem;
   try {

@@ -25,8 +25,8 @@ void expect_matches_reference(const ProblemSpec& spec, int64_t num_parts = 0) {
 
 TEST(GpuCases, ZeroLengthSequences) {
   OPENMLA_REQUIRE_GPU();
-  expect_matches_reference({.b = 9, .s_q = 2, .h_q = 16, .s_k = 300, .varlen = true, .causal = true,
-                            .seed = 11, .zero_length_every = 2});
+  expect_matches_reference(
+      {.b = 9, .s_q = 2, .h_q = 16, .s_k = 300, .varlen = true, .causal = true, .seed = 11, .zero_length_every = 2});
   expect_matches_reference({.b = 4, .h_q = 128, .s_k = 0, .seed = 12});
 }
 
@@ -40,15 +40,22 @@ TEST(GpuCases, PageSizes) {
   OPENMLA_REQUIRE_GPU();
   for (int64_t page : {1, 2, 4, 8, 16, 32, 64, 128, 256, 3, 48, 100}) {
     SCOPED_TRACE("page_size " + std::to_string(page));
-    expect_matches_reference({.b = 5, .s_q = 2, .h_q = 32, .h_kv = 2, .s_k = 700, .varlen = true, .causal = true,
-                              .page_size = page, .seed = static_cast<uint64_t>(100 + page)});
+    expect_matches_reference({.b = 5,
+                              .s_q = 2,
+                              .h_q = 32,
+                              .h_kv = 2,
+                              .s_k = 700,
+                              .varlen = true,
+                              .causal = true,
+                              .page_size = page,
+                              .seed = static_cast<uint64_t>(100 + page)});
   }
 }
 
 TEST(GpuCases, Fp16) {
   OPENMLA_REQUIRE_GPU();
-  expect_matches_reference({.b = 6, .s_q = 2, .h_q = 128, .s_k = 1500, .varlen = true, .causal = true,
-                            .dtype = DType::fp16, .seed = 21});
+  expect_matches_reference(
+      {.b = 6, .s_q = 2, .h_q = 128, .s_k = 1500, .varlen = true, .causal = true, .dtype = DType::fp16, .seed = 21});
   expect_matches_reference({.b = 6, .h_q = 16, .s_k = 1500, .varlen = true, .dtype = DType::fp16, .seed = 22});
 }
 
@@ -56,7 +63,12 @@ TEST(GpuCases, LongQueryRuns) {
   OPENMLA_REQUIRE_GPU();
   for (int64_t s_q : {3, 8, 16}) {
     SCOPED_TRACE("s_q " + std::to_string(s_q));
-    expect_matches_reference({.b = 4, .s_q = s_q, .h_q = 16, .s_k = 900, .varlen = true, .causal = true,
+    expect_matches_reference({.b = 4,
+                              .s_q = s_q,
+                              .h_q = 16,
+                              .s_k = 900,
+                              .varlen = true,
+                              .causal = true,
                               .seed = static_cast<uint64_t>(30 + s_q)});
   }
 }
@@ -73,8 +85,14 @@ TEST(GpuCases, ExplicitPartCounts) {
   OPENMLA_REQUIRE_GPU();
   for (int64_t parts : {1, 2, 7, 64, 500}) {
     SCOPED_TRACE("num_parts " + std::to_string(parts));
-    expect_matches_reference({.b = 7, .s_q = 2, .h_q = 32, .s_k = 2000, .varlen = true, .causal = true,
-                              .seed = static_cast<uint64_t>(50 + parts), .zero_length_every = 3},
+    expect_matches_reference({.b = 7,
+                              .s_q = 2,
+                              .h_q = 32,
+                              .s_k = 2000,
+                              .varlen = true,
+                              .causal = true,
+                              .seed = static_cast<uint64_t>(50 + parts),
+                              .zero_length_every = 3},
                              parts);
   }
 }
@@ -87,8 +105,8 @@ TEST(GpuCases, CacheOver4GiB) {
 
 TEST(GpuCases, RepeatedRunsAreBitwiseIdentical) {
   OPENMLA_REQUIRE_GPU();
-  const Problem problem = make_problem(
-      {.b = 16, .s_q = 2, .h_q = 128, .s_k = 3000, .varlen = true, .causal = true, .seed = 70});
+  const Problem problem =
+      make_problem({.b = 16, .s_q = 2, .h_q = 128, .s_k = 3000, .varlen = true, .causal = true, .seed = 70});
   const DeviceProblem device = upload(problem);
   const GpuRun first = gpu_decode(problem, device);
   for (int repeat = 0; repeat < 3; ++repeat) {
@@ -101,8 +119,15 @@ TEST(GpuSanitize, SmallGrid) {
   uint64_t seed = 80;
   for (int64_t h_q : {1, 16, 64, 128}) {
     for (int64_t page : {1, 64}) {
-      expect_matches_reference({.b = 3, .s_q = 2, .h_q = h_q, .s_k = 150, .varlen = true, .causal = true,
-                                .page_size = page, .seed = seed++, .zero_length_every = 3});
+      expect_matches_reference({.b = 3,
+                                .s_q = 2,
+                                .h_q = h_q,
+                                .s_k = 150,
+                                .varlen = true,
+                                .causal = true,
+                                .page_size = page,
+                                .seed = seed++,
+                                .zero_length_every = 3});
     }
   }
 }

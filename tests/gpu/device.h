@@ -17,19 +17,19 @@ namespace openmla::test {
 // True when a CUDA device is present; GPU tests skip with a message otherwise.
 bool has_gpu();
 
-#define OPENMLA_REQUIRE_GPU()                                               \
-  do {                                                                      \
-    if (!::openmla::test::has_gpu()) {                                      \
-      GTEST_SKIP() << "no CUDA device on this machine: GPU test skipped";   \
-    }                                                                       \
+#define OPENMLA_REQUIRE_GPU()                                             \
+  do {                                                                    \
+    if (!::openmla::test::has_gpu()) {                                    \
+      GTEST_SKIP() << "no CUDA device on this machine: GPU test skipped"; \
+    }                                                                     \
   } while (0)
 
 // Skips a test that needs the Hopper kernel (hopper_kernel_available) where it cannot run.
-#define OPENMLA_REQUIRE_HOPPER()                                                                   \
-  do {                                                                                             \
-    if (!::openmla::test::hopper_kernel_available()) {                                             \
+#define OPENMLA_REQUIRE_HOPPER()                                                                  \
+  do {                                                                                            \
+    if (!::openmla::test::hopper_kernel_available()) {                                            \
       GTEST_SKIP() << "needs a compute capability 9.0 GPU and a build with sm_90a code: skipped"; \
-    }                                                                                              \
+    }                                                                                             \
   } while (0)
 
 using support::DeviceBuffer;

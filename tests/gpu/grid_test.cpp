@@ -2,6 +2,8 @@
 // automatic kernel choice (the Hopper kernel on a compute capability 9.0 GPU) and on the portable
 // kernel forced through DecodeArgs::kernel.
 
+#include "grid.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -10,7 +12,6 @@
 
 #include "check.h"
 #include "device.h"
-#include "grid.h"
 #include "reference_gpu.h"
 
 namespace openmla::test {

@@ -4,6 +4,8 @@
 // smaller than the rows; capture in a CUDA graph; two decodes over two page shares merged against one
 // decode over the whole; the device checks.
 
+#include "openmla/merge.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,7 +15,6 @@
 #include "check.h"
 #include "device.h"
 #include "openmla/error.h"
-#include "openmla/merge.h"
 #include "parts.h"
 #include "reference.h"
 #include "reference_gpu.h"
@@ -117,14 +118,14 @@ TEST(GpuMerge, AgreesWithTheCpuForEveryDtypePairAndPath) {
 
 TEST(GpuMerge, EqualsAttentionOverTheUnion) {
   OPENMLA_REQUIRE_GPU();
-  const Problem problem = make_problem({.b = 5, .s_q = 2, .h_q = 16, .s_k = 300, .varlen = true, .causal = true,
-                                        .seed = 61, .zero_length_every = 4});
+  const Problem problem = make_problem(
+      {.b = 5, .s_q = 2, .h_q = 16, .s_k = 300, .varlen = true, .causal = true, .seed = 61, .zero_length_every = 4});
   const Reference whole = reference_decode(problem);
   for (int64_t n = 1; n <= 8; ++n) {
     for (DType dtype : {DType::bf16, DType::fp16, DType::fp32}) {
       SCOPED_TRACE(std::to_string(n) + " parts of " + dtype_name(dtype));
-      const Results parts =
-          reference_parts(problem, n, [n](int64_t seq, int64_t key) { return (key / 5 + seq) % n; }, dtype);
+      const Results parts = reference_parts(
+          problem, n, [n](int64_t seq, int64_t key) { return (key / 5 + seq) % n; }, dtype);
       const Results merged = merge_on_gpu(parts, DType::bf16);
       EXPECT_TRUE(matches(whole, merged.out_view(), merged.lse_view()));
     }
@@ -150,7 +151,8 @@ TEST(GpuMerge, StridedViewsGiveTheContiguousBits) {
   for (int64_t k = 0; k < n; ++k) {
     for (int64_t row = 0; row < b * s_q * h_q; ++row) {
       for (int64_t d = 0; d < d_v; ++d) {
-        padded.set_out((k * b * s_q * h_q + row) * (d_v + 3) + 1 + d, parts.out_at((k * b * s_q * h_q + row) * d_v + d));
+        padded.set_out((k * b * s_q * h_q + row) * (d_v + 3) + 1 + d,
+                       parts.out_at((k * b * s_q * h_q + row) * d_v + d));
       }
     }
   }
@@ -210,7 +212,13 @@ TEST(GpuMerge, DecodeHalvesMergeToWhole) {
   OPENMLA_REQUIRE_GPU();
   for (int64_t s_q : {1, 2, 4}) {
     SCOPED_TRACE("s_q " + std::to_string(s_q));
-    ProblemSpec spec{.b = 6, .s_q = s_q, .h_q = 128, .s_k = 3000, .varlen = true, .causal = true, .seed = 66,
+    ProblemSpec spec{.b = 6,
+                     .s_q = s_q,
+                     .h_q = 128,
+                     .s_k = 3000,
+                     .varlen = true,
+                     .causal = true,
+                     .seed = 66,
                      .zero_length_every = 5};
     const Problem problem = make_problem(spec);
     spec.causal = false;

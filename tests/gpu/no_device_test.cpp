@@ -21,7 +21,8 @@ void expect_no_device(const std::function<void()>& call, const std::string& argu
     ADD_FAILURE() << "the call succeeded without a CUDA device";
   } catch (const Error& e) {
     const std::string message = e.what();
-    EXPECT_NE(message.find("openmla: " + argument + ": expected a CUDA device, given cuda:0, but no CUDA "
+    EXPECT_NE(message.find("openmla: " + argument +
+                           ": expected a CUDA device, given cuda:0, but no CUDA "
                            "device was found"),
               std::string::npos)
         << message;

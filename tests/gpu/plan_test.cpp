@@ -1,5 +1,7 @@
 // The device planner produces exactly the host planner's plan, byte for byte.
 
+#include "openmla/plan.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
@@ -8,7 +10,6 @@
 #include "core/host_planner.h"
 #include "core/schedule.h"
 #include "device.h"
-#include "openmla/plan.h"
 
 namespace openmla::test {
 namespace {

@@ -201,12 +201,12 @@ TEST(GpuPlanReuse, PlanServesOtherShapes) {
   // A plan made for h_q = 16, s_q = 1, page 32 serves a decode of h_q = 128, s_q = 2, h_kv = 2, page 64
   // (which the sm90 kernel serves too).
   OPENMLA_REQUIRE_GPU();
-  const Problem problem = make_problem({.s_q = 2, .h_q = 128, .h_kv = 2, .causal = true, .page_size = 64,
-                                        .seed = 63, .lengths = {700, 31, 1500, 64}});
+  const Problem problem = make_problem(
+      {.s_q = 2, .h_q = 128, .h_kv = 2, .causal = true, .page_size = 64, .seed = 63, .lengths = {700, 31, 1500, 64}});
   const DeviceProblem device = upload(problem);
   for (int64_t num_parts : {0, 7}) {
-    const PlanConfig config{.batch = 4, .s_q = 1, .h_q = 16, .h_kv = 1, .page_size = 32, .device = kGpu,
-                            .num_parts = num_parts};
+    const PlanConfig config{
+        .batch = 4, .s_q = 1, .h_q = 16, .h_kv = 1, .page_size = 32, .device = kGpu, .num_parts = num_parts};
     DeviceBuffer memory(static_cast<size_t>(plan_buffer_size(config)));
     const Plan plan = openmla::plan(config, device.seqlens_view(problem),
                                     Buffer{memory.data(), static_cast<int64_t>(memory.bytes()), kGpu});
@@ -223,11 +223,10 @@ TEST(GpuNaN, NaNInQueryGivesNaNRowWhateverTheSplits) {
   // One NaN element in q row (sequence 1, token 1, head 3): that row's out and lse are NaN whether the
   // sequence is split or not; every other row is bitwise what it is without the NaN.
   OPENMLA_REQUIRE_GPU();
-  const Problem clean = make_problem({.s_q = 2, .h_q = 16, .causal = true, .seed = 64,
-                                      .lengths = {300, 3000, 100}});
+  const Problem clean = make_problem({.s_q = 2, .h_q = 16, .causal = true, .seed = 64, .lengths = {300, 3000, 100}});
   Problem poisoned = make_problem(clean.spec);
   const ProblemSpec& s = clean.spec;
-  const int64_t nan_row = (1 * s.s_q + 1) * s.h_q + 3;  // in [b, s_q, h_q]
+  const int64_t nan_row = (1 * s.s_q + 1) * s.h_q + 3;               // in [b, s_q, h_q]
   poisoned.q[static_cast<size_t>(nan_row * s.d_qk + 100)] = 0x7fc0;  // bf16 NaN
   const DeviceProblem clean_device = upload(clean);
   const DeviceProblem poisoned_device = upload(poisoned);

@@ -1,8 +1,8 @@
-#include "reference_gpu.h"
-
 #include <cuda_fp16.h>
 
 #include <cmath>
+
+#include "reference_gpu.h"
 
 namespace openmla::test {
 
@@ -11,13 +11,13 @@ namespace {
 constexpr int kThreads = 256;
 
 struct RefParams {
-  const uint16_t* q;          // [b, s_q, h_q, d_qk]
-  const uint16_t* k_cache;    // [num_blocks, page_size, h_kv, d_qk]
-  const int32_t* block_table; // [b, max_blocks]
-  const int32_t* seqlens;     // [b]
-  double* scores;             // [b * s_q * h_q, max_s_k] scratch
-  double* out;                // [b, s_q, h_q, d_v]
-  double* lse;                // [b, h_q, s_q]
+  const uint16_t* q;           // [b, s_q, h_q, d_qk]
+  const uint16_t* k_cache;     // [num_blocks, page_size, h_kv, d_qk]
+  const int32_t* block_table;  // [b, max_blocks]
+  const int32_t* seqlens;      // [b]
+  double* scores;              // [b * s_q * h_q, max_s_k] scratch
+  double* out;                 // [b, s_q, h_q, d_v]
+  double* lse;                 // [b, h_q, s_q]
   int64_t s_q, h_q, h_kv, d_qk, d_v, page_size, max_blocks, max_s_k;
   double scale;
   bool causal;
@@ -58,7 +58,7 @@ __global__ void reference_kernel(RefParams p) {
   int64_t visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
   visible = visible < 0 ? 0 : visible;
   double* scores = p.scores + row * p.max_s_k;  // [max_s_k]
-  const uint16_t* q = p.q + row * p.d_qk;        // [d_qk]
+  const uint16_t* q = p.q + row * p.d_qk;       // [d_qk]
   auto key_row = [&](int64_t key) {
     const int64_t block = p.block_table[n * p.max_blocks + key / p.page_size];
     return p.k_cache + ((block * p.page_size + key % p.page_size) * p.h_kv + g) * p.d_qk;  // [d_qk]

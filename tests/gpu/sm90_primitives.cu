@@ -1,5 +1,3 @@
-#include "sm90_primitives.h"
-
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -14,6 +12,7 @@
 #include "cuda/sm90/launch.h"
 #include "cuda/sm90/layout.cuh"
 #include "device.h"
+#include "sm90_primitives.h"
 
 namespace openmla::test {
 
@@ -24,7 +23,7 @@ using sm90::kChunkBytes;
 using sm90::kChunkCols;
 using sm90::kRowBytes;
 
-constexpr int kOutCols = 256;                    // columns of a P V product (one warpgroup's half)
+constexpr int kOutCols = 256;  // columns of a P V product (one warpgroup's half)
 constexpr int kValueChunks = kOutCols / kChunkCols;
 
 // Writes rows [0, 64) x columns [col0, col0 + 64) of `src` (row-major, `stride` elements per row)
@@ -183,7 +182,8 @@ __global__ void tma_tile_kernel(const __grid_constant__ CUtensorMap map, int tok
                      ptx::create_policy_evict_first());
   }
   ptx::mbarrier_wait(bar, 0);
-  for (int x = static_cast<int>(threadIdx.x); x < sm90::kChunks * kBlockM * kChunkCols; x += static_cast<int>(blockDim.x)) {
+  for (int x = static_cast<int>(threadIdx.x); x < sm90::kChunks * kBlockM * kChunkCols;
+       x += static_cast<int>(blockDim.x)) {
     const int chunk = x / (kBlockM * kChunkCols);
     const int row = x / kChunkCols % kBlockM;
     const int col = x % kChunkCols;

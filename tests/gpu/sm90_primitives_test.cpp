@@ -2,6 +2,8 @@
 // products: small integer inputs make every product and sum exact in fp32, so any difference is a
 // layout error (swizzle, descriptor field, fragment mapping, transpose bit, tensor-map order).
 
+#include "sm90_primitives.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -13,7 +15,6 @@
 #include "half_bits.h"
 #include "openmla/decode.h"
 #include "random.h"
-#include "sm90_primitives.h"
 
 namespace openmla::test {
 namespace {
@@ -71,8 +72,8 @@ std::vector<double> values(const std::vector<uint16_t>& m, DType dtype) {
   if (bad == 0) {
     return ::testing::AssertionSuccess();
   }
-  return ::testing::AssertionFailure() << bad << " of " << want.size() << " elements differ (row, col): got vs want:"
-                                       << first.str();
+  return ::testing::AssertionFailure() << bad << " of " << want.size()
+                                       << " elements differ (row, col): got vs want:" << first.str();
 }
 
 class Sm90Primitives : public ::testing::TestWithParam<DType> {
@@ -167,8 +168,8 @@ TEST(Sm90PrimitivesTma, TileOfPaddedCacheMatches) {
           const uint16_t want = loaded ? code(2, 64 + token, 1, chunk * 64 + col) : uint16_t{0xffff};
           const uint16_t got = tile.elements[static_cast<size_t>((chunk * 64 + token) * 64 + col)];
           if (got != want && bad++ < 6) {
-            ADD_FAILURE() << "chunk " << chunk << " token " << token << " col " << col << ": got " << got
-                          << ", want " << want;
+            ADD_FAILURE() << "chunk " << chunk << " token " << token << " col " << col << ": got " << got << ", want "
+                          << want;
           }
         }
       }

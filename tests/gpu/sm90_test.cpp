@@ -77,8 +77,14 @@ TEST(Sm90Selection, AutomaticRunsHopperKernelOnCoveredShapes) {
   }
   for (int64_t page : {64, 128, 256}) {
     SCOPED_TRACE("page_size " + std::to_string(page));
-    expect_hopper_matches({.b = 3, .s_q = 2, .h_q = 16, .s_k = 300, .varlen = true, .causal = true,
-                           .page_size = page, .seed = static_cast<uint64_t>(200 + page)});
+    expect_hopper_matches({.b = 3,
+                           .s_q = 2,
+                           .h_q = 16,
+                           .s_k = 300,
+                           .varlen = true,
+                           .causal = true,
+                           .page_size = page,
+                           .seed = static_cast<uint64_t>(200 + page)});
   }
 }
 
@@ -94,8 +100,8 @@ TEST(Sm90Selection, SmallPagesRunPortableAndRefuseSm90) {
 
 TEST(Sm90Selection, FieldForcesPortable) {
   OPENMLA_REQUIRE_GPU();
-  const Problem problem = make_problem({.b = 3, .s_q = 2, .h_q = 32, .s_k = 500, .varlen = true, .causal = true,
-                                        .seed = 211});
+  const Problem problem =
+      make_problem({.b = 3, .s_q = 2, .h_q = 32, .s_k = 500, .varlen = true, .causal = true, .seed = 211});
   const DeviceProblem device = upload(problem);
   const GpuRun run = gpu_decode(problem, device, 0, Kernel::portable);
   EXPECT_EQ(run.kernel, Kernel::portable);
@@ -162,8 +168,8 @@ TEST(Sm90Schedule, SeesawRunsTheTargetedCases) {
       expected += unit.GetTestSuite(i)->total_test_count();
     }
   }
-  const ChildRun child = run_child("OPENMLA_SM90_SCHEDULE=seesaw",
-                                   "Sm90Cases.*:Sm90Sanitize.*:Sm90Schedule.SeesawRunsTheTargetedCases");
+  const ChildRun child =
+      run_child("OPENMLA_SM90_SCHEDULE=seesaw", "Sm90Cases.*:Sm90Sanitize.*:Sm90Schedule.SeesawRunsTheTargetedCases");
   EXPECT_EQ(child.status, 0) << child.output;
   EXPECT_NE(child.output.find("[  PASSED  ] " + std::to_string(expected) + " tests."), std::string::npos)
       << child.output;
@@ -198,8 +204,15 @@ TEST(Sm90Cases, PageSizesAndKvHeads) {
   for (int64_t page : {64, 128, 256}) {
     for (int64_t h_kv : {1, 2, 4}) {
       SCOPED_TRACE("page_size " + std::to_string(page) + " h_kv " + std::to_string(h_kv));
-      expect_hopper_matches({.b = 4, .s_q = 2, .h_q = 32, .h_kv = h_kv, .s_k = 700, .varlen = true, .causal = true,
-                             .page_size = page, .seed = static_cast<uint64_t>(300 + page + h_kv)});
+      expect_hopper_matches({.b = 4,
+                             .s_q = 2,
+                             .h_q = 32,
+                             .h_kv = h_kv,
+                             .s_k = 700,
+                             .varlen = true,
+                             .causal = true,
+                             .page_size = page,
+                             .seed = static_cast<uint64_t>(300 + page + h_kv)});
     }
   }
 }
@@ -211,7 +224,10 @@ TEST(Sm90Cases, TailTilesWithNanSlots) {
   for (int64_t page : {64, 128}) {
     for (int64_t parts : {0, 40}) {
       SCOPED_TRACE("page_size " + std::to_string(page) + " num_parts " + std::to_string(parts));
-      expect_hopper_matches({.b = 10, .h_q = 16, .page_size = page, .seed = static_cast<uint64_t>(320 + page + parts),
+      expect_hopper_matches({.b = 10,
+                             .h_q = 16,
+                             .page_size = page,
+                             .seed = static_cast<uint64_t>(320 + page + parts),
                              .lengths = lengths},
                             parts);
     }
@@ -226,8 +242,8 @@ TEST(Sm90Cases, QueryRowPacking) {
     for (int64_t s_q : {1, 2, 3, 4, 8, 16}) {
       for (bool causal : {false, true}) {
         SCOPED_TRACE("h_q " + std::to_string(h_q) + " s_q " + std::to_string(s_q) + (causal ? " causal" : ""));
-        expect_hopper_matches({.b = 2, .s_q = s_q, .h_q = h_q, .s_k = 400, .varlen = true, .causal = causal,
-                               .seed = seed++});
+        expect_hopper_matches(
+            {.b = 2, .s_q = s_q, .h_q = h_q, .s_k = 400, .varlen = true, .causal = causal, .seed = seed++});
       }
     }
   }
@@ -238,8 +254,14 @@ TEST(Sm90Cases, SplitPieces) {
   OPENMLA_REQUIRE_HOPPER();
   for (int64_t parts : {1, 3, 64, 300}) {
     SCOPED_TRACE("num_parts " + std::to_string(parts));
-    expect_hopper_matches({.b = 5, .s_q = 2, .h_q = 128, .s_k = 3000, .varlen = true, .causal = true,
-                           .seed = static_cast<uint64_t>(400 + parts), .zero_length_every = 4},
+    expect_hopper_matches({.b = 5,
+                           .s_q = 2,
+                           .h_q = 128,
+                           .s_k = 3000,
+                           .varlen = true,
+                           .causal = true,
+                           .seed = static_cast<uint64_t>(400 + parts),
+                           .zero_length_every = 4},
                           parts);
   }
 }
@@ -254,8 +276,12 @@ TEST(Sm90Cases, TileCountsAndCausalTails) {
   for (int64_t parts : {1, 2, 7, 0}) {
     for (bool causal : {true, false}) {
       SCOPED_TRACE("num_parts " + std::to_string(parts) + (causal ? " causal" : ""));
-      expect_hopper_matches({.b = static_cast<int64_t>(lengths.size()), .s_q = 16, .h_q = 16, .causal = causal,
-                             .seed = static_cast<uint64_t>(460 + parts + (causal ? 10 : 0)), .lengths = lengths},
+      expect_hopper_matches({.b = static_cast<int64_t>(lengths.size()),
+                             .s_q = 16,
+                             .h_q = 16,
+                             .causal = causal,
+                             .seed = static_cast<uint64_t>(460 + parts + (causal ? 10 : 0)),
+                             .lengths = lengths},
                             parts);
     }
   }
@@ -270,8 +296,15 @@ TEST(Sm90Cases, LargeScoresMoveTheMax) {
   for (DType dtype : {DType::bf16, DType::fp16}) {
     for (int64_t parts : {0, 50}) {
       SCOPED_TRACE(std::string(dtype_name(dtype)) + " num_parts " + std::to_string(parts));
-      expect_hopper_matches({.b = 6, .s_q = 2, .h_q = 128, .s_k = 1500, .varlen = true, .causal = true, .dtype = dtype,
-                             .softmax_scale = 100.f, .seed = static_cast<uint64_t>(480 + parts)},
+      expect_hopper_matches({.b = 6,
+                             .s_q = 2,
+                             .h_q = 128,
+                             .s_k = 1500,
+                             .varlen = true,
+                             .causal = true,
+                             .dtype = dtype,
+                             .softmax_scale = 100.f,
+                             .seed = static_cast<uint64_t>(480 + parts)},
                             parts);
     }
   }
@@ -279,16 +312,16 @@ TEST(Sm90Cases, LargeScoresMoveTheMax) {
 
 TEST(Sm90Cases, Fp16) {
   OPENMLA_REQUIRE_HOPPER();
-  expect_hopper_matches({.b = 4, .s_q = 2, .h_q = 128, .s_k = 1500, .varlen = true, .causal = true,
-                         .dtype = DType::fp16, .seed = 410});
-  expect_hopper_matches({.b = 6, .h_q = 16, .h_kv = 2, .s_k = 1500, .varlen = true, .page_size = 128,
-                         .dtype = DType::fp16, .seed = 411});
+  expect_hopper_matches(
+      {.b = 4, .s_q = 2, .h_q = 128, .s_k = 1500, .varlen = true, .causal = true, .dtype = DType::fp16, .seed = 410});
+  expect_hopper_matches(
+      {.b = 6, .h_q = 16, .h_kv = 2, .s_k = 1500, .varlen = true, .page_size = 128, .dtype = DType::fp16, .seed = 411});
 }
 
 TEST(Sm90Cases, ZeroLengthsAndRowsWithoutKeys) {
   OPENMLA_REQUIRE_HOPPER();
-  expect_hopper_matches({.b = 9, .s_q = 2, .h_q = 16, .s_k = 300, .varlen = true, .causal = true, .seed = 420,
-                         .zero_length_every = 2});
+  expect_hopper_matches(
+      {.b = 9, .s_q = 2, .h_q = 16, .s_k = 300, .varlen = true, .causal = true, .seed = 420, .zero_length_every = 2});
   expect_hopper_matches({.b = 3, .s_q = 8, .h_q = 16, .causal = true, .seed = 421, .lengths = {3, 8, 0}});
 }
 
@@ -343,8 +376,8 @@ TEST(Sm90Cases, BadPageIds) {
 
 TEST(Sm90Cases, RepeatedRunsAreBitwiseIdentical) {
   OPENMLA_REQUIRE_HOPPER();
-  const Problem problem = make_problem(
-      {.b = 16, .s_q = 2, .h_q = 128, .s_k = 3000, .varlen = true, .causal = true, .seed = 440});
+  const Problem problem =
+      make_problem({.b = 16, .s_q = 2, .h_q = 128, .s_k = 3000, .varlen = true, .causal = true, .seed = 440});
   const DeviceProblem device = upload(problem);
   const GpuRun first = gpu_decode(problem, device);
   EXPECT_EQ(first.kernel, Kernel::sm90);
@@ -360,8 +393,16 @@ TEST(Sm90Sanitize, SmallGrid) {
   uint64_t seed = 450;
   for (int64_t h_q : {16, 128}) {
     for (int64_t page : {64, 128}) {
-      expect_hopper_matches({.b = 3, .s_q = 2, .h_q = h_q, .h_kv = page == 64 ? 1 : 2, .s_k = 150, .varlen = true,
-                             .causal = true, .page_size = page, .seed = seed++, .zero_length_every = 3},
+      expect_hopper_matches({.b = 3,
+                             .s_q = 2,
+                             .h_q = h_q,
+                             .h_kv = page == 64 ? 1 : 2,
+                             .s_k = 150,
+                             .varlen = true,
+                             .causal = true,
+                             .page_size = page,
+                             .seed = seed++,
+                             .zero_length_every = 3},
                             4);
     }
   }

@@ -25,11 +25,11 @@ TensorView Results::stacked_out() const {
   return view_of(const_cast<uint32_t*>(out.data()), dtype, {n, b, s_q, h_q, d_v});
 }
 
-TensorView Results::stacked_lse() const { return view_of(const_cast<float*>(lse.data()), DType::fp32, {n, b, h_q, s_q}); }
-
-TensorView Results::out_view() const {
-  return view_of(const_cast<uint32_t*>(out.data()), dtype, {b, s_q, h_q, d_v});
+TensorView Results::stacked_lse() const {
+  return view_of(const_cast<float*>(lse.data()), DType::fp32, {n, b, h_q, s_q});
 }
+
+TensorView Results::out_view() const { return view_of(const_cast<uint32_t*>(out.data()), dtype, {b, s_q, h_q, d_v}); }
 
 TensorView Results::lse_view() const { return view_of(const_cast<float*>(lse.data()), DType::fp32, {b, h_q, s_q}); }
 
@@ -57,10 +57,10 @@ void Results::set_out(int64_t index, double value) {
     return;
   }
   auto* bits = reinterpret_cast<uint16_t*>(out.data());
-  bits[index] = std::isnan(value)   ? nan_bits(dtype)
-                : std::isinf(value) ? static_cast<uint16_t>((value < 0 ? 0x8000u : 0u) |
-                                                            (dtype == DType::bf16 ? 0x7f80u : 0x7c00u))
-                                    : double_to_half(value, dtype);
+  bits[index] = std::isnan(value) ? nan_bits(dtype)
+                : std::isinf(value)
+                    ? static_cast<uint16_t>((value < 0 ? 0x8000u : 0u) | (dtype == DType::bf16 ? 0x7f80u : 0x7c00u))
+                    : double_to_half(value, dtype);
 }
 
 Results make_results(DType dtype, int64_t n, int64_t b, int64_t s_q, int64_t h_q, int64_t d_v) {

@@ -167,8 +167,9 @@ TEST(MergeSemantics, StridedViewsGiveTheContiguousResult) {
         for (int64_t h = 0; h < h_q; ++h) {
           for (int64_t d = 0; d < d_v; ++d) {
             const auto* src = reinterpret_cast<const uint16_t*>(parts.out.data());
-            static_cast<uint16_t*>(op.data)[k * op.strides[0] + seq * op.strides[1] + i * op.strides[2] +
-                                            h * op.strides[3] + d] = src[parts.out_index(k, seq, i, h, d)];
+            static_cast<uint16_t*>(
+                op.data)[k * op.strides[0] + seq * op.strides[1] + i * op.strides[2] + h * op.strides[3] + d] =
+                src[parts.out_index(k, seq, i, h, d)];
           }
           lse_bshq[((k * b + seq) * s_q + i) * h_q + h] = parts.lse[parts.lse_index(k, seq, h, i)];
         }
@@ -209,7 +210,8 @@ TEST(MergeSemantics, InputsMayBroadcast) {
   Results merged = make_results(DType::fp32, 1, 1, 1, 2, 8);
   TensorView lp = parts.stacked_lse();
   lp.strides[0] = 0;  // every part has part 0's lse: weights 1/4 each
-  merge(MergeArgs{.out_parts = parts.stacked_out(), .lse_parts = lp, .out = merged.out_view(), .lse = merged.lse_view()});
+  merge(
+      MergeArgs{.out_parts = parts.stacked_out(), .lse_parts = lp, .out = merged.out_view(), .lse = merged.lse_view()});
   EXPECT_NEAR(merged.lse[0], parts.lse[0] + std::log(4.0), 1e-6);
   double mean = 0.0;
   for (int64_t k = 0; k < 4; ++k) {

@@ -21,7 +21,9 @@ namespace {
 struct Fixture {
   Results parts = make_results(DType::bf16, 3, 2, 2, 4, 8);
   Results merged = make_results(DType::bf16, 1, 2, 2, 4, 8);
-  MergeArgs args{.out_parts = parts.stacked_out(), .lse_parts = parts.stacked_lse(), .out = merged.out_view(),
+  MergeArgs args{.out_parts = parts.stacked_out(),
+                 .lse_parts = parts.stacked_lse(),
+                 .out = merged.out_view(),
                  .lse = merged.lse_view()};
 
   Fixture() {
@@ -55,7 +57,8 @@ const Rule kRules[] = {
     {"OutRank", [](MergeArgs& a) { a.out.rank = 5; }, "openmla: out: expected rank 4 [b, s_q, h_q, d_v], given rank 5"},
     {"OutDtype", [](MergeArgs& a) { a.out.dtype = DType::int32; },
      "openmla: out: expected dtype bf16 or fp16 or fp32, given int32"},
-    {"NullLse", [](MergeArgs& a) { a.lse.data = nullptr; }, "openmla: lse: expected a non-null data pointer, given nullptr"},
+    {"NullLse", [](MergeArgs& a) { a.lse.data = nullptr; },
+     "openmla: lse: expected a non-null data pointer, given nullptr"},
     {"LseDtype", [](MergeArgs& a) { a.lse.dtype = DType::fp16; }, "openmla: lse: expected dtype fp32, given fp16"},
     {"NegativeSize", [](MergeArgs& a) { a.out_parts.sizes[2] = -1; },
      "openmla: out_parts: expected non-negative sizes [n, b, s_q, h_q, d_v], given [3, 2, -1, 4, 8]"},
@@ -73,12 +76,17 @@ const Rule kRules[] = {
     {"LsePartsS", [](MergeArgs& a) { a.lse_parts.sizes[3] = 1; },
      "openmla: lse_parts.size(3): expected 2 (s_q from out_parts), given 1"},
     {"OutB", [](MergeArgs& a) { a.out.sizes[0] = 1; }, "openmla: out.size(0): expected 2 (b from out_parts), given 1"},
-    {"OutS", [](MergeArgs& a) { a.out.sizes[1] = 1; }, "openmla: out.size(1): expected 2 (s_q from out_parts), given 1"},
-    {"OutH", [](MergeArgs& a) { a.out.sizes[2] = 2; }, "openmla: out.size(2): expected 4 (h_q from out_parts), given 2"},
-    {"OutD", [](MergeArgs& a) { a.out.sizes[3] = 4; }, "openmla: out.size(3): expected 8 (d_v from out_parts), given 4"},
+    {"OutS", [](MergeArgs& a) { a.out.sizes[1] = 1; },
+     "openmla: out.size(1): expected 2 (s_q from out_parts), given 1"},
+    {"OutH", [](MergeArgs& a) { a.out.sizes[2] = 2; },
+     "openmla: out.size(2): expected 4 (h_q from out_parts), given 2"},
+    {"OutD", [](MergeArgs& a) { a.out.sizes[3] = 4; },
+     "openmla: out.size(3): expected 8 (d_v from out_parts), given 4"},
     {"LseB", [](MergeArgs& a) { a.lse.sizes[0] = 1; }, "openmla: lse.size(0): expected 2 (b from out_parts), given 1"},
-    {"LseH", [](MergeArgs& a) { a.lse.sizes[1] = 2; }, "openmla: lse.size(1): expected 4 (h_q from out_parts), given 2"},
-    {"LseS", [](MergeArgs& a) { a.lse.sizes[2] = 1; }, "openmla: lse.size(2): expected 2 (s_q from out_parts), given 1"},
+    {"LseH", [](MergeArgs& a) { a.lse.sizes[1] = 2; },
+     "openmla: lse.size(1): expected 4 (h_q from out_parts), given 2"},
+    {"LseS", [](MergeArgs& a) { a.lse.sizes[2] = 1; },
+     "openmla: lse.size(2): expected 2 (s_q from out_parts), given 1"},
     {"OutPartsLastStride", [](MergeArgs& a) { a.out_parts.strides[4] = 2; },
      "openmla: out_parts.stride(4): expected 1 (last dim contiguous), given 2"},
     {"OutLastStride", [](MergeArgs& a) { a.out.strides[3] = -1; },

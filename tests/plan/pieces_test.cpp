@@ -4,13 +4,14 @@
 // some part; and whatever a buffer holds, no piece points outside the batch, the lengths or the
 // workspace (run this binary under valgrind or ASan to see that no read leaves the buffer either).
 
+#include "core/pieces.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
 #include "core/host_planner.h"
-#include "core/pieces.h"
 #include "core/schedule.h"
 #include "random.h"
 
@@ -104,9 +105,9 @@ TEST(Pieces, PlanOfTheLengthsWalksIntoItsSchedule) {
 
 TEST(Pieces, StalePlanMarksExactlyTheSequencesOfOtherTileCounts) {
   std::vector<int32_t> made_for = kLengths;
-  made_for[2] = 100;   // 2 tiles where 700 keys need 11
-  made_for[8] = 1;     // 1 tile where 0 keys need none
-  made_for[9] = 127;   // same 2 tiles as 65: accepted
+  made_for[2] = 100;  // 2 tiles where 700 keys need 11
+  made_for[8] = 1;    // 1 tile where 0 keys need none
+  made_for[9] = 127;  // same 2 tiles as 65: accepted
   for (int64_t num_parts : {1, 5, 132}) {
     SCOPED_TRACE("num_parts " + std::to_string(num_parts));
     const WalkResult r = walk_all(plan_of(made_for, num_parts), kLengths, num_parts);

@@ -1,6 +1,8 @@
 // Invariants of the split-KV schedule (src/core/schedule.h) over many random length sets,
 // including zeros, negatives (bad input treated as empty) and lengths near INT32_MAX.
 
+#include "core/schedule.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 #include <vector>
 
 #include "core/host_planner.h"
-#include "core/schedule.h"
 #include "random.h"
 
 namespace openmla::schedule {

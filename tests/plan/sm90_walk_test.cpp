@@ -112,8 +112,8 @@ TEST(Sm90Walk, EveryTileOnceMaskedFirstPartialAtPositionZero) {
 
 TEST(Sm90Walk, LoadsMatchWhatEachPairConsumesAcrossPieces) {
   // Sequences of pieces of every small tile count, odd and even, in a few orders, as one CTA walks them.
-  const std::vector<std::vector<int>> sequences = {
-      {1, 1, 1}, {2, 3, 4, 5}, {5, 4, 3, 2, 1}, {0, 1, 0, 2, 0, 3}, {7, 7, 8, 8, 1, 9}, {11, 6, 1, 1, 2, 13, 4}};
+  const std::vector<std::vector<int>> sequences = {{1, 1, 1},          {2, 3, 4, 5},       {5, 4, 3, 2, 1},
+                                                   {0, 1, 0, 2, 0, 3}, {7, 7, 8, 8, 1, 9}, {11, 6, 1, 1, 2, 13, 4}};
   for (const auto& sequence : sequences) {
     uint32_t phases = 0;
     Stage stages[2];

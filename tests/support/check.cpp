@@ -19,8 +19,8 @@ namespace openmla::test {
   }
   for (size_t i = 0; i < a.out.size(); ++i) {
     if (a.out[i] != b.out[i]) {
-      return ::testing::AssertionFailure() << "out differs first at flat index " << i << ": bits 0x" << std::hex
-                                           << a.out[i] << " vs 0x" << b.out[i];
+      return ::testing::AssertionFailure()
+             << "out differs first at flat index " << i << ": bits 0x" << std::hex << a.out[i] << " vs 0x" << b.out[i];
     }
   }
   if (std::memcmp(a.lse.data(), b.lse.data(), a.lse.size() * sizeof(float)) != 0) {

@@ -50,8 +50,8 @@ Comparison compare(const Reference& ref, const TensorView& out, const TensorView
         const double got = l[n * lse.strides[0] + h * lse.strides[1] + i * lse.strides[2]];
         const double bound = tol.lse_abs + tol.lse_rel * std::fabs(want);
         // +inf must match exactly; comparisons with NaN are false, so NaN is tested on its own.
-        const bool bad = std::isnan(got) ||
-                         (std::isinf(want) || std::isinf(got) ? got != want : std::fabs(got - want) > bound);
+        const bool bad =
+            std::isnan(got) || (std::isinf(want) || std::isinf(got) ? got != want : std::fabs(got - want) > bound);
         c.nans += std::isnan(got);
         if (bad) {
           ++c.lse_mismatches;

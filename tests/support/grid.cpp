@@ -17,8 +17,14 @@ std::vector<ProblemSpec> design_grid(const std::function<bool(const ProblemSpec&
             }
             for (bool varlen : {false, true}) {
               for (bool causal : {false, true}) {
-                const ProblemSpec spec{.b = b, .s_q = s_q, .h_q = h_q, .h_kv = h_kv, .s_k = s_k,
-                                       .varlen = varlen, .causal = causal, .seed = ++seed};
+                const ProblemSpec spec{.b = b,
+                                       .s_q = s_q,
+                                       .h_q = h_q,
+                                       .h_kv = h_kv,
+                                       .s_k = s_k,
+                                       .varlen = varlen,
+                                       .causal = causal,
+                                       .seed = ++seed};
                 if (keep(spec)) {
                   specs.push_back(spec);
                 }

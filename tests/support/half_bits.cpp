@@ -64,8 +64,7 @@ uint16_t double_to_half(double value, DType dtype) {
   int exponent = 0;
   std::frexp(magnitude, &exponent);
   --exponent;  // magnitude = 1.m * 2^exponent
-  const double mantissa =
-      std::nearbyint((std::ldexp(magnitude, -exponent) - 1.0) * std::ldexp(1.0, f.mantissa_bits));
+  const double mantissa = std::nearbyint((std::ldexp(magnitude, -exponent) - 1.0) * std::ldexp(1.0, f.mantissa_bits));
   // A mantissa rounded up to 2^mantissa_bits carries into the exponent, which is the right result.
   const int bits = ((exponent + f.bias) << f.mantissa_bits) + static_cast<int>(mantissa);
   return static_cast<uint16_t>(sign | bits);

@@ -20,8 +20,8 @@ struct ProblemSpec {
   int64_t s_q = 1;
   int64_t h_q = 16;
   int64_t h_kv = 1;
-  int64_t s_k = 128;       // every sequence's length; the mean when varlen
-  bool varlen = false;     // each length ~ Normal(s_k, s_k / 2), at least s_q
+  int64_t s_k = 128;    // every sequence's length; the mean when varlen
+  bool varlen = false;  // each length ~ Normal(s_k, s_k / 2), at least s_q
   bool causal = false;
   int64_t page_size = 64;
   int64_t d_qk = 576;
@@ -29,13 +29,13 @@ struct ProblemSpec {
   DType dtype = DType::bf16;
   std::optional<float> softmax_scale{};  // default 1 / sqrt(d_qk)
   uint64_t seed = 0;
-  std::vector<int32_t> lengths{};      // [b] explicit lengths; replace s_k and varlen when non-empty
-  int64_t zero_length_every = 0;       // > 0: sequences with i % zero_length_every == 0 get length 0
-  bool nan_unused = true;              // NaN in every cache slot that no sequence uses
-  bool poison_table_tail = true;       // block-table entries past a sequence's pages hold kPoisonPage
-  int64_t extra_pages = 0;             // pages no sequence uses, shuffled among the used ones
-  int64_t extra_table_columns = 1;     // block-table columns past the longest sequence's pages
-  int64_t leading_pages = 0;           // pages before all others, never used nor written (zeros)
+  std::vector<int32_t> lengths{};   // [b] explicit lengths; replace s_k and varlen when non-empty
+  int64_t zero_length_every = 0;    // > 0: sequences with i % zero_length_every == 0 get length 0
+  bool nan_unused = true;           // NaN in every cache slot that no sequence uses
+  bool poison_table_tail = true;    // block-table entries past a sequence's pages hold kPoisonPage
+  int64_t extra_pages = 0;          // pages no sequence uses, shuffled among the used ones
+  int64_t extra_table_columns = 1;  // block-table columns past the longest sequence's pages
+  int64_t leading_pages = 0;        // pages before all others, never used nor written (zeros)
 };
 
 struct Problem {
@@ -65,7 +65,7 @@ struct Output {
   std::vector<uint16_t> out;  // [b, s_q, h_q, d_v] bf16 | fp16 bits
   std::vector<float> lse;     // [b, h_q, s_q]
   DType dtype = DType::bf16;
-  int64_t sizes[4] = {};      // b, s_q, h_q, d_v
+  int64_t sizes[4] = {};  // b, s_q, h_q, d_v
 
   TensorView out_view() const;
   TensorView lse_view() const;

@@ -10,9 +10,9 @@ class Rng {
   explicit Rng(uint64_t seed);
 
   uint64_t next();
-  double uniform();                         // [0, 1)
+  double uniform();                           // [0, 1)
   double normal(double mean, double stddev);  // Box-Muller
-  int64_t below(int64_t n);                 // [0, n), n > 0
+  int64_t below(int64_t n);                   // [0, n), n > 0
 
  private:
   uint64_t s_[4];

@@ -37,10 +37,10 @@ Reference reference_decode(const Problem& p) {
   Reference r;
   r.out.assign(static_cast<size_t>(s.b * s.s_q * s.h_q * s.d_v), 0.0);
   r.lse.assign(static_cast<size_t>(s.b * s.h_q * s.s_q), kInf);
-  std::vector<double> keys;                                           // [s_k, d_qk] of one KV head
-  std::vector<double> query(static_cast<size_t>(rows * s.d_qk));      // [s_q, group, d_qk]
-  std::vector<double> scores;                                         // [s_q, group, s_k]
-  std::vector<double> acc(static_cast<size_t>(rows * s.d_v));         // [s_q, group, d_v]
+  std::vector<double> keys;                                       // [s_k, d_qk] of one KV head
+  std::vector<double> query(static_cast<size_t>(rows * s.d_qk));  // [s_q, group, d_qk]
+  std::vector<double> scores;                                     // [s_q, group, s_k]
+  std::vector<double> acc(static_cast<size_t>(rows * s.d_v));     // [s_q, group, d_v]
   for (int64_t seq = 0; seq < s.b; ++seq) {
     const int64_t s_k = p.seqlens[seq];
     if (s_k <= 0) {

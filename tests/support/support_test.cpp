@@ -39,8 +39,16 @@ TEST(HalfBits, RoundTripAndNearestEven) {
 }
 
 TEST(Problem, LayoutFollowsTheSpec) {
-  const Problem p = make_problem({.b = 5, .s_q = 2, .h_q = 4, .h_kv = 2, .s_k = 100, .varlen = true,
-                                  .page_size = 16, .seed = 3, .zero_length_every = 4, .extra_pages = 7});
+  const Problem p = make_problem({.b = 5,
+                                  .s_q = 2,
+                                  .h_q = 4,
+                                  .h_kv = 2,
+                                  .s_k = 100,
+                                  .varlen = true,
+                                  .page_size = 16,
+                                  .seed = 3,
+                                  .zero_length_every = 4,
+                                  .extra_pages = 7});
   ASSERT_EQ(p.seqlens.size(), 5u);
   EXPECT_EQ(p.seqlens[0], 0);
   EXPECT_EQ(p.seqlens[4], 0);
@@ -104,8 +112,16 @@ TEST(Reference, SingleKey) {
 
 // Two keys with hand-set values: weights e^s / (e^s0 + e^s1).
 TEST(Reference, TwoKeysAndCausalRows) {
-  Problem p = make_problem({.b = 1, .s_q = 2, .h_q = 1, .s_k = 2, .causal = true, .page_size = 1, .d_qk = 2,
-                            .d_v = 1, .softmax_scale = 1.0f, .seed = 5});
+  Problem p = make_problem({.b = 1,
+                            .s_q = 2,
+                            .h_q = 1,
+                            .s_k = 2,
+                            .causal = true,
+                            .page_size = 1,
+                            .d_qk = 2,
+                            .d_v = 1,
+                            .softmax_scale = 1.0f,
+                            .seed = 5});
   auto* cache = static_cast<uint16_t*>(p.k_cache.data());
   const int32_t page0 = p.block_table[0];
   const int32_t page1 = p.block_table[1];
@@ -138,7 +154,6 @@ TEST(Reference, RowsThatSeeNoKey) {
   EXPECT_EQ(r.out[(1 * 4 + 0) * 2 * 512], 0.0);
   EXPECT_NE(r.out[(1 * 4 + 3) * 2 * 512], 0.0);
 }
-
 
 // The comparison flags each kind of offence the tolerances name (docs/design.md), and accepts the reference itself.
 class Compare : public ::testing::Test {
@@ -178,7 +193,7 @@ TEST_F(Compare, FlagsAnOutElementOffByMoreThanTheBound) {
 }
 
 TEST_F(Compare, FlagsLseErrorsInfAndNaN) {
-  output_.lse[0] += 1e-3f;  // row (0, h 0, i 0): finite, off by more than 1e-5 + 2e-4 |ref|
+  output_.lse[0] += 1e-3f;    // row (0, h 0, i 0): finite, off by more than 1e-5 + 2e-4 |ref|
   output_.lse[1] = INFINITY;  // +inf where the reference is finite
   output_.lse[2] = NAN;
   const Comparison c = run();

@@ -96,8 +96,8 @@ __global__ void __launch_bounds__(kThreads) combine_kernel(const __grid_constant
     T* out = static_cast<T*>(p.out) + seq * p.out_stride_b + i * p.out_stride_s + head * p.out_stride_h;  // [kDV]
 #pragma unroll
     for (int j = 0; j < kColsPerLane / 4; ++j) {
-      const float v[4] = {any_nan ? NAN : acc[4 * j], any_nan ? NAN : acc[4 * j + 1],
-                          any_nan ? NAN : acc[4 * j + 2], any_nan ? NAN : acc[4 * j + 3]};
+      const float v[4] = {any_nan ? NAN : acc[4 * j], any_nan ? NAN : acc[4 * j + 1], any_nan ? NAN : acc[4 * j + 2],
+                          any_nan ? NAN : acc[4 * j + 3]};
       store_out(out + j * 128 + lane * 4, v);
     }
     if (lane == 0) {

@@ -1,10 +1,9 @@
-#include "launch.h"
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include "../common/launch_ex.h"
 #include "kernel.cuh"
+#include "launch.h"
 
 namespace openmla::combine {
 

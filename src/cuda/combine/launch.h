@@ -2,8 +2,8 @@
 
 #include <cuda_runtime.h>
 
-#include "openmla/tensor.h"
 #include "../common/params.h"
+#include "openmla/tensor.h"
 
 namespace openmla::combine {
 

@@ -42,7 +42,8 @@ inline void check_device_pointer(const char* name, const void* pointer, int devi
     detail::fail(name, "memory of cuda:" + std::to_string(device), "host memory");
   }
   if (attributes.device != device) {
-    detail::fail(name, "memory of cuda:" + std::to_string(device), "memory of cuda:" + std::to_string(attributes.device));
+    detail::fail(name, "memory of cuda:" + std::to_string(device),
+                 "memory of cuda:" + std::to_string(attributes.device));
   }
 }
 
@@ -50,9 +51,10 @@ inline void check_device_pointer(const char* name, const void* pointer, int devi
 inline void require_device(const char* name, int device) {
   const int count = device_count();
   if (count == 0) {
-    detail::fail(name, "a CUDA device", "cuda:" + std::to_string(device) +
-                                             ", but no CUDA device was found (no GPU, no NVIDIA driver, or a "
-                                             "driver older than this build's CUDA runtime)");
+    detail::fail(name, "a CUDA device",
+                 "cuda:" + std::to_string(device) +
+                     ", but no CUDA device was found (no GPU, no NVIDIA driver, or a "
+                     "driver older than this build's CUDA runtime)");
   }
   if (device < 0 || device >= count) {
     detail::fail(name, "a CUDA device index in [0, " + std::to_string(count) + ")", std::to_string(device));

@@ -35,8 +35,7 @@ struct SharedWalk {
 // CTA; `run` must pass a barrier of the whole CTA before it returns, so that thread 0 writes the next
 // piece only once every thread has its copy.
 template <typename Run>
-__device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int part, SharedWalk& shared,
-                                                      Run&& run) {
+__device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int part, SharedWalk& shared, Run&& run) {
   if (threadIdx.x == 0) {
     shared.walk = schedule::walk_part(p.plan, p.batch, p.num_parts, part);
     if (shared.walk.status != status::kOk) {

@@ -1,9 +1,8 @@
-#include "launch.h"
-
 #include <algorithm>
 
 #include "../common/launch_ex.h"
 #include "kernel.cuh"
+#include "launch.h"
 
 namespace openmla::lse_merge {
 

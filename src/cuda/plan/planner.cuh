@@ -2,12 +2,11 @@
 // The device planner: one CTA computes the schedule of schedule.h from cache_seqlens with the same
 // formulas as the host (host_planner.cpp), so both give the same plan bit for bit.
 
+#include <cstdint>
 #include <cub/block/block_scan.cuh>
 
-#include <cstdint>
-
-#include "../common/ptx.cuh"
 #include "../../core/schedule.h"
+#include "../common/ptx.cuh"
 
 namespace openmla::schedule {
 
@@ -41,8 +40,7 @@ __device__ void prefix_sum(int64_t n, Value value, Out* out) {
 }
 
 __global__ void __launch_bounds__(kPlannerThreads)
-    planner_kernel(const int32_t* seqlens, int64_t seqlens_stride, int64_t batch, int64_t num_parts,
-                   void* buffer) {
+    planner_kernel(const int32_t* seqlens, int64_t seqlens_stride, int64_t batch, int64_t num_parts, void* buffer) {
   const Layout l = layout(batch, num_parts);
   char* base = static_cast<char*>(buffer);
   auto* prefix = reinterpret_cast<int64_t*>(base + l.prefix_offset);              // [b + 1]
@@ -53,12 +51,14 @@ __global__ void __launch_bounds__(kPlannerThreads)
   if (threadIdx.x == 0) {
     store_header(reinterpret_cast<int32_t*>(base), batch, num_parts);
   }
-  prefix_sum(batch, [&](int64_t i) { return seq_cost(seqlens[i * seqlens_stride]); }, prefix);
+  prefix_sum(
+      batch, [&](int64_t i) { return seq_cost(seqlens[i * seqlens_stride]); }, prefix);
   for (int64_t part = threadIdx.x; part < num_parts; part += kPlannerThreads) {
     store_part(parts, part, make_part(prefix, batch, num_parts, part));
   }
   const int64_t len = part_length(prefix[batch], num_parts);
-  prefix_sum(batch, [&](int64_t i) { return static_cast<int64_t>(num_splits(prefix, i, len)); }, split_offset);
+  prefix_sum(
+      batch, [&](int64_t i) { return static_cast<int64_t>(num_splits(prefix, i, len)); }, split_offset);
 }
 
 }  // namespace openmla::schedule

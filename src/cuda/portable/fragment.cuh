@@ -13,9 +13,9 @@
 
 namespace openmla::portable::fragment {
 
-inline constexpr int kM = 16;  // rows of an A fragment and of an accumulator tile
-inline constexpr int kN = 8;   // columns of a B fragment and of an accumulator tile
-inline constexpr int kK = 16;  // the reduction depth of one mma
+inline constexpr int kM = 16;                       // rows of an A fragment and of an accumulator tile
+inline constexpr int kN = 8;                        // columns of a B fragment and of an accumulator tile
+inline constexpr int kK = 16;                       // the reduction depth of one mma
 inline constexpr unsigned kFullMask = 0xffffffffu;  // every lane of the warp
 
 // Accumulator of one m16n8 tile, float c[4] per lane: c[0], c[1] lie in row acc_row(lane, 0) and c[2], c[3]

@@ -20,11 +20,11 @@
 #include <cstdint>
 #include <numbers>
 
+#include "../../core/pieces.h"
+#include "../../core/status.h"
 #include "../common/params.h"
 #include "../common/ptx.cuh"
 #include "../common/walk.cuh"
-#include "../../core/pieces.h"
-#include "../../core/status.h"
 #include "fragment.cuh"
 #include "traits.h"
 
@@ -32,7 +32,6 @@ namespace openmla::portable {
 
 using fragment::mma;
 using fragment::pack2;
-
 
 using schedule::Piece;
 
@@ -52,8 +51,8 @@ struct Cta {
   int warp_m = warp / Tr::kWarpsN;  // score row slice
   int warp_n = warp % Tr::kWarpsN;  // score key slice
 
-  int o_m = warp / Tr::kOWarpsN;    // output row group
-  int o_n = warp % Tr::kOWarpsN;    // output column group
+  int o_m = warp / Tr::kOWarpsN;  // output row group
+  int o_n = warp % Tr::kOWarpsN;  // output column group
   bool has_scores = warp_n < Tr::kScoreWarps;
 
   using RowLayout = typename Tr::RowLayout;  // q and cache tiles
@@ -132,8 +131,8 @@ struct Cta {
   // their own query rows. When the CTA's rows form two output row groups whose warps are exactly the
   // score warps of those rows, each group (kWarps / 2 warps) waits at its own named barrier rather
   // than for the other group too; otherwise the whole CTA synchronizes.
-  static constexpr bool kRowGroups = Tr::kOWarpsM == 2 && Tr::kOWarpsN == Tr::kOMTiles * Tr::kWarpsN &&
-                                     Tr::kScoreWarps == Tr::kWarpsN;
+  static constexpr bool kRowGroups =
+      Tr::kOWarpsM == 2 && Tr::kOWarpsN == Tr::kOMTiles * Tr::kWarpsN && Tr::kScoreWarps == Tr::kWarpsN;
   __device__ void row_group_sync() const {
     if constexpr (kRowGroups) {
       static_assert(kBarrierRowGroup1 == kBarrierRowGroup0 + 1);
@@ -162,7 +161,7 @@ struct Cta {
   static constexpr bool kEarlyLoads = kRowGroups;
 
   // The fragments each warp keeps in registers across a piece.
-  using Scores = float[Tr::kScoreTiles][4];               // [16 rows, kKeysPerWarp keys] of a score warp
+  using Scores = float[Tr::kScoreTiles][4];              // [16 rows, kKeysPerWarp keys] of a score warp
   using Output = float[Tr::kOMTiles][Tr::kOutTiles][4];  // [kORows rows, kColsPerWarp cols] of an output warp
 
   // This thread's two rows of its warp's score slice (fragment halves 0 and 1) and the keys they see.
@@ -180,12 +179,12 @@ struct Cta {
   // Per-lane shared-memory addresses of the ldmatrix reads: this warp's Q slice and P rows, and for
   // each operand one byte offset per k16 step of a swizzle period (the fragment layouts of fragment.cuh).
   struct Lanes {
-    uint32_t q_slice;               // s.q at this warp's score row slice
-    uint32_t p_rows;                // s.p at this warp's output row group
-    uint32_t q[kStepsPerPeriod];    // A from Q
-    uint32_t k[kStepsPerPeriod];    // B from K (the score keys)
-    uint32_t v[kStepsPerPeriod];    // B from V, through ldmatrix.trans
-    uint32_t p[kStepsPerPeriod];    // A from P (steps past P's row are unused)
+    uint32_t q_slice;             // s.q at this warp's score row slice
+    uint32_t p_rows;              // s.p at this warp's output row group
+    uint32_t q[kStepsPerPeriod];  // A from Q
+    uint32_t k[kStepsPerPeriod];  // B from K (the score keys)
+    uint32_t v[kStepsPerPeriod];  // B from V, through ldmatrix.trans
+    uint32_t p[kStepsPerPeriod];  // A from P (steps past P's row are unused)
   };
 
   __device__ Lanes lanes() const {
@@ -428,8 +427,8 @@ struct Cta {
         for (int w = 0; w < Tr::kScoreWarps; ++w) {
           total += s.row_sum[w][row];
         }
-        write_row(piece, bad, row, o_n == 0 && fragment::quad_leader(lane), s.run_max[n_tiles % 2][row], total,
-                  acc[mt], h);
+        write_row(piece, bad, row, o_n == 0 && fragment::quad_leader(lane), s.run_max[n_tiles % 2][row], total, acc[mt],
+                  h);
       }
     }
   }
@@ -488,12 +487,12 @@ struct Cta {
     const int head = kv_head * p.group + packed % p.group;
     const bool empty = total == 0.f;
     const float inv = bad ? NAN : (empty ? 0.f : 1.f / total);
-    const float lse = bad ? NAN
-                          : (empty ? (piece.slot < 0 ? INFINITY : -INFINITY)
-                                   : row_max * std::numbers::ln2_v<float> + logf(total));
+    const float lse =
+        bad ? NAN
+            : (empty ? (piece.slot < 0 ? INFINITY : -INFINITY) : row_max * std::numbers::ln2_v<float> + logf(total));
     if (piece.slot < 0) {
-      auto* out = static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s +
-                  head * p.out_stride_h;  // [kDV]
+      auto* out =
+          static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s + head * p.out_stride_h;  // [kDV]
 #pragma unroll
       for (int t = 0; t < kOutTiles; ++t) {
         const int col = col_base + t * fragment::kN + fragment::acc_col(lane);

@@ -1,10 +1,9 @@
-#include "launch.h"
-
 #include <string>
 
 #include "../common/cuda_check.h"
 #include "../common/launch_ex.h"
 #include "kernel.cuh"
+#include "launch.h"
 
 namespace openmla::portable {
 
@@ -74,8 +73,8 @@ int64_t m_tiles(int64_t rows, const KernelConfig& config) {
 
 // The decode kernel follows the status reset (a memset), so it is launched without programmatic
 // dependence; it lets the combine kernel launch early instead.
-void launch_decode(const cuda::DecodeParams& params, DType dtype, const KernelConfig& config,
-                   int64_t num_parts, int64_t h_kv, cudaStream_t stream) {
+void launch_decode(const cuda::DecodeParams& params, DType dtype, const KernelConfig& config, int64_t num_parts,
+                   int64_t h_kv, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(m_tiles(params.rows, config)), static_cast<unsigned>(num_parts),
                   static_cast<unsigned>(h_kv));
   dispatch(config, dtype, [&]<class Tr>() {

@@ -5,14 +5,14 @@
 
 #include <cstdint>
 
-#include "openmla/tensor.h"
 #include "../common/params.h"
+#include "openmla/tensor.h"
 
 namespace openmla::portable {
 
 struct KernelConfig {
-  int m_slices;      // 16-row slices per CTA: 1, 2 or 4
-  int keys;          // keys per pipeline stage: 64 or 32
+  int m_slices;  // 16-row slices per CTA: 1, 2 or 4
+  int keys;      // keys per pipeline stage: 64 or 32
 };
 
 // The widest instance for `rows` query rows per KV head that fits the device's shared memory.
@@ -23,7 +23,7 @@ int ctas_per_sm(const KernelConfig& config);
 
 int64_t m_tiles(int64_t rows, const KernelConfig& config);
 
-void launch_decode(const cuda::DecodeParams& params, DType dtype, const KernelConfig& config,
-                   int64_t num_parts, int64_t h_kv, cudaStream_t stream);
+void launch_decode(const cuda::DecodeParams& params, DType dtype, const KernelConfig& config, int64_t num_parts,
+                   int64_t h_kv, cudaStream_t stream);
 
 }  // namespace openmla::portable

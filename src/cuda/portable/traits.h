@@ -23,19 +23,19 @@ template <typename Element, int kMSlices_, int kKeys_>
 struct Traits {
   using T = Element;
   static constexpr int kMSlices = kMSlices_;
-  static constexpr int kM = 16 * kMSlices;                 // query rows per CTA
-  static constexpr int kKeys = kKeys_;                     // keys per pipeline stage
-  static constexpr int kWarpsN = kWarps / kMSlices;        // warps sharing a row slice
+  static constexpr int kM = 16 * kMSlices;                                       // query rows per CTA
+  static constexpr int kKeys = kKeys_;                                           // keys per pipeline stage
+  static constexpr int kWarpsN = kWarps / kMSlices;                              // warps sharing a row slice
   static constexpr int kScoreWarps = kWarpsN < kKeys / 8 ? kWarpsN : kKeys / 8;  // of those, warps with scores
-  static constexpr int kKeysPerWarp = kKeys / kScoreWarps; // score columns per score warp
-  static constexpr int kScoreTiles = kKeysPerWarp / 8;     // n8 tiles of scores per score warp
-  static constexpr int kORows = kM < 32 ? kM : 32;         // output rows per warp
-  static constexpr int kOMTiles = kORows / 16;             // m16 tiles of output per warp
+  static constexpr int kKeysPerWarp = kKeys / kScoreWarps;                       // score columns per score warp
+  static constexpr int kScoreTiles = kKeysPerWarp / 8;                           // n8 tiles of scores per score warp
+  static constexpr int kORows = kM < 32 ? kM : 32;                               // output rows per warp
+  static constexpr int kOMTiles = kORows / 16;                                   // m16 tiles of output per warp
   static constexpr int kOWarpsM = kM / kORows;
   static constexpr int kOWarpsN = kWarps / kOWarpsM;
-  static constexpr int kColsPerWarp = cuda::kDV / kOWarpsN; // output columns per warp
-  static constexpr int kOutTiles = kColsPerWarp / 8;       // n8 tiles of output per warp
-  static constexpr int kPChunks = kKeys / kChunk;          // 16-byte chunks in a row of P
+  static constexpr int kColsPerWarp = cuda::kDV / kOWarpsN;  // output columns per warp
+  static constexpr int kOutTiles = kColsPerWarp / 8;         // n8 tiles of output per warp
+  static constexpr int kPChunks = kKeys / kChunk;            // 16-byte chunks in a row of P
 
   static_assert(kWarps % kMSlices == 0);
   static_assert(kKeys % (8 * kScoreWarps) == 0 && kKeys % 32 == 0);
@@ -48,14 +48,14 @@ struct Traits {
   using PLayout = SwizzledRows<kPChunks, kPChunks == 8 ? Swizzle::k128B : Swizzle::k64B>;
 
   struct Shared {
-    alignas(128) T q[kM * cuda::kDQK];                // [kM, kDQK] RowLayout
-    alignas(128) T k[kStages][kKeys * cuda::kDQK];    // [kStages][kKeys, kDQK] RowLayout; v = first kDV cols
-    alignas(128) T p[kM * kKeys];                     // [kM, kKeys] PLayout: the probabilities
-    float row_max[kScoreWarps][kM];                   // per score warp, of the current tile
-    float run_max[2][kM];                             // running row max before tile t at [t % 2]
-    float row_scale[kM];                              // exp2(running max before - after) of the current tile
-    float row_sum[kScoreWarps][kM];                   // per score warp, at the end of a segment
-    int bad_page;                                     // a used page index was out of range
+    alignas(128) T q[kM * cuda::kDQK];              // [kM, kDQK] RowLayout
+    alignas(128) T k[kStages][kKeys * cuda::kDQK];  // [kStages][kKeys, kDQK] RowLayout; v = first kDV cols
+    alignas(128) T p[kM * kKeys];                   // [kM, kKeys] PLayout: the probabilities
+    float row_max[kScoreWarps][kM];                 // per score warp, of the current tile
+    float run_max[2][kM];                           // running row max before tile t at [t % 2]
+    float row_scale[kM];                            // exp2(running max before - after) of the current tile
+    float row_sum[kScoreWarps][kM];                 // per score warp, at the end of a segment
+    int bad_page;                                   // a used page index was out of range
   };
 };
 

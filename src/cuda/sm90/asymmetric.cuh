@@ -57,9 +57,9 @@ struct AsymmetricCta {
   int row0 = fragment_row(wg_thread);  // the thread's accumulator rows: row0 and row0 + 8
   uint32_t tiles_done = 0;             // tiles consumed in earlier pieces
   // State of the producer thread only.
-  uint32_t tiles_issued = 0;           // tiles issued in all pieces so far
-  uint64_t policy = 0;                 // L2 evict-first: the cache is streamed once
-  int32_t next_block = 0;              // cache block of the next tile to issue, read a tile ahead
+  uint32_t tiles_issued = 0;  // tiles issued in all pieces so far
+  uint64_t policy = 0;        // L2 evict-first: the cache is streamed once
+  int32_t next_block = 0;     // cache block of the next tile to issue, read a tile ahead
 
   __device__ void init() {
     if (threadIdx.x == 0) {

@@ -6,31 +6,31 @@
 namespace openmla::sm90 {
 
 inline constexpr int kWarpgroupThreads = 128;
-inline constexpr int kWarpgroups = 2;                 // two consumer warpgroups, no producer warpgroup
+inline constexpr int kWarpgroups = 2;  // two consumer warpgroups, no producer warpgroup
 inline constexpr int kThreads = kWarpgroups * kWarpgroupThreads;
 inline constexpr int kWarps = kThreads / 32;
 
-inline constexpr int kBlockM = 64;                    // query rows per CTA: wgmma's M
-inline constexpr int kBlockN = 64;                    // keys per tile = tokens per TMA box
-inline constexpr int kStages = 2;                     // cache tiles in flight
+inline constexpr int kBlockM = 64;  // query rows per CTA: wgmma's M
+inline constexpr int kBlockN = 64;  // keys per tile = tokens per TMA box
+inline constexpr int kStages = 2;   // cache tiles in flight
 
 // Operands live in shared memory as chunks of [64 rows][64 elements]: one 128-byte row per row,
 // 128-byte swizzle, 8 KB per chunk. A q or cache row of kDQK = 576 elements is 9 chunks; the output
 // (kDV = 512, the first 8 chunks of a cache row) is split by columns, 4 chunks per warpgroup.
 inline constexpr int kChunkCols = 64;
-inline constexpr int kRowBytes = kChunkCols * 2;      // 128: one swizzled row
-inline constexpr int kChunkBytes = kBlockN * kRowBytes;  // 8192
-inline constexpr int kChunks = cuda::kDQK / kChunkCols;  // 9
-inline constexpr int kVChunks = cuda::kDV / kChunkCols;  // 8
-inline constexpr int kColsPerWarpgroup = cuda::kDV / kWarpgroups;        // 256 output columns
+inline constexpr int kRowBytes = kChunkCols * 2;                             // 128: one swizzled row
+inline constexpr int kChunkBytes = kBlockN * kRowBytes;                      // 8192
+inline constexpr int kChunks = cuda::kDQK / kChunkCols;                      // 9
+inline constexpr int kVChunks = cuda::kDV / kChunkCols;                      // 8
+inline constexpr int kColsPerWarpgroup = cuda::kDV / kWarpgroups;            // 256 output columns
 inline constexpr int kVChunksPerWarpgroup = kColsPerWarpgroup / kChunkCols;  // 4
 inline constexpr int kTileBytes = kChunks * kChunkBytes;  // 73,728 bytes of one cache tile (one TMA box)
 
 // The seesaw schedule loads a tile in two halves with their own barriers: the low half (chunks 0-3,
 // warpgroup 0's value columns) and the high half (chunks 4-8: warpgroup 1's value columns and the
 // RoPE chunk), each refilled as soon as its last reader is done.
-inline constexpr int kLowChunks = kVChunksPerWarpgroup;    // 4
-inline constexpr int kHighChunks = kChunks - kLowChunks;   // 5
+inline constexpr int kLowChunks = kVChunksPerWarpgroup;   // 4
+inline constexpr int kHighChunks = kChunks - kLowChunks;  // 5
 inline constexpr int kHalves = 2;
 
 // The seesaw schedule keeps a row's exponent base until a tile's max exceeds it by more than this
@@ -55,16 +55,16 @@ enum class Schedule {
 // Named barriers (bar.sync / bar.arrive); 0 is __syncthreads. One kernel uses the ids of its schedule.
 enum NamedBarrier : int {
   // asymmetric
-  kPFull = 1,        // warpgroup 0 wrote P and the row factors of a tile (arrive) -> warpgroup 1 (sync)
-  kPFree = 2,        // warpgroup 1's wgmma reading P retired (arrive) -> warpgroup 0 may write P (sync)
-  kScoreGroup = 3,   // warpgroup 0 alone, around zeroing a tail tile's rows (sm90/asymmetric.cuh zero_tail)
+  kPFull = 1,       // warpgroup 0 wrote P and the row factors of a tile (arrive) -> warpgroup 1 (sync)
+  kPFree = 2,       // warpgroup 1's wgmma reading P retired (arrive) -> warpgroup 0 may write P (sync)
+  kScoreGroup = 3,  // warpgroup 0 alone, around zeroing a tail tile's rows (sm90/asymmetric.cuh zero_tail)
   // seesaw, once per pair of tiles (a, b), in this order
-  kMaxA = 4,         // warpgroup 0 published the rows' base after tile a (arrive) -> warpgroup 1 (sync)
-  kMaxB = 5,         // warpgroup 1 published the base after tile b (arrive) -> warpgroup 0 (sync)
-  kPa = 6,           // warpgroup 0 stored P_a, rescaled to b's base (arrive) -> warpgroup 1 (sync)
-  kPb = 7,           // warpgroup 1 stored P_b (arrive) -> warpgroup 0 (sync)
-  kLocal0 = 8,       // warpgroup 0 alone: its warps' wgmma retired before a refill or zeroing a tail tile's rows
-  kLocal1 = 9,       // the same for warpgroup 1
+  kMaxA = 4,    // warpgroup 0 published the rows' base after tile a (arrive) -> warpgroup 1 (sync)
+  kMaxB = 5,    // warpgroup 1 published the base after tile b (arrive) -> warpgroup 0 (sync)
+  kPa = 6,      // warpgroup 0 stored P_a, rescaled to b's base (arrive) -> warpgroup 1 (sync)
+  kPb = 7,      // warpgroup 1 stored P_b (arrive) -> warpgroup 0 (sync)
+  kLocal0 = 8,  // warpgroup 0 alone: its warps' wgmma retired before a refill or zeroing a tail tile's rows
+  kLocal1 = 9,  // the same for warpgroup 1
 };
 
 }  // namespace openmla::sm90

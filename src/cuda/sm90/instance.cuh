@@ -40,8 +40,8 @@ void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile
 }
 
 template <typename T>
-void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& low_map, const CUtensorMap& high_map,
-                   dim3 grid, cudaStream_t stream) {
+void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& low_map, const CUtensorMap& high_map, dim3 grid,
+                   cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename Traits<T>::SeesawShared);
   allow_shared_memory<&seesaw_kernel<T>, kBytes>();
   cuda::launch_kernel(&seesaw_kernel<T>, grid, dim3(kThreads), kBytes, stream, false, params, low_map, high_map);

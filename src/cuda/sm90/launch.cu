@@ -1,5 +1,3 @@
-#include "launch.h"
-
 #include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -11,8 +9,9 @@
 #include <optional>
 #include <string>
 
-#include "openmla/error.h"
 #include "../common/cuda_check.h"
+#include "launch.h"
+#include "openmla/error.h"
 #include "traits.h"
 
 namespace openmla::sm90 {
@@ -57,9 +56,11 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
   static const auto encode = [] {
     void* fn = nullptr;
     cudaDriverEntryPointQueryResult found{};
-    OPENMLA_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
+    OPENMLA_CUDA_CHECK(
+        cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
     if (found != cudaDriverEntryPointSuccess || fn == nullptr) {
-      throw Error("openmla: CUDA driver: expected one with cuTensorMapEncodeTiled (CUDA 12.0 or later), given one without");
+      throw Error(
+          "openmla: CUDA driver: expected one with cuTensorMapEncodeTiled (CUDA 12.0 or later), given one without");
     }
     return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
   }();
@@ -160,8 +161,10 @@ CUtensorMap make_cache_map(const TensorView& k_cache, int box_chunks) {
       k_cache.data, dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
       CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (result != CUDA_SUCCESS) {
-    throw Error("openmla: k_cache: expected a layout a TMA tensor map can describe, given one that "
-                "cuTensorMapEncodeTiled refuses (CUresult " + std::to_string(static_cast<int>(result)) + ")");
+    throw Error(
+        "openmla: k_cache: expected a layout a TMA tensor map can describe, given one that "
+        "cuTensorMapEncodeTiled refuses (CUresult " +
+        std::to_string(static_cast<int>(result)) + ")");
   }
   return map;
 }

@@ -6,10 +6,10 @@
 
 #include <cstdint>
 
-#include "openmla/decode.h"
-#include "openmla/plan.h"
 #include "../common/params.h"
 #include "config.h"
+#include "openmla/decode.h"
+#include "openmla/plan.h"
 
 namespace openmla::sm90 {
 
@@ -51,7 +51,7 @@ void launch_decode(const cuda::DecodeParams& params, DType dtype, const TensorVi
 template <typename T>
 void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream);
 template <typename T>
-void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& low_map, const CUtensorMap& high_map,
-                   dim3 grid, cudaStream_t stream);
+void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& low_map, const CUtensorMap& high_map, dim3 grid,
+                   cudaStream_t stream);
 
 }  // namespace openmla::sm90

@@ -30,7 +30,9 @@ __host__ __device__ constexpr uint32_t swizzled_offset(int row, int col) {
 // within the chunk). Stride-dimension byte offset: 8 rows of 128 bytes = 1024 between the 8-row
 // groups. Leading-dimension byte offset: unused by swizzled K-major layouts, which assume 1 (16 bytes).
 // Used for Q and K (S = Q K^T: A = q rows x dims, B = keys x dims) and for P (A of P V).
-__device__ __forceinline__ uint64_t k_major_desc(uint32_t addr) { return ptx::smem_desc_sw128(addr, 16, 8 * kRowBytes); }
+__device__ __forceinline__ uint64_t k_major_desc(uint32_t addr) {
+  return ptx::smem_desc_sw128(addr, 16, 8 * kRowBytes);
+}
 
 // Descriptor of an MN-major operand: B = V [16 keys x 256 dims] of P V, whose N (dims) runs along the
 // chunk rows and K (keys) down them, so `addr` = chunk + 16 keys * 128 bytes * (k step). Leading-

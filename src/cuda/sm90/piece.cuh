@@ -86,7 +86,8 @@ __device__ void write_rows(const cuda::DecodeParams& p, const Piece& piece, int 
       float* partial = p.partial_out + slot_row * cuda::kDV + col0;  // [kDV] from this thread's first column
 #pragma unroll
       for (int j = 0; j < kAccumulators / 4; ++j) {
-        *reinterpret_cast<float2*>(partial + 8 * j) = make_float2(o[4 * j + 2 * h] * r.inv, o[4 * j + 2 * h + 1] * r.inv);
+        *reinterpret_cast<float2*>(partial + 8 * j) =
+            make_float2(o[4 * j + 2 * h] * r.inv, o[4 * j + 2 * h + 1] * r.inv);
       }
       if (writes_lse) {
         p.partial_lse[slot_row] = r.lse;

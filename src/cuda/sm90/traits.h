@@ -21,16 +21,16 @@ struct Traits {
   using T = Element;  // __nv_bfloat16 or __half
 
   struct AsymmetricShared {
-    alignas(1024) T q[kChunks][kBlockM * kChunkCols];             // [9][64 rows, 64 dims] of the m-tile's q
-    alignas(1024) T kv[kStages][kChunks][kBlockN * kChunkCols];   // [stage][9][64 tokens, 64 dims]; v = chunks 0..7
-    alignas(1024) T p[kBlockM * kBlockN];                         // [64 rows, 64 keys] probabilities of a tile
+    alignas(1024) T q[kChunks][kBlockM * kChunkCols];            // [9][64 rows, 64 dims] of the m-tile's q
+    alignas(1024) T kv[kStages][kChunks][kBlockN * kChunkCols];  // [stage][9][64 tokens, 64 dims]; v = chunks 0..7
+    alignas(1024) T p[kBlockM * kBlockN];                        // [64 rows, 64 keys] probabilities of a tile
     float row_scale[kBlockM];  // factor rescaling each output row for the current tile (warpgroup 0 -> 1)
     float row_max[kBlockM];    // at the end of a piece: each row's max (log2 domain) and sum
     float row_sum[kBlockM];
-    uint64_t full[kStages];    // mbarrier: the stage's TMA bytes landed (1 arrival + transaction bytes)
-    uint64_t empty[kStages];   // mbarrier: every consumer warp is done reading the stage (kStageReaders)
-    int bad_page;              // the piece used a block-table entry outside [0, num_blocks)
-    cuda::SharedWalk walk;     // the CTA's walk over its plan part (common/walk.cuh)
+    uint64_t full[kStages];   // mbarrier: the stage's TMA bytes landed (1 arrival + transaction bytes)
+    uint64_t empty[kStages];  // mbarrier: every consumer warp is done reading the stage (kStageReaders)
+    int bad_page;             // the piece used a block-table entry outside [0, num_blocks)
+    cuda::SharedWalk walk;    // the CTA's walk over its plan part (common/walk.cuh)
   };
   static_assert(sizeof(AsymmetricShared) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
 
@@ -38,15 +38,15 @@ struct Traits {
   // the RoPE chunk (8) of stage 0 is free until its next load: it carries P_a to warpgroup 1, and `p`
   // carries P_b to warpgroup 0, so two P buffers fit beside q and two stages.
   struct SeesawShared {
-    alignas(1024) T q[kChunks][kBlockM * kChunkCols];             // [9][64 rows, 64 dims] of the m-tile's q
-    alignas(1024) T kv[kStages][kChunks][kBlockN * kChunkCols];   // [stage][9][64 tokens, 64 dims]; v = chunks 0..7
-    alignas(1024) T p[kBlockM * kBlockN];                         // [64 rows, 64 keys] P_b (warpgroup 1 -> 0)
-    float base_a[kBlockM];             // rows' exponent base after tile a (log2 domain; warpgroup 0 -> 1)
-    float base_b[kBlockM];             // rows' exponent base after tile b (warpgroup 1 -> 0)
-    float sum[kWarpgroups][kBlockM];   // at the end of a piece: each warpgroup's share of the row sums
-    uint64_t full[kStages][kHalves];   // mbarrier: the half's TMA bytes landed (1 arrival + transaction bytes)
-    int bad_page;                      // the piece used a block-table entry outside [0, num_blocks)
-    cuda::SharedWalk walk;             // the CTA's walk over its plan part (common/walk.cuh)
+    alignas(1024) T q[kChunks][kBlockM * kChunkCols];            // [9][64 rows, 64 dims] of the m-tile's q
+    alignas(1024) T kv[kStages][kChunks][kBlockN * kChunkCols];  // [stage][9][64 tokens, 64 dims]; v = chunks 0..7
+    alignas(1024) T p[kBlockM * kBlockN];                        // [64 rows, 64 keys] P_b (warpgroup 1 -> 0)
+    float base_a[kBlockM];            // rows' exponent base after tile a (log2 domain; warpgroup 0 -> 1)
+    float base_b[kBlockM];            // rows' exponent base after tile b (warpgroup 1 -> 0)
+    float sum[kWarpgroups][kBlockM];  // at the end of a piece: each warpgroup's share of the row sums
+    uint64_t full[kStages][kHalves];  // mbarrier: the half's TMA bytes landed (1 arrival + transaction bytes)
+    int bad_page;                     // the piece used a block-table entry outside [0, num_blocks)
+    cuda::SharedWalk walk;            // the CTA's walk over its plan part (common/walk.cuh)
   };
   static_assert(sizeof(SeesawShared) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
 };
