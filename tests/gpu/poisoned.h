@@ -9,8 +9,9 @@
 
 namespace openmla::test {
 
-// Every out element and lse of the sequences in `bad` is NaN; every other sequence is within
-// DESIGN.md §5's element bound of the reference and has no NaN lse. GoogleTest failures otherwise.
+// Every out element and lse of the sequences in `bad` is NaN; every other sequence is within the
+// element bound of the reference (docs/design.md, Tolerances) and has no NaN lse. GoogleTest failures
+// otherwise.
 void expect_poisoned(const Problem& problem, const DeviceProblem& device, const Output& output,
                      const std::vector<int64_t>& bad);
 
