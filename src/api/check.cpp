@@ -8,6 +8,10 @@ void fail(const std::string& argument, const std::string& expected, const std::s
   throw Error("openmla: " + argument + ": expected " + expected + ", given " + given);
 }
 
+void fail_no_cuda(const std::string& argument, const std::string& given) {
+  fail(argument, "cpu (this build of openmla has no CUDA backend)", given);
+}
+
 std::string shape_string(const TensorView& view) {
   std::ostringstream s;
   s << '[';

@@ -13,6 +13,9 @@ namespace openmla::detail {
 
 [[noreturn]] void fail(const std::string& argument, const std::string& expected, const std::string& given);
 
+// The refusal of a CUDA request by a build without the CUDA backend; `given` names the device asked for.
+[[noreturn]] void fail_no_cuda(const std::string& argument, const std::string& given);
+
 std::string shape_string(const TensorView& view);
 
 // The given rank and device, one of the given dtypes, non-negative sizes.
