@@ -5,7 +5,7 @@
 namespace openmla::detail {
 
 void fail(const std::string& argument, const std::string& expected, const std::string& given) {
-  throw Error("openmla: " + argument + ": expected " + expected + ", given " + given);
+  throw Error(argument, expected, given);
 }
 
 void fail_no_cuda(const std::string& argument, const std::string& given) {
