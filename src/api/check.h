@@ -26,6 +26,7 @@ void check_view(const char* name, const TensorView& view, int rank, const char* 
 // that an empty view that breaks one gets that rule's message.
 void check_data(const char* name, const TensorView& view);
 
+// Whether a dimension of the view is 0, so that it holds no element.
 bool is_empty(const TensorView& view);
 
 // sizes[dim] == expected, where `what` names the expected size (e.g. "b from q").
