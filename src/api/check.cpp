@@ -5,7 +5,11 @@
 namespace openmla::detail {
 
 void fail(const std::string& argument, const std::string& expected, const std::string& given) {
-  throw Error("openmla: " + argument + ": expected " + expected + ", given " + given);
+  throw Error(argument, expected, given);
+}
+
+void fail_no_cuda(const std::string& argument, const std::string& given) {
+  fail(argument, "cpu (this build of openmla has no CUDA backend)", given);
 }
 
 std::string shape_string(const TensorView& view) {

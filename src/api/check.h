@@ -13,6 +13,9 @@ namespace openmla::detail {
 
 [[noreturn]] void fail(const std::string& argument, const std::string& expected, const std::string& given);
 
+// The refusal of a CUDA request by a build without the CUDA backend; `given` names the device asked for.
+[[noreturn]] void fail_no_cuda(const std::string& argument, const std::string& given);
+
 std::string shape_string(const TensorView& view);
 
 // The given rank and device, one of the given dtypes, non-negative sizes.
@@ -23,6 +26,7 @@ void check_view(const char* name, const TensorView& view, int rank, const char* 
 // that an empty view that breaks one gets that rule's message.
 void check_data(const char* name, const TensorView& view);
 
+// Whether a dimension of the view is 0, so that it holds no element.
 bool is_empty(const TensorView& view);
 
 // sizes[dim] == expected, where `what` names the expected size (e.g. "b from q").

@@ -69,7 +69,7 @@ void check_args(const MergeArgs& a) {
   detail::check_disjoint(lse, {out_parts, lse_parts}, "no input");
 
   if (device.type == DeviceType::cuda && !cuda::available()) {
-    detail::fail("out_parts.device", "cpu (this build of openmla has no CUDA backend)", detail::device_string(device));
+    detail::fail_no_cuda("out_parts.device", detail::device_string(device));
   }
 }
 

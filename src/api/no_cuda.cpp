@@ -8,7 +8,7 @@ namespace openmla::cuda {
 
 namespace {
 
-[[noreturn]] void refuse() { detail::fail("device", "cpu (this build of openmla has no CUDA backend)", "cuda"); }
+[[noreturn]] void refuse() { detail::fail_no_cuda("device", "cuda"); }
 
 }  // namespace
 

@@ -1,5 +1,5 @@
 #pragma once
-// What memory a view spans, so that decode and plan refuse outputs that overlap themselves or share
+// What memory a view spans, so that decode, plan and merge refuse outputs that overlap themselves or share
 // memory with an input or another output.
 
 #include <cstdint>

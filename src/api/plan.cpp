@@ -34,7 +34,7 @@ void check_config(const PlanConfig& config) {
     detail::fail("h_q", "a multiple of h_kv = " + std::to_string(config.h_kv), std::to_string(config.h_q));
   }
   if (config.device.type == DeviceType::cuda && !cuda::available()) {
-    detail::fail("device", "cpu (this build of openmla has no CUDA backend)", detail::device_string(config.device));
+    detail::fail_no_cuda("device", detail::device_string(config.device));
   }
 }
 

@@ -223,7 +223,7 @@ void decode(const DecodeArgs& a, float scale) {
     const portable::KernelConfig config = portable::select_config(params.rows, device);
     portable::launch_decode(params, a.q.dtype, config, num_parts, h_kv, stream);
   }
-  if (a.plan->config.num_parts > 1) {
+  if (num_parts > 1) {
     combine::launch_combine(params, a.q.dtype, dependent, stream);
   }
 }

@@ -25,8 +25,8 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(n) : "memory");
 }
 
-// PTX ISA, warp-level matrix load, ldmatrix: four 8x8 b16 matrices; lane l gives the address of row l % 8 of matrix l
-// / 8.
+// PTX ISA, warp-level matrix load, ldmatrix: four 8x8 b16 matrices; lane l gives the address of
+// row l % 8 of matrix l / 8.
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
