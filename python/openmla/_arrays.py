@@ -48,7 +48,8 @@ def empty(like, shape, dtype=None):
     return numpy.empty(shape, dtype=like.dtype if dtype is None else dtype)
 
 
-HALF_DTYPES = "bfloat16 or float16"
+HALF_DTYPES = "bfloat16 or float16"  # decode's q, k_cache and out
+FLOAT_DTYPES = "bfloat16, float16 or float32"  # merge's out_parts and out
 
 
 def check_dtype(x, name, dtypes=HALF_DTYPES):
@@ -69,10 +70,10 @@ def check_writable(x, name):
         raise ValueError(f"openmla: {name}: expected a writable array, given a read-only one")
 
 
-def for_library(x, name):
+def for_library(x, name, dtypes=HALF_DTYPES):
     """x as the bindings read it: NumPy/CuPy bfloat16 (ml_dtypes) travels as uint16, which DLPack can
-    export."""
-    check_dtype(x, name)
+    export; `dtypes` as in check_dtype."""
+    check_dtype(x, name, dtypes)
     return x.view("uint16") if str(x.dtype) == "bfloat16" else x
 
 

@@ -57,12 +57,12 @@ def merge(out_parts, lse_parts, *, out=None, lse=None):
         lse = _arrays.empty(out_parts, (b, h_q, s_q), "float32")  # [b, h_q, s_q]
     if kind == "torch":
         for name, x in (("out_parts", out_parts), ("out", out)):
-            _arrays.check_dtype(x, name)
+            _arrays.check_dtype(x, name, _arrays.FLOAT_DTYPES)
         _torch.torch.ops.openmla.merge_(out_parts, lse_parts, out, lse)
     else:
         with _arrays.device_guard(out_parts):
-            _C.merge(_arrays.for_library(out_parts, "out_parts"), lse_parts, _arrays.for_library(out, "out"), lse,
-                     _arrays.stream_of(out_parts))
+            _C.merge(_arrays.for_library(out_parts, "out_parts", _arrays.FLOAT_DTYPES), lse_parts,
+                     _arrays.for_library(out, "out", _arrays.FLOAT_DTYPES), lse, _arrays.stream_of(out_parts))
     return out, lse
 
 
