@@ -4,7 +4,6 @@ attention over their union (split-KV chunks, context-parallel ranks)."""
 from typing import Sequence
 
 from . import _C, _arrays, _torch
-from ._decode import _rank_checked
 
 
 def _stacked(parts, name):
@@ -50,7 +49,7 @@ def merge(out_parts, lse_parts, *, out=None, lse=None):
     for name, x in (("lse_parts", lse_parts), ("out", out), ("lse", lse)):
         if x is not None:
             _arrays.check_same_framework(kind, x, name)
-    _, b, s_q, h_q, d_v = _rank_checked(out_parts, "out_parts", 5, "[n, b, s_q, h_q, d_v]")
+    _, b, s_q, h_q, d_v = _arrays.rank_checked(out_parts, "out_parts", 5, "[n, b, s_q, h_q, d_v]")
     if out is None:
         out = _arrays.empty(out_parts, (b, s_q, h_q, d_v))  # [b, s_q, h_q, d_v]
     if lse is None:
