@@ -40,8 +40,8 @@ def merge(out_parts, lse_parts, *, out=None, lse=None):
 
     NumPy (CPU), torch (CPU, CUDA) and CuPy arrays of one framework and device; GPU work is one kernel
     on the caller's current stream and allocates nothing when out and lse are given. Returns (out, lse)
-    in out_parts's framework (torch: the op torch.ops.openmla.merge_). Bad arguments raise ValueError (TypeError for a wrong type or dtype)
-    before anything is written.
+    in out_parts's framework (torch: the op torch.ops.openmla.merge_). Bad arguments raise ValueError
+    (TypeError for a wrong type or dtype) before anything is written.
     """
     out_parts = _stacked(out_parts, "out_parts")
     lse_parts = _stacked(lse_parts, "lse_parts")
