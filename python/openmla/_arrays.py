@@ -17,6 +17,10 @@ def framework(x, name):
                     f"given {type(x).__module__}.{type(x).__name__}")
 
 
+def _is_cupy(x):
+    return type(x).__module__.startswith("cupy")
+
+
 def check_same_framework(kind, x, name):
     given = framework(x, name)
     if given != kind:
@@ -27,7 +31,7 @@ def device_of(x):
     """(device type, ordinal) as the library names them: ("cpu", 0) or ("cuda", n)."""
     if _torch.is_tensor(x):
         return ("cuda", x.device.index) if x.is_cuda else ("cpu", 0)
-    if type(x).__module__.startswith("cupy"):
+    if _is_cupy(x):
         return ("cuda", x.device.id)
     return ("cpu", 0)
 
@@ -38,7 +42,7 @@ def empty(like, shape, dtype=None):
         torch = _torch.torch
         return torch.empty(shape, dtype=like.dtype if dtype is None else getattr(torch, dtype),
                            device=like.device)
-    if type(like).__module__.startswith("cupy"):
+    if _is_cupy(like):
         import cupy
 
         with like.device:
@@ -48,7 +52,15 @@ def empty(like, shape, dtype=None):
     return numpy.empty(shape, dtype=like.dtype if dtype is None else dtype)
 
 
-HALF_DTYPES = "bfloat16 or float16"
+def rank_checked(x, name, rank, dims):
+    """x's shape as a tuple; ValueError unless x has `rank` dims (`dims` names them, e.g. "[b, s_q, h_q, d_qk]")."""
+    if len(x.shape) != rank:
+        raise ValueError(f"openmla: {name}: expected rank {rank} {dims}, given rank {len(x.shape)}")
+    return tuple(x.shape)
+
+
+HALF_DTYPES = "bfloat16 or float16"  # decode's q, k_cache and out
+FLOAT_DTYPES = "bfloat16, float16 or float32"  # merge's out_parts and out
 
 
 def check_dtype(x, name, dtypes=HALF_DTYPES):
@@ -69,10 +81,10 @@ def check_writable(x, name):
         raise ValueError(f"openmla: {name}: expected a writable array, given a read-only one")
 
 
-def for_library(x, name):
+def for_library(x, name, dtypes=HALF_DTYPES):
     """x as the bindings read it: NumPy/CuPy bfloat16 (ml_dtypes) travels as uint16, which DLPack can
-    export."""
-    check_dtype(x, name)
+    export; `dtypes` as in check_dtype."""
+    check_dtype(x, name, dtypes)
     return x.view("uint16") if str(x.dtype) == "bfloat16" else x
 
 
@@ -80,7 +92,7 @@ def stream_of(x):
     """The caller's current stream on x's device as an int; 0 for CPU arrays."""
     if _torch.is_tensor(x):
         return _torch.current_stream(x)
-    if type(x).__module__.startswith("cupy"):
+    if _is_cupy(x):
         import cupy
 
         with x.device:
@@ -92,6 +104,6 @@ def device_guard(x):
     """Makes x's CUDA device current for the duration; nothing for CPU arrays."""
     if _torch.is_tensor(x):
         return _torch.device_guard(x)
-    if type(x).__module__.startswith("cupy"):
+    if _is_cupy(x):
         return x.device
     return contextlib.nullcontext()

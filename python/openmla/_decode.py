@@ -4,12 +4,6 @@ from . import _args, _C, _arrays, _sizes, _torch
 from ._plan import as_plan, num_splits_view, plan as make_plan
 
 
-def _rank_checked(x, name, rank, dims):
-    if len(x.shape) != rank:
-        raise ValueError(f"openmla: {name}: expected rank {rank} {dims}, given rank {len(x.shape)}")
-    return tuple(x.shape)
-
-
 def _check_d_v(d_v, d_qk):
     """The library's own rule, checked here too because workspace and out are sized by d_v before the
     library sees it."""
@@ -36,10 +30,10 @@ def workspace_size(q, plan, *, d_v=512):
     for name, x in _plan_arrays(plan).items():
         _arrays.check_same_framework(kind, x, name)
     d_v = _args.integer(d_v, "d_v")
-    b, s_q, h_q, d_qk = _rank_checked(q, "q", 4, "[b, s_q, h_q, d_qk]")
+    b, s_q, h_q, d_qk = _arrays.rank_checked(q, "q", 4, "[b, s_q, h_q, d_qk]")
     _check_d_v(d_v, d_qk)
     schedule = plan.tile_scheduler_metadata
-    _rank_checked(schedule, "tile_scheduler_metadata", 2, "[num_parts, words_per_part]")
+    _arrays.rank_checked(schedule, "tile_scheduler_metadata", 2, "[num_parts, words_per_part]")
     device_type, device_index = _arrays.device_of(q)
     return _sizes.workspace_bytes(b, s_q, h_q, d_v, schedule.shape[0], device_type, device_index)
 
@@ -90,8 +84,8 @@ def decode(q, k_cache, block_table, cache_seqlens, *, d_v=512, softmax_scale=Non
     softmax_scale = _args.optional_real(softmax_scale, "softmax_scale")
     causal = _args.flag(causal, "causal")
     check = _args.flag(check, "check")
-    b, s_q, h_q, d_qk = _rank_checked(q, "q", 4, "[b, s_q, h_q, d_qk]")
-    h_kv = _rank_checked(k_cache, "k_cache", 4, "[num_blocks, page_size, h_kv, d_qk]")[2]
+    b, s_q, h_q, d_qk = _arrays.rank_checked(q, "q", 4, "[b, s_q, h_q, d_qk]")
+    h_kv = _arrays.rank_checked(k_cache, "k_cache", 4, "[num_blocks, page_size, h_kv, d_qk]")[2]
     _check_d_v(d_v, d_qk)
     if plan is None:
         plan = make_plan(cache_seqlens, s_q=s_q, h_q=h_q, h_kv=h_kv)

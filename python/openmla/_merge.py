@@ -4,7 +4,6 @@ attention over their union (split-KV chunks, context-parallel ranks)."""
 from typing import Sequence
 
 from . import _C, _arrays, _torch
-from ._decode import _rank_checked
 
 
 def _stacked(parts, name):
@@ -41,8 +40,8 @@ def merge(out_parts, lse_parts, *, out=None, lse=None):
 
     NumPy (CPU), torch (CPU, CUDA) and CuPy arrays of one framework and device; GPU work is one kernel
     on the caller's current stream and allocates nothing when out and lse are given. Returns (out, lse)
-    in out_parts's framework (torch: the op torch.ops.openmla.merge_). Bad arguments raise ValueError (TypeError for a wrong type or dtype)
-    before anything is written.
+    in out_parts's framework (torch: the op torch.ops.openmla.merge_). Bad arguments raise ValueError
+    (TypeError for a wrong type or dtype) before anything is written.
     """
     out_parts = _stacked(out_parts, "out_parts")
     lse_parts = _stacked(lse_parts, "lse_parts")
@@ -50,19 +49,19 @@ def merge(out_parts, lse_parts, *, out=None, lse=None):
     for name, x in (("lse_parts", lse_parts), ("out", out), ("lse", lse)):
         if x is not None:
             _arrays.check_same_framework(kind, x, name)
-    _, b, s_q, h_q, d_v = _rank_checked(out_parts, "out_parts", 5, "[n, b, s_q, h_q, d_v]")
+    _, b, s_q, h_q, d_v = _arrays.rank_checked(out_parts, "out_parts", 5, "[n, b, s_q, h_q, d_v]")
     if out is None:
         out = _arrays.empty(out_parts, (b, s_q, h_q, d_v))  # [b, s_q, h_q, d_v]
     if lse is None:
         lse = _arrays.empty(out_parts, (b, h_q, s_q), "float32")  # [b, h_q, s_q]
     if kind == "torch":
         for name, x in (("out_parts", out_parts), ("out", out)):
-            _arrays.check_dtype(x, name)
+            _arrays.check_dtype(x, name, _arrays.FLOAT_DTYPES)
         _torch.torch.ops.openmla.merge_(out_parts, lse_parts, out, lse)
     else:
         with _arrays.device_guard(out_parts):
-            _C.merge(_arrays.for_library(out_parts, "out_parts"), lse_parts, _arrays.for_library(out, "out"), lse,
-                     _arrays.stream_of(out_parts))
+            _C.merge(_arrays.for_library(out_parts, "out_parts", _arrays.FLOAT_DTYPES), lse_parts,
+                     _arrays.for_library(out, "out", _arrays.FLOAT_DTYPES), lse, _arrays.stream_of(out_parts))
     return out, lse
 
 

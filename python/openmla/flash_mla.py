@@ -18,7 +18,7 @@ attention sinks, extra caches) raise NotImplementedError when given a value othe
 import dataclasses
 
 from . import _args, _arrays
-from ._decode import _rank_checked, decode
+from ._decode import decode
 from ._plan import Plan, num_splits_view, plan
 
 
@@ -119,7 +119,8 @@ def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v, t
                                 softmax_scale, causal)
     if num_splits is None:  # FlashMLA's current placeholder, with a plan from the tuple form
         _arrays.framework(tile_scheduler_metadata, "tile_scheduler_metadata")
-        num_splits = num_splits_view(tile_scheduler_metadata, _rank_checked(q, "q", 4, "[b, s_q, h_q, d_qk]")[0])
+        batch = _arrays.rank_checked(q, "q", 4, "[b, s_q, h_q, d_qk]")[0]
+        num_splits = num_splits_view(tile_scheduler_metadata, batch)
     return decode(q, k_cache, block_table, cache_seqlens, d_v=head_dim_v, softmax_scale=softmax_scale,
                   causal=causal, plan=Plan(tile_scheduler_metadata, num_splits))
 
@@ -129,8 +130,8 @@ def _with_sched_meta(sched_meta, q, k_cache, block_table, cache_seqlens, head_di
     against it and reuse it."""
     _arrays.framework(q, "q")
     _arrays.framework(k_cache, "k_cache")
-    b, s_q, h_q, _ = _rank_checked(q, "q", 4, "[b, s_q, h_q, d_qk]")
-    _, page_size, h_kv, _ = _rank_checked(k_cache, "k_cache", 4, "[num_blocks, page_size, h_kv, d_qk]")
+    b, s_q, h_q, _ = _arrays.rank_checked(q, "q", 4, "[b, s_q, h_q, d_qk]")
+    _, page_size, h_kv, _ = _arrays.rank_checked(k_cache, "k_cache", 4, "[num_blocks, page_size, h_kv, d_qk]")
     config = SchedConfig(b=b, s_q=s_q, h_q=h_q, page_size=page_size, h_kv=h_kv,
                          causal=_args.flag(causal, "causal"), device=_arrays.device_of(q))
     if sched_meta.config is None:

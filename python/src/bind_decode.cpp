@@ -1,12 +1,10 @@
-// workspace_size, decode and the device-status readers.
+// workspace_size, decode and check_status (the device status of the last decode).
 
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
-#include <nanobind/stl/tuple.h>
 
 #include <optional>
 #include <string>
-#include <tuple>
 
 #include "bindings.h"
 #include "openmla/decode.h"
@@ -75,13 +73,6 @@ void run_decode(const Input& q, const Input& k_cache, const Input& block_table, 
   decode(args);
 }
 
-std::tuple<int32_t, int64_t> status_of(const Output& workspace, uintptr_t stream) {
-  const Buffer buffer = aligned_workspace(to_buffer("workspace", workspace));
-  nb::gil_scoped_release unlocked;
-  const DecodeStatus status = read_status(buffer, to_stream(stream));
-  return {static_cast<int32_t>(status.code), status.batch};
-}
-
 void raise_status(const Output& workspace, uintptr_t stream) {
   const Buffer buffer = aligned_workspace(to_buffer("workspace", workspace));
   DecodeStatus status;
@@ -102,8 +93,6 @@ void bind_decode(nb::module_& m) {
         nb::arg("tile_scheduler_metadata"), nb::arg("num_splits"), nb::arg("workspace"), nb::arg("out"), nb::arg("lse"),
         nb::arg("d_v"), nb::arg("softmax_scale").none(), nb::arg("causal"), nb::arg("stream"),
         "Checks every argument, then writes out and lse (a kernel sequence on `stream` for CUDA).");
-  m.def("read_status", &status_of, nb::arg("workspace"), nb::arg("stream"),
-        "(code, batch) of the last decode into workspace; synchronizes `stream` first.");
   m.def("check_status", &raise_status, nb::arg("workspace"), nb::arg("stream"),
         "Raises ValueError describing the device status of the last decode, if it is not ok.");
 }

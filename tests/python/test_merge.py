@@ -135,6 +135,10 @@ def arrays():
         (lambda a: {"out_parts": a["out_parts"].astype(np.int32)}, ValueError,
          "out_parts: expected dtype bf16 or fp16 or fp32, given int32"),
         (lambda a: {"out_parts": a["out_parts"].astype(np.float64)}, TypeError, "out_parts: expected dtype"),
+        (lambda a: {"out_parts": a["out_parts"].astype(np.uint16)}, TypeError,
+         "out_parts: expected dtype bfloat16, float16 or float32, given uint16"),
+        (lambda a: {"out": a["out"].view(np.uint16)}, TypeError, "out: expected dtype bfloat16, float16 or float32, "
+         "given uint16"),
         (lambda a: {"out_parts": a["out_parts"][..., ::2], "out": a["out"][..., :4]}, ValueError,
          r"out_parts.stride\(4\): expected 1 \(last dim contiguous\), given 2"),
         (lambda a: {"out": np.lib.stride_tricks.as_strided(a["out"], strides=(128, 128, 0, 4))}, ValueError,

@@ -71,6 +71,8 @@ def test_errors():
         openmla.merge(out_parts, lse_parts[:1])
     with pytest.raises(TypeError, match="lse_parts: expected a torch array like q, given a numpy array"):
         openmla.merge(out_parts, lse_parts.numpy())
+    with pytest.raises(TypeError, match="out_parts: expected dtype bfloat16, float16 or float32, given uint16"):
+        openmla.merge(out_parts.half().view(torch.uint16), lse_parts)
 
 
 @needs_cuda
