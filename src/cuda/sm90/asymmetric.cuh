@@ -1,7 +1,7 @@
 #pragma once
-// The asymmetric consumer schedule of the Hopper kernel (kernel.cuh; OPENMLA_SM90_SCHEDULE=asymmetric):
-// cache tiles streamed by TMA into 128-byte-swizzled shared memory, both products on wgmma, the
-// 64 x 512 fp32 output split by columns over two consumer warpgroups.
+// The asymmetric consumer schedule of the Hopper kernel (kernel.cuh), the default (OPENMLA_SM90_SCHEDULE
+// unset, empty or asymmetric): cache tiles streamed by TMA into 128-byte-swizzled shared memory, both
+// products on wgmma, the 64 x 512 fp32 output split by columns over two consumer warpgroups.
 //
 // CTA (m, part, g) computes query rows [64 m, 64 m + 64) of KV head g (row r = i * group + head,
 // i < s_q) for every sequence piece of plan part `part`, 64 keys (one TMA box) per tile, two tiles in
