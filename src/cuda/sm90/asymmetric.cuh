@@ -1,7 +1,7 @@
 #pragma once
-// The asymmetric consumer schedule of the Hopper kernel (kernel.cuh; OPENMLA_SM90_SCHEDULE=asymmetric):
-// cache tiles streamed by TMA into 128-byte-swizzled shared memory, both products on wgmma, the
-// 64 x 512 fp32 output split by columns over two consumer warpgroups.
+// The asymmetric consumer schedule of the Hopper kernel (kernel.cuh), the default (OPENMLA_SM90_SCHEDULE
+// unset, empty or asymmetric): cache tiles streamed by TMA into 128-byte-swizzled shared memory, both
+// products on wgmma, the 64 x 512 fp32 output split by columns over two consumer warpgroups.
 //
 // CTA (m, part, g) computes query rows [64 m, 64 m + 64) of KV head g (row r = i * group + head,
 // i < s_q) for every sequence piece of plan part `part`, 64 keys (one TMA box) per tile, two tiles in
@@ -78,12 +78,9 @@ struct AsymmetricCta {
 
   // ---- producer (thread kProducerThread) -------------------------------------------------------------
 
-  // The cache block holding tile t of the piece. Only pages the piece covers are read (key < key_end
-  // <= s_k, and s_k fits the block-table row: the piece walk, core/pieces.h, checked it).
+  // The cache block holding tile t of the piece.
   __device__ int32_t fetch_block(const Piece& piece, int t) const {
-    const int key0 = piece.key_begin + t * kBlockN;
-    const int page = p.page_shift >= 0 ? key0 >> p.page_shift : key0 / p.page_size;
-    return p.block_table[piece.seq * p.bt_stride_b + static_cast<int64_t>(page) * p.bt_stride_page];
+    return cache_block(p, piece, piece.key_begin + t * kBlockN);
   }
 
   // Loads tile t of the piece (cache block `block`) into the next stage once every reader of that
@@ -103,7 +100,7 @@ struct AsymmetricCta {
       return;
     }
     const int key0 = piece.key_begin + t * kBlockN;
-    const int token = p.page_shift >= 0 ? key0 & (p.page_size - 1) : key0 % p.page_size;
+    const int token = page_token(p, key0);
     ptx::mbarrier_arrive_expect_tx(full, kTileBytes);
     ptx::tma_load_5d(ptx::smem_addr(&s.kv[stage][0][0]), cache_map, 0, token, 0, kv_head, block, full, policy);
   }

@@ -59,12 +59,15 @@ enum NamedBarrier : int {
   kPFree = 2,       // warpgroup 1's wgmma reading P retired (arrive) -> warpgroup 0 may write P (sync)
   kScoreGroup = 3,  // warpgroup 0 alone, around zeroing a tail tile's rows (sm90/asymmetric.cuh zero_tail)
   // seesaw, once per pair of tiles (a, b), in this order
-  kMaxA = 4,    // warpgroup 0 published the rows' base after tile a (arrive) -> warpgroup 1 (sync)
-  kMaxB = 5,    // warpgroup 1 published the base after tile b (arrive) -> warpgroup 0 (sync)
-  kPa = 6,      // warpgroup 0 stored P_a, rescaled to b's base (arrive) -> warpgroup 1 (sync)
-  kPb = 7,      // warpgroup 1 stored P_b (arrive) -> warpgroup 0 (sync)
-  kLocal0 = 8,  // warpgroup 0 alone: its warps' wgmma retired before a refill or zeroing a tail tile's rows
-  kLocal1 = 9,  // the same for warpgroup 1
+  kMaxA = 4,  // warpgroup 0 published the rows' base after tile a (arrive) -> warpgroup 1 (sync)
+  kMaxB = 5,  // warpgroup 1 published the base after tile b (arrive) -> warpgroup 0 (sync)
+  kPa = 6,    // warpgroup 0 stored P_a, rescaled to b's base (arrive) -> warpgroup 1 (sync)
+  kPb = 7,    // warpgroup 1 stored P_b (arrive) -> warpgroup 0 (sync)
+  // One warpgroup alone: its warps' wgmma retired (before a refill; warpgroup 0 also before storing
+  // P_a over chunk 8 and zeroing a tail tile's rows), or its zeroed tail rows stored (before its
+  // product reads them).
+  kLocal0 = 8,  // warpgroup 0
+  kLocal1 = 9,  // warpgroup 1
 };
 
 }  // namespace openmla::sm90

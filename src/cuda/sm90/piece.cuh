@@ -24,6 +24,18 @@ inline constexpr int kKSteps = kBlockN / 16;                 // k16 steps of P V
 // One sequence piece (core/pieces.h): its keys, its status found before any load, its partial slot.
 using schedule::Piece;
 
+// The cache block holding key `key` of the piece's sequence. Only pages the piece covers are read
+// (key < key_end <= s_k, and s_k fits the block-table row: the piece walk, core/pieces.h, checked it).
+__device__ __forceinline__ int32_t cache_block(const cuda::DecodeParams& p, const Piece& piece, int key) {
+  const int page = p.page_shift >= 0 ? key >> p.page_shift : key / p.page_size;
+  return p.block_table[piece.seq * p.bt_stride_b + static_cast<int64_t>(page) * p.bt_stride_page];  // [b, max_blocks]
+}
+
+// The slot of key `key` within its page: the token coordinate of the TMA box that starts at it.
+__device__ __forceinline__ int page_token(const cuda::DecodeParams& p, int key) {
+  return p.page_shift >= 0 ? key & (p.page_size - 1) : key % p.page_size;
+}
+
 // Multiplies the thread's two accumulator rows (d[4 j + e], row half e / 2) by their factors.
 template <int N>
 __device__ __forceinline__ void scale_rows(float (&d)[N], float factor0, float factor1) {

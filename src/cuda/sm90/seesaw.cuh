@@ -1,5 +1,6 @@
 #pragma once
-// The seesaw consumer schedule of the Hopper kernel (kernel.cuh; the default): tiles in pairs (a, b),
+// The seesaw consumer schedule of the Hopper kernel (kernel.cuh; OPENMLA_SM90_SCHEDULE=seesaw, a tuning
+// switch: the asymmetric schedule is the default and measured faster on an H200): tiles in pairs (a, b),
 // warpgroup 0 computes tile a's scores and warpgroup 1 tile b's, the rows' running max goes from one
 // to the other through shared memory, and each warpgroup's half of the output (O_L = O[:, 0:256] in
 // warpgroup 0, O_R = O[:, 256:512] in warpgroup 1) takes both tiles' P V, one P from its own registers
@@ -97,13 +98,6 @@ struct SeesawCta {
 
   // ---- loads (the first thread of each warpgroup) ----------------------------------------------------
 
-  // The cache block holding the tile of keys [key0, key0 + 64). Only pages the piece covers are read
-  // (key < key_end <= s_k, and s_k fits the block-table row: the piece walk, core/pieces.h, checked it).
-  __device__ int32_t fetch_block(const Piece& piece, int key0) const {
-    const int page = p.page_shift >= 0 ? key0 >> p.page_shift : key0 / p.page_size;
-    return p.block_table[piece.seq * p.bt_stride_b + static_cast<int64_t>(page) * p.bt_stride_page];
-  }
-
   // Loads half kHalf (0: chunks 0-3, 1: chunks 4-8) of the tile of keys [key0, key0 + 64), in cache
   // block `block`, into `stage`. A block outside [0, num_blocks) is never read: the barrier gets a
   // plain arrival (no bytes), the consumers run on over stale data, and the piece is written as NaN
@@ -120,7 +114,7 @@ struct SeesawCta {
     }
     constexpr int kFirst = kHalf == 0 ? 0 : kLowChunks;
     constexpr int kBytes = (kHalf == 0 ? kLowChunks : kHighChunks) * kChunkBytes;
-    const int token = p.page_shift >= 0 ? key0 & (p.page_size - 1) : key0 % p.page_size;
+    const int token = page_token(p, key0);
     ptx::mbarrier_arrive_expect_tx(full, kBytes);
     ptx::tma_load_5d(ptx::smem_addr(&s.kv[stage][kFirst][0]), kHalf == 0 ? low_map : high_map, 0, token, kFirst,
                      kv_head, block, full, ptx::create_policy_evict_first());  // the cache is streamed once
@@ -131,10 +125,10 @@ struct SeesawCta {
   template <int kHalf>
   __device__ void load_first(const Piece& piece, const Walk& w) {
     if (w.tiles > 0) {
-      load<kHalf>(0, w.key0(0), fetch_block(piece, w.key0(0)));
+      load<kHalf>(0, w.key0(0), cache_block(p, piece, w.key0(0)));
     }
     if (w.first_b() < w.tiles) {
-      load<kHalf>(1, w.key0(w.first_b()), fetch_block(piece, w.key0(w.first_b())));
+      load<kHalf>(1, w.key0(w.first_b()), cache_block(p, piece, w.key0(w.first_b())));
     }
   }
 
@@ -324,8 +318,8 @@ struct SeesawCta {
     if (pr.next) {
       pr.next_a = w.pos_a(k + 1);
       if (wg_thread == 0) {
-        pr.block_a = fetch_block(piece, w.key0(pr.next_a));
-        pr.block_b = pr.has_b ? fetch_block(piece, w.key0(pr.next_a + 1)) : 0;
+        pr.block_a = cache_block(p, piece, w.key0(pr.next_a));
+        pr.block_b = pr.has_b ? cache_block(p, piece, w.key0(pr.next_a + 1)) : 0;
       }
     }
     return pr;
