@@ -3,16 +3,11 @@
 import numpy as np
 import pytest
 
-cupy = pytest.importorskip("cupy", reason="CuPy is not installed: CuPy GPU tests skipped")
-try:
-    cupy.cuda.runtime.getDeviceCount()
-except cupy.cuda.runtime.CUDARuntimeError:
-    pytest.skip("no CUDA device: CuPy GPU tests skipped", allow_module_level=True)
+import openmla
+from cuda_backend import import_cupy, require_cuda_backend
+from mla_reference import assert_close, make_case, reference
 
-import openmla  # noqa: E402
-from cuda_backend import require_cuda_backend  # noqa: E402
-from mla_reference import assert_close, make_case, reference  # noqa: E402
-
+cupy = import_cupy("CuPy GPU")
 require_cuda_backend()
 
 

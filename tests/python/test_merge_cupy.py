@@ -3,16 +3,11 @@
 import numpy as np
 import pytest
 
-cupy = pytest.importorskip("cupy", reason="CuPy is not installed: CuPy merge tests skipped")
-try:
-    cupy.cuda.runtime.getDeviceCount()
-except cupy.cuda.runtime.CUDARuntimeError:
-    pytest.skip("no CUDA device: CuPy merge tests skipped", allow_module_level=True)
+import openmla
+from cuda_backend import import_cupy, require_cuda_backend
+from test_merge import random_parts
 
-import openmla  # noqa: E402
-from cuda_backend import require_cuda_backend  # noqa: E402
-from test_merge import random_parts  # noqa: E402
-
+cupy = import_cupy("CuPy merge")
 require_cuda_backend()
 
 
