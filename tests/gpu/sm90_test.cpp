@@ -149,15 +149,19 @@ TEST(Sm90Schedule, DefaultIsAsymmetric) {
     GTEST_SKIP() << "OPENMLA_SM90_SCHEDULE is set in this process";
   }
   EXPECT_EQ(sm90::configured_schedule(), sm90::Schedule::asymmetric);
+  EXPECT_EQ(sm90::schedule_for(16), sm90::Schedule::asymmetric);
+  EXPECT_EQ(sm90::schedule_for(256), sm90::Schedule::asymmetric);
 }
 
-// The targeted cases (Sm90Cases.*, Sm90Sanitize.*) once more with OPENMLA_SM90_SCHEDULE=seesaw, in a
-// child process (the variable is read once per process); the child also runs this test, which there
-// asserts that the variable took effect.
-TEST(Sm90Schedule, SeesawRunsTheTargetedCases) {
-  OPENMLA_REQUIRE_HOPPER();
-  if (environment("OPENMLA_SM90_SCHEDULE") == "seesaw") {
-    EXPECT_EQ(sm90::configured_schedule(), sm90::Schedule::seesaw);
+// The targeted cases (Sm90Cases.*, Sm90Sanitize.*) once more with OPENMLA_SM90_SCHEDULE=<name>, in a
+// child process (the variable is read once per process); the child also runs `self`, which there
+// asserts that the variable took effect: `small` is the schedule of 16 rows, `large` of 128.
+void expect_targeted_cases_pass_with(const std::string& name, sm90::Schedule small, sm90::Schedule large,
+                                     const std::string& self) {
+  if (environment("OPENMLA_SM90_SCHEDULE") == name) {
+    EXPECT_EQ(sm90::schedule_for(16), small);
+    EXPECT_EQ(sm90::schedule_for(sm90::kNarrowMaxRows), small);
+    EXPECT_EQ(sm90::schedule_for(128), large);
     return;
   }
   int expected = 1;
@@ -168,11 +172,23 @@ TEST(Sm90Schedule, SeesawRunsTheTargetedCases) {
       expected += unit.GetTestSuite(i)->total_test_count();
     }
   }
-  const ChildRun child =
-      run_child("OPENMLA_SM90_SCHEDULE=seesaw", "Sm90Cases.*:Sm90Sanitize.*:Sm90Schedule.SeesawRunsTheTargetedCases");
+  const ChildRun child = run_child("OPENMLA_SM90_SCHEDULE=" + name, "Sm90Cases.*:Sm90Sanitize.*:" + self);
   EXPECT_EQ(child.status, 0) << child.output;
   EXPECT_NE(child.output.find("[  PASSED  ] " + std::to_string(expected) + " tests."), std::string::npos)
       << child.output;
+}
+
+TEST(Sm90Schedule, SeesawRunsTheTargetedCases) {
+  OPENMLA_REQUIRE_HOPPER();
+  expect_targeted_cases_pass_with("seesaw", sm90::Schedule::seesaw, sm90::Schedule::seesaw,
+                                  "Sm90Schedule.SeesawRunsTheTargetedCases");
+}
+
+// Narrow takes up to 32 rows per KV head; larger decodes run the asymmetric schedule.
+TEST(Sm90Schedule, NarrowRunsTheTargetedCases) {
+  OPENMLA_REQUIRE_HOPPER();
+  expect_targeted_cases_pass_with("narrow", sm90::Schedule::narrow, sm90::Schedule::asymmetric,
+                                  "Sm90Schedule.NarrowRunsTheTargetedCases");
 }
 
 // Any other value is an error at decode, not a silent fallback; the portable kernel does not read it.
@@ -185,8 +201,9 @@ TEST(Sm90Schedule, UnknownValueThrows) {
       gpu_decode(problem, device);
       ADD_FAILURE() << "a decode with OPENMLA_SM90_SCHEDULE=pingpong did not throw";
     } catch (const openmla::Error& e) {
-      EXPECT_NE(std::string(e.what()).find("OPENMLA_SM90_SCHEDULE: expected asymmetric or seesaw, given 'pingpong'"),
-                std::string::npos)
+      EXPECT_NE(
+          std::string(e.what()).find("OPENMLA_SM90_SCHEDULE: expected asymmetric, seesaw or narrow, given 'pingpong'"),
+          std::string::npos)
           << e.what();
     }
     EXPECT_EQ(gpu_decode(problem, device, 0, Kernel::portable).kernel, Kernel::portable);
@@ -306,6 +323,39 @@ TEST(Sm90Cases, LargeScoresMoveTheMax) {
                              .softmax_scale = 100.f,
                              .seed = static_cast<uint64_t>(480 + parts)},
                             parts);
+    }
+  }
+}
+
+// The narrow schedule (up to 32 rows per KV head): both widths (16 and 32), both dtypes, scores that
+// move the max after the first tile, odd and even tile counts per piece (the warpgroups take
+// alternate tiles), whole and split pieces, and KV heads.
+TEST(Sm90Cases, NarrowRows) {
+  OPENMLA_REQUIRE_HOPPER();
+  uint64_t seed = 490;
+  for (DType dtype : {DType::bf16, DType::fp16}) {
+    for (int64_t h_q : {8, 16, 32}) {
+      for (int64_t parts : {0, 1, 60}) {
+        SCOPED_TRACE(std::string(dtype_name(dtype)) + " h_q " + std::to_string(h_q) + " num_parts " +
+                     std::to_string(parts));
+        expect_hopper_matches({.b = 7,
+                               .h_q = h_q,
+                               .dtype = dtype,
+                               .softmax_scale = 100.f,
+                               .seed = seed++,
+                               .lengths = {1, 64, 65, 128, 200, 1000, 1500}},
+                              parts);
+        expect_hopper_matches({.b = 3,
+                               .s_q = 2,
+                               .h_q = h_q,
+                               .h_kv = 2,
+                               .s_k = 900,
+                               .varlen = true,
+                               .causal = true,
+                               .dtype = dtype,
+                               .seed = seed++},
+                              parts);
+      }
     }
   }
 }

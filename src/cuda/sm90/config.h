@@ -50,7 +50,12 @@ inline constexpr int kMaxSharedBytes = 232448;
 enum class Schedule {
   seesaw,      // tiles in pairs, each warpgroup computes one tile's scores
   asymmetric,  // warpgroup 0 computes every tile's scores, warpgroup 1 only its half of P V (the default)
+  narrow,      // up to kNarrowMaxRows rows: products transposed, the query rows as wgmma's N; the
+               // warpgroups take alternate tiles
 };
+
+// The most packed query rows per KV head (s_q * h_q / h_kv) the narrow schedule takes: wgmma N = 16 or 32.
+inline constexpr int kNarrowMaxRows = 32;
 
 // Named barriers (bar.sync / bar.arrive); 0 is __syncthreads. One kernel uses the ids of its schedule.
 enum NamedBarrier : int {
@@ -65,7 +70,8 @@ enum NamedBarrier : int {
   kPb = 7,    // warpgroup 1 stored P_b (arrive) -> warpgroup 0 (sync)
   // One warpgroup alone: its warps' wgmma retired (before a refill; warpgroup 0 also before storing
   // P_a over chunk 8 and zeroing a tail tile's rows), or its zeroed tail rows stored (before its
-  // product reads them).
+  // product reads them). The narrow schedule: the warpgroup's tile max is in shared memory, its P is
+  // stored, its tile's products retired.
   kLocal0 = 8,  // warpgroup 0
   kLocal1 = 9,  // warpgroup 1
 };

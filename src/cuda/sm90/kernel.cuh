@@ -2,10 +2,10 @@
 // The Hopper MLA decode kernels (sm_90a), one per consumer schedule (config.h: Schedule).
 //
 // Grid: (m_tiles, num_parts, h_kv), 256 threads = two consumer warpgroups, one CTA per SM (shared
-// memory). CTA (m, part, g) computes query rows [64 m, 64 m + 64) of KV head g (row r = i * group +
-// head, i < s_q) for every sequence piece of plan part `part`: a piece that is a whole sequence writes
-// out/lse, a piece of a split sequence its normalized partial result and lse in the workspace for the
-// combine kernel (the portable kernel's format).
+// memory). CTA (m, part, g) computes query rows [64 m, 64 m + 64) (narrow: all rows, m = 0) of KV head g (row r = i *
+// group + head, i < s_q) for every sequence piece of plan part `part`: a piece that is a whole sequence writes out/lse,
+// a piece of a split sequence its normalized partial result and lse in the workspace for the combine kernel (the
+// portable kernel's format).
 
 #include <cuda.h>
 
@@ -14,6 +14,7 @@
 #include "../common/walk.cuh"
 #include "arch.h"
 #include "asymmetric.cuh"
+#include "narrow.cuh"
 #include "seesaw.cuh"
 #include "traits.h"
 
@@ -35,6 +36,18 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ __align__(1024) char smem[];
   auto& s = *reinterpret_cast<typename Traits<T>::AsymmetricShared*>(smem);
   AsymmetricCta<T> cta{p, &tile_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
+  run_part(p, cta, s.walk);
+#endif
+}
+
+// tile_map: boxes of 64 tokens x 9 chunks; kRows (16 or 32) >= the decode's packed rows per KV head.
+template <typename T, int kRows>
+__global__ void __launch_bounds__(kThreads, 1)
+    narrow_kernel(const __grid_constant__ cuda::DecodeParams p, const __grid_constant__ CUtensorMap tile_map) {
+#if OPENMLA_SM90_DEVICE_CODE
+  extern __shared__ __align__(1024) char smem[];
+  auto& s = *reinterpret_cast<typename Traits<T>::template NarrowShared<kRows>*>(smem);
+  NarrowCta<T, kRows> cta{p, &tile_map, s, static_cast<int>(blockIdx.z)};
   run_part(p, cta, s.walk);
 #endif
 }

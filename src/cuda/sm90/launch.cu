@@ -83,6 +83,9 @@ const ScheduleSetting& schedule_setting() {
     if (value == "seesaw") {
       return ScheduleSetting{Schedule::seesaw, value};
     }
+    if (value == "narrow") {
+      return ScheduleSetting{Schedule::narrow, value};
+    }
     return ScheduleSetting{std::nullopt, value};
   }();
   return setting;
@@ -93,9 +96,14 @@ const ScheduleSetting& schedule_setting() {
 Schedule configured_schedule() {
   const ScheduleSetting& setting = schedule_setting();
   if (!setting.schedule) {
-    throw Error("openmla: OPENMLA_SM90_SCHEDULE: expected asymmetric or seesaw, given '" + setting.value + "'");
+    throw Error("openmla: OPENMLA_SM90_SCHEDULE: expected asymmetric, seesaw or narrow, given '" + setting.value + "'");
   }
   return *setting.schedule;
+}
+
+Schedule schedule_for(int64_t rows) {
+  const Schedule schedule = configured_schedule();
+  return schedule == Schedule::narrow && rows > kNarrowMaxRows ? Schedule::asymmetric : schedule;
 }
 
 const char* device_unsupported(int device) {
@@ -174,7 +182,20 @@ void launch_decode(const cuda::DecodeParams& params, DType dtype, const TensorVi
   const dim3 grid(static_cast<unsigned>(m_tiles(params.rows)), static_cast<unsigned>(num_parts),
                   static_cast<unsigned>(h_kv));
   const bool bf16 = dtype == DType::bf16;
-  if (configured_schedule() == Schedule::asymmetric) {
+  const Schedule schedule = schedule_for(params.rows);
+  if (schedule == Schedule::narrow) {
+    const CUtensorMap tile_map = make_cache_map(k_cache, kChunks);
+    const bool n16 = params.rows <= 16;
+    if (bf16) {
+      n16 ? launch_narrow<__nv_bfloat16, 16>(params, tile_map, grid, stream)
+          : launch_narrow<__nv_bfloat16, kNarrowMaxRows>(params, tile_map, grid, stream);
+    } else {
+      n16 ? launch_narrow<__half, 16>(params, tile_map, grid, stream)
+          : launch_narrow<__half, kNarrowMaxRows>(params, tile_map, grid, stream);
+    }
+    return;
+  }
+  if (schedule == Schedule::asymmetric) {
     const CUtensorMap tile_map = make_cache_map(k_cache, kChunks);
     if (bf16) {
       launch_asymmetric<__nv_bfloat16>(params, tile_map, grid, stream);

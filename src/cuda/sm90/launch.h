@@ -31,9 +31,14 @@ const char* decode_unsupported(const DecodeArgs& args);
 int64_t m_tiles(int64_t rows);
 
 // The consumer schedule Hopper decodes use in this process (config.h Schedule): the environment
-// variable OPENMLA_SM90_SCHEDULE, read once, "asymmetric" (also when unset or empty: measured faster
-// on an H200) or "seesaw", a tuning switch for comparing the two. Throws openmla::Error for any other value.
+// variable OPENMLA_SM90_SCHEDULE, read once, "asymmetric" (also when unset or empty: measured fastest
+// on an H200), "seesaw" or "narrow", tuning switches for comparing schedules. Throws openmla::Error
+// for any other value.
 Schedule configured_schedule();
+
+// The schedule of a decode with `rows` packed query rows per KV head (s_q * h_q / h_kv): the configured
+// one, except that narrow takes at most kNarrowMaxRows rows and asymmetric serves larger ones.
+Schedule schedule_for(int64_t rows);
 
 // The tensor map of k_cache [num_blocks, page_size, h_kv, kDQK] as the kernels read it: rank 5,
 // innermost first {64 elements, page_size tokens, 9 chunks of 64, h_kv, num_blocks}, box
@@ -41,15 +46,17 @@ Schedule configured_schedule();
 // 128-byte swizzle. Throws openmla::Error when the driver refuses it.
 CUtensorMap make_cache_map(const TensorView& k_cache, int box_chunks);
 
-// Launches the decode kernel of configured_schedule() on `stream`.
+// Launches the decode kernel of schedule_for(params.rows) on `stream`.
 void launch_decode(const cuda::DecodeParams& params, DType dtype, const TensorView& k_cache, int64_t num_parts,
                    int64_t h_kv, cudaStream_t stream);
 
 // The launches of one element type (instantiations/*.cu, one file per element type so they compile in
-// parallel): the asymmetric kernel with a map of whole tiles (box_chunks 9), the seesaw kernel with
-// maps of low (chunks 0-3) and high (chunks 4-8) tile halves.
+// parallel): the asymmetric and narrow kernels with a map of whole tiles (box_chunks 9), the seesaw
+// kernel with maps of low (chunks 0-3) and high (chunks 4-8) tile halves.
 template <typename T>
 void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream);
+template <typename T, int kRows>
+void launch_narrow(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream);
 template <typename T>
 void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& low_map, const CUtensorMap& high_map, dim3 grid,
                    cudaStream_t stream);

@@ -48,21 +48,21 @@ __device__ __forceinline__ void scale_rows(float (&d)[N], float factor0, float f
   }
 }
 
-// Rows [64 m_tile, +64) of q for `seq` into `sq` (chunks of the swizzled layout), by all threads of
-// the CTA; rows past p.rows are zero. Packed rows may have any strides, so the threads copy 16-byte
+// Rows [kRows m_tile, +kRows) of q for `seq` into `sq` (chunks of the swizzled layout), by all threads
+// of the CTA; rows past p.rows are zero. Packed rows may have any strides, so the threads copy 16-byte
 // pieces; the proxy fence makes the generic writes visible to wgmma after the caller's next barrier.
-template <typename T>
+template <typename T, int kRows = kBlockM>
 __device__ void load_q(const cuda::DecodeParams& p, int seq, int m_tile, int kv_head,
-                       T (&sq)[kChunks][kBlockM * kChunkCols]) {
+                       T (&sq)[kChunks][kRows * kChunkCols]) {
   const auto* q = static_cast<const T*>(p.q);  // [b, s_q, h_q, kDQK]
   constexpr int kUnitsPerRow = kChunks * kChunkCols / 8;
-  // Not unrolled: unrolled, the compiler keeps all 18 of the thread's addresses live across pieces.
+  // Not unrolled: unrolled, the compiler keeps all of the thread's addresses live across pieces.
 #pragma unroll 1
-  for (int x = static_cast<int>(threadIdx.x); x < kBlockM * kUnitsPerRow; x += kThreads) {
+  for (int x = static_cast<int>(threadIdx.x); x < kRows * kUnitsPerRow; x += kThreads) {
     const int r = x / kUnitsPerRow;
     const int chunk = x % kUnitsPerRow / 8;
     const int col = x % 8 * 8;
-    const int packed = m_tile * kBlockM + r;
+    const int packed = m_tile * kRows + r;
     const bool valid = packed < p.rows;
     const int i = valid ? packed / p.group : 0;
     const int head = kv_head * p.group + (valid ? packed % p.group : 0);

@@ -49,6 +49,24 @@ struct Traits {
     cuda::SharedWalk walk;            // the CTA's walk over its plan part (common/walk.cuh)
   };
   static_assert(sizeof(SeesawShared) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
+
+  // Warpgroup w computes the tiles of stage w. At the end of a piece each warpgroup's stage holds its
+  // scaled output as fp32 [kRows][kNarrowOutStride] (the padding spreads a store's columns over the
+  // banks), which the CTA adds up row by row.
+  template <int kRows>
+  struct NarrowShared {
+    alignas(1024) T q[kChunks][kRows * kChunkCols];              // [9][kRows rows, 64 dims] of q
+    alignas(1024) T kv[kStages][kChunks][kBlockN * kChunkCols];  // [stage][9][64 tokens, 64 dims]; v = chunks 0..7
+    alignas(1024) T p[kWarpgroups][kRows * kBlockN];             // [warpgroup][kRows rows, 64 keys] P of its tile
+    float red[kWarpgroups][kWarpgroupThreads / 32][kRows];       // per warp: a tile's row max, at the end the row sum
+    float wg_max[kWarpgroups][kRows];                            // at the end of a piece: each warpgroup's row max
+    float row_max[kRows];                                        // the piece's row max (log2 domain) and sum
+    float row_sum[kRows];
+    uint64_t full[kStages];  // mbarrier: the stage's TMA bytes landed (1 arrival + transaction bytes)
+    int bad_page;            // the piece used a block-table entry outside [0, num_blocks)
+    cuda::SharedWalk walk;   // the CTA's walk over its plan part (common/walk.cuh)
+  };
+  static_assert(sizeof(NarrowShared<kNarrowMaxRows>) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
 };
 
 }  // namespace openmla::sm90

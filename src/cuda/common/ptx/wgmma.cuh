@@ -16,6 +16,14 @@
 
 namespace openmla::ptx {
 
+// The accumulator operand lists of m64n16 (8 fp32 registers per thread) and m64n32 (16).
+#define OPENMLA_WGMMA_D8 "{%0, %1, %2, %3, %4, %5, %6, %7}"
+#define OPENMLA_WGMMA_D8_OPERANDS(d) \
+  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
+#define OPENMLA_WGMMA_D16 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}"
+#define OPENMLA_WGMMA_D16_OPERANDS(d)                                                                         \
+  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), \
+      "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
 // The accumulator operand lists of m64n64 (32 fp32 registers per thread) and m64n256 (128).
 #define OPENMLA_WGMMA_D32                                                  \
   "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15," \
@@ -164,8 +172,52 @@ __device__ __forceinline__ void wgmma_m64n256k16_ss(float (&d)[128], uint64_t a_
   }
 }
 
+// PTX ISA 9.7.15.5.2, wgmma.mma_async m64n16k16 and m64n32k16 (kN), A and B from shared memory: A
+// K-major (kTransA 0) or MN-major (kTransA 1), B K-major: d[64 x kN] = A[64 x 16] . B[16 x kN] (+ d
+// when `accumulate`). The narrow schedule's products, whose N is the query rows.
+template <typename T, int kN, int kTransA>
+__device__ __forceinline__ void wgmma_m64nNk16_ss(float (&d)[kN / 2], uint64_t a_desc, uint64_t b_desc,
+                                                  bool accumulate) {
+  static_assert(kN == 16 || kN == 32, "m64n16k16 or m64n32k16");
+  const uint32_t scale_d = accumulate ? 1 : 0;
+  constexpr bool kBf16 = std::is_same_v<T, __nv_bfloat16>;
+  if constexpr (kN == 16 && kBf16) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 " OPENMLA_WGMMA_D8 ", %8, %9, p, 1, 1, %11, 0;\n}\n"
+        : OPENMLA_WGMMA_D8_OPERANDS(d)
+        : "l"(a_desc), "l"(b_desc), "r"(scale_d), "n"(kTransA)
+        : "memory");
+  } else if constexpr (kN == 16) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 " OPENMLA_WGMMA_D8 ", %8, %9, p, 1, 1, %11, 0;\n}\n"
+        : OPENMLA_WGMMA_D8_OPERANDS(d)
+        : "l"(a_desc), "l"(b_desc), "r"(scale_d), "n"(kTransA)
+        : "memory");
+  } else if constexpr (kBf16) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 " OPENMLA_WGMMA_D16 ", %16, %17, p, 1, 1, %19, 0;\n}\n"
+        : OPENMLA_WGMMA_D16_OPERANDS(d)
+        : "l"(a_desc), "l"(b_desc), "r"(scale_d), "n"(kTransA)
+        : "memory");
+  } else {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 " OPENMLA_WGMMA_D16 ", %16, %17, p, 1, 1, %19, 0;\n}\n"
+        : OPENMLA_WGMMA_D16_OPERANDS(d)
+        : "l"(a_desc), "l"(b_desc), "r"(scale_d), "n"(kTransA)
+        : "memory");
+  }
+}
+
 }  // namespace openmla::ptx
 
+#undef OPENMLA_WGMMA_D8
+#undef OPENMLA_WGMMA_D8_OPERANDS
+#undef OPENMLA_WGMMA_D16
+#undef OPENMLA_WGMMA_D16_OPERANDS
 #undef OPENMLA_WGMMA_D32
 #undef OPENMLA_WGMMA_D32_OPERANDS
 #undef OPENMLA_WGMMA_D128

@@ -1,0 +1,402 @@
+#pragma once
+// The narrow consumer schedule of the Hopper kernel (kernel.cuh), the default for decodes of at most
+// kNarrowMaxRows packed query rows per KV head (h_q = 16 or 32 with s_q = 1, h_q = 16 with s_q = 2):
+// there a 64-row tile would leave most of every product's rows empty, so both products are computed
+// transposed, with the query rows as wgmma's N = kRows (16 or 32) instead of its M = 64:
+//   S^T [64 keys, kRows]  = K [64 keys, 576] . Q^T        36 wgmma m64nRk16, K and Q K-major
+//   O^T [512, kRows]     += V^T [512, 64 keys] . P^T      8 m64 blocks x 4 k16 steps, V^T MN-major
+// a quarter (kRows = 16) of the asymmetric schedule's tensor work per tile.
+//
+// The two warpgroups take alternate tiles: tile n of the CTA (counted over all its pieces) goes to
+// stage n % 2 and warpgroup n % 2, whose first thread issues its TMA load and, once the warpgroup is
+// done with it, the load of tile n + 2. Each warpgroup keeps its own online softmax and its own
+// 512 x kRows fp32 accumulator; no barrier crosses warpgroups inside the tile loop. At the end of a
+// piece they merge through shared memory and the CTA writes the rows: out/lse for a whole sequence,
+// the normalized partial and its lse in the workspace for a piece of a split one.
+//
+// Per tile, warpgroup w (named barrier kLocal0 + w, its 128 threads):
+//   wait full[w]; S^T; mask and scale; the tile's row max: per warp by shuffles, across the four
+//   warps through shared memory (barrier); zero a tail tile's v rows; P^T to shared memory (barrier);
+//   rescale O^T and add V^T P^T; barrier: the stage and P are free, the load of tile n + 2 goes out.
+
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "../common/params.h"
+#include "../common/ptx.cuh"
+#include "../common/ptx/barrier.cuh"
+#include "../common/ptx/fence.cuh"
+#include "../common/ptx/mbarrier.cuh"
+#include "../common/ptx/tma.cuh"
+#include "../common/ptx/wgmma.cuh"
+#include "../common/row_result.cuh"
+#include "layout.cuh"
+#include "piece.cuh"
+#include "traits.h"
+
+namespace openmla::sm90 {
+
+// Row stride (floats) of a warpgroup's output in its stage at the end of a piece.
+inline constexpr int kNarrowOutStride = cuda::kDV + 4;
+
+template <typename T, int kRows>
+struct NarrowCta {
+  static_assert(kRows == 16 || kRows == kNarrowMaxRows, "wgmma N of 16 or 32");
+  using Shared = typename Traits<T>::template NarrowShared<kRows>;
+  static constexpr int kRegs = kRows / 2;  // fp32 of one m64nR accumulator per thread
+  static constexpr int kCols = kRows / 4;  // query rows (accumulator columns) of a thread
+  static constexpr int kQChunkBytes = kRows * kRowBytes;
+  static constexpr int kOutBlocks = cuda::kDV / 64;  // m64 blocks of O^T
+  static_assert(kRows * kNarrowOutStride * 4 <= kChunks * kChunkBytes, "a warpgroup's output fits its stage");
+
+  const cuda::DecodeParams& p;
+  const CUtensorMap* cache_map;  // [num_blocks, h_kv, 9 chunks, page_size, 64] boxes of 64 tokens x 9 chunks
+  Shared& s;
+  int kv_head;
+  int warpgroup = static_cast<int>(threadIdx.x) / kWarpgroupThreads;
+  int wg_thread = static_cast<int>(threadIdx.x) % kWarpgroupThreads;
+  int warp = wg_thread / 32;  // within the warpgroup
+  int lane = static_cast<int>(threadIdx.x) % 32;
+  int key_row = fragment_row(wg_thread);  // the thread's accumulator rows: key_row and key_row + 8
+  uint32_t tiles_done = 0;                // tiles computed in earlier pieces
+  // State of the issuing threads (each warpgroup's first) only.
+  uint64_t policy = 0;     // L2 evict-first: the cache is streamed once
+  int32_t next_block = 0;  // cache block of the warpgroup's next tile to issue, read a tile ahead
+
+  // Query row (accumulator column) of the thread's column slot c, and the register of slot c in key
+  // half h (m64nN accumulator: d[4 j + e] at row + 8 (e / 2), column 8 j + fragment_col + e % 2).
+  __device__ int col_of(int c) const { return 8 * (c / 2) + fragment_col(wg_thread) + c % 2; }
+  static constexpr int reg(int c, int h) { return 4 * (c / 2) + 2 * h + c % 2; }
+
+  __device__ void init() {
+    if (threadIdx.x == 0) {
+      for (int stage = 0; stage < kStages; ++stage) {
+        ptx::mbarrier_init(ptx::smem_addr(&s.full[stage]), 1);
+      }
+      s.bad_page = 0;
+      ptx::fence_mbarrier_init();
+    }
+    if (wg_thread == 0) {
+      ptx::prefetch_tensormap(cache_map);
+      policy = ptx::create_policy_evict_first();
+    }
+    __syncthreads();
+  }
+
+  // ---- issuing threads --------------------------------------------------------------------------------
+
+  __device__ int32_t fetch_block(const Piece& piece, int t) const {
+    return cache_block(p, piece, piece.key_begin + t * kBlockN);
+  }
+
+  // Loads tile t of the piece (cache block `block`) into its stage, which its warpgroup is done with.
+  // A block outside [0, num_blocks) is never read: the full barrier gets a plain arrival (no bytes),
+  // the warpgroup runs on over stale data, and the piece is reported and written as NaN.
+  __device__ void issue(const Piece& piece, int t, int32_t block) {
+    const uint32_t n = tiles_done + t;
+    const uint32_t full = ptx::smem_addr(&s.full[n % kStages]);
+    if (block < 0 || block >= p.num_blocks) {
+      s.bad_page = 1;
+      ptx::mbarrier_arrive(full);
+      return;
+    }
+    const int key0 = piece.key_begin + t * kBlockN;
+    ptx::mbarrier_arrive_expect_tx(full, kTileBytes);
+    ptx::tma_load_5d(ptx::smem_addr(&s.kv[n % kStages][0][0]), cache_map, 0, page_token(p, key0), 0, kv_head, block,
+                     full, policy);
+  }
+
+  // Issues tile t if the piece has it, with the block read earlier, and reads the block of the
+  // warpgroup's tile after it (t + 2).
+  __device__ void issue_next(const Piece& piece, int t, int n_tiles) {
+    if (t >= n_tiles) {
+      return;
+    }
+    const int32_t block = next_block;
+    next_block = t + kStages < n_tiles ? fetch_block(piece, t + kStages) : 0;
+    issue(piece, t, block);
+  }
+
+  // ---- one warpgroup's tiles --------------------------------------------------------------------------
+
+  // The running softmax state of the thread's query rows, in the log2 domain.
+  struct RowState {
+    float max[kCols];  // the warpgroup's running max of each row
+    float sum[kCols];  // this thread's share of the sum: its keys of each tile
+    int limit[kCols];  // keys below the limit are visible to the row
+  };
+
+  // sc = S^T of the tile at `kv`: 36 k16 steps over the 9 chunks, 32 bytes per step within a chunk.
+  __device__ void compute_scores(uint32_t kv, float (&sc)[kRegs]) const {
+    const uint32_t sq = ptx::smem_addr(&s.q[0][0]);
+    ptx::wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < kChunks * kChunkCols / 16; ++ks) {
+      const uint32_t step = ks % 4 * 32;
+      ptx::wgmma_m64nNk16_ss<T, kRows, 0>(sc, k_major_desc(kv + ks / 4 * kChunkBytes + step),
+                                          k_major_desc(sq + ks / 4 * kQChunkBytes + step), ks > 0);
+    }
+    ptx::wgmma_commit();
+    ptx::wgmma_wait<0>();
+    ptx::pin_registers(sc);
+  }
+
+  // The barrier of this warpgroup's 128 threads.
+  __device__ void sync_warpgroup() const { ptx::bar_sync(kLocal0 + warpgroup, kWarpgroupThreads); }
+
+  // Masks and scales the tile's scores (keys from key0) and returns each row's max over the tile's 64
+  // keys: the thread's two keys, the warp's 16 by shuffles, the four warps' through shared memory.
+  // Masking is a select, so a NaN score of a key past a row's limit never counts.
+  __device__ void tile_max(float (&sc)[kRegs], int key0, const RowState& row, float (&max)[kCols]) {
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int key = key0 + key_row + 8 * h;
+        const float v = sc[reg(c, h)] * p.scale_log2;
+        sc[reg(c, h)] = key >= row.limit[c] ? -INFINITY : v;
+      }
+      max[c] = fmaxf(sc[reg(c, 0)], sc[reg(c, 1)]);
+#pragma unroll
+      for (int offset = 4; offset < 32; offset *= 2) {
+        max[c] = fmaxf(max[c], __shfl_xor_sync(0xffffffffu, max[c], offset));
+      }
+      if (lane < 4) {
+        s.red[warpgroup][warp][col_of(c)] = max[c];
+      }
+    }
+    sync_warpgroup();
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+#pragma unroll
+      for (int w = 0; w < kWarpgroupThreads / 32; ++w) {
+        max[c] = fmaxf(max[c], s.red[warpgroup][w][col_of(c)]);
+      }
+    }
+  }
+
+  // Zeroes keys [valid, 64) of the stage's v chunks: slots past the sequence's end may hold NaN, and
+  // P = 0 times NaN would still reach the output. Whole 128-byte rows, so the swizzle does not matter.
+  // Called after the warpgroup's barrier that follows its score products.
+  __device__ void zero_tail(int stage, int valid) {
+    char* kv = reinterpret_cast<char*>(&s.kv[stage][0][0]);
+    constexpr int kUnits = kVChunks * kChunkBytes / 16;
+    for (int x = wg_thread; x < kUnits; x += kWarpgroupThreads) {
+      if (x / 8 % kBlockN >= valid) {
+        *reinterpret_cast<uint4*>(kv + x * 16) = make_uint4(0, 0, 0, 0);
+      }
+    }
+  }
+
+  // Turns the masked scores into probabilities against the rows' new max, stores them as P^T's
+  // operand (P [kRows rows, 64 keys], K-major) and returns the factors rescaling the rows' earlier sums.
+  __device__ void softmax(const float (&sc)[kRegs], const float (&max)[kCols], RowState& row, float (&factor)[kCols]) {
+    char* sp = reinterpret_cast<char*>(&s.p[warpgroup][0]);
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      const float new_max = fmaxf(row.max[c], max[c]);
+      // A row that has seen no key keeps max -inf: subtract 0 so that exp2 gives 0, not NaN.
+      const float use_max = new_max == -INFINITY ? 0.f : new_max;
+      factor[c] = ptx::ex2(row.max[c] - use_max);
+      row.max[c] = new_max;
+      row.sum[c] *= factor[c];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const float prob = ptx::ex2(sc[reg(c, h)] - use_max);
+        row.sum[c] += prob;
+        const uint32_t bits = pack2<T>(prob, 0.f);  // prob in the low 16 bits
+        *reinterpret_cast<uint16_t*>(sp + swizzled_offset(col_of(c), key_row + 8 * h)) = static_cast<uint16_t>(bits);
+      }
+    }
+  }
+
+  // O^T = O^T * factor + V^T P^T: V^T MN-major from the stage, P^T K-major from the warpgroup's P.
+  __device__ void accumulate(uint32_t kv, const float (&factor)[kCols], float (&o)[kOutBlocks][kRegs]) const {
+    const uint32_t sp = ptx::smem_addr(&s.p[warpgroup][0]);
+#pragma unroll
+    for (int mb = 0; mb < kOutBlocks; ++mb) {
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        o[mb][reg(c, 0)] *= factor[c];
+        o[mb][reg(c, 1)] *= factor[c];
+      }
+      ptx::pin_registers(o[mb]);
+    }
+    ptx::wgmma_fence();
+#pragma unroll
+    for (int mb = 0; mb < kOutBlocks; ++mb) {
+#pragma unroll
+      for (int kk = 0; kk < kBlockN / 16; ++kk) {
+        ptx::wgmma_m64nNk16_ss<T, kRows, 1>(o[mb], mn_major_desc(kv + mb * kChunkBytes + kk * 16 * kRowBytes),
+                                            k_major_desc(sp + kk * 32), true);
+      }
+    }
+    ptx::wgmma_commit();
+    ptx::wgmma_wait<0>();
+#pragma unroll
+    for (int mb = 0; mb < kOutBlocks; ++mb) {
+      ptx::pin_registers(o[mb]);
+    }
+  }
+
+  // The warpgroup's tiles of the piece: t = first, first + 2, ...
+  __device__ void tiles(const Piece& piece, int first, int n_tiles, RowState& row, float (&o)[kOutBlocks][kRegs]) {
+    for (int t = first; t < n_tiles; t += kStages) {
+      const uint32_t n = tiles_done + t;
+      const int stage = static_cast<int>(n % kStages);
+      const uint32_t kv = ptx::smem_addr(&s.kv[stage][0][0]);
+      const int key0 = piece.key_begin + t * kBlockN;
+      ptx::mbarrier_wait(ptx::smem_addr(&s.full[stage]), n / kStages % 2);
+
+      float sc[kRegs];
+      compute_scores(kv, sc);
+      float max[kCols];
+      tile_max(sc, key0, row, max);  // ends with the warpgroup's barrier: every warp's scores retired
+      if (key0 + kBlockN > piece.key_end) {
+        zero_tail(stage, piece.key_end - key0);
+      }
+      float factor[kCols];
+      softmax(sc, max, row, factor);
+      ptx::fence_proxy_async_shared();
+      sync_warpgroup();  // P and the zeroed rows are stored
+      accumulate(kv, factor, o);
+      sync_warpgroup();  // every warp's products retired: the stage and P are free
+      if (wg_thread == 0) {
+        issue_next(piece, t + kStages, n_tiles);
+      }
+    }
+  }
+
+  // ---- the end of a piece: both warpgroups' results merged, the rows written ------------------------
+
+  __device__ void finish(const Piece& piece, RowState& row, const float (&o)[kOutBlocks][kRegs]) {
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+#pragma unroll
+      for (int offset = 4; offset < 32; offset *= 2) {
+        row.sum[c] += __shfl_xor_sync(0xffffffffu, row.sum[c], offset);
+      }
+      if (lane < 4) {
+        s.red[warpgroup][warp][col_of(c)] = row.sum[c];
+        if (warp == 0) {
+          s.wg_max[warpgroup][col_of(c)] = row.max[c];
+        }
+      }
+    }
+    __syncthreads();  // both warpgroups' tiles are done and their row statistics stored
+
+    const bool bad = report_piece(p, piece, s.bad_page);
+    auto* out = reinterpret_cast<float*>(&s.kv[warpgroup][0][0]);  // [kRows, kNarrowOutStride] this warpgroup's share
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      const int col = col_of(c);
+      const float max0 = s.wg_max[0][col];
+      const float max1 = s.wg_max[1][col];
+      const float max = fmaxf(max0, max1);
+      const float use_max = max == -INFINITY ? 0.f : max;
+      const float scale0 = ptx::ex2(max0 - use_max);
+      const float scale1 = ptx::ex2(max1 - use_max);
+      if (warpgroup == 0 && warp == 0 && lane < 4) {
+        float sum0 = 0.f;
+        float sum1 = 0.f;
+#pragma unroll
+        for (int w = 0; w < kWarpgroupThreads / 32; ++w) {
+          sum0 += s.red[0][w][col];
+          sum1 += s.red[1][w][col];
+        }
+        s.row_max[col] = use_max;
+        s.row_sum[col] = scale0 * sum0 + scale1 * sum1;
+      }
+      const float scale = warpgroup == 0 ? scale0 : scale1;
+#pragma unroll
+      for (int mb = 0; mb < kOutBlocks; ++mb) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          out[col * kNarrowOutStride + mb * 64 + key_row + 8 * h] = o[mb][reg(c, h)] * scale;
+        }
+      }
+    }
+    __syncthreads();  // both shares and the row statistics are in shared memory
+    if (threadIdx.x == 0) {
+      s.bad_page = 0;
+    }
+    write_rows(piece, bad);
+    ptx::fence_proxy_async_shared();  // the stages' generic accesses before the next piece's loads
+  }
+
+  // Row r of the piece = the sum of the two warpgroups' shares, through cuda::row_result: the final out
+  // and lse, or a split piece's normalized partial and its lse in the workspace. 16 bytes per thread.
+  __device__ void write_rows(const Piece& piece, bool bad) const {
+    const auto* share0 = reinterpret_cast<const float*>(&s.kv[0][0][0]);  // [kRows, kNarrowOutStride]
+    const auto* share1 = reinterpret_cast<const float*>(&s.kv[1][0][0]);  // [kRows, kNarrowOutStride]
+    constexpr int kUnitsPerRow = cuda::kDV / 4;
+    const int rows = p.rows < kRows ? p.rows : kRows;
+    for (int x = static_cast<int>(threadIdx.x); x < rows * kUnitsPerRow; x += kThreads) {
+      const int r = x / kUnitsPerRow;
+      const int col = x % kUnitsPerRow * 4;
+      const float4 a = *reinterpret_cast<const float4*>(share0 + r * kNarrowOutStride + col);
+      const float4 b = *reinterpret_cast<const float4*>(share1 + r * kNarrowOutStride + col);
+      const cuda::RowResult result = cuda::row_result(bad, piece.slot >= 0, s.row_max[r], s.row_sum[r]);
+      const float4 v = make_float4((a.x + b.x) * result.inv, (a.y + b.y) * result.inv, (a.z + b.z) * result.inv,
+                                   (a.w + b.w) * result.inv);
+      const int i = r / p.group;
+      const int head = kv_head * p.group + r % p.group;
+      if (piece.slot >= 0) {
+        const int64_t slot_row = (piece.slot * p.s_q + i) * p.h_q + head;
+        *reinterpret_cast<float4*>(p.partial_out + slot_row * cuda::kDV + col) = v;  // [kDV] from column col
+        if (col == 0) {
+          p.partial_lse[slot_row] = result.lse;
+        }
+        continue;
+      }
+      T* dst = static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s + head * p.out_stride_h +
+               col;  // [kDV] from column col
+      *reinterpret_cast<uint2*>(dst) = make_uint2(pack2<T>(v.x, v.y), pack2<T>(v.z, v.w));
+      if (col == 0) {
+        p.lse[piece.seq * p.lse_stride_b + head * p.lse_stride_h + i * p.lse_stride_s] = result.lse;
+      }
+    }
+  }
+
+  // ---- one piece ------------------------------------------------------------------------------------
+
+  __device__ void run(const Piece& piece) {
+    const int n_tiles = (piece.key_end - piece.key_begin + kBlockN - 1) / kBlockN;
+    const int first = static_cast<int>((warpgroup + tiles_done) % kStages);  // the warpgroup's first tile
+    __syncthreads();  // every thread is done with the previous piece's shared memory
+    if (wg_thread == 0 && first < n_tiles) {
+      next_block = fetch_block(piece, first);
+      issue_next(piece, first, n_tiles);
+    }
+    load_q<T, kRows>(p, piece.seq, 0, kv_head, s.q);
+    __syncthreads();  // q is in shared memory, visible to the async proxy
+
+    RowState row;
+    const int s_k = p.seqlens[piece.seq * p.seqlens_stride];
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      const int r = col_of(c);
+      const int i = r < p.rows ? r / p.group : 0;
+      const int visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
+      row.max[c] = -INFINITY;
+      row.sum[c] = 0.f;
+      row.limit[c] = visible < piece.key_end ? visible : piece.key_end;
+    }
+    float o[kOutBlocks][kRegs];  // [512 dims, kRows rows] O^T, m64 block by block
+#pragma unroll
+    for (int mb = 0; mb < kOutBlocks; ++mb) {
+#pragma unroll
+      for (int i = 0; i < kRegs; ++i) {
+        o[mb][i] = 0.f;
+      }
+    }
+    tiles(piece, first, n_tiles, row, o);
+    tiles_done += n_tiles;
+    finish(piece, row, o);
+  }
+};
+
+}  // namespace openmla::sm90
