@@ -520,9 +520,11 @@ __global__ void __launch_bounds__(kThreads, 1) decode_kernel(const __grid_consta
   extern __shared__ __align__(128) char smem[];
   auto& s = *reinterpret_cast<typename Tr::Shared*>(smem);
 
+  // The combine kernel may launch now: it waits for this whole grid (griddepcontrol.wait) before it
+  // reads anything, so launching it early only hides its launch latency behind this kernel.
+  ptx::launch_dependents();
   Cta<Tr> cta{p, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
   cuda::for_each_piece(p, blockIdx.y, [&](const Piece& piece) { cta.run(piece); });
-  ptx::launch_dependents();  // the combine kernel may start launching
 }
 
 }  // namespace openmla::portable
