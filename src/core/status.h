@@ -25,9 +25,8 @@ inline constexpr int64_t kNoSequence = -1;
 // every other. Room for codes added later without changing the encoding.
 inline constexpr int32_t kCodeRadix = 8;
 
-// A byte pattern (every byte kOkByte), so a memset can reset the word; larger than every offence.
+// The word of a decode without offence: larger than every offence, so atomicMin keeps the first one.
 inline constexpr int32_t kOkWord = 0x7f7f7f7f;
-inline constexpr int kOkByte = 0x7f;
 
 // The largest batch whose offences still encode below kOkWord.
 inline constexpr int64_t kMaxBatch = int64_t{1} << 27;
