@@ -113,7 +113,7 @@ def test_cuda_equals_cpu_bitwise_on_a_side_stream(dtype, d_v, d_rope, pad):
     want = k_cache.clone()
     openmla.write_cache(kv_c, k_pe, want, slots)
     wide = torch.zeros(300, d_v + pad, dtype=dtype, device="cuda")
-    wide[:, :d_v] = kv_c.cuda()
+    wide.view(torch.int16)[:, :d_v] = kv_c.view(torch.int16).cuda()  # bits, NaN payloads included
     pages = torch.full((8, 64 * (d_v + d_rope) + pad), CANARY, dtype=torch.int16, device="cuda").view(dtype)
     cache = pages[:, :64 * (d_v + d_rope)].view(8, 64, 1, d_v + d_rope)
     stream = torch.cuda.Stream()
