@@ -19,21 +19,8 @@ namespace {
 using detail::check_size;
 using detail::fail;
 
-void check_element_aligned(const char* name, const TensorView& view) {
-  if (reinterpret_cast<uintptr_t>(view.data) % static_cast<uintptr_t>(dtype_size(view.dtype)) != 0) {
-    fail(name, "data aligned to its element size (" + std::to_string(dtype_size(view.dtype)) + " bytes)",
-         "a misaligned pointer");
-  }
-}
-
-// Empty (no record), or one 4-byte aligned int32 on k_cache's device.
-void check_status_buffer(const Buffer& status, const Device& device) {
-  if (status.data == nullptr) {
-    return;
-  }
-  if (!(status.device == device)) {
-    fail("status", "device " + detail::device_string(device), detail::device_string(status.device));
-  }
+// kWriteStatusBytes of 4-byte aligned memory.
+void check_status_word(const Buffer& status) {
   if (status.bytes < kWriteStatusBytes) {
     fail("status", ">= " + std::to_string(kWriteStatusBytes) + " bytes (kWriteStatusBytes)",
          std::to_string(status.bytes) + " bytes");
@@ -41,6 +28,17 @@ void check_status_buffer(const Buffer& status, const Device& device) {
   if (reinterpret_cast<uintptr_t>(status.data) % alignof(int32_t) != 0) {
     fail("status", "4-byte aligned data", "a misaligned pointer");
   }
+}
+
+// Empty (no record), or a status word on k_cache's device.
+void check_status_buffer(const Buffer& status, const Device& device) {
+  if (status.data == nullptr) {
+    return;
+  }
+  if (!(status.device == device)) {
+    fail("status", "device " + detail::device_string(device), detail::device_string(status.device));
+  }
+  check_status_word(status);
 }
 
 // Shapes, dtypes and sizes first, then pointers and strides, then memory: a view with a zero dimension
@@ -75,10 +73,10 @@ void check_args(const WriteCacheArgs& a) {
   detail::check_last_dim_contiguous("kv_c", a.kv_c);
   detail::check_last_dim_contiguous("k_pe", a.k_pe);
   detail::check_last_dim_contiguous("k_cache", a.k_cache);
-  check_element_aligned("kv_c", a.kv_c);
-  check_element_aligned("k_pe", a.k_pe);
-  check_element_aligned("slot_mapping", a.slot_mapping);
-  check_element_aligned("k_cache", a.k_cache);
+  detail::check_element_aligned("kv_c", a.kv_c);
+  detail::check_element_aligned("k_pe", a.k_pe);
+  detail::check_element_aligned("slot_mapping", a.slot_mapping);
+  detail::check_element_aligned("k_cache", a.k_cache);
   check_status_buffer(a.status, device);
 
   using detail::span_of;
@@ -113,12 +111,7 @@ void reset_status(const Buffer& status, void* stream) {
   if (status.data == nullptr) {
     fail("status", "a non-null data pointer", "nullptr");
   }
-  if (status.bytes < kWriteStatusBytes) {
-    fail("status", ">= " + std::to_string(kWriteStatusBytes) + " bytes", std::to_string(status.bytes) + " bytes");
-  }
-  if (reinterpret_cast<uintptr_t>(status.data) % alignof(int32_t) != 0) {
-    fail("status", "4-byte aligned data", "a misaligned pointer");
-  }
+  check_status_word(status);
   if (status.device.type == DeviceType::cpu) {
     *static_cast<int32_t*>(status.data) = status::kOkWord;
   } else if (!cuda::available()) {

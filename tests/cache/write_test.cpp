@@ -153,7 +153,7 @@ TEST(WriteCache, ResetStatusValidatesItsBuffer) {
     reset_status(Buffer{&word, 2, Device{}});
     ADD_FAILURE() << "reset_status accepted 2 bytes";
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "openmla: status: expected >= 4 bytes, given 2 bytes");
+    EXPECT_STREQ(e.what(), "openmla: status: expected >= 4 bytes (kWriteStatusBytes), given 2 bytes");
   }
   EXPECT_THROW(reset_status(Buffer{}), Error);
   EXPECT_EQ(word, 0);
