@@ -88,7 +88,8 @@ def test_slot_past_the_cache_raises_naming_the_token_and_writes_nothing():
     [
         (lambda a: {"slot_mapping": a["slot_mapping"].astype(np.int32)}, ValueError,
          "openmla: slot_mapping: expected dtype int64, given int32"),
-        (lambda a: {"kv_c": a["kv_c"].astype(np.float32)}, ValueError, "openmla: kv_c: expected dtype fp16, given fp32"),
+        (lambda a: {"kv_c": a["kv_c"].astype(np.float32)}, ValueError,
+         "openmla: kv_c: expected dtype fp16, given fp32"),
         (lambda a: {"k_pe": a["k_pe"].astype(np.float64)}, TypeError,
          "openmla: k_pe: expected dtype bfloat16 or float16, given float64"),
         (lambda a: {"k_pe": a["k_pe"][:, :7]}, ValueError,
