@@ -1,6 +1,6 @@
-// openmla-bench: the roofline of this GPU and the 14 side-by-side MLA decode cases with their targets
-// (or one case from the command line), timed over CUDA-graph replays. Table on stdout, progress on stderr, JSON lines
-// in --out.
+// openmla-bench: the roofline of this GPU, the 14 side-by-side MLA decode cases with their targets (or
+// one case from the command line) and the cache-write measurements, timed over CUDA-graph replays.
+// Table on stdout, progress on stderr, JSON lines in --out.
 
 #include <cuda_runtime.h>
 
@@ -22,6 +22,7 @@
 #include "measure.h"
 #include "report.h"
 #include "roofline.h"
+#include "write_cache.h"
 
 namespace {
 
@@ -37,6 +38,7 @@ const char* const kUsage =
     "    --varlen | --fixed     lengths ~ Normal(s_k, s_k/2) (at least s_q), or all s_k\n"
     "    --causal               row i of s_q sees keys 0 .. s_k - s_q + i\n"
     "    --dtype bf16|fp16\n"
+    "  --write-cache            only the cache-write measurements (otherwise they follow the default cases)\n"
     "  --quick                  fewer and shorter timed runs\n"
     "  --no-check               skip the spot check against the CPU backend\n"
     "  --device N               CUDA device ordinal (default: the current device)\n"
@@ -53,6 +55,7 @@ struct Options {
   std::optional<Case> custom;  // set by any case option
   bool quick = false;
   bool check = true;
+  bool write_cache_only = false;
   std::optional<int> device;
   std::string out;
 };
@@ -112,6 +115,8 @@ Options parse(int argc, char** argv) {
         throw std::invalid_argument("--dtype: bf16 or fp16 expected, given '" + d + "'");
       }
       shape().dtype = d == "bf16" ? openmla::DType::bf16 : openmla::DType::fp16;
+    } else if (flag == "--write-cache") {
+      o.write_cache_only = true;
     } else if (flag == "--quick") {
       o.quick = true;
     } else if (flag == "--no-check") {
@@ -151,6 +156,32 @@ class JsonLines {
   std::ofstream file_;
 };
 
+// The cache-write measurements: progress on stderr, a table on stdout, JSON lines. False when one failed
+// or could not be captured in a graph.
+bool run_write_cache(const Roofline& roof, JsonLines& json, bool quick, cudaStream_t stream) {
+  const std::vector<WriteCacheCase> cases = default_write_cache_cases();
+  std::vector<WriteCacheResult> results;
+  bool ok = true;
+  for (const WriteCacheCase& c : cases) {
+    std::cerr << write_cache_name(c) << ": " << std::flush;
+    try {
+      results.push_back(measure_write_cache(c, roof.l2_bytes, quick, stream));
+      const WriteCacheResult& r = results.back();
+      std::cerr << r.timing.median_us << " us (min " << r.timing.min_us << ", max " << r.timing.max_us << ", "
+                << r.input_sets << " input sets)\n";
+      json.write(write_cache_json(r, roof));
+      ok = ok && r.timing.graph_error.empty();
+    } catch (const std::exception& e) {
+      std::cerr << "FAILED: " << e.what() << "\n";
+      std::cout << "FAILED " << write_cache_name(c) << ": " << e.what() << "\n";
+      json.write(write_cache_failure_json(c, e.what()));
+      ok = false;
+    }
+  }
+  print_write_cache_table(std::cout, results, roof);
+  return ok;
+}
+
 int run(const Options& o) {
   if (o.device) {
     SUPPORT_CUDA(cudaSetDevice(*o.device));
@@ -173,6 +204,9 @@ int run(const Options& o) {
   }
   std::cout << std::flush;
 
+  if (o.write_cache_only) {
+    return run_write_cache(roof, json, o.quick, stream.get()) && ok ? 0 : 1;
+  }
   const std::vector<Case> cases = o.custom ? std::vector<Case>{*o.custom} : default_cases();
   std::vector<CaseResult> results;
   std::vector<CaseFailure> failures;
@@ -193,6 +227,9 @@ int run(const Options& o) {
     }
   }
   print_table(std::cout, results, failures, roof);
+  if (!o.custom) {
+    ok = run_write_cache(roof, json, o.quick, stream.get()) && ok;
+  }
   return ok ? 0 : 1;
 }
 

@@ -212,4 +212,50 @@ std::string failure_json(const CaseFailure& f) {
   return os.str();
 }
 
+double write_cache_gbps(const WriteCacheResult& r) { return r.bytes / (r.timing.median_us * 1e3); }
+
+std::string write_cache_name(const WriteCacheCase& c) { return "write_cache tokens=" + std::to_string(c.tokens); }
+
+void print_write_cache_table(std::ostream& os, const std::vector<WriteCacheResult>& results, const Roofline& roof) {
+  char line[256];
+  std::snprintf(line, sizeof(line), "%-40s %9s %8s %6s %5s %s\n", "cache write (bf16, 576 values a token)", "us",
+                "GB/s", "%copy", "sets", "timing");
+  os << line;
+  for (const WriteCacheResult& r : results) {
+    const double gbps = write_cache_gbps(r);
+    std::snprintf(line, sizeof(line), "%-40s %9.2f %8.0f %5.1f%% %5d %s\n", write_cache_name(r.shape).c_str(),
+                  r.timing.median_us, gbps, 100.0 * gbps / roof.copy_gbps, r.input_sets,
+                  r.timing.graph_error.empty() ? "graph" : ("NOT GRAPH-SAFE: " + r.timing.graph_error).c_str());
+    os << line;
+  }
+  os << "cache write: random distinct slots of a " << (results.empty() ? 0 : results[0].shape.num_blocks)
+     << "-page cache; GB/s = (rows read + slots read + rows written) / median time of CUDA-graph replays.\n";
+}
+
+std::string write_cache_json(const WriteCacheResult& r, const Roofline& roof) {
+  const WriteCacheCase& c = r.shape;
+  const double gbps = write_cache_gbps(r);
+  std::ostringstream os;
+  os << "{\"type\":\"write_cache\",\"name\":" << json_string(write_cache_name(c)) << ",\"tokens\":" << c.tokens
+     << ",\"d_v\":" << c.d_v << ",\"d_rope\":" << c.d_rope << ",\"page_size\":" << c.page_size
+     << ",\"num_blocks\":" << c.num_blocks << ",\"dtype\":\"bf16\",\"input_sets\":" << r.input_sets
+     << ",\"us\":" << json_number(r.timing.median_us) << ",\"us_min\":" << json_number(r.timing.min_us)
+     << ",\"us_max\":" << json_number(r.timing.max_us) << ",\"calls_per_replay\":" << r.timing.calls
+     << ",\"repeats\":" << r.timing.repeats << ",\"bytes\":" << json_number(r.bytes)
+     << ",\"gbps\":" << json_number(gbps) << ",\"pct_copy\":" << json_number(100.0 * gbps / roof.copy_gbps)
+     << ",\"timing\":\"" << (r.timing.graph_error.empty() ? "graph" : "eager") << "\"";
+  if (!r.timing.graph_error.empty()) {
+    os << ",\"graph_error\":" << json_string(r.timing.graph_error);
+  }
+  os << "}";
+  return os.str();
+}
+
+std::string write_cache_failure_json(const WriteCacheCase& c, const std::string& error) {
+  std::ostringstream os;
+  os << "{\"type\":\"write_cache\",\"name\":" << json_string(write_cache_name(c)) << ",\"tokens\":" << c.tokens
+     << ",\"error\":" << json_string(error) << "}";
+  return os.str();
+}
+
 }  // namespace openmla::bench

@@ -10,6 +10,7 @@
 #include "check.h"
 #include "measure.h"
 #include "roofline.h"
+#include "write_cache.h"
 
 namespace openmla::bench {
 
@@ -43,5 +44,12 @@ std::string roofline_json(const Roofline& roof);
 std::string spot_check_json(const SpotCheck& check);
 std::string case_json(const CaseResult& r, const Roofline& roof);
 std::string failure_json(const CaseFailure& f);
+
+// The cache-write measurements: GB/s over the median time and its share of the copy bandwidth.
+double write_cache_gbps(const WriteCacheResult& r);
+std::string write_cache_name(const WriteCacheCase& c);
+void print_write_cache_table(std::ostream& os, const std::vector<WriteCacheResult>& results, const Roofline& roof);
+std::string write_cache_json(const WriteCacheResult& r, const Roofline& roof);
+std::string write_cache_failure_json(const WriteCacheCase& c, const std::string& error);
 
 }  // namespace openmla::bench

@@ -80,6 +80,13 @@ void check_last_dim_contiguous(const char* name, const TensorView& view) {
   }
 }
 
+void check_element_aligned(const char* name, const TensorView& view) {
+  if (reinterpret_cast<uintptr_t>(view.data) % static_cast<uintptr_t>(dtype_size(view.dtype)) != 0) {
+    fail(name, "data aligned to its element size (" + std::to_string(dtype_size(view.dtype)) + " bytes)",
+         "a misaligned pointer");
+  }
+}
+
 void check_positive(const char* name, int64_t value) {
   if (value < 1) {
     fail(name, ">= 1", std::to_string(value));

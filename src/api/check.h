@@ -34,6 +34,9 @@ void check_size(const char* name, const TensorView& view, int dim, int64_t expec
 
 void check_last_dim_contiguous(const char* name, const TensorView& view);
 
+// The data pointer is a multiple of the element size.
+void check_element_aligned(const char* name, const TensorView& view);
+
 void check_positive(const char* name, int64_t value);
 
 // value <= limit, naming the limit (e.g. kMaxDim).

@@ -14,13 +14,6 @@ namespace {
 
 using detail::check_size;
 
-void check_element_aligned(const char* name, const TensorView& view) {
-  if (reinterpret_cast<uintptr_t>(view.data) % static_cast<uintptr_t>(dtype_size(view.dtype)) != 0) {
-    detail::fail(name, "data aligned to its element size (" + std::to_string(dtype_size(view.dtype)) + " bytes)",
-                 "a misaligned pointer");
-  }
-}
-
 void check_args(const MergeArgs& a) {
   const Device device = a.out_parts.device;
   const auto values = {DType::bf16, DType::fp16, DType::fp32};
@@ -53,10 +46,10 @@ void check_args(const MergeArgs& a) {
   detail::check_data("lse", a.lse);
   detail::check_last_dim_contiguous("out_parts", a.out_parts);
   detail::check_last_dim_contiguous("out", a.out);
-  check_element_aligned("out_parts", a.out_parts);
-  check_element_aligned("lse_parts", a.lse_parts);
-  check_element_aligned("out", a.out);
-  check_element_aligned("lse", a.lse);
+  detail::check_element_aligned("out_parts", a.out_parts);
+  detail::check_element_aligned("lse_parts", a.lse_parts);
+  detail::check_element_aligned("out", a.out);
+  detail::check_element_aligned("lse", a.lse);
 
   using detail::span_of;
   const detail::Named out{"out", span_of("out", a.out)};
