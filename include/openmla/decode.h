@@ -68,14 +68,18 @@ enum class StatusCode : int32_t {
   stale_plan = 4,         // the plan was made for a length of sequence `batch` with another tile count
   bad_plan = 5,           // the plan buffer is not what openmla::plan wrote for this batch: batch -1
                           // when the plan as a whole is wrong (its header; then every row is NaN)
+  slot_out_of_range = 6,  // write_cache (openmla/cache.h): slot_mapping[batch] >= num_blocks * page_size
 };
 
 struct DecodeStatus {
   StatusCode code = StatusCode::ok;
-  int64_t batch = -1;  // the lowest sequence index with an offence; -1 when ok or for the whole plan
+  // The lowest sequence index with an offence; -1 when ok or for the whole plan. For write_cache's
+  // status buffer: the lowest token index with an out-of-range slot.
+  int64_t batch = -1;
 };
 
-// Reads the status of the last decode into `workspace`; synchronizes `stream` first.
+// Reads the status of the last decode into `workspace` (or the status buffer of write_cache, its one
+// word); synchronizes `stream` first.
 DecodeStatus read_status(const Buffer& workspace, void* stream = nullptr);
 
 // Throws openmla::Error describing the status if it is not ok.

@@ -1,6 +1,7 @@
 #pragma once
 // openmla: Multi-head Latent Attention decoding over a paged latent KV cache.
 
+#include "openmla/cache.h"
 #include "openmla/decode.h"
 #include "openmla/error.h"
 #include "openmla/info.h"

@@ -6,7 +6,7 @@
 
 namespace openmla {
 
-enum class DType : int32_t { bf16, fp16, fp32, int32 };
+enum class DType : int32_t { bf16, fp16, fp32, int32, int64 };
 
 enum class DeviceType : int32_t { cpu, cuda };
 

@@ -5,17 +5,22 @@
            *, d_v, plan, workspace, out, lse, ...)
     workspace_size(q, plan, *, d_v)                  bytes of workspace for decode
     check_status(workspace)                          raise on a bad length / page index / plan seen on the GPU
+                                                     (or on a bad slot, given write_cache's status)
     merge(out_parts, lse_parts, *, out, lse)         the attention over the union of disjoint key sets
+    write_cache(kv_c, k_pe, k_cache, slot_mapping,   each new token's [kv_c, k_pe] into its cache slot
+                *, status)
+    write_cache_status(like), reset_status(status)   the device record of write_cache's bad slots
     openmla.distributed                              context-parallel decode over torch.distributed
     get_mla_metadata, flash_mla_with_kvcache         FlashMLA's call patterns (tuple and FlashMLASchedMeta)
     cuda_built(), cuda_device_count(), cuda_available()   what this build and machine can run
 
 NumPy arrays (CPU), torch tensors (CPU, CUDA) and CuPy arrays go in without copies (DLPack) and
 outputs come back in the caller's framework. With PyTorch installed, the calls are torch.library ops
-(torch.ops.openmla.plan_, torch.ops.openmla.decode_) that torch.compile and CUDA graphs can capture.
+(torch.ops.openmla.plan_, torch.ops.openmla.decode_, ...) that torch.compile and CUDA graphs can capture.
 """
 
 from ._C import __version__, cuda_available, cuda_built, cuda_device_count
+from ._cache import reset_status, write_cache, write_cache_status
 from ._decode import check_status, decode, workspace_size
 from ._merge import merge
 from ._plan import Plan, plan
@@ -33,6 +38,9 @@ __all__ = [
     "get_mla_metadata",
     "merge",
     "plan",
+    "reset_status",
     "workspace_size",
+    "write_cache",
+    "write_cache_status",
     "__version__",
 ]

@@ -21,10 +21,10 @@ def _is_cupy(x):
     return type(x).__module__.startswith("cupy")
 
 
-def check_same_framework(kind, x, name):
+def check_same_framework(kind, x, name, like="q"):
     given = framework(x, name)
     if given != kind:
-        raise TypeError(f"openmla: {name}: expected a {kind} array like q, given a {given} array")
+        raise TypeError(f"openmla: {name}: expected a {kind} array like {like}, given a {given} array")
 
 
 def device_of(x):

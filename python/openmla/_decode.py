@@ -137,7 +137,8 @@ def check_status(workspace):
     """Raises ValueError if the last decode into `workspace` met a bad cache_seqlens or block_table
     value, or a plan that does not fit the lengths, on the device (that sequence's out and lse are
     NaN). Synchronizes the current stream first. On the CPU such values are refused before the decode
-    starts, so this never raises there."""
+    starts, so this never raises there. Given a status array of write_cache_status instead, raises if
+    a write_cache since its last reset met a slot past the cache (naming the lowest such token)."""
     _arrays.framework(workspace, "workspace")
     _arrays.check_writable(workspace, "workspace")
     with _arrays.device_guard(workspace):

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 
 #include "openmla/error.h"
 
@@ -20,6 +21,8 @@ std::string dtype_string(dl::dtype t) {
 DType to_dtype(const char* name, dl::dtype t, const char* dtypes) {
   if (t == nb::dtype<float>()) return DType::fp32;
   if (t == nb::dtype<int32_t>()) return DType::int32;
+  // int64 is slot_mapping's dtype: an int64 array where int32 is expected stays a TypeError.
+  if (t == nb::dtype<int64_t>() && std::string_view(dtypes) == kInt64Dtype) return DType::int64;
   if (t == nb::dtype<uint16_t>()) return DType::bf16;
   if (t == dl::dtype{static_cast<uint8_t>(dl::dtype_code::Bfloat), 16, 1}) return DType::bf16;
   if (t == dl::dtype{static_cast<uint8_t>(dl::dtype_code::Float), 16, 1}) return DType::fp16;

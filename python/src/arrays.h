@@ -23,6 +23,7 @@ inline constexpr int64_t kWorkspaceAlignment = 256;
 inline constexpr const char* kDecodeDtypes = "bfloat16 or float16 (float32 too on the CPU)";
 inline constexpr const char* kFloat32Dtype = "float32";
 inline constexpr const char* kInt32Dtype = "int32";
+inline constexpr const char* kInt64Dtype = "int64";  // read as DType::int64 only where it is the one accepted
 inline constexpr const char* kFloatDtypes = "bfloat16, float16 or float32";
 
 // A strided view of `array`. Throws TypeError "expected dtype <dtypes>" for a dtype the library has no

@@ -11,5 +11,6 @@ void bind_info(nb::module_& m);
 void bind_plan(nb::module_& m);
 void bind_decode(nb::module_& m);
 void bind_merge(nb::module_& m);
+void bind_cache(nb::module_& m);
 
 }  // namespace openmla::python

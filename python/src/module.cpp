@@ -20,4 +20,5 @@ NB_MODULE(_C, m) {
   openmla::python::bind_plan(m);
   openmla::python::bind_decode(m);
   openmla::python::bind_merge(m);
+  openmla::python::bind_cache(m);
 }

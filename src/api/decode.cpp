@@ -17,7 +17,8 @@ static_assert(static_cast<int32_t>(StatusCode::negative_seqlen) == status::kNega
               static_cast<int32_t>(StatusCode::too_few_pages) == status::kTooFewPages &&
               static_cast<int32_t>(StatusCode::page_out_of_range) == status::kPageOutOfRange &&
               static_cast<int32_t>(StatusCode::stale_plan) == status::kStalePlan &&
-              static_cast<int32_t>(StatusCode::bad_plan) == status::kBadPlan);
+              static_cast<int32_t>(StatusCode::bad_plan) == status::kBadPlan &&
+              static_cast<int32_t>(StatusCode::slot_out_of_range) == status::kSlotOutOfRange);
 static_assert(kWorkspaceAlignment == workspace::kAlignment);
 
 namespace {
@@ -229,9 +230,8 @@ DecodeStatus read_status(const Buffer& workspace, void* stream) {
   if (workspace.data == nullptr) {
     fail("workspace", "a non-null data pointer", "nullptr");
   }
-  if (workspace.bytes < workspace::kStatusBytes) {
-    fail("workspace", ">= " + std::to_string(workspace::kStatusBytes) + " bytes",
-         std::to_string(workspace.bytes) + " bytes");
+  if (workspace.bytes < static_cast<int64_t>(sizeof(int32_t))) {
+    fail("workspace", ">= 4 bytes (the status word)", std::to_string(workspace.bytes) + " bytes");
   }
   const int32_t word = workspace.device.type == DeviceType::cpu ? *static_cast<const int32_t*>(workspace.data)
                                                                 : cuda::read_status_word(workspace, stream);
@@ -261,6 +261,10 @@ void check_status(const DecodeStatus& status) {
       fail("plan (device check" + sequence + ")", "a plan buffer written by openmla::plan for this batch",
            status.batch < 0 ? "one whose header or parts are not; out and lse rows are NaN"
                             : "one whose fields for this sequence are not; its out and lse are NaN");
+    case StatusCode::slot_out_of_range:
+      fail("slot_mapping (write_cache device check, token " + std::to_string(status.batch) + ")",
+           "a slot below num_blocks * page_size, or a negative one (skip)",
+           "one past the cache; that token was not written");
   }
   if (what == nullptr) {
     fail("status", "a StatusCode", std::to_string(static_cast<int32_t>(status.code)));

@@ -41,6 +41,8 @@ int64_t dtype_size(DType dtype) {
     case DType::fp32:
     case DType::int32:
       return 4;
+    case DType::int64:
+      return 8;
   }
   return 0;
 }
@@ -55,6 +57,8 @@ const char* dtype_name(DType dtype) {
       return "fp32";
     case DType::int32:
       return "int32";
+    case DType::int64:
+      return "int64";
   }
   return "unknown";
 }

@@ -1,6 +1,7 @@
 #pragma once
 // The device status word: the first offence a decode found in values that live on the device
-// (cache_seqlens, block_table, the plan buffer), kept in the workspace's first slot. Encoding and
+// (cache_seqlens, block_table, the plan buffer), kept in the workspace's first slot; write_cache keeps
+// its out-of-range slots in a word of its own, with the token index as `batch`. Encoding and
 // decoding live here together; the public StatusCode (openmla/decode.h) has the same values.
 
 #include <cstdint>
@@ -16,6 +17,7 @@ enum Code : int32_t {
   kPageOutOfRange = 3,  // a used block_table entry outside [0, num_blocks)
   kStalePlan = 4,       // the plan was made for a length of sequence `batch` with another tile count
   kBadPlan = 5,         // the plan buffer is not what openmla::plan wrote for this decode
+  kSlotOutOfRange = 6,  // write_cache: slot_mapping[batch] >= num_blocks * page_size (batch: the token)
 };
 
 // The `batch` of an offence of the whole plan (a wrong header or part), which names no sequence.
@@ -29,7 +31,7 @@ inline constexpr int32_t kCodeRadix = 8;
 inline constexpr int32_t kOkWord = 0x7f7f7f7f;
 inline constexpr int kOkByte = 0x7f;
 
-// The largest batch whose offences still encode below kOkWord.
+// The largest batch (or write_cache token count) whose offences still encode below kOkWord.
 inline constexpr int64_t kMaxBatch = int64_t{1} << 27;
 static_assert(kMaxBatch * kCodeRadix <= kOkWord);
 

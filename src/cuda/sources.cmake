@@ -1,6 +1,8 @@
 # The CUDA backend's sources, added to the openmla target when CUDA is on.
 target_sources(openmla PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/backend.cu
+  ${CMAKE_CURRENT_LIST_DIR}/cache/backend.cu
+  ${CMAKE_CURRENT_LIST_DIR}/cache/launch.cu
   ${CMAKE_CURRENT_LIST_DIR}/combine/launch.cu
   ${CMAKE_CURRENT_LIST_DIR}/merge/backend.cu
   ${CMAKE_CURRENT_LIST_DIR}/merge/launch.cu
