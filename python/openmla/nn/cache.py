@@ -5,6 +5,7 @@ from typing import Any, Optional
 
 import torch
 
+from .._cache import write_cache
 from .._decode import workspace_size
 from .._plan import plan as make_plan
 
@@ -113,10 +114,7 @@ class PagedLatentCache:
         slots = self.step.slot_mapping  # [b * s]
         kv_c = kv_c.reshape(-1, self.d_latent)  # [b * s, d_latent]
         k_pe = k_pe.reshape(-1, self.d_rope)  # [b * s, d_rope]
-        # TEMPORARY until openmla.write_cache (branch cache-write) is merged: the one cache-write call site.
-        keep = slots >= 0  # [b * s]
-        k_cache.view(-1, self.d_latent + self.d_rope)[slots[keep]] = torch.cat([kv_c, k_pe], dim=-1)[keep].to(
-            k_cache.dtype)
+        write_cache(kv_c.to(k_cache.dtype), k_pe.to(k_cache.dtype), k_cache, slots)
 
     def free(self, sequences):
         """Frees the pages of the given sequences (finished ones): their lengths become 0 and their pages
