@@ -108,7 +108,8 @@ def run(model, ids, args, impl):
         "impl": impl, "batch": batch, "context": context, "new_tokens": args.new_tokens, "layers": args.layers,
         "device": args.device, "dtype": args.dtype, "prefill_s": round(prefill, 4),
         "decode_tokens_per_s": round(batch * (args.new_tokens - 1) / max(total - prefill, 1e-9), 1),
-        "kv_bytes_per_token": round(kv_bytes / cached / args.layers, 1), "attention_share": round(timer.seconds / timed, 3)}
+        "kv_bytes_per_token": round(kv_bytes / cached / args.layers, 1),
+        "attention_share": round(timer.seconds / timed, 3)}
 
 
 def main():

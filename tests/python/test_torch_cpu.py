@@ -57,7 +57,8 @@ def test_errors_are_value_and_type_errors():
         openmla.decode(q, k_cache.bfloat16(), block_table, cache_seqlens, d_v=32)
     with pytest.raises(TypeError, match="k_cache: expected a torch array like q, given a numpy array"):
         openmla.decode(q, k_cache.numpy(), block_table, cache_seqlens, d_v=32)
-    with pytest.raises(TypeError, match="q: expected dtype bfloat16 or float16 \(float32 too on the CPU\), given uint16"):
+    with pytest.raises(TypeError, match=r"q: expected dtype bfloat16 or float16 \(float32 too on the CPU\), given "
+                                        r"uint16"):
         openmla.decode(q.view(torch.uint16), k_cache, block_table, cache_seqlens, d_v=32)
 
 

@@ -101,7 +101,8 @@ def test_errors():
     with pytest.raises(TypeError, match="^openmla: slot_mapping: expected a torch array like k_cache, given a numpy "
                                         "array$"):
         openmla.write_cache(kv_c, k_pe, k_cache, slots.numpy())
-    with pytest.raises(TypeError, match=r"^openmla: kv_c: expected dtype bfloat16 or float16 \(float32 too on the CPU\), given uint16$"):
+    with pytest.raises(TypeError, match=r"^openmla: kv_c: expected dtype bfloat16 or float16 \(float32 too on the "
+                                        r"CPU\), given uint16$"):
         openmla.write_cache(kv_c.view(torch.uint16), k_pe, k_cache, slots)
     with pytest.raises(ValueError, match=r"^openmla: slot_mapping\[1\]: expected a slot below num_blocks \* "
                                          r"page_size = 8"):

@@ -93,7 +93,8 @@ class PagedLatentCache:
             positions = torch.arange(self.lengths[i], self.lengths[i] + new_tokens[i])  # [n]
             pages = torch.tensor(self._pages[i], dtype=torch.int64)  # [pages of sequence i]
             if len(positions):
-                slots[i, valid_host[i]] = pages[positions // self.page_size] * self.page_size + positions % self.page_size
+                page_of = pages[positions // self.page_size]  # [n]
+                slots[i, valid_host[i]] = page_of * self.page_size + positions % self.page_size
             self.lengths[i] += new_tokens[i]
         max_blocks = max(1, max(len(p) for p in self._pages))
         block_table = torch.zeros(b, max_blocks, dtype=torch.int32)  # [b, max_blocks]
