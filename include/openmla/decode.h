@@ -24,7 +24,7 @@ const char* kernel_name(Kernel kernel);
 // decode checks the arguments and returns). out, lse and the workspace must not share memory with an
 // input or with each other, and out and lse must give each of their elements its own memory.
 struct DecodeArgs {
-  TensorView q;                        // [b, s_q, h_q, d_qk] bf16 | fp16, last dim contiguous
+  TensorView q;                        // [b, s_q, h_q, d_qk] bf16 | fp16 (| fp32 on the CPU), last dim contiguous
   TensorView k_cache;                  // [num_blocks, page_size, h_kv, d_qk] same dtype as q, last dim contiguous
   TensorView block_table;              // [b, max_blocks_per_seq] int32
   TensorView cache_seqlens;            // [b] int32

@@ -59,11 +59,11 @@ def rank_checked(x, name, rank, dims):
     return tuple(x.shape)
 
 
-HALF_DTYPES = "bfloat16 or float16"  # decode's q, k_cache and out
+DECODE_DTYPES = "bfloat16 or float16 (float32 too on the CPU)"  # decode's q, k_cache and out
 FLOAT_DTYPES = "bfloat16, float16 or float32"  # merge's out_parts and out
 
 
-def check_dtype(x, name, dtypes=HALF_DTYPES):
+def check_dtype(x, name, dtypes=DECODE_DTYPES):
     """Refuses uint16, the dtype that carries NumPy bfloat16 into the bindings, so that a genuine
     uint16 array is never read as bfloat16; `dtypes` names what the argument accepts."""
     if _torch.is_tensor(x):
@@ -81,7 +81,7 @@ def check_writable(x, name):
         raise ValueError(f"openmla: {name}: expected a writable array, given a read-only one")
 
 
-def for_library(x, name, dtypes=HALF_DTYPES):
+def for_library(x, name, dtypes=DECODE_DTYPES):
     """x as the bindings read it: NumPy/CuPy bfloat16 (ml_dtypes) travels as uint16, which DLPack can
     export; `dtypes` as in check_dtype."""
     check_dtype(x, name, dtypes)

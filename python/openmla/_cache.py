@@ -33,7 +33,8 @@ def reset_status(status):
 def write_cache(kv_c, k_pe, k_cache, slot_mapping, *, status=None):
     """Writes each new token's latent row and RoPE part into its slot of the paged cache, in place.
 
-    kv_c:         [tokens, d_v]                      bfloat16 or float16, last dim contiguous
+    kv_c:         [tokens, d_v]                      bfloat16 or float16 (float32 too on the CPU), last dim
+                                                     contiguous
     k_pe:         [tokens, d_qk - d_v]               kv_c's dtype, last dim contiguous
     k_cache:      [num_blocks, page_size, 1, d_qk]   kv_c's dtype, last dim contiguous (decode's cache)
     slot_mapping: [tokens]                           int64; slot s is row s % page_size of page

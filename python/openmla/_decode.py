@@ -42,7 +42,8 @@ def decode(q, k_cache, block_table, cache_seqlens, *, d_v=512, softmax_scale=Non
            workspace=None, out=None, lse=None, check=False):
     """MLA decode: out = softmax(softmax_scale * q k^T) v over a paged latent cache, v = k[..., :d_v].
 
-    q:             [b, s_q, h_q, d_qk]                    bfloat16 or float16, last dim contiguous
+    q:             [b, s_q, h_q, d_qk]                    bfloat16 or float16 (float32 too on the CPU), last dim
+                                                          contiguous
     k_cache:       [num_blocks, page_size, h_kv, d_qk]    q's dtype, last dim contiguous; h_q % h_kv == 0
     block_table:   [b, max_blocks_per_seq]                int32, page j of sequence i
     cache_seqlens: [b]                                    int32, keys of each sequence (0 is legal)

@@ -20,7 +20,7 @@ inline constexpr int64_t kWorkspaceAlignment = 256;
 
 // The dtypes an argument accepts, as its TypeError names them when a dtype is none the library has a
 // name for (int64, float64, ...). Dtypes the library knows are checked by the library itself.
-inline constexpr const char* kHalfDtypes = "bfloat16 or float16";
+inline constexpr const char* kDecodeDtypes = "bfloat16 or float16 (float32 too on the CPU)";
 inline constexpr const char* kFloat32Dtype = "float32";
 inline constexpr const char* kInt32Dtype = "int32";
 inline constexpr const char* kInt64Dtype = "int64";  // read as DType::int64 only where it is the one accepted

@@ -32,10 +32,10 @@ Buffer status_buffer(const Output& status) {
 void run_write_cache(const Input& kv_c, const Input& k_pe, const Input& slot_mapping, const Output& k_cache,
                      const std::optional<Output>& status, uintptr_t stream) {
   const WriteCacheArgs args{
-      .kv_c = to_view("kv_c", kv_c, kHalfDtypes),
-      .k_pe = to_view("k_pe", k_pe, kHalfDtypes),
+      .kv_c = to_view("kv_c", kv_c, kDecodeDtypes),
+      .k_pe = to_view("k_pe", k_pe, kDecodeDtypes),
       .slot_mapping = to_view("slot_mapping", slot_mapping, kInt64Dtype),
-      .k_cache = to_view("k_cache", k_cache, kHalfDtypes),
+      .k_cache = to_view("k_cache", k_cache, kDecodeDtypes),
       .status = status ? status_buffer(*status) : Buffer{},
       .stream = to_stream(stream),
   };

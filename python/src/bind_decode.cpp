@@ -53,14 +53,14 @@ void run_decode(const Input& q, const Input& k_cache, const Input& block_table, 
                 const Output& out, const Output& lse, int64_t d_v, std::optional<float> softmax_scale, bool causal,
                 uintptr_t stream) {
   DecodeArgs args{
-      .q = to_view("q", q, kHalfDtypes),
-      .k_cache = to_view("k_cache", k_cache, kHalfDtypes),
+      .q = to_view("q", q, kDecodeDtypes),
+      .k_cache = to_view("k_cache", k_cache, kDecodeDtypes),
       .block_table = to_view("block_table", block_table, kInt32Dtype),
       .cache_seqlens = to_view("cache_seqlens", cache_seqlens, kInt32Dtype),
       .d_v = d_v,
       .softmax_scale = softmax_scale,
       .causal = causal,
-      .out = to_view("out", out, kHalfDtypes),
+      .out = to_view("out", out, kDecodeDtypes),
       .lse = to_view("lse", lse, kFloat32Dtype),
       .stream = to_stream(stream),
   };

@@ -45,8 +45,14 @@ void check_status_buffer(const Buffer& status, const Device& device) {
 // gets the size rule it breaks as its message, whatever its pointer.
 void check_args(const WriteCacheArgs& a) {
   const Device device = a.k_cache.device;
-  detail::check_view("k_cache", a.k_cache, 4, "[num_blocks, page_size, h_kv, d_qk]", {DType::bf16, DType::fp16},
-                     device);
+  // fp32 on the CPU, as decode has it there (exact float models); bf16 / fp16 everywhere.
+  if (device.type == DeviceType::cpu) {
+    detail::check_view("k_cache", a.k_cache, 4, "[num_blocks, page_size, h_kv, d_qk]",
+                       {DType::bf16, DType::fp16, DType::fp32}, device);
+  } else {
+    detail::check_view("k_cache", a.k_cache, 4, "[num_blocks, page_size, h_kv, d_qk]", {DType::bf16, DType::fp16},
+                       device);
+  }
   detail::check_view("kv_c", a.kv_c, 2, "[tokens, d_v]", {a.k_cache.dtype}, device);
   detail::check_view("k_pe", a.k_pe, 2, "[tokens, d_qk - d_v]", {a.k_cache.dtype}, device);
   detail::check_view("slot_mapping", a.slot_mapping, 1, "[tokens]", {DType::int64}, device);

@@ -112,7 +112,12 @@ void check_memory(const DecodeArgs& a, int64_t workspace_need) {
 // zero dimension gets the size rule it breaks as its message, whatever its pointer.
 void check_args(const DecodeArgs& a) {
   const Device device = a.q.device;
-  detail::check_view("q", a.q, 4, "[b, s_q, h_q, d_qk]", {DType::bf16, DType::fp16}, device);
+  // fp32 is the CPU backend's extra dtype, for exact float models; the GPU kernels are bf16 / fp16.
+  if (device.type == DeviceType::cpu) {
+    detail::check_view("q", a.q, 4, "[b, s_q, h_q, d_qk]", {DType::bf16, DType::fp16, DType::fp32}, device);
+  } else {
+    detail::check_view("q", a.q, 4, "[b, s_q, h_q, d_qk]", {DType::bf16, DType::fp16}, device);
+  }
   detail::check_view("k_cache", a.k_cache, 4, "[num_blocks, page_size, h_kv, d_qk]", {a.q.dtype}, device);
   detail::check_view("block_table", a.block_table, 2, "[b, max_blocks_per_seq]", {DType::int32}, device);
   detail::check_view("cache_seqlens", a.cache_seqlens, 1, "[b]", {DType::int32}, device);

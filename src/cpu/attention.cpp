@@ -51,7 +51,7 @@ void attend_split(const DecodeArgs& a, float scale, int64_t seq, int64_t key_beg
       const int64_t base =
           block * a.k_cache.strides[0] + (key % page_size) * a.k_cache.strides[1] + g * a.k_cache.strides[2];
       for (int64_t d = 0; d < d_qk; ++d) {
-        keys[k * d_qk + d] = load_half(a.k_cache.data, base + d, a.k_cache.dtype);
+        keys[k * d_qk + d] = load_element(a.k_cache.data, base + d, a.k_cache.dtype);
       }
     }
     for (int64_t i = 0; i < s_q; ++i) {
@@ -69,7 +69,7 @@ void attend_split(const DecodeArgs& a, float scale, int64_t seq, int64_t key_beg
         }
         const int64_t q_base = seq * a.q.strides[0] + i * a.q.strides[1] + h * a.q.strides[2];
         for (int64_t d = 0; d < d_qk; ++d) {
-          query[d] = load_half(a.q.data, q_base + d, a.q.dtype);
+          query[d] = load_element(a.q.data, q_base + d, a.q.dtype);
         }
         float max_score = -std::numeric_limits<float>::infinity();
         for (int64_t k = 0; k < n; ++k) {

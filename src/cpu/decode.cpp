@@ -38,7 +38,7 @@ void finalize(const DecodeArgs& a, int64_t seq, const SplitOut& src) {
       const float* o = src.out + (i * h_q + h) * a.d_v;  // [d_v]
       const int64_t base = seq * a.out.strides[0] + i * a.out.strides[1] + h * a.out.strides[2];
       for (int64_t d = 0; d < a.d_v; ++d) {
-        store_half(a.out.data, base + d, empty ? 0.0f : o[d], a.out.dtype);
+        store_element(a.out.data, base + d, empty ? 0.0f : o[d], a.out.dtype);
       }
     }
   }

@@ -1,5 +1,5 @@
 #pragma once
-// bf16 / fp16 <-> fp32 on the host, round to nearest even, NaN kept NaN.
+// bf16 / fp16 <-> fp32 on the host, round to nearest even, NaN kept NaN; fp32 elements as they are.
 
 #include <cstdint>
 #include <cstring>
@@ -75,6 +75,19 @@ inline float load_half(const void* base, int64_t index, DType dtype) {
 
 inline void store_half(void* base, int64_t index, float value, DType dtype) {
   static_cast<uint16_t*>(base)[index] = dtype == DType::bf16 ? float_to_bf16(value) : float_to_fp16(value);
+}
+
+// An element of a decode operand: bf16 / fp16, or fp32 (the CPU backend's extra dtype).
+inline float load_element(const void* base, int64_t index, DType dtype) {
+  return dtype == DType::fp32 ? static_cast<const float*>(base)[index] : load_half(base, index, dtype);
+}
+
+inline void store_element(void* base, int64_t index, float value, DType dtype) {
+  if (dtype == DType::fp32) {
+    static_cast<float*>(base)[index] = value;
+  } else {
+    store_half(base, index, value, dtype);
+  }
 }
 
 }  // namespace openmla::cpu

@@ -86,8 +86,10 @@ TEST_F(Validation, DtypeMismatchBetweenQAndCache) {
 }
 
 TEST_F(Validation, DtypeOfEveryTensor) {
+  args_.q.dtype = DType::int32;
+  expect_rejected({"q: expected dtype bf16 or fp16 or fp32, given int32"});  // fp32: on the CPU only
   args_.q.dtype = DType::fp32;
-  expect_rejected({"q: expected dtype bf16 or fp16, given fp32"});
+  expect_rejected({"k_cache: expected dtype fp32, given bf16"});
   args_.q.dtype = DType::bf16;
   args_.out.dtype = DType::fp16;
   expect_rejected({"out: expected dtype bf16, given fp16"});

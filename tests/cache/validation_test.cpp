@@ -43,8 +43,8 @@ char* bytes(const TensorView& v) { return static_cast<char*>(v.data); }
 const Rule kRules[] = {
     {"CacheRank", [](WriteCacheArgs& a) { a.k_cache.rank = 3; },
      "openmla: k_cache: expected rank 4 [num_blocks, page_size, h_kv, d_qk], given rank 3"},
-    {"CacheDtype", [](WriteCacheArgs& a) { a.k_cache.dtype = DType::fp32; },
-     "openmla: k_cache: expected dtype bf16 or fp16, given fp32"},
+    {"CacheDtype", [](WriteCacheArgs& a) { a.k_cache.dtype = DType::int32; },
+     "openmla: k_cache: expected dtype bf16 or fp16 or fp32, given int32"},  // fp32: on the CPU only
     {"CacheNegativeSize", [](WriteCacheArgs& a) { a.k_cache.sizes[0] = -1; },
      "openmla: k_cache: expected non-negative sizes [num_blocks, page_size, h_kv, d_qk], given [-1, 4, 1, 40]"},
     {"KvcRank", [](WriteCacheArgs& a) { a.kv_c.rank = 3; },

@@ -65,6 +65,8 @@ def test_host_errors():
     q, k_cache, block_table, cache_seqlens = cuda_case(2, 1, 16, [100, 200])
     with pytest.raises(ValueError, match="block_table: expected device cuda:0, given cpu"):
         openmla.decode(q, k_cache, block_table.cpu(), cache_seqlens, d_v=D_V)
+    with pytest.raises(ValueError, match="q: expected dtype bf16 or fp16, given fp32"):  # fp32 is CPU-only
+        openmla.decode(q.float(), k_cache.float(), block_table, cache_seqlens, d_v=D_V)
 
 
 def test_compile_fullgraph():

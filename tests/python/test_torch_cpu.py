@@ -28,6 +28,19 @@ def test_decode(dtype):
     assert_close(out.float().numpy(), lse.numpy(), *ref(q, k_cache, block_table, cache_seqlens, 32, True))
 
 
+def test_decode_float32_on_cpu():
+    """fp32 is the CPU backend's extra dtype (exact float models): out within fp32 rounding of the
+    float64 reference (|diff| <= 1e-5 + 1e-5 |ref|, lse 1e-5: the sums are fp32 as in bf16)."""
+    q, k_cache, block_table, cache_seqlens = tensors(make_case(3, 2, 8, 2, [0, 70, 150]), torch.float32)
+    out, lse = openmla.decode(q, k_cache, block_table, cache_seqlens, d_v=32, causal=True)
+    assert out.dtype == torch.float32
+    ref_out, ref_lse = ref(q, k_cache, block_table, cache_seqlens, 32, True)
+    np.testing.assert_allclose(out.numpy(), ref_out, rtol=1e-5, atol=1e-5)
+    finite = np.isfinite(ref_lse)
+    np.testing.assert_allclose(lse.numpy()[finite], ref_lse[finite], rtol=1e-5, atol=1e-5)
+    assert (lse.numpy()[~finite] == np.inf).all()
+
+
 def test_flash_mla_pattern():
     from openmla import flash_mla_with_kvcache, get_mla_metadata
 
@@ -44,7 +57,8 @@ def test_errors_are_value_and_type_errors():
         openmla.decode(q, k_cache.bfloat16(), block_table, cache_seqlens, d_v=32)
     with pytest.raises(TypeError, match="k_cache: expected a torch array like q, given a numpy array"):
         openmla.decode(q, k_cache.numpy(), block_table, cache_seqlens, d_v=32)
-    with pytest.raises(TypeError, match="q: expected dtype bfloat16 or float16, given uint16"):
+    with pytest.raises(TypeError, match=r"q: expected dtype bfloat16 or float16 \(float32 too on the CPU\), given "
+                                        r"uint16"):
         openmla.decode(q.view(torch.uint16), k_cache, block_table, cache_seqlens, d_v=32)
 
 

@@ -45,6 +45,16 @@ def test_cpu_tensors(dtype):
     assert torch.equal(k_cache.view(torch.int16), want)
 
 
+def test_cpu_float32():
+    """fp32 caches on the CPU (decode has them there too): rows copied exactly, padding skipped."""
+    kv_c, k_pe = torch.randn(3, 8), torch.randn(3, 4)  # [tokens, d_v], [tokens, d_rope]
+    k_cache = torch.zeros(2, 4, 1, 12)  # [num_blocks, page_size, 1, d_qk]
+    openmla.write_cache(kv_c, k_pe, k_cache, torch.tensor([5, -1, 0]))
+    flat = k_cache.view(8, 12)
+    assert torch.equal(flat[5], torch.cat([kv_c[0], k_pe[0]])) and torch.equal(flat[0], torch.cat([kv_c[2], k_pe[2]]))
+    assert flat.count_nonzero(dim=1).tolist() == [12, 0, 0, 0, 0, 12, 0, 0]
+
+
 def test_the_call_of_openmla_nn():
     """kv_c and k_pe as slices of one projection output, a [num_blocks, page_size, 1, 576] cache."""
     latent = torch.randn(9, 576, dtype=torch.bfloat16)
@@ -91,7 +101,8 @@ def test_errors():
     with pytest.raises(TypeError, match="^openmla: slot_mapping: expected a torch array like k_cache, given a numpy "
                                         "array$"):
         openmla.write_cache(kv_c, k_pe, k_cache, slots.numpy())
-    with pytest.raises(TypeError, match="^openmla: kv_c: expected dtype bfloat16 or float16, given uint16$"):
+    with pytest.raises(TypeError, match=r"^openmla: kv_c: expected dtype bfloat16 or float16 \(float32 too on the "
+                                        r"CPU\), given uint16$"):
         openmla.write_cache(kv_c.view(torch.uint16), k_pe, k_cache, slots)
     with pytest.raises(ValueError, match=r"^openmla: slot_mapping\[1\]: expected a slot below num_blocks \* "
                                          r"page_size = 8"):
