@@ -5,6 +5,7 @@
            *, d_v, plan, workspace, out, lse, ...)
     workspace_size(q, plan, *, d_v)                  bytes of workspace for decode
     check_status(workspace)                          raise on a bad length / page index / plan seen on the GPU
+    quantize_cache(k_cache, format, *, scale)        an FP8 cache (per-tensor scale or FlashMLA's 656-byte token)
     merge(out_parts, lse_parts, *, out, lse)         the attention over the union of disjoint key sets
     openmla.distributed                              context-parallel decode over torch.distributed
     get_mla_metadata, flash_mla_with_kvcache         FlashMLA's call patterns (tuple and FlashMLASchedMeta)
@@ -17,6 +18,7 @@ outputs come back in the caller's framework. With PyTorch installed, the calls a
 
 from ._C import __version__, cuda_available, cuda_built, cuda_device_count
 from ._decode import check_status, decode, workspace_size
+from ._fp8 import quantize_cache
 from ._merge import merge
 from ._plan import Plan, plan
 from .flash_mla import FlashMLASchedMeta, flash_mla_with_kvcache, get_mla_metadata
@@ -33,6 +35,7 @@ __all__ = [
     "get_mla_metadata",
     "merge",
     "plan",
+    "quantize_cache",
     "workspace_size",
     "__version__",
 ]
