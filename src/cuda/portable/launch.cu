@@ -10,10 +10,15 @@ namespace openmla::portable {
 namespace {
 
 // Calls fn.template operator()<Traits>() with the instance that config, dtype and format name.
+// FP8 instances stop at 2 slices: with 4 (64 rows) the q tile, the T tile and the raw stages need
+// more shared memory than any GPU offers (227 KB).
+template <CacheFormat kFormat>
+constexpr int kMaxMSlices = kFormat == CacheFormat::plain ? 4 : 2;
+
 template <typename T, int kKeys, CacheFormat kFormat, typename Fn>
 void dispatch_m(int m_slices, Fn&& fn) {
-  if (m_slices == 4) {
-    fn.template operator()<Traits<T, 4, kKeys, kFormat>>();
+  if (m_slices == 4 && kMaxMSlices<kFormat> == 4) {
+    fn.template operator()<Traits<T, kMaxMSlices<kFormat>, kKeys, kFormat>>();
   } else if (m_slices == 2) {
     fn.template operator()<Traits<T, 2, kKeys, kFormat>>();
   } else {
@@ -58,7 +63,8 @@ int shared_bytes(const KernelConfig& config, CacheFormat format) {
 KernelConfig select_config(int64_t rows, int device, CacheFormat format) {
   int max_smem = 0;
   OPENMLA_CUDA_CHECK(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  const int wanted = rows <= 16 ? 1 : rows <= 32 ? 2 : 4;
+  const int widest = format == CacheFormat::plain ? kMaxMSlices<CacheFormat::plain> : kMaxMSlices<CacheFormat::fp8_656>;
+  const int wanted = rows <= 16 ? 1 : rows <= 32 || widest == 2 ? 2 : 4;
   for (int keys : {64, 32}) {
     for (int m = wanted; m >= 1; m /= 2) {
       if (shared_bytes(KernelConfig{m, keys}, format) <= max_smem) {
