@@ -6,7 +6,10 @@
 
 namespace openmla {
 
-enum class DType : int32_t { bf16, fp16, fp32, int32, int64 };
+// fp8_e4m3 is OCP float8 e4m3fn (torch.float8_e4m3fn, ml_dtypes.float8_e4m3fn): 1 sign, 4 exponent, 3
+// mantissa bits, no infinities, 0x7f and 0xff NaN. uint8 carries raw bytes (FlashMLA's 656-byte cache
+// tokens, workspaces).
+enum class DType : int32_t { bf16, fp16, fp32, int32, int64, fp8_e4m3, uint8 };
 
 enum class DeviceType : int32_t { cpu, cuda };
 

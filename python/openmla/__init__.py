@@ -6,6 +6,7 @@
     workspace_size(q, plan, *, d_v)                  bytes of workspace for decode
     check_status(workspace)                          raise on a bad length / page index / plan seen on the GPU
                                                      (or on a bad slot, given write_cache's status)
+    quantize_cache(k_cache, format, *, scale)        an FP8 cache (per-tensor scale or FlashMLA's 656-byte token)
     merge(out_parts, lse_parts, *, out, lse)         the attention over the union of disjoint key sets
     write_cache(kv_c, k_pe, k_cache, slot_mapping,   each new token's [kv_c, k_pe] into its cache slot
                 *, status)
@@ -22,6 +23,7 @@ outputs come back in the caller's framework. With PyTorch installed, the calls a
 from ._C import __version__, cuda_available, cuda_built, cuda_device_count
 from ._cache import reset_status, write_cache, write_cache_status
 from ._decode import check_status, decode, workspace_size
+from ._fp8 import quantize_cache
 from ._merge import merge
 from ._plan import Plan, plan
 from .flash_mla import FlashMLASchedMeta, flash_mla_with_kvcache, get_mla_metadata
@@ -39,6 +41,7 @@ __all__ = [
     "merge",
     "plan",
     "reset_status",
+    "quantize_cache",
     "workspace_size",
     "write_cache",
     "write_cache_status",

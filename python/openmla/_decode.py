@@ -1,6 +1,6 @@
 """openmla.decode, workspace_size and check_status."""
 
-from . import _args, _C, _arrays, _sizes, _torch
+from . import _args, _C, _arrays, _fp8, _sizes, _torch
 from ._plan import as_plan, num_splits_view, plan as make_plan
 
 
@@ -39,12 +39,14 @@ def workspace_size(q, plan, *, d_v=512):
 
 
 def decode(q, k_cache, block_table, cache_seqlens, *, d_v=512, softmax_scale=None, causal=False, plan=None,
-           workspace=None, out=None, lse=None, check=False):
+           workspace=None, out=None, lse=None, check=False, k_scale=None, cache_format=None):
     """MLA decode: out = softmax(softmax_scale * q k^T) v over a paged latent cache, v = k[..., :d_v].
 
     q:             [b, s_q, h_q, d_qk]                    bfloat16 or float16 (float32 too on the CPU), last dim
                                                           contiguous
-    k_cache:       [num_blocks, page_size, h_kv, d_qk]    q's dtype, last dim contiguous; h_q % h_kv == 0
+    k_cache:       [num_blocks, page_size, h_kv, d_qk]    q's dtype, last dim contiguous; h_q % h_kv == 0;
+                   or an FP8 cache (docs/fp8.md): float8_e4m3fn with k_scale, or FlashMLA's 656-byte
+                   tokens [num_blocks, page_size, h_kv, 656] uint8 or float8_e4m3fn (d_qk 576, d_v 512)
     block_table:   [b, max_blocks_per_seq]                int32, page j of sequence i
     cache_seqlens: [b]                                    int32, keys of each sequence (0 is legal)
     d_v:           columns of k_cache that are v (512 for DeepSeek)
@@ -57,6 +59,10 @@ def decode(q, k_cache, block_table, cache_seqlens, *, d_v=512, softmax_scale=Non
     lse:           [b, h_q, s_q] float32; allocated here when None
     check:         after the decode, synchronize and raise ValueError if the device found a bad length,
                    page index or plan (not inside torch.compile or CUDA graph capture)
+    k_scale:       [1] float32 on q's device: the fp8_per_tensor cache's scale (value = fp8 * k_scale),
+                   read by the device when the decode runs (a captured CUDA graph sees a new value)
+    cache_format:  "plain", "fp8_per_tensor" or "fp8_656"; None infers it: plain for a bfloat16/float16
+                   cache, fp8_per_tensor with k_scale, fp8_656 without (openmla.quantize_cache makes both)
 
     All arrays are of one framework (numpy: CPU; torch: CPU or CUDA; cupy: CUDA) and device. b = 0 is
     legal and returns empty outputs. GPU work runs on the caller's current stream and allocates
@@ -69,7 +75,7 @@ def decode(q, k_cache, block_table, cache_seqlens, *, d_v=512, softmax_scale=Non
     """
     kind = _arrays.framework(q, "q")
     plan = as_plan(plan)
-    arrays = {"k_cache": k_cache, "block_table": block_table, "cache_seqlens": cache_seqlens,
+    arrays = {"k_cache": k_cache, "k_scale": k_scale, "block_table": block_table, "cache_seqlens": cache_seqlens,
               "workspace": workspace, "out": out, "lse": lse, **(_plan_arrays(plan) if plan is not None else {})}
     for name, x in arrays.items():
         if x is not None:
@@ -85,6 +91,7 @@ def decode(q, k_cache, block_table, cache_seqlens, *, d_v=512, softmax_scale=Non
     softmax_scale = _args.optional_real(softmax_scale, "softmax_scale")
     causal = _args.flag(causal, "causal")
     check = _args.flag(check, "check")
+    format_code = _fp8.cache_format_code(k_cache, k_scale, cache_format)
     b, s_q, h_q, d_qk = _arrays.rank_checked(q, "q", 4, "[b, s_q, h_q, d_qk]")
     h_kv = _arrays.rank_checked(k_cache, "k_cache", 4, "[num_blocks, page_size, h_kv, d_qk]")[2]
     _check_d_v(d_v, d_qk)
@@ -99,19 +106,21 @@ def decode(q, k_cache, block_table, cache_seqlens, *, d_v=512, softmax_scale=Non
         lse = _arrays.empty(q, (b, h_q, s_q), "float32")  # [b, h_q, s_q]
     if kind == "torch":
         out, lse = _torch_decode(q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata, num_splits,
-                                 workspace, out, lse, d_v, softmax_scale, causal)
+                                 workspace, out, lse, d_v, softmax_scale, causal, k_scale, format_code)
     else:
+        cache, e4m3 = _fp8.for_library(k_cache)
+        scale = None if k_scale is None else _arrays.for_library(k_scale, "k_scale", "float32")
         with _arrays.device_guard(q):
-            _C.decode(_arrays.for_library(q, "q"), _arrays.for_library(k_cache, "k_cache"), block_table,
-                      cache_seqlens, tile_scheduler_metadata, num_splits, workspace,
-                      _arrays.for_library(out, "out"), lse, d_v, softmax_scale, causal, _arrays.stream_of(q))
+            _C.decode(_arrays.for_library(q, "q"), cache, block_table, cache_seqlens, tile_scheduler_metadata,
+                      num_splits, workspace, _arrays.for_library(out, "out"), lse, d_v, softmax_scale, causal,
+                      format_code, scale, e4m3, _arrays.stream_of(q))
     if check:
         check_status(workspace)
     return out, lse
 
 
 def _torch_decode(q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata, num_splits, workspace, out,
-                  lse, d_v, softmax_scale, causal):
+                  lse, d_v, softmax_scale, causal, k_scale, cache_format):
     """The torch op, which takes the plan buffer alone: num_splits is checked here to be its view."""
     for name, x in (("q", q), ("k_cache", k_cache), ("out", out)):
         _arrays.check_dtype(x, name)
@@ -126,7 +135,7 @@ def _torch_decode(q, k_cache, block_table, cache_seqlens, tile_scheduler_metadat
             raise ValueError("openmla: num_splits: expected the num_splits returned together with this "
                              "tile_scheduler_metadata, given another array")
     args = (q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata, workspace, out, lse, d_v,
-            softmax_scale, causal)
+            softmax_scale, causal, k_scale, cache_format)
     if _torch.records_grad(q, k_cache):
         return _torch.DecodeWithoutBackward.apply(*args)
     torch.ops.openmla.decode_(*args)

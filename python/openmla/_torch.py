@@ -89,23 +89,29 @@ if torch is not None:
         d_v: int,
         softmax_scale: Optional[float],
         causal: bool,
+        k_scale: Optional[torch.Tensor] = None,
+        cache_format: int = 0,
     ) -> None:
         """openmla.decode on tensors: writes out [b, s_q, h_q, d_v] and lse [b, h_q, s_q] float32.
+        k_scale and cache_format (the library's CacheFormat value) describe an FP8 cache (docs/fp8.md).
 
         num_splits is taken here as the view into tile_scheduler_metadata that openmla.plan returns:
         the op sees only the plan buffer, so copies of its inputs (torch.library.opcheck,
         functionalization) still pass the library's check that the two belong together."""
+        from ._fp8 import for_library  # here: _fp8 imports this module
         from ._plan import num_splits_view  # here: _plan imports this module
 
         num_splits = num_splits_view(tile_scheduler_metadata.detach(), q.shape[0])  # [b + 1]
-        arrays = [t.detach() for t in (q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata,
+        cache, e4m3 = for_library(k_cache.detach())
+        arrays = [t.detach() for t in (q, cache, block_table, cache_seqlens, tile_scheduler_metadata,
                                        num_splits, workspace, out, lse)]
+        scale = None if k_scale is None else k_scale.detach()
         with device_guard(q):
-            _C.decode(*arrays, d_v, softmax_scale, causal, current_stream(q))
+            _C.decode(*arrays, d_v, softmax_scale, causal, cache_format, scale, e4m3, current_stream(q))
 
     @decode_.register_fake
     def _(q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata, workspace, out, lse,
-          d_v, softmax_scale, causal):
+          d_v, softmax_scale, causal, k_scale=None, cache_format=0):
         return None
 
     @torch.library.custom_op("openmla::no_backward", mutates_args=())
@@ -128,9 +134,9 @@ if torch is not None:
 
         @staticmethod
         def forward(ctx, q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata, workspace, out, lse,
-                    d_v, softmax_scale, causal):
+                    d_v, softmax_scale, causal, k_scale, cache_format):
             decode_(q, k_cache, block_table, cache_seqlens, tile_scheduler_metadata, workspace, out, lse, d_v,
-                    softmax_scale, causal)
+                    softmax_scale, causal, k_scale, cache_format)
             ctx.mark_dirty(out, lse)
             ctx.save_for_backward(q, k_cache)
             return out, lse
@@ -140,4 +146,4 @@ if torch is not None:
             q, k_cache = ctx.saved_tensors
             grads = [no_backward(grad_out, x) if needed else None
                      for x, needed in zip((q, k_cache), ctx.needs_input_grad)]
-            return (*grads, None, None, None, None, None, None, None, None, None)
+            return (*grads, None, None, None, None, None, None, None, None, None, None, None)

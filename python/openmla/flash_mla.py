@@ -11,8 +11,12 @@
     out, lse = flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, d_v, sched_meta, None,
                                       causal=True)
 
-FlashMLA keyword arguments for features openmla does not serve yet (FP8 caches, sparse attention,
-attention sinks, extra caches) raise NotImplementedError when given a value other than their default.
+    # FlashMLA's FP8 cache (DeepSeek-V3.2's 656-byte tokens, docs/fp8.md), here in dense decode too
+    out, lse = flash_mla_with_kvcache(q, k_cache_656, block_table, cache_seqlens, 512,
+                                      tile_scheduler_metadata, num_splits, is_fp8_kvcache=True)
+
+FlashMLA keyword arguments for features openmla does not serve yet (sparse attention, attention sinks,
+extra caches) raise NotImplementedError when given a value other than their default.
 """
 
 import dataclasses
@@ -27,8 +31,8 @@ def _refuse_unserved(**arguments):
     for name, value in arguments.items():
         if value is not None and value is not False:
             given = type(value).__name__ if hasattr(value, "shape") else repr(value)
-            raise NotImplementedError(f"openmla: {name}: not supported yet (expected the default, "
-                                      f"{'False' if name == 'is_fp8_kvcache' else 'None'}; given {given})")
+            raise NotImplementedError(f"openmla: {name}: not supported yet (expected the default, None; "
+                                      f"given {given})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,9 +79,11 @@ def get_mla_metadata(cache_seqlens=None, num_q_tokens_per_head_k=None, num_heads
         the query rows per KV head already fix the schedule.
     get_mla_metadata(): returns (FlashMLASchedMeta(), None), filled by the first flash_mla_with_kvcache
         call that receives it.
-    is_fp8_kvcache=True and topk (sparse attention) raise NotImplementedError: not supported yet.
+    is_fp8_kvcache is accepted (the schedule does not depend on the cache format); topk (sparse attention)
+    raises NotImplementedError: not supported yet.
     """
-    _refuse_unserved(is_fp8_kvcache=is_fp8_kvcache, topk=topk)
+    _args.flag(is_fp8_kvcache, "is_fp8_kvcache")
+    _refuse_unserved(topk=topk)
     if cache_seqlens is None:
         for name, value in (("num_q_tokens_per_head_k", num_q_tokens_per_head_k), ("num_heads_k", num_heads_k),
                             ("num_heads_q", num_heads_q)):
@@ -104,11 +110,14 @@ def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v, t
     FlashMLASchedMeta from get_mla_metadata() and None. num_splits may also be None with the tuple
     form's tile_scheduler_metadata (as code written for FlashMLA's current API passes it): it is then
     found inside that plan buffer.
+    is_fp8_kvcache=True: k_cache holds FlashMLA's FP8 tokens, [num_blocks, page_size, h_kv, 656] uint8 or
+    float8_e4m3fn (512 e4m3 values, 4 float32 scales, 64 RoPE values in q's dtype; docs/fp8.md), d 576.
     Returns (out [b, s_q, h_q, head_dim_v] q's dtype, lse float32 [b, h_q, s_q]).
-    is_fp8_kvcache=True, indices, attn_sink, extra_k_cache, extra_indices_in_kvcache, topk_length and
-    extra_topk_length raise NotImplementedError: not supported yet.
+    indices, attn_sink, extra_k_cache, extra_indices_in_kvcache, topk_length and extra_topk_length raise
+    NotImplementedError: not supported yet.
     """
-    _refuse_unserved(is_fp8_kvcache=is_fp8_kvcache, indices=indices, attn_sink=attn_sink,
+    cache_format = "fp8_656" if _args.flag(is_fp8_kvcache, "is_fp8_kvcache") else "plain"
+    _refuse_unserved(indices=indices, attn_sink=attn_sink,
                      extra_k_cache=extra_k_cache, extra_indices_in_kvcache=extra_indices_in_kvcache,
                      topk_length=topk_length, extra_topk_length=extra_topk_length)
     if isinstance(tile_scheduler_metadata, FlashMLASchedMeta):
@@ -116,16 +125,17 @@ def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v, t
             raise ValueError(f"openmla: num_splits: expected None with a FlashMLASchedMeta, given "
                              f"{type(num_splits).__name__}")
         return _with_sched_meta(tile_scheduler_metadata, q, k_cache, block_table, cache_seqlens, head_dim_v,
-                                softmax_scale, causal)
+                                softmax_scale, causal, cache_format)
     if num_splits is None:  # FlashMLA's current placeholder, with a plan from the tuple form
         _arrays.framework(tile_scheduler_metadata, "tile_scheduler_metadata")
         batch = _arrays.rank_checked(q, "q", 4, "[b, s_q, h_q, d_qk]")[0]
         num_splits = num_splits_view(tile_scheduler_metadata, batch)
     return decode(q, k_cache, block_table, cache_seqlens, d_v=head_dim_v, softmax_scale=softmax_scale,
-                  causal=causal, plan=Plan(tile_scheduler_metadata, num_splits))
+                  causal=causal, plan=Plan(tile_scheduler_metadata, num_splits), cache_format=cache_format)
 
 
-def _with_sched_meta(sched_meta, q, k_cache, block_table, cache_seqlens, head_dim_v, softmax_scale, causal):
+def _with_sched_meta(sched_meta, q, k_cache, block_table, cache_seqlens, head_dim_v, softmax_scale, causal,
+                     cache_format):
     """The argument-less form: the first call makes and records the plan, later calls are checked
     against it and reuse it."""
     _arrays.framework(q, "q")
@@ -137,7 +147,7 @@ def _with_sched_meta(sched_meta, q, k_cache, block_table, cache_seqlens, head_di
     if sched_meta.config is None:
         made = plan(cache_seqlens, s_q=s_q, h_q=h_q, h_kv=h_kv)
         result = decode(q, k_cache, block_table, cache_seqlens, d_v=head_dim_v, softmax_scale=softmax_scale,
-                        causal=causal, plan=made)
+                        causal=causal, plan=made, cache_format=cache_format)
         sched_meta.config, sched_meta.plan = config, made
         return result
     for field in dataclasses.fields(SchedConfig):
@@ -146,4 +156,4 @@ def _with_sched_meta(sched_meta, q, k_cache, block_table, cache_seqlens, head_di
             raise ValueError(f"openmla: {_CONFIG_SOURCES[field.name]}: expected {first}, as in the first call "
                              f"with this FlashMLASchedMeta, given {given} (get_mla_metadata() makes a new one)")
     return decode(q, k_cache, block_table, cache_seqlens, d_v=head_dim_v, softmax_scale=softmax_scale,
-                  causal=causal, plan=sched_meta.plan)
+                  causal=causal, plan=sched_meta.plan, cache_format=cache_format)

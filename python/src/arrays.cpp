@@ -12,6 +12,8 @@ namespace {
 
 namespace dl = nb::dlpack;
 
+constexpr uint8_t kDLFloat8E4m3fn = 10;  // DLPack 1.1's kDLFloat8_e4m3fn (torch.float8_e4m3fn)
+
 std::string dtype_string(dl::dtype t) {
   static const char* const kCodes[] = {"int", "uint", "float", "opaque", "bfloat", "complex", "bool"};
   const std::string code = t.code < 7 ? kCodes[t.code] : "code " + std::to_string(t.code);
@@ -26,6 +28,8 @@ DType to_dtype(const char* name, dl::dtype t, const char* dtypes) {
   if (t == nb::dtype<uint16_t>()) return DType::bf16;
   if (t == dl::dtype{static_cast<uint8_t>(dl::dtype_code::Bfloat), 16, 1}) return DType::bf16;
   if (t == dl::dtype{static_cast<uint8_t>(dl::dtype_code::Float), 16, 1}) return DType::fp16;
+  if (t == nb::dtype<uint8_t>()) return DType::uint8;
+  if (t == dl::dtype{kDLFloat8E4m3fn, 8, 1}) return DType::fp8_e4m3;
   throw nb::type_error(Error(name, "dtype " + std::string(dtypes), dtype_string(t)).what());
 }
 

@@ -25,6 +25,7 @@ inline constexpr const char* kFloat32Dtype = "float32";
 inline constexpr const char* kInt32Dtype = "int32";
 inline constexpr const char* kInt64Dtype = "int64";  // read as DType::int64 only where it is the one accepted
 inline constexpr const char* kFloatDtypes = "bfloat16, float16 or float32";
+inline constexpr const char* kCacheDtypes = "bfloat16, float16 (float32 too on the CPU), float8_e4m3fn or uint8";
 
 // A strided view of `array`. Throws TypeError "expected dtype <dtypes>" for a dtype the library has no
 // name for, TypeError for a device it has no name for (uint16 is read as bf16: it carries numpy's

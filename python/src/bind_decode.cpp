@@ -48,13 +48,21 @@ void check_workspace_bytes(const Plan& plan, const TensorView& q, int64_t d_v, c
   }
 }
 
+// k_cache_e4m3: k_cache is uint8 bytes that carry float8_e4m3fn values (NumPy's ml_dtypes.float8_e4m3fn,
+// which DLPack cannot export, travels so).
 void run_decode(const Input& q, const Input& k_cache, const Input& block_table, const Input& cache_seqlens,
                 const Input& tile_scheduler_metadata, const Input& num_splits, const Output& workspace,
                 const Output& out, const Output& lse, int64_t d_v, std::optional<float> softmax_scale, bool causal,
-                uintptr_t stream) {
+                int32_t cache_format, std::optional<Input> k_scale, bool k_cache_e4m3, uintptr_t stream) {
+  TensorView cache = to_view("k_cache", k_cache, kCacheDtypes);
+  if (k_cache_e4m3 && cache.dtype == DType::uint8) {
+    cache.dtype = DType::fp8_e4m3;
+  }
   DecodeArgs args{
       .q = to_view("q", q, kDecodeDtypes),
-      .k_cache = to_view("k_cache", k_cache, kDecodeDtypes),
+      .k_cache = cache,
+      .cache_format = static_cast<CacheFormat>(cache_format),
+      .k_scale = k_scale ? to_view("k_scale", *k_scale, kFloat32Dtype) : TensorView{},
       .block_table = to_view("block_table", block_table, kInt32Dtype),
       .cache_seqlens = to_view("cache_seqlens", cache_seqlens, kInt32Dtype),
       .d_v = d_v,
@@ -91,7 +99,8 @@ void bind_decode(nb::module_& m) {
         "Bytes of workspace decode needs, alignment slack included.");
   m.def("decode", &run_decode, nb::arg("q"), nb::arg("k_cache"), nb::arg("block_table"), nb::arg("cache_seqlens"),
         nb::arg("tile_scheduler_metadata"), nb::arg("num_splits"), nb::arg("workspace"), nb::arg("out"), nb::arg("lse"),
-        nb::arg("d_v"), nb::arg("softmax_scale").none(), nb::arg("causal"), nb::arg("stream"),
+        nb::arg("d_v"), nb::arg("softmax_scale").none(), nb::arg("causal"), nb::arg("cache_format"),
+        nb::arg("k_scale").none(), nb::arg("k_cache_e4m3"), nb::arg("stream"),
         "Checks every argument, then writes out and lse (a kernel sequence on `stream` for CUDA).");
   m.def("check_status", &raise_status, nb::arg("workspace"), nb::arg("stream"),
         "Raises ValueError describing the device status of the last decode, if it is not ok.");

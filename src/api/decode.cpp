@@ -7,6 +7,7 @@
 #include "../core/status.h"
 #include "../core/workspace.h"
 #include "backends.h"
+#include "cache_format.h"
 #include "check.h"
 #include "checked.h"
 #include "overlap.h"
@@ -86,7 +87,7 @@ void check_workspace(const DecodeArgs& a, int64_t need) {
 }
 
 // out, lse and the workspace are written: each element of out and lse has its own memory, and none of
-// the three shares memory with an input (q, k_cache, block_table, cache_seqlens, the plan buffer) or
+// the three shares memory with an input (q, k_cache, k_scale, block_table, cache_seqlens, the plan buffer) or
 // with another of them.
 void check_memory(const DecodeArgs& a, int64_t workspace_need) {
   using detail::span_of;
@@ -96,16 +97,19 @@ void check_memory(const DecodeArgs& a, int64_t workspace_need) {
   detail::check_no_self_overlap("lse", a.lse);
   const detail::Named q{"q", span_of("q", a.q)};
   const detail::Named k_cache{"k_cache", span_of("k_cache", a.k_cache)};
+  const detail::Named k_scale{"k_scale", detail::has_scale(a.cache_format) ? span_of("k_scale", a.k_scale)
+                                                                           : detail::Span{}};
   const detail::Named block_table{"block_table", span_of("block_table", a.block_table)};
   const detail::Named cache_seqlens{"cache_seqlens", span_of("cache_seqlens", a.cache_seqlens)};
   const PlanConfig& c = a.plan->config;
   const detail::Named plan{"plan buffer", span_of(a.plan->buffer, schedule::layout(c.batch, c.num_parts).bytes)};
   const detail::Named workspace{"workspace", span_of(a.workspace, workspace_need)};
-  detail::check_disjoint(out, {q, k_cache, block_table, cache_seqlens, plan, lse, workspace},
+  detail::check_disjoint(out, {q, k_cache, k_scale, block_table, cache_seqlens, plan, lse, workspace},
                          "no input or other output");
-  detail::check_disjoint(lse, {q, k_cache, block_table, cache_seqlens, plan, out, workspace},
+  detail::check_disjoint(lse, {q, k_cache, k_scale, block_table, cache_seqlens, plan, out, workspace},
                          "no input or other output");
-  detail::check_disjoint(workspace, {q, k_cache, block_table, cache_seqlens, plan, out, lse}, "no input or output");
+  detail::check_disjoint(workspace, {q, k_cache, k_scale, block_table, cache_seqlens, plan, out, lse},
+                         "no input or output");
 }
 
 // Shapes, dtypes and sizes first, then pointers, strides, the plan and the workspace: a view with a
@@ -118,9 +122,9 @@ void check_args(const DecodeArgs& a) {
   } else {
     detail::check_view("q", a.q, 4, "[b, s_q, h_q, d_qk]", {DType::bf16, DType::fp16}, device);
   }
-  detail::check_view("k_cache", a.k_cache, 4, "[num_blocks, page_size, h_kv, d_qk]", {a.q.dtype}, device);
   detail::check_view("block_table", a.block_table, 2, "[b, max_blocks_per_seq]", {DType::int32}, device);
   detail::check_view("cache_seqlens", a.cache_seqlens, 1, "[b]", {DType::int32}, device);
+  detail::check_cache_views(a);
   detail::check_view("out", a.out, 4, "[b, s_q, h_q, d_v]", {a.q.dtype}, device);
   detail::check_view("lse", a.lse, 3, "[b, h_q, s_q]", {DType::fp32}, device);
 
@@ -138,7 +142,7 @@ void check_args(const DecodeArgs& a) {
   detail::check_at_most("q.size(2) (h_q)", h_q, kMaxDim);
   detail::check_at_most("q.size(1) * q.size(2) (s_q * h_q)", s_q * h_q, kMaxDim);
   detail::check_at_most("k_cache.size(1) (page_size)", a.k_cache.sizes[1], kMaxDim);
-  check_size("k_cache", a.k_cache, 3, d_qk, "d_qk from q");
+  detail::check_cache_sizes(a);
   const int64_t h_kv = a.k_cache.sizes[2];
   if (h_q % h_kv != 0) {
     fail("q.size(2) (h_q)", "a multiple of h_kv = " + std::to_string(h_kv), std::to_string(h_q));
@@ -157,6 +161,7 @@ void check_args(const DecodeArgs& a) {
   check_size("lse", a.lse, 2, s_q, "s_q from q");
   detail::check_data("q", a.q);
   detail::check_data("k_cache", a.k_cache);
+  detail::check_cache_data(a);
   detail::check_data("block_table", a.block_table);
   detail::check_data("cache_seqlens", a.cache_seqlens);
   detail::check_data("out", a.out);

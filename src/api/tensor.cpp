@@ -35,6 +35,9 @@ TensorView make_view(void* data, DType dtype, std::initializer_list<int64_t> siz
 
 int64_t dtype_size(DType dtype) {
   switch (dtype) {
+    case DType::fp8_e4m3:
+    case DType::uint8:
+      return 1;
     case DType::bf16:
     case DType::fp16:
       return 2;
@@ -59,6 +62,10 @@ const char* dtype_name(DType dtype) {
       return "int32";
     case DType::int64:
       return "int64";
+    case DType::fp8_e4m3:
+      return "fp8_e4m3";
+    case DType::uint8:
+      return "uint8";
   }
   return "unknown";
 }

@@ -27,8 +27,10 @@ inline constexpr int64_t kNoSequence = -1;
 // every other. Room for codes added later without changing the encoding.
 inline constexpr int32_t kCodeRadix = 8;
 
-// The word of a decode without offence: larger than every offence, so atomicMin keeps the first one.
+// The word without offence: larger than every offence, so atomicMin keeps the first one; a byte
+// pattern (every byte kOkByte), so a memset can write it (write_cache's reset_status).
 inline constexpr int32_t kOkWord = 0x7f7f7f7f;
+inline constexpr int kOkByte = 0x7f;
 
 // The largest batch (or write_cache token count) whose offences still encode below kOkWord.
 inline constexpr int64_t kMaxBatch = int64_t{1} << 27;

@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "cache_row.h"
 #include "half.h"
 
 namespace openmla::cpu {
@@ -41,6 +42,7 @@ void attend_split(const DecodeArgs& a, float scale, int64_t seq, int64_t key_beg
   const auto* pages = static_cast<const int32_t*>(a.block_table.data) + seq * a.block_table.strides[0];
   const int64_t n_keys = std::max<int64_t>(key_end - key_begin, 0);
 
+  const CacheReader cache = cache_reader(a);
   std::vector<float> keys(static_cast<size_t>(n_keys * d_qk));  // [n_keys, d_qk] of one KV head
   std::vector<float> query(static_cast<size_t>(d_qk));          // [d_qk]
   std::vector<float> scores(static_cast<size_t>(n_keys));       // [n_keys]
@@ -48,11 +50,7 @@ void attend_split(const DecodeArgs& a, float scale, int64_t seq, int64_t key_beg
     for (int64_t k = 0; k < n_keys; ++k) {
       const int64_t key = key_begin + k;
       const int64_t block = pages[(key / page_size) * a.block_table.strides[1]];
-      const int64_t base =
-          block * a.k_cache.strides[0] + (key % page_size) * a.k_cache.strides[1] + g * a.k_cache.strides[2];
-      for (int64_t d = 0; d < d_qk; ++d) {
-        keys[k * d_qk + d] = load_element(a.k_cache.data, base + d, a.k_cache.dtype);
-      }
+      cache.read(block, key % page_size, g, &keys[k * d_qk]);
     }
     for (int64_t i = 0; i < s_q; ++i) {
       // Causal: row i sees keys 0 .. s_k - s_q + i.

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "../api/backends.h"
+#include "../api/cache_format.h"
 #include "../api/check.h"
 #include "../core/schedule.h"
 #include "../core/status.h"
@@ -36,11 +37,11 @@ bool supports_dependent_launch(int device) {
   return major >= 9;
 }
 
-void check_aligned(const char* name, const TensorView& view, int64_t elements) {
+void check_aligned(const char* name, const TensorView& view, int64_t bytes) {
   if (detail::is_empty(view)) {
     return;
   }
-  const int64_t bytes = elements * dtype_size(view.dtype);
+  const int64_t elements = bytes / dtype_size(view.dtype);
   if (reinterpret_cast<uintptr_t>(view.data) % static_cast<uintptr_t>(bytes) != 0) {
     detail::fail(name, "data aligned to " + std::to_string(bytes) + " bytes (CUDA backend)", "a misaligned pointer");
   }
@@ -71,6 +72,7 @@ DecodeParams make_params(const DecodeArgs& a, float scale) {
       .k_stride_block = a.k_cache.strides[0],
       .k_stride_token = a.k_cache.strides[1],
       .k_stride_head = a.k_cache.strides[2],
+      .k_scale = detail::has_scale(a.cache_format) ? static_cast<const float*>(a.k_scale.data) : nullptr,
       .block_table = static_cast<const int32_t*>(a.block_table.data),
       .bt_stride_b = a.block_table.strides[0],
       .bt_stride_page = a.block_table.strides[1],
@@ -114,6 +116,14 @@ bool portable_forced_by_environment() {
   return forced;
 }
 
+// Why the Hopper kernel cannot serve the call, or nullptr. It has no FP8 cache path yet.
+const char* sm90_unsupported(const DecodeArgs& a) {
+  if (a.cache_format != CacheFormat::plain) {
+    return "a bf16/fp16 cache: it has no FP8 cache path yet; the portable kernel serves FP8 caches";
+  }
+  return sm90::decode_unsupported(a);
+}
+
 }  // namespace
 
 bool available() { return true; }
@@ -132,12 +142,11 @@ int32_t device_count() {
 Kernel select_kernel(const DecodeArgs& a) {
   switch (a.kernel) {
     case Kernel::automatic:
-      return !portable_forced_by_environment() && sm90::decode_unsupported(a) == nullptr ? Kernel::sm90
-                                                                                         : Kernel::portable;
+      return !portable_forced_by_environment() && sm90_unsupported(a) == nullptr ? Kernel::sm90 : Kernel::portable;
     case Kernel::portable:
       return Kernel::portable;
     case Kernel::sm90:
-      if (const char* reason = sm90::decode_unsupported(a)) {
+      if (const char* reason = sm90_unsupported(a)) {
         detail::fail("kernel", std::string("a kernel that serves the call (sm90 needs ") + reason + ")", "sm90");
       }
       return Kernel::sm90;
@@ -181,11 +190,14 @@ void check_args(const DecodeArgs& a) {
     detail::fail("plan.config.num_parts and h_kv", "<= " + std::to_string(kMaxGridYZ) + " (CUDA grid)",
                  std::to_string(a.plan->config.num_parts) + " and " + std::to_string(a.k_cache.sizes[2]));
   }
-  check_aligned("q", a.q, 8);
-  check_aligned("k_cache", a.k_cache, 8);
-  check_aligned("out", a.out, 4);
+  check_aligned("q", a.q, 16);
+  check_aligned("k_cache", a.k_cache, 16);
+  check_aligned("out", a.out, 8);
   check_device_view("q", a.q, device);
   check_device_view("k_cache", a.k_cache, device);
+  if (detail::has_scale(a.cache_format)) {
+    check_device_view("k_scale", a.k_scale, device);
+  }
   check_device_view("block_table", a.block_table, device);
   check_device_view("cache_seqlens", a.cache_seqlens, device);
   check_device_view("out", a.out, device);
@@ -221,8 +233,8 @@ void decode(const DecodeArgs& a, float scale) {
   if (kernel == Kernel::sm90) {
     sm90::launch_decode(params, a.q.dtype, a.k_cache, num_parts, h_kv, stream);
   } else {
-    const portable::KernelConfig config = portable::select_config(params.rows, device);
-    portable::launch_decode(params, a.q.dtype, config, num_parts, h_kv, dependent, stream);
+    const portable::KernelConfig config = portable::select_config(params.rows, device, a.cache_format);
+    portable::launch_decode(params, a.q.dtype, a.cache_format, config, num_parts, h_kv, dependent, stream);
   }
   if (num_parts > 1) {
     combine::launch_combine(params, a.q.dtype, dependent, stream);

@@ -75,13 +75,14 @@ Kernel expected_automatic_kernel(const Problem& problem) {
              : Kernel::portable;
 }
 
-GpuRun gpu_decode(const Problem& p, const DeviceProblem& d, int64_t num_parts, Kernel kernel) {
+GpuRun gpu_decode(const Problem& p, const DeviceProblem& d, int64_t num_parts, Kernel kernel,
+                  const AdjustArgs& adjust) {
   const PlanConfig config = gpu_plan_config(p, num_parts);
   DeviceBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
   const Device gpu{DeviceType::cuda, 0};
   const Plan plan = openmla::plan(config, d.seqlens_view(p),
                                   Buffer{plan_memory.data(), static_cast<int64_t>(plan_memory.bytes()), gpu});
-  return gpu_decode_with(p, d, plan, kernel);
+  return gpu_decode_with(p, d, plan, kernel, adjust);
 }
 
 std::vector<Kernel> kernels_here() {
@@ -91,7 +92,8 @@ std::vector<Kernel> kernels_here() {
   return {Kernel::portable};
 }
 
-GpuRun gpu_decode_with(const Problem& p, const DeviceProblem& d, const Plan& plan, Kernel kernel) {
+GpuRun gpu_decode_with(const Problem& p, const DeviceProblem& d, const Plan& plan, Kernel kernel,
+                       const AdjustArgs& adjust) {
   const Device gpu{DeviceType::cuda, 0};
   const PlanConfig shapes = gpu_plan_config(p, plan.config.num_parts);
   const int64_t workspace_bytes = workspace_size(shapes, p.spec.d_v);
@@ -117,6 +119,9 @@ GpuRun gpu_decode_with(const Problem& p, const DeviceProblem& d, const Plan& pla
   args.out = on_gpu(o.out_view(), out.data());
   args.lse = on_gpu(o.lse_view(), lse.data());
   args.kernel = kernel;
+  if (adjust) {
+    adjust(args);
+  }
   run.kernel = selected_kernel(args);
   decode(args);
   run.status = read_status(args.workspace);

@@ -4,6 +4,7 @@
 // from support/ (openmla_support).
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "cuda_error.h"
@@ -56,8 +57,10 @@ struct GpuRun {
   DecodeStatus status;
   Kernel kernel = Kernel::automatic;  // the kernel that ran (selected_kernel)
 };
+// `adjust` edits the arguments before the decode (an FP8 cache, say).
+using AdjustArgs = std::function<void(DecodeArgs&)>;
 GpuRun gpu_decode(const Problem& problem, const DeviceProblem& device, int64_t num_parts = 0,
-                  Kernel kernel = Kernel::automatic);
+                  Kernel kernel = Kernel::automatic, const AdjustArgs& adjust = nullptr);
 
 // Whether the Hopper kernel can run here: cuda:0 has compute capability 9.0 and this build has
 // sm_90a code (OPENMLA_TEST_SM90A, set by tests/gpu/CMakeLists.txt like the library's own flag).
@@ -71,7 +74,7 @@ Kernel expected_automatic_kernel(const Problem& problem);
 // Decode with a plan the caller made (for other lengths or shapes, or with its buffer overwritten); the
 // workspace is sized for the problem's shapes.
 GpuRun gpu_decode_with(const Problem& problem, const DeviceProblem& device, const Plan& plan,
-                       Kernel kernel = Kernel::automatic);
+                       Kernel kernel = Kernel::automatic, const AdjustArgs& adjust = nullptr);
 
 // The kernels a test can name on cuda:0: portable, and sm90 where hopper_kernel_available().
 std::vector<Kernel> kernels_here();

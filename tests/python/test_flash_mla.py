@@ -153,7 +153,6 @@ def test_mixed_forms_are_refused(make):
 
 
 UNSERVED = [
-    ("is_fp8_kvcache", True),
     ("indices", np.zeros((2, 2, 64), np.int32)),
     ("attn_sink", np.zeros(8, np.float32)),
     ("extra_k_cache", np.zeros((4, 16, 1, 64), np.float16)),
@@ -174,7 +173,7 @@ def test_unserved_decode_arguments(name, value, form):
         assert metadata[0].config is None
 
 
-@pytest.mark.parametrize("name, value", [("is_fp8_kvcache", True), ("topk", 2048)])
+@pytest.mark.parametrize("name, value", [("topk", 2048)])
 def test_unserved_metadata_arguments(name, value):
     cache_seqlens = np.array([33, 90], np.int32)
     with pytest.raises(NotImplementedError, match=f"^openmla: {name}: not supported yet"):

@@ -19,7 +19,7 @@ DecodeArgs host_args(const Problem& p, const Output& output) {
   return args;
 }
 
-Output host_decode(const Problem& p, int64_t num_parts) {
+Output host_decode(const Problem& p, int64_t num_parts, const Fp8Cache* cache) {
   const PlanConfig config{.batch = p.spec.b,
                           .s_q = p.spec.s_q,
                           .h_q = p.spec.h_q,
@@ -30,10 +30,10 @@ Output host_decode(const Problem& p, int64_t num_parts) {
   // mmap'ed memory is page aligned, more than the plan (8 bytes) and workspace (256 bytes) need.
   const MappedBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
   const Plan plan = openmla::plan(config, p.seqlens_view(), Buffer{plan_memory.data(), plan_buffer_size(config)});
-  return host_decode_with(p, plan);
+  return host_decode_with(p, plan, cache);
 }
 
-Output host_decode_with(const Problem& p, const Plan& plan) {
+Output host_decode_with(const Problem& p, const Plan& plan, const Fp8Cache* cache) {
   PlanConfig shapes = plan.config;
   shapes.s_q = p.spec.s_q;
   shapes.h_q = p.spec.h_q;
@@ -42,6 +42,9 @@ Output host_decode_with(const Problem& p, const Plan& plan) {
   const MappedBuffer workspace(static_cast<size_t>(workspace_bytes));
   Output output = make_output(p.spec);
   DecodeArgs args = host_args(p, output);
+  if (cache != nullptr) {
+    use_cache(args, *cache);
+  }
   args.plan = &plan;
   args.workspace = Buffer{workspace.data(), workspace_bytes};
   decode(args);

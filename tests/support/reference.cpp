@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "half_bits.h"
@@ -26,14 +27,14 @@ double dot(const double* a, const double* b, int64_t n) {
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
-}  // namespace
+// Writes the d_qk values of key (block, slot, head) to dst.
+using KeyReader = std::function<void(int64_t block, int64_t slot, int64_t head, double* dst)>;
 
-Reference reference_decode(const Problem& p) {
+Reference decode_with(const Problem& p, const KeyReader& read_key) {
   const ProblemSpec& s = p.spec;
   const int64_t group = s.h_q / s.h_kv;
   const int64_t rows = s.s_q * group;  // the query rows that read one KV head
   const double scale = p.softmax_scale();
-  const uint16_t* cache = p.cache_data();  // [num_blocks, page_size, h_kv, d_qk]
   Reference r;
   r.out.assign(static_cast<size_t>(s.b * s.s_q * s.h_q * s.d_v), 0.0);
   r.lse.assign(static_cast<size_t>(s.b * s.h_q * s.s_q), kInf);
@@ -51,10 +52,7 @@ Reference reference_decode(const Problem& p) {
     for (int64_t g = 0; g < s.h_kv; ++g) {
       for (int64_t k = 0; k < s_k; ++k) {
         const int64_t block = p.block_table[seq * p.max_blocks_per_seq + k / s.page_size];
-        const uint16_t* src = cache + ((block * s.page_size + k % s.page_size) * s.h_kv + g) * s.d_qk;  // [d_qk]
-        for (int64_t d = 0; d < s.d_qk; ++d) {
-          keys[k * s.d_qk + d] = half_to_double(src[d], s.dtype);
-        }
+        read_key(block, k % s.page_size, g, &keys[k * s.d_qk]);
       }
       for (int64_t i = 0; i < s.s_q; ++i) {
         for (int64_t hh = 0; hh < group; ++hh) {
@@ -113,6 +111,25 @@ Reference reference_decode(const Problem& p) {
     }
   }
   return r;
+}
+
+}  // namespace
+
+Reference reference_decode(const Problem& p) {
+  const ProblemSpec& s = p.spec;
+  const uint16_t* cache = p.cache_data();  // [num_blocks, page_size, h_kv, d_qk]
+  return decode_with(p, [&](int64_t block, int64_t slot, int64_t head, double* dst) {
+    const uint16_t* src = cache + ((block * s.page_size + slot) * s.h_kv + head) * s.d_qk;  // [d_qk]
+    for (int64_t d = 0; d < s.d_qk; ++d) {
+      dst[d] = half_to_double(src[d], s.dtype);
+    }
+  });
+}
+
+Reference reference_decode(const Problem& p, const Fp8Cache& cache) {
+  return decode_with(p, [&](int64_t block, int64_t slot, int64_t head, double* dst) {
+    cache.dequantize(block, slot, head, dst);
+  });
 }
 
 Reference reference_from_output(const TensorView& out, const TensorView& lse) {

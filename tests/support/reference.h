@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "fp8_cache.h"
 #include "openmla/tensor.h"
 #include "problem.h"
 
@@ -14,6 +15,9 @@ struct Reference {
 };
 
 Reference reference_decode(const Problem& problem);
+
+// The same over an FP8 copy of the problem's cache: the reference of its dequantized values.
+Reference reference_decode(const Problem& problem, const Fp8Cache& cache);
 
 // A decode result read back as a Reference (host views out [b, s_q, h_q, d_v] bf16 | fp16 and
 // lse [b, h_q, s_q] fp32, any strides), to compare two results with the same tolerances.

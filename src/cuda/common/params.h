@@ -14,8 +14,9 @@ inline constexpr int kDV = 512;   // v = the first kDV columns of a cache row
 struct DecodeParams {
   const void* q;  // [b, s_q, h_q, kDQK]
   int64_t q_stride_b, q_stride_s, q_stride_h;
-  const void* k_cache;  // [num_blocks, page_size, h_kv, kDQK]
+  const void* k_cache;  // [num_blocks, page_size, h_kv, kDQK] (656 bytes per token in the fp8_656 format)
   int64_t k_stride_block, k_stride_token, k_stride_head;
+  const float* k_scale;  // [1] with CacheFormat::fp8_per_tensor (read by the kernel), else null
   const int32_t* block_table;  // [b, max_blocks]
   int64_t bt_stride_b, bt_stride_page;
   const int32_t* seqlens;  // [b]

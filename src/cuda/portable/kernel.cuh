@@ -13,6 +13,11 @@
 //   3. rescale:       the output accumulators are scaled by how far their row's max moved;
 //   4. accumulate_pv: O += P V for each output warp's [kORows rows, kColsPerWarp columns];
 // and once per piece, 5. finish_rows: O / row sum and the lse are written.
+//
+// An FP8 cache (Tr::kFp8, docs/fp8.md) streams its raw rows (half the bytes of bf16) through the
+// cp.async stages instead, and each tile is converted to T in shared memory (convert_tile) before
+// phase 1. fp8_per_tensor converts exactly and applies k_scale to the scores and the output in fp32;
+// fp8_656 multiplies each value by its token's scale and rounds once to T.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -25,6 +30,7 @@
 #include "../common/params.h"
 #include "../common/ptx.cuh"
 #include "../common/walk.cuh"
+#include "dequant.cuh"
 #include "fragment.cuh"
 #include "traits.h"
 
@@ -39,6 +45,7 @@ template <class Tr>
 struct Cta {
   using T = typename Tr::T;
   using Shared = typename Tr::Shared;
+  static constexpr bool kFp8 = Tr::kFp8;
   static constexpr int kM = Tr::kM;
   static constexpr int kKeys = Tr::kKeys;
 
@@ -54,6 +61,8 @@ struct Cta {
   int o_m = warp / Tr::kOWarpsN;  // output row group
   int o_n = warp % Tr::kOWarpsN;  // output column group
   bool has_scores = warp_n < Tr::kScoreWarps;
+  // k_scale (fp8_per_tensor), read once per CTA: on the device, so that a replayed graph sees a new value.
+  float k_scale = Tr::kFormat == CacheFormat::fp8_per_tensor ? *p.k_scale : 1.f;
 
   using RowLayout = typename Tr::RowLayout;  // q and cache tiles
   using PLayout = typename Tr::PLayout;      // P
@@ -77,10 +86,13 @@ struct Cta {
     }
   }
 
-  static constexpr int kRowsPerPass = kThreads / kThreadsPerRow;  // cache rows the CTA loads at once
-  static constexpr int kLoadRows = kKeys / kRowsPerPass;          // cache rows per thread and tile
+  // Threads per cache row of a load: an FP8 tile gives each thread a part of one row.
+  static constexpr int kLoadThreadsPerRow = kFp8 ? kThreads / kKeys : kThreadsPerRow;
+  static constexpr int kRowsPerPass = kThreads / kLoadThreadsPerRow;  // cache rows the CTA loads at once
+  static constexpr int kLoadRows = kKeys / kRowsPerPass;              // cache rows per thread and tile
   static_assert(kRowsPerPass % RowLayout::kPeriodRows == 0 && kThreadsPerRow % RowLayout::kPeriodChunks == 0 &&
                 kKeys % kRowsPerPass == 0 && kRowChunks % kThreadsPerRow == 0);
+  static_assert(!kFp8 || kLoadRows == 1);
 
   // The cache block of each of this thread's rows of the tile at key0 (unused past key_end). Read a
   // tile ahead of load_k, so the block-table latency hides behind a tile of work.
@@ -88,7 +100,7 @@ struct Cta {
     const int32_t* pages = p.block_table + seq * p.bt_stride_b;  // [max_blocks]
 #pragma unroll
     for (int i = 0; i < kLoadRows; ++i) {
-      const int key = key0 + threadIdx.x / kThreadsPerRow + i * kRowsPerPass;
+      const int key = key0 + threadIdx.x / kLoadThreadsPerRow + i * kRowsPerPass;
       const int page = p.page_shift >= 0 ? key >> p.page_shift : key / p.page_size;
       block[i] = key < key_end ? pages[static_cast<int64_t>(page) * p.bt_stride_page] : 0;
     }
@@ -127,6 +139,64 @@ struct Cta {
     }
   }
 
+  // The FP8 form of load_k: raw row bytes of keys [key0, key0 + kKeys) into s.raw[stage], this thread's
+  // chunks of its row; zeros (every value, scale and RoPE value 0) past key_end and for a bad block.
+  __device__ void load_raw(int key0, int key_end, int stage, const int32_t (&block)[kLoadRows]) {
+    constexpr int kBytes = kRawRowBytes<Tr::kFormat>;
+    constexpr int kChunks = kBytes / 16;
+    constexpr int kPerThread = (kChunks + kLoadThreadsPerRow - 1) / kLoadThreadsPerRow;
+    const auto* cache = static_cast<const uint8_t*>(p.k_cache);  // [num_blocks, page_size, h_kv, kBytes]
+    const int row = threadIdx.x / kLoadThreadsPerRow;
+    const int chunk0 = threadIdx.x % kLoadThreadsPerRow;
+    const int key = key0 + row;
+    bool valid = key < key_end;
+    const uint8_t* src = cache;
+    if (valid) {
+      if (block[0] < 0 || block[0] >= p.num_blocks) {
+        s.bad_page = 1;
+        valid = false;
+      } else {
+        const int slot = p.page_shift >= 0 ? key & (p.page_size - 1) : key % p.page_size;
+        src = cache + block[0] * p.k_stride_block + static_cast<int64_t>(slot) * p.k_stride_token +
+              kv_head * p.k_stride_head;
+      }
+    }
+    const uint32_t dst = ptx::smem_addr(s.raw[stage]) + row * kBytes;
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      const int c = chunk0 + j * kLoadThreadsPerRow;
+      if (kChunks % kLoadThreadsPerRow == 0 || c < kChunks) {
+        ptx::cp_async_16(dst + c * 16, src + (valid ? c * 16 : 0), valid ? 16 : 0);
+      }
+    }
+  }
+
+  // Converts the raw tile in s.raw[stage] to T in s.k[0] (RowLayout), 16-byte chunk by chunk.
+  __device__ void convert_tile(int stage) {
+    constexpr int kBytes = kRawRowBytes<Tr::kFormat>;
+    constexpr bool kToken = Tr::kFormat == CacheFormat::fp8_656;
+    const uint8_t* raw = s.raw[stage];  // [kKeys, kBytes]
+    char* tile = reinterpret_cast<char*>(s.k[0]);
+    static_assert((kKeys * kRowChunks) % kThreads == 0);
+#pragma unroll
+    for (int i = 0; i < kKeys * kRowChunks / kThreads; ++i) {
+      const int id = threadIdx.x + i * kThreads;
+      const int row = id / kRowChunks;
+      const int c = id % kRowChunks;
+      const uint8_t* src = raw + row * kBytes;
+      uint4 v;
+      if (kToken && c >= kTokenValueChunks) {  // RoPE values, already T
+        v = *reinterpret_cast<const uint4*>(src + kTokenRopeAt + (c - kTokenValueChunks) * 16);
+      } else if constexpr (kToken) {
+        const float scale = reinterpret_cast<const float*>(src + kTokenScalesAt)[c * kChunk / kFp8TokenTile];
+        v = dequant::e4m3x8<T, true>(*reinterpret_cast<const uint2*>(src + c * kChunk), scale);
+      } else {
+        v = dequant::e4m3x8<T, false>(*reinterpret_cast<const uint2*>(src + c * kChunk), 1.f);
+      }
+      *reinterpret_cast<uint4*>(tile + RowLayout::offset(row, c)) = v;
+    }
+  }
+
   // Between a tile's score, softmax and output phases, warps exchange data only with the warps of
   // their own query rows. When the CTA's rows form two output row groups whose warps are exactly the
   // score warps of those rows, each group (kWarps / 2 warps) waits at its own named barrier rather
@@ -146,7 +216,11 @@ struct Cta {
   // group, and fetches into `blocks` the blocks of the tile after it.
   __device__ void load_next(const Piece& piece, int tile, int n_tiles, int32_t (&blocks)[kLoadRows]) {
     if (tile < n_tiles) {
-      load_k(piece.key_begin + tile * kKeys, piece.key_end, tile % kStages, blocks);
+      if constexpr (kFp8) {
+        load_raw(piece.key_begin + tile * kKeys, piece.key_end, tile % kStages, blocks);
+      } else {
+        load_k(piece.key_begin + tile * kKeys, piece.key_end, tile % kStages, blocks);
+      }
     }
     ptx::cp_async_commit();
     if (tile + 1 < n_tiles) {
@@ -158,7 +232,8 @@ struct Cta {
   // right after the barrier that opens tile t: the copies issue among the score products, and no
   // barrier closes the tile. Otherwise tile t + 2 is loaded after a barrier that closes tile t, which
   // keeps two tiles in flight for memory-bound shapes.
-  static constexpr bool kEarlyLoads = kRowGroups;
+  // An FP8 cache converts each tile into the one T tile, so its loads follow the conversion instead.
+  static constexpr bool kEarlyLoads = kRowGroups && !kFp8;
 
   // The fragments each warp keeps in registers across a piece.
   using Scores = float[Tr::kScoreTiles][4];              // [16 rows, kKeysPerWarp keys] of a score warp
@@ -248,6 +323,16 @@ struct Cta {
     }
   }
 
+  // The FP8 form of wait_for_tile: once tile `tile` has landed and every warp is done with the T tile,
+  // the tile is converted into it, and its raw stage, free again, starts loading tile + kStages.
+  __device__ void wait_and_convert(const Piece& piece, int tile, int n_tiles, int32_t (&blocks)[kLoadRows]) {
+    ptx::cp_async_wait<kStages - 1>();
+    __syncthreads();
+    convert_tile(tile % kStages);
+    __syncthreads();
+    load_next(piece, tile + kStages, n_tiles, blocks);
+  }
+
   // Phase 1 (score warps). sc = Q K^T for this warp's 16 rows against its kKeysPerWarp keys of the tile
   // at key0 (sk: the tile in shared memory), scaled to the log2 domain, keys a row does not see at
   // -inf; each row's max over the warp's keys goes to s.row_max[warp_n].
@@ -286,7 +371,7 @@ struct Cta {
       for (int e = 0; e < 4; ++e) {
         const int h = fragment::elem_half(e);
         const int key = key0 + key_base + t * fragment::kN + fragment::acc_col(lane) + fragment::elem_col(e);
-        sc[t][e] = !masked || key < rows.limit[h] ? sc[t][e] * p.scale_log2 : -INFINITY;
+        sc[t][e] = !masked || key < rows.limit[h] ? sc[t][e] * score_scale() : -INFINITY;
         tile_max[h] = fmaxf(tile_max[h], sc[t][e]);
       }
     }
@@ -296,6 +381,15 @@ struct Cta {
       if (fragment::quad_leader(lane)) {
         s.row_max[warp_n][rows.row[h]] = tile_max[h];
       }
+    }
+  }
+
+  // What scores are multiplied by: softmax_scale * log2(e), times k_scale for fp8_per_tensor.
+  __device__ float score_scale() const {
+    if constexpr (Tr::kFormat == CacheFormat::fp8_per_tensor) {
+      return p.scale_log2 * k_scale;
+    } else {
+      return p.scale_log2;
     }
   }
 
@@ -450,8 +544,12 @@ struct Cta {
     const Lanes l = lanes();
     for (int tile = 0; tile < n_tiles; ++tile) {
       const int parity = tile % 2;
-      wait_for_tile(piece, tile, n_tiles, blocks);
-      const uint32_t sk = ptx::smem_addr(s.k[tile % kStages]);  // [kKeys, kDQK] RowLayout
+      if constexpr (kFp8) {
+        wait_and_convert(piece, tile, n_tiles, blocks);
+      } else {
+        wait_for_tile(piece, tile, n_tiles, blocks);
+      }
+      const uint32_t sk = ptx::smem_addr(s.k[tile % Tr::kTileStages]);  // [kKeys, kDQK] RowLayout
       Scores sc;
       if (has_scores) {
         scores(sk, piece.key_begin + tile * kKeys, rows, l, sc);
@@ -463,7 +561,7 @@ struct Cta {
       row_group_sync();
       rescale(acc);
       accumulate_pv(sk, l, acc);
-      if constexpr (!kEarlyLoads) {
+      if constexpr (!kEarlyLoads && !kFp8) {
         __syncthreads();
         load_next(piece, tile + kStages, n_tiles, blocks);
       }
@@ -486,7 +584,8 @@ struct Cta {
     const int i = packed / p.group;
     const int head = kv_head * p.group + packed % p.group;
     const bool empty = total == 0.f;
-    const float inv = bad ? NAN : (empty ? 0.f : 1.f / total);
+    // v = fp8 * k_scale: the scale of fp8_per_tensor values comes in here, in fp32.
+    const float inv = bad ? NAN : (empty ? 0.f : (Tr::kFormat == CacheFormat::fp8_per_tensor ? k_scale : 1.f) / total);
     const float lse =
         bad ? NAN
             : (empty ? (piece.slot < 0 ? INFINITY : -INFINITY) : row_max * std::numbers::ln2_v<float> + logf(total));

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "../common/params.h"
+#include "openmla/decode.h"
 #include "openmla/tensor.h"
 
 namespace openmla::portable {
@@ -15,17 +16,18 @@ struct KernelConfig {
   int keys;      // keys per pipeline stage: 64 or 32
 };
 
-// The widest instance for `rows` query rows per KV head that fits the device's shared memory.
-KernelConfig select_config(int64_t rows, int device);
+// The widest instance for `rows` query rows per KV head and the cache format that fits the device's
+// shared memory.
+KernelConfig select_config(int64_t rows, int device, CacheFormat format = CacheFormat::plain);
 
-// Resident CTAs per SM of the instance (for sizing the plan; not needed to launch).
+// Resident CTAs per SM of the bf16/fp16-cache instance (for sizing the plan; not needed to launch).
 int ctas_per_sm(const KernelConfig& config);
 
 int64_t m_tiles(int64_t rows, const KernelConfig& config);
 
 // With `dependent_launch` (compute capability 9.0 and later), programmatically dependent on the status
 // reset launched just before it (status/reset.h).
-void launch_decode(const cuda::DecodeParams& params, DType dtype, const KernelConfig& config, int64_t num_parts,
-                   int64_t h_kv, bool dependent_launch, cudaStream_t stream);
+void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat format, const KernelConfig& config,
+                   int64_t num_parts, int64_t h_kv, bool dependent_launch, cudaStream_t stream);
 
 }  // namespace openmla::portable

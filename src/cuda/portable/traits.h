@@ -13,15 +13,29 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdint>
+
 #include "../common/params.h"
 #include "config.h"
 #include "swizzle.h"
 
 namespace openmla::portable {
 
-template <typename Element, int kMSlices_, int kKeys_>
+// The staging buffers of an FP8 cache: kStages tiles of raw rows (what cp.async copies), converted to
+// T into the single tile Shared::k. A bf16/fp16 cache has none (an empty base: no byte of shared memory).
+template <CacheFormat kFormat, int kKeys>
+struct RawTiles {
+  alignas(128) uint8_t raw[kStages][kKeys * kRawRowBytes<kFormat>];  // [kStages][kKeys, row bytes]
+};
+template <int kKeys>
+struct RawTiles<CacheFormat::plain, kKeys> {};
+
+template <typename Element, int kMSlices_, int kKeys_, CacheFormat kFormat_ = CacheFormat::plain>
 struct Traits {
   using T = Element;
+  static constexpr CacheFormat kFormat = kFormat_;
+  static constexpr bool kFp8 = kFormat != CacheFormat::plain;
+  static constexpr int kTileStages = kFp8 ? 1 : kStages;  // T tiles of the cache: FP8 converts into one
   static constexpr int kMSlices = kMSlices_;
   static constexpr int kM = 16 * kMSlices;                                       // query rows per CTA
   static constexpr int kKeys = kKeys_;                                           // keys per pipeline stage
@@ -47,9 +61,9 @@ struct Traits {
   using RowLayout = SwizzledRows<kRowChunks, Swizzle::k128B>;  // a row of q or of the cache
   using PLayout = SwizzledRows<kPChunks, kPChunks == 8 ? Swizzle::k128B : Swizzle::k64B>;
 
-  struct Shared {
-    alignas(128) T q[kM * cuda::kDQK];              // [kM, kDQK] RowLayout
-    alignas(128) T k[kStages][kKeys * cuda::kDQK];  // [kStages][kKeys, kDQK] RowLayout; v = first kDV cols
+  struct Shared : RawTiles<kFormat, kKeys> {
+    alignas(128) T q[kM * cuda::kDQK];                  // [kM, kDQK] RowLayout
+    alignas(128) T k[kTileStages][kKeys * cuda::kDQK];  // [kTileStages][kKeys, kDQK] RowLayout; v = first kDV cols
     alignas(128) T p[kM * kKeys];                   // [kM, kKeys] PLayout: the probabilities
     float row_max[kScoreWarps][kM];                 // per score warp, of the current tile
     float run_max[2][kM];                           // running row max before tile t at [t % 2]

@@ -1,0 +1,190 @@
+// The portable kernel on FP8 caches (docs/fp8.md), both formats: against the float64 reference of the
+// dequantized cache and against the CPU backend, with the tolerances of docs/design.md; the Hopper
+// kernel refused and never chosen for them; a captured graph replayed with a new k_scale; bad pages.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "check.h"
+#include "cuda_handles.h"
+#include "device.h"
+#include "fp8_cache.h"
+#include "half_bits.h"
+#include "host_decode.h"
+#include "openmla/error.h"
+#include "reference.h"
+
+namespace openmla::test {
+namespace {
+
+// An Fp8Cache and its k_scale copied to cuda:0.
+struct DeviceFp8 {
+  DeviceBuffer bytes;
+  DeviceBuffer scale{4};
+
+  explicit DeviceFp8(const Fp8Cache& cache) : bytes(cache.bytes.bytes()) {
+    bytes.upload(cache.bytes.data(), cache.bytes.bytes());
+    scale.upload(&cache.scale, 4);
+  }
+
+  AdjustArgs use(const Fp8Cache& cache) const {
+    return [&cache, this](DecodeArgs& args) {
+      use_cache(args, cache);
+      args.k_cache.data = bytes.data();
+      args.k_cache.device = Device{DeviceType::cuda, 0};
+      if (cache.spec.format == CacheFormat::fp8_per_tensor) {
+        args.k_scale.data = scale.data();
+        args.k_scale.device = Device{DeviceType::cuda, 0};
+      }
+    };
+  }
+};
+
+const Fp8CacheSpec kSpecs[] = {
+    {.format = CacheFormat::fp8_per_tensor},
+    {.format = CacheFormat::fp8_656},
+    {.format = CacheFormat::fp8_656, .pow2_scales = true, .bytes_dtype = DType::fp8_e4m3},
+};
+
+void expect_matches(const ProblemSpec& spec, int64_t num_parts = 0) {
+  const Problem problem = make_problem(spec);
+  const DeviceProblem device = upload(problem);
+  for (const Fp8CacheSpec& format : kSpecs) {
+    SCOPED_TRACE(cache_format_name(format.format));
+    const Fp8Cache cache = quantize_cache(problem, format);
+    const DeviceFp8 on_gpu(cache);
+    const GpuRun run = gpu_decode(problem, device, num_parts, Kernel::automatic, on_gpu.use(cache));
+    EXPECT_EQ(run.kernel, Kernel::portable);
+    EXPECT_EQ(run.status.code, StatusCode::ok);
+    EXPECT_TRUE(matches(reference_decode(problem, cache), run.output.out_view(), run.output.lse_view()));
+    const Output cpu = host_decode(problem, num_parts, &cache);
+    EXPECT_TRUE(matches(reference_from_output(cpu.out_view(), cpu.lse_view()), run.output.out_view(),
+                        run.output.lse_view()))
+        << "against the CPU backend";
+  }
+}
+
+TEST(GpuFp8, DecodeStep) {
+  OPENMLA_REQUIRE_GPU();
+  expect_matches({.b = 8, .h_q = 16, .s_k = 1500, .varlen = true, .seed = 201});
+  expect_matches({.b = 4, .h_q = 16, .s_k = 700, .varlen = true, .dtype = DType::fp16, .seed = 202});
+}
+
+TEST(GpuFp8, CausalManyHeadsAndSplits) {
+  OPENMLA_REQUIRE_GPU();
+  expect_matches({.b = 3, .s_q = 2, .h_q = 128, .s_k = 2000, .varlen = true, .causal = true, .seed = 203}, 40);
+  expect_matches({.b = 2, .s_q = 4, .h_q = 64, .h_kv = 2, .s_k = 300, .causal = true, .seed = 204});
+}
+
+TEST(GpuFp8, ZeroLengthsAndOtherPageSizes) {
+  OPENMLA_REQUIRE_GPU();
+  for (int64_t page : {1, 16, 100}) {
+    SCOPED_TRACE("page_size " + std::to_string(page));
+    expect_matches({.b = 6, .s_q = 2, .h_q = 32, .s_k = 400, .varlen = true, .causal = true, .page_size = page,
+                    .seed = static_cast<uint64_t>(205 + page), .zero_length_every = 3, .extra_pages = 4});
+  }
+}
+
+TEST(GpuFp8, HopperKernelRefusedAndNeverChosen) {
+  OPENMLA_REQUIRE_GPU();
+  const Problem problem = make_problem({.b = 2, .h_q = 16, .s_k = 200, .seed = 210});
+  const DeviceProblem device = upload(problem);
+  for (const Fp8CacheSpec& format : kSpecs) {
+    const Fp8Cache cache = quantize_cache(problem, format);
+    const DeviceFp8 on_gpu(cache);
+    try {
+      gpu_decode(problem, device, 0, Kernel::sm90, on_gpu.use(cache));
+      ADD_FAILURE() << "sm90 accepted an FP8 cache";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("no FP8 cache path yet"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache)).kernel, Kernel::portable);
+  }
+}
+
+TEST(GpuFp8, BadPageGivesNaNAndStatus) {
+  OPENMLA_REQUIRE_GPU();
+  const Problem problem = make_problem({.b = 3, .h_q = 16, .s_k = 300, .seed = 211});
+  DeviceProblem device = upload(problem);
+  const int32_t bad_page = static_cast<int32_t>(problem.num_blocks);
+  device.block_table.upload(&bad_page, 4, static_cast<size_t>(1 * problem.max_blocks_per_seq + 2) * 4);
+  for (const Fp8CacheSpec& format : kSpecs) {
+    SCOPED_TRACE(cache_format_name(format.format));
+    const Fp8Cache cache = quantize_cache(problem, format);
+    const DeviceFp8 on_gpu(cache);
+    const GpuRun run = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
+    EXPECT_EQ(run.status.code, StatusCode::page_out_of_range);
+    EXPECT_EQ(run.status.batch, 1);
+    const Output& o = run.output;
+    const int64_t row = problem.spec.s_q * problem.spec.h_q * problem.spec.d_v;  // out elements per sequence
+    for (int64_t seq = 0; seq < 3; ++seq) {
+      for (int64_t i = 0; i < row; ++i) {
+        ASSERT_EQ(std::isnan(half_to_double(o.out[seq * row + i], DType::bf16)), seq == 1) << seq << ", " << i;
+      }
+      for (int64_t h = 0; h < problem.spec.h_q; ++h) {
+        ASSERT_EQ(std::isnan(o.lse[seq * problem.spec.h_q + h]), seq == 1) << seq << ", " << h;
+      }
+    }
+  }
+}
+
+// A captured decode reads k_scale when it runs: replaying the graph after writing a new scale into the
+// same device memory gives the result of the new scale.
+TEST(GpuFp8, GraphReplaysWithANewScale) {
+  OPENMLA_REQUIRE_GPU();
+  const Problem problem = make_problem({.b = 4, .h_q = 16, .s_k = 900, .varlen = true, .seed = 212});
+  const DeviceProblem device = upload(problem);
+  Fp8Cache cache = quantize_cache(problem, {.format = CacheFormat::fp8_per_tensor});
+  DeviceFp8 on_gpu(cache);
+  const Device gpu{DeviceType::cuda, 0};
+  const PlanConfig config = gpu_plan_config(problem);
+  DeviceBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
+  const int64_t workspace_bytes = workspace_size(config, 512);
+  DeviceBuffer workspace(static_cast<size_t>(workspace_bytes));
+  Output output = make_output(problem.spec);
+  DeviceBuffer out(output.out.size() * 2);
+  DeviceBuffer lse(output.lse.size() * 4);
+
+  const support::Stream owned_stream = support::make_stream();
+  cudaStream_t stream = owned_stream.get();
+  SUPPORT_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  const Plan plan = openmla::plan(config, device.seqlens_view(problem),
+                                  Buffer{plan_memory.data(), static_cast<int64_t>(plan_memory.bytes()), gpu}, stream);
+  DecodeArgs args;
+  args.q = device.q_view(problem);
+  args.block_table = device.block_table_view(problem);
+  args.cache_seqlens = device.seqlens_view(problem);
+  on_gpu.use(cache)(args);
+  args.plan = &plan;
+  args.workspace = Buffer{workspace.data(), workspace_bytes, gpu};
+  args.out = output.out_view();
+  args.out.data = out.data();
+  args.out.device = gpu;
+  args.lse = output.lse_view();
+  args.lse.data = lse.data();
+  args.lse.device = gpu;
+  args.stream = stream;
+  decode(args);
+  cudaGraph_t captured = nullptr;
+  SUPPORT_CUDA(cudaStreamEndCapture(stream, &captured));
+  const support::Graph graph(captured);
+  cudaGraphExec_t instantiated = nullptr;
+  SUPPORT_CUDA(cudaGraphInstantiate(&instantiated, graph.get(), 0));
+  const support::GraphExec exec(instantiated);
+
+  for (float factor : {1.0f, 3.0f}) {
+    cache.scale *= factor;
+    on_gpu.scale.upload(&cache.scale, 4);
+    SUPPORT_CUDA(cudaGraphLaunch(exec.get(), stream));
+    SUPPORT_CUDA(cudaStreamSynchronize(stream));
+    out.download(output.out.data(), out.bytes());
+    lse.download(output.lse.data(), lse.bytes());
+    EXPECT_TRUE(matches(reference_decode(problem, cache), output.out_view(), output.lse_view()))
+        << "scale " << cache.scale;
+  }
+}
+
+}  // namespace
+}  // namespace openmla::test
