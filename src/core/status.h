@@ -27,8 +27,7 @@ inline constexpr int64_t kNoSequence = -1;
 // every other. Room for codes added later without changing the encoding.
 inline constexpr int32_t kCodeRadix = 8;
 
-// The word without offence: larger than every offence, so atomicMin keeps the first one; a byte
-// pattern (every byte kOkByte), so a memset can write it (write_cache's reset_status).
+// A byte pattern (every byte kOkByte), so a memset can reset the word; larger than every offence.
 inline constexpr int32_t kOkWord = 0x7f7f7f7f;
 inline constexpr int kOkByte = 0x7f;
 

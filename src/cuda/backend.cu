@@ -24,7 +24,6 @@
 #include "plan/launch.h"
 #include "portable/launch.h"
 #include "sm90/launch.h"
-#include "status/reset.h"
 
 namespace openmla::cuda {
 
@@ -221,7 +220,7 @@ void decode(const DecodeArgs& a, float scale) {
   const int device = a.q.device.index;
   DeviceScope scope(device);
   const auto stream = static_cast<cudaStream_t>(a.stream);
-  launch_status_reset(static_cast<int32_t*>(a.workspace.data), stream);
+  OPENMLA_CUDA_CHECK(cudaMemsetAsync(a.workspace.data, status::kOkByte, sizeof(int32_t), stream));
   if (a.q.sizes[0] == 0) {
     return;  // an empty step: no kernel, nothing read
   }
@@ -234,7 +233,7 @@ void decode(const DecodeArgs& a, float scale) {
     sm90::launch_decode(params, a.q.dtype, a.k_cache, num_parts, h_kv, stream);
   } else {
     const portable::KernelConfig config = portable::select_config(params.rows, device, a.cache_format);
-    portable::launch_decode(params, a.q.dtype, a.cache_format, config, num_parts, h_kv, dependent, stream);
+    portable::launch_decode(params, a.q.dtype, a.cache_format, config, num_parts, h_kv, stream);
   }
   if (num_parts > 1) {
     combine::launch_combine(params, a.q.dtype, dependent, stream);

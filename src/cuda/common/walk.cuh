@@ -6,7 +6,6 @@
 #include "../../core/pieces.h"
 #include "../../core/status.h"
 #include "params.h"
-#include "status_word.cuh"
 
 namespace openmla::cuda {
 
@@ -15,7 +14,7 @@ template <typename Run>
 __device__ __forceinline__ void for_each_piece(const DecodeParams& p, int part, Run&& run) {
   const schedule::Walk walk = schedule::walk_part(p.plan, p.batch, p.num_parts, part);
   if (walk.status != status::kOk && threadIdx.x == 0) {
-    record_status(p.status, status::encode(status::kNoSequence, walk.status));
+    atomicMin(p.status, status::encode(status::kNoSequence, walk.status));
   }
   const schedule::Lengths lengths{
       .seqlens = p.seqlens, .stride = p.seqlens_stride, .page_size = p.page_size, .max_blocks = p.max_blocks};
@@ -40,7 +39,7 @@ __device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int
   if (threadIdx.x == 0) {
     shared.walk = schedule::walk_part(p.plan, p.batch, p.num_parts, part);
     if (shared.walk.status != status::kOk) {
-      record_status(p.status, status::encode(status::kNoSequence, shared.walk.status));
+      atomicMin(p.status, status::encode(status::kNoSequence, shared.walk.status));
     }
   }
   __syncthreads();

@@ -509,7 +509,7 @@ struct Cta {
     const bool bad = piece.status != status::kOk || s.bad_page != 0;
     if (bad && threadIdx.x == 0) {
       const int code = piece.status != status::kOk ? piece.status : status::kPageOutOfRange;
-      cuda::record_status(p.status, status::encode(piece.seq, code));
+      atomicMin(p.status, status::encode(piece.seq, code));
     }
 #pragma unroll
     for (int mt = 0; mt < Tr::kOMTiles; ++mt) {
@@ -619,11 +619,9 @@ __global__ void __launch_bounds__(kThreads, 1) decode_kernel(const __grid_consta
   extern __shared__ __align__(128) char smem[];
   auto& s = *reinterpret_cast<typename Tr::Shared*>(smem);
 
-  // The combine kernel may launch now: it waits for this whole grid (griddepcontrol.wait) before it
-  // reads anything, so launching it early only hides its launch latency behind this kernel.
-  ptx::launch_dependents();
   Cta<Tr> cta{p, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
   cuda::for_each_piece(p, blockIdx.y, [&](const Piece& piece) { cta.run(piece); });
+  ptx::launch_dependents();  // the combine kernel may start launching
 }
 
 }  // namespace openmla::portable

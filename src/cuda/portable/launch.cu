@@ -93,15 +93,17 @@ int64_t m_tiles(int64_t rows, const KernelConfig& config) {
   return (rows + m - 1) / m;
 }
 
+// The decode kernel follows the status reset (a memset), so it is launched without programmatic
+// dependence; it lets the combine kernel launch early instead.
 void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat format, const KernelConfig& config,
-                   int64_t num_parts, int64_t h_kv, bool dependent_launch, cudaStream_t stream) {
+                   int64_t num_parts, int64_t h_kv, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(m_tiles(params.rows, config)), static_cast<unsigned>(num_parts),
                   static_cast<unsigned>(h_kv));
   dispatch(config, dtype, format, [&]<class Tr>() {
     constexpr int kSmem = sizeof(typename Tr::Shared);
     auto* kernel = &decode_kernel<Tr>;
     OPENMLA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-    cuda::launch_kernel(kernel, grid, dim3(kThreads), kSmem, stream, dependent_launch, params);
+    cuda::launch_kernel(kernel, grid, dim3(kThreads), kSmem, stream, false, params);
   });
 }
 

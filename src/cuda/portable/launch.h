@@ -25,9 +25,7 @@ int ctas_per_sm(const KernelConfig& config);
 
 int64_t m_tiles(int64_t rows, const KernelConfig& config);
 
-// With `dependent_launch` (compute capability 9.0 and later), programmatically dependent on the status
-// reset launched just before it (status/reset.h).
 void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat format, const KernelConfig& config,
-                   int64_t num_parts, int64_t h_kv, bool dependent_launch, cudaStream_t stream);
+                   int64_t num_parts, int64_t h_kv, cudaStream_t stream);
 
 }  // namespace openmla::portable

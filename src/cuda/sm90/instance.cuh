@@ -30,20 +30,20 @@ void allow_shared_memory() {
   }
 }
 
-// Compute capability 9.0 has programmatic dependent launch: each kernel may start while the status
-// reset launched just before it (status/reset.h) finishes.
+// The decode kernel follows the status reset (a memset), so it is launched without programmatic
+// dependence; it lets the combine kernel launch early instead.
 template <typename T>
 void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename Traits<T>::AsymmetricShared);
   allow_shared_memory<&asymmetric_kernel<T>, kBytes>();
-  cuda::launch_kernel(&asymmetric_kernel<T>, grid, dim3(kThreads), kBytes, stream, true, params, tile_map);
+  cuda::launch_kernel(&asymmetric_kernel<T>, grid, dim3(kThreads), kBytes, stream, false, params, tile_map);
 }
 
 template <typename T, int kRows>
 void launch_narrow(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename Traits<T>::template NarrowShared<kRows>);
   allow_shared_memory<&narrow_kernel<T, kRows>, kBytes>();
-  cuda::launch_kernel(&narrow_kernel<T, kRows>, grid, dim3(kThreads), kBytes, stream, true, params, tile_map);
+  cuda::launch_kernel(&narrow_kernel<T, kRows>, grid, dim3(kThreads), kBytes, stream, false, params, tile_map);
 }
 
 template <typename T>
@@ -51,7 +51,7 @@ void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& low_map,
                    cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename Traits<T>::SeesawShared);
   allow_shared_memory<&seesaw_kernel<T>, kBytes>();
-  cuda::launch_kernel(&seesaw_kernel<T>, grid, dim3(kThreads), kBytes, stream, true, params, low_map, high_map);
+  cuda::launch_kernel(&seesaw_kernel<T>, grid, dim3(kThreads), kBytes, stream, false, params, low_map, high_map);
 }
 
 }  // namespace openmla::sm90

@@ -23,11 +23,9 @@ namespace openmla::sm90 {
 // Every piece of plan part blockIdx.y, in order, with the schedule `cta`.
 template <typename Cta>
 __device__ __forceinline__ void run_part(const cuda::DecodeParams& p, Cta& cta, cuda::SharedWalk& walk) {
-  // The combine kernel may launch now: it waits for this whole grid (griddepcontrol.wait) before it
-  // reads anything, so launching it early only hides its launch latency behind this kernel.
-  ptx::launch_dependents();
   cta.init();
   cuda::for_each_piece_shared(p, static_cast<int>(blockIdx.y), walk, [&](const Piece& piece) { cta.run(piece); });
+  ptx::launch_dependents();  // the combine kernel may start launching
 }
 
 // tile_map: boxes of 64 tokens x 9 chunks (sm90/launch.h make_cache_map).

@@ -13,7 +13,6 @@
 #include "../common/ptx.cuh"
 #include "../common/ptx/fence.cuh"
 #include "../common/row_result.cuh"
-#include "../common/status_word.cuh"
 #include "layout.cuh"
 
 namespace openmla::sm90 {
@@ -119,12 +118,12 @@ __device__ void write_rows(const cuda::DecodeParams& p, const Piece& piece, int 
   }
 }
 
-// The record of the piece's offence in the status word (thread 0) and whether its rows are NaN.
+// The atomicMin of the piece's offence into the status word (thread 0) and whether its rows are NaN.
 __device__ __forceinline__ bool report_piece(const cuda::DecodeParams& p, const Piece& piece, int bad_page) {
   const bool bad = piece.status != status::kOk || bad_page != 0;
   if (bad && threadIdx.x == 0) {
     const int code = piece.status != status::kOk ? piece.status : status::kPageOutOfRange;
-    cuda::record_status(p.status, status::encode(piece.seq, code));
+    atomicMin(p.status, status::encode(piece.seq, code));
   }
   return bad;
 }
