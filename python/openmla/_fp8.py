@@ -17,13 +17,14 @@ def _dtype_name(x):
 
 
 def cache_format_code(k_cache, k_scale, cache_format):
-    """The CacheFormat value for decode. None infers it: a bfloat16/float16 cache is plain, an FP8 or uint8
-    cache with k_scale is fp8_per_tensor, without k_scale fp8_656."""
+    """The CacheFormat value for decode. None infers it: an FP8 (float8_e4m3fn) or uint8 cache with k_scale is
+    fp8_per_tensor, without k_scale fp8_656; any other cache is plain (bfloat16, float16, float32 on the CPU:
+    the library checks the dtype)."""
     if cache_format is None:
-        if _dtype_name(k_cache) in ("bfloat16", "float16"):
-            cache_format = "plain"
-        else:
+        if _dtype_name(k_cache) in ("float8_e4m3fn", "uint8"):
             cache_format = "fp8_per_tensor" if k_scale is not None else "fp8_656"
+        else:
+            cache_format = "plain"
     if cache_format not in CACHE_FORMATS:
         raise ValueError(f"openmla: cache_format: expected one of {', '.join(CACHE_FORMATS)} or None, given "
                          f"{cache_format!r}")
