@@ -84,25 +84,15 @@ struct AsymmetricCta {
   }
 
   // Loads tile t of the piece (cache block `block`) into the next stage once every reader of that
-  // stage's previous tile is done. A block outside [0, num_blocks) is never read: the full barrier
-  // gets a plain arrival (no bytes), so the consumers run on over stale data, and the piece is
-  // reported and written as NaN.
+  // stage's previous tile is done (load_tile: a bad block marks the piece instead).
   __device__ void issue(const Piece& piece, int t, int32_t block) {
     const uint32_t n = tiles_issued++;
     const int stage = static_cast<int>(n % kStages);
     if (n >= kStages) {
       ptx::mbarrier_wait(ptx::smem_addr(&s.empty[stage]), (n / kStages - 1) % 2);
     }
-    const uint32_t full = ptx::smem_addr(&s.full[stage]);
-    if (block < 0 || block >= p.num_blocks) {
-      s.bad_page = 1;
-      ptx::mbarrier_arrive(full);
-      return;
-    }
-    const int key0 = piece.key_begin + t * kBlockN;
-    const int token = page_token(p, key0);
-    ptx::mbarrier_arrive_expect_tx(full, kTileBytes);
-    ptx::tma_load_5d(ptx::smem_addr(&s.kv[stage][0][0]), cache_map, 0, token, 0, kv_head, block, full, policy);
+    load_tile(p, cache_map, ptx::smem_addr(&s.kv[stage][0][0]), ptx::smem_addr(&s.full[stage]),
+              piece.key_begin + t * kBlockN, kv_head, block, policy, s.bad_page);
   }
 
   // Issues tile t if the piece has it, with the block read earlier, and reads the next tile's block.

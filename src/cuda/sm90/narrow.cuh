@@ -92,21 +92,12 @@ struct NarrowCta {
     return cache_block(p, piece, piece.key_begin + t * kBlockN);
   }
 
-  // Loads tile t of the piece (cache block `block`) into its stage, which its warpgroup is done with.
-  // A block outside [0, num_blocks) is never read: the full barrier gets a plain arrival (no bytes),
-  // the warpgroup runs on over stale data, and the piece is reported and written as NaN.
+  // Loads tile t of the piece (cache block `block`) into its stage, which its warpgroup is done with
+  // (load_tile: a bad block marks the piece instead).
   __device__ void issue(const Piece& piece, int t, int32_t block) {
-    const uint32_t n = tiles_done + t;
-    const uint32_t full = ptx::smem_addr(&s.full[n % kStages]);
-    if (block < 0 || block >= p.num_blocks) {
-      s.bad_page = 1;
-      ptx::mbarrier_arrive(full);
-      return;
-    }
-    const int key0 = piece.key_begin + t * kBlockN;
-    ptx::mbarrier_arrive_expect_tx(full, kTileBytes);
-    ptx::tma_load_5d(ptx::smem_addr(&s.kv[n % kStages][0][0]), cache_map, 0, page_token(p, key0), 0, kv_head, block,
-                     full, policy);
+    const uint32_t stage = (tiles_done + t) % kStages;
+    load_tile(p, cache_map, ptx::smem_addr(&s.kv[stage][0][0]), ptx::smem_addr(&s.full[stage]),
+              piece.key_begin + t * kBlockN, kv_head, block, policy, s.bad_page);
   }
 
   // Issues tile t if the piece has it, with the block read earlier, and reads the block of the

@@ -12,6 +12,8 @@
 #include "../common/params.h"
 #include "../common/ptx.cuh"
 #include "../common/ptx/fence.cuh"
+#include "../common/ptx/mbarrier.cuh"
+#include "../common/ptx/tma.cuh"
 #include "../common/row_result.cuh"
 #include "layout.cuh"
 
@@ -34,6 +36,22 @@ __device__ __forceinline__ int32_t cache_block(const cuda::DecodeParams& p, cons
 // The slot of key `key` within its page: the token coordinate of the TMA box that starts at it.
 __device__ __forceinline__ int page_token(const cuda::DecodeParams& p, int key) {
   return p.page_shift >= 0 ? key & (p.page_size - 1) : key % p.page_size;
+}
+
+// Loads the whole tile of 64 keys from key0 of the piece (cache block `block`, 9 chunks) into `stage`
+// with TMA, completing mbarrier `full` with its bytes. A block outside [0, num_blocks) is never read:
+// `full` gets a plain arrival (no bytes), the consumers run on over stale data, and `bad_page` marks
+// the piece, whose rows are then written as NaN.
+__device__ __forceinline__ void load_tile(const cuda::DecodeParams& p, const CUtensorMap* map, uint32_t stage,
+                                          uint32_t full, int key0, int kv_head, int32_t block, uint64_t policy,
+                                          int& bad_page) {
+  if (block < 0 || block >= p.num_blocks) {
+    bad_page = 1;
+    ptx::mbarrier_arrive(full);
+    return;
+  }
+  ptx::mbarrier_arrive_expect_tx(full, kTileBytes);
+  ptx::tma_load_5d(stage, map, 0, page_token(p, key0), 0, kv_head, block, full, policy);
 }
 
 // Multiplies the thread's two accumulator rows (d[4 j + e], row half e / 2) by their factors.
