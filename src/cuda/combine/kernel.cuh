@@ -1,10 +1,13 @@
 #pragma once
 // Merges the split results of each sequence by LSE: lse = log(sum_k exp(lse_k)),
-// out = sum_k exp(lse_k - lse) * out_k. Grid (b, row blocks): CTA (seq, y) merges query rows
-// y * kWarps + warp (and every gridDim.y * kWarps-th after), one warp per row, so that every row's
-// chain of dependent loads runs in parallel; sequences that were not split were written by the decode
-// kernel, and their CTAs return at once. A NaN partial (NaN in q, or a sequence the decode kernel
-// found bad) makes the row NaN: fmaxf alone would drop it.
+// out = sum_k exp(lse_k - lse) * out_k. Grid (b, row groups), kWarps warps per CTA; kWays warps share
+// one query row (a power of two <= kWarps, chosen by the host from the expected splits per sequence):
+// warp w takes row (group's first row + w / kWays) and the splits k = w % kWays, w % kWays + kWays, ...,
+// so that a row with many splits waits for a few L2 round trips, not one per split.
+// The kWays partial sums meet in shared memory and are added in the fixed order 0, 1, ..., kWays - 1 (the
+// result depends only on the shapes: bitwise deterministic). Sequences that were not split were written
+// by the decode kernel, and their CTAs return at once. A NaN partial (NaN in q, or a sequence the decode
+// kernel found bad) makes the row NaN: fmaxf alone would drop it.
 
 #include <cstdint>
 #include <type_traits>
@@ -17,27 +20,93 @@ namespace openmla::combine {
 
 inline constexpr int kWarps = 8;
 inline constexpr int kThreads = kWarps * 32;
-inline constexpr int kColsPerLane = cuda::kDV / 32;  // 16: four float4 per lane
+inline constexpr int kVecsPerLane = cuda::kDV / 32 / 4;  // 4 float4 per lane cover a row's 512 values
 
 template <typename T>
-__device__ __forceinline__ void store_out(T* dst, const float (&v)[4]) {
+__device__ __forceinline__ void store_out(T* dst, const float4& v) {
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    const __nv_bfloat162 lo = __floats2bfloat162_rn(v[0], v[1]);
-    const __nv_bfloat162 hi = __floats2bfloat162_rn(v[2], v[3]);
-    reinterpret_cast<__nv_bfloat162*>(dst)[0] = lo;
-    reinterpret_cast<__nv_bfloat162*>(dst)[1] = hi;
+    reinterpret_cast<__nv_bfloat162*>(dst)[0] = __floats2bfloat162_rn(v.x, v.y);
+    reinterpret_cast<__nv_bfloat162*>(dst)[1] = __floats2bfloat162_rn(v.z, v.w);
   } else {
-    reinterpret_cast<__half2*>(dst)[0] = __floats2half2_rn(v[0], v[1]);
-    reinterpret_cast<__half2*>(dst)[1] = __floats2half2_rn(v[2], v[3]);
+    reinterpret_cast<__half2*>(dst)[0] = __floats2half2_rn(v.x, v.y);
+    reinterpret_cast<__half2*>(dst)[1] = __floats2half2_rn(v.z, v.w);
   }
 }
 
-template <typename T>
+__device__ __forceinline__ void add_scaled(float4& acc, float w, const float4& v) {
+  acc.x += w * v.x;
+  acc.y += w * v.y;
+  acc.z += w * v.z;
+  acc.w += w * v.w;
+}
+
+// The union LSE of row r over the sequence's n splits (every lane gets it); any_nan / empty as the
+// merge rule says.
+struct RowLse {
+  float lse;
+  bool any_nan;
+  bool empty;
+};
+
+__device__ __forceinline__ RowLse row_lse(const float* partial_lse, int64_t first, int n, int rows, int r, int lane) {
+  // partial_lse: [max_splits, rows]; split k of row r at (first + k) * rows + r.
+  float max_lse = -INFINITY;
+  bool any_nan = false;
+  for (int k = lane; k < n; k += 32) {
+    const float v = partial_lse[(first + k) * rows + r];
+    any_nan = any_nan || isnan(v);
+    max_lse = fmaxf(max_lse, v);
+  }
+  any_nan = __any_sync(0xffffffffu, any_nan);
+  for (int offset = 16; offset > 0; offset /= 2) {
+    max_lse = fmaxf(max_lse, __shfl_xor_sync(0xffffffffu, max_lse, offset));
+  }
+  float sum = 0.f;
+  if (max_lse != -INFINITY) {
+    for (int k = lane; k < n; k += 32) {
+      sum += expf(partial_lse[(first + k) * rows + r] - max_lse);
+    }
+  }
+  for (int offset = 16; offset > 0; offset /= 2) {
+    sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+  }
+  const bool empty = max_lse == -INFINITY;
+  return RowLse{any_nan ? NAN : (empty ? INFINITY : max_lse + logf(sum)), any_nan, empty};
+}
+
+// acc = sum over the splits k = way, way + ways, ... < n of exp(lse_k - lse) * out_k (the lane's columns
+// lane * 4 + 128 * j), in increasing k.
+__device__ __forceinline__ void weighted_sum(const cuda::DecodeParams& p, int64_t first, int n, int rows, int r,
+                                             float lse, int way, int ways, int lane, float4 (&acc)[kVecsPerLane]) {
+  const int64_t slot_row = (first + way) * rows + r;
+  const float* part_lse = p.partial_lse + slot_row;                                                     // split `way`
+  const float4* part_out = reinterpret_cast<const float4*>(p.partial_out + slot_row * cuda::kDV) + lane;  // [kDV / 4]
+  const int64_t lse_step = static_cast<int64_t>(rows) * ways;  // from split k to split k + ways
+  for (int k = way; k < n; k += ways) {
+    const float w = expf(*part_lse - lse);
+#pragma unroll
+    for (int j = 0; j < kVecsPerLane; ++j) {
+      add_scaled(acc[j], w, part_out[j * 32]);
+    }
+    part_lse += lse_step;
+    part_out += lse_step * (cuda::kDV / 4);
+  }
+}
+
+template <typename T, int kWays>
 __global__ void __launch_bounds__(kThreads) combine_kernel(const __grid_constant__ cuda::DecodeParams p) {
+  __shared__ float4 shares[kWarps][cuda::kDV / 4];  // [warp, kDV]: each warp's sum over its splits
+  // The plan's words the checks below read, loaded at once rather than one round trip after another.
+  const int seq = blockIdx.x;
+  const int x = static_cast<int>(threadIdx.x);
+  if (x < 3) {
+    ptx::prefetch_l1(x == 0 ? static_cast<const void*>(p.plan.header) : x == 1 ? p.plan.prefix + p.batch : p.plan.prefix + seq);
+  } else if (x < 5) {
+    ptx::prefetch_l1(p.plan.split_offset + seq + (x - 3));
+  }
   ptx::grid_dependency_wait();  // the partials come from the decode kernel launched just before
   // The sequence's splits as the plan holds them, checked as the decode kernel checks them
   // (core/pieces.h): where they cannot be trusted, the decode kernel wrote the rows (NaN) itself.
-  const int seq = blockIdx.x;
   if (!schedule::header_matches(p.plan, p.batch, p.num_parts)) {
     return;
   }
@@ -46,62 +115,56 @@ __global__ void __launch_bounds__(kThreads) combine_kernel(const __grid_constant
   if (!splits.ok || splits.splits <= 1) {
     return;
   }
-  const int first = splits.first_split;
+  const int64_t first = splits.first_split;
   const int n = splits.splits;
+  const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
+  const int way = warp % kWays;
+  constexpr int kRowsPerCta = kWarps / kWays;
   const int rows = p.s_q * p.h_q;
-  for (int r = blockIdx.y * kWarps + threadIdx.x / 32; r < rows; r += gridDim.y * kWarps) {
-    const int i = r / p.h_q;
-    const int head = r % p.h_q;
-    // partial_lse: [max_splits, s_q, h_q]; split k of this row at (first + k) * rows + r.
-    float max_lse = -INFINITY;
-    bool any_nan = false;
-    for (int k = lane; k < n; k += 32) {
-      const float v = p.partial_lse[static_cast<int64_t>(first + k) * rows + r];
-      any_nan = any_nan || isnan(v);
-      max_lse = fmaxf(max_lse, v);
-    }
-    any_nan = __any_sync(0xffffffffu, any_nan);
-    for (int offset = 16; offset > 0; offset /= 2) {
-      max_lse = fmaxf(max_lse, __shfl_xor_sync(0xffffffffu, max_lse, offset));
-    }
-    float sum = 0.f;
-    if (max_lse != -INFINITY) {
-      for (int k = lane; k < n; k += 32) {
-        sum += expf(p.partial_lse[static_cast<int64_t>(first + k) * rows + r] - max_lse);
+  // Every warp of the CTA runs the same iterations, so the barriers below are uniform.
+  for (int group = blockIdx.y * kRowsPerCta; group < rows; group += gridDim.y * kRowsPerCta) {
+    const int r = group + warp / kWays;
+    const bool active = r < rows;
+    float4 acc[kVecsPerLane] = {};
+    RowLse row{0.f, false, true};
+    if (active) {
+      row = row_lse(p.partial_lse, first, n, rows, r, lane);
+      if (!row.any_nan && !row.empty) {
+        weighted_sum(p, first, n, rows, r, row.lse, way, kWays, lane, acc);
       }
     }
-    for (int offset = 16; offset > 0; offset /= 2) {
-      sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-    }
-    const bool empty = max_lse == -INFINITY;
-    const float lse = any_nan ? NAN : (empty ? INFINITY : max_lse + logf(sum));
-
-    float acc[kColsPerLane] = {};
-    if (!any_nan && !empty) {
-      for (int k = 0; k < n; ++k) {
-        const int64_t slot_row = static_cast<int64_t>(first + k) * rows + r;
-        const float w = expf(p.partial_lse[slot_row] - lse);
-        const float* src = p.partial_out + slot_row * cuda::kDV;  // [kDV]
+    if constexpr (kWays > 1) {
+      __syncthreads();  // the previous group's shares are read
+      if (active && way != 0) {
 #pragma unroll
-        for (int j = 0; j < kColsPerLane / 4; ++j) {
-          const float4 v = *reinterpret_cast<const float4*>(src + j * 128 + lane * 4);
-          acc[4 * j + 0] += w * v.x;
-          acc[4 * j + 1] += w * v.y;
-          acc[4 * j + 2] += w * v.z;
-          acc[4 * j + 3] += w * v.w;
+        for (int j = 0; j < kVecsPerLane; ++j) {
+          shares[warp][j * 32 + lane] = acc[j];
+        }
+      }
+      __syncthreads();
+      if (active && way == 0) {
+        for (int other = 1; other < kWays; ++other) {
+#pragma unroll
+          for (int j = 0; j < kVecsPerLane; ++j) {
+            add_scaled(acc[j], 1.f, shares[warp + other][j * 32 + lane]);
+          }
         }
       }
     }
+    if (!active || way != 0) {
+      continue;
+    }
+    const int i = r / p.h_q;
+    const int head = r % p.h_q;
     T* out = static_cast<T*>(p.out) + seq * p.out_stride_b + i * p.out_stride_s + head * p.out_stride_h;  // [kDV]
 #pragma unroll
-    for (int j = 0; j < kColsPerLane / 4; ++j) {
-      const float v[4] = {any_nan ? NAN : acc[4 * j], any_nan ? NAN : acc[4 * j + 1], any_nan ? NAN : acc[4 * j + 2],
-                          any_nan ? NAN : acc[4 * j + 3]};
-      store_out(out + j * 128 + lane * 4, v);
+    for (int j = 0; j < kVecsPerLane; ++j) {
+      const float4 v = row.any_nan ? make_float4(NAN, NAN, NAN, NAN) : acc[j];
+      store_out(out + (j * 32 + lane) * 4, v);
     }
     if (lane == 0) {
-      p.lse[seq * p.lse_stride_b + head * p.lse_stride_h + i * p.lse_stride_s] = lse;
+      p.lse[seq * p.lse_stride_b + head * p.lse_stride_h + i * p.lse_stride_s] = row.lse;
     }
   }
 }

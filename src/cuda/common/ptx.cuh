@@ -76,6 +76,12 @@ __device__ __forceinline__ void named_barrier(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
+// PTX ISA, data movement, prefetch.global.L1: starts bringing the line of `address` into L1 without
+// waiting for it (a later load of the line waits for the same fill); never faults.
+__device__ __forceinline__ void prefetch_l1(const void* address) {
+  asm volatile("prefetch.global.L1 [%0];\n" ::"l"(reinterpret_cast<uint64_t>(address)));
+}
+
 // PTX ISA, control flow, griddepcontrol.wait: block until the grids this one depends on have completed (a no-op when
 // launched without programmatic dependence).
 __device__ __forceinline__ void grid_dependency_wait() {

@@ -6,8 +6,36 @@
 #include "../../core/pieces.h"
 #include "../../core/status.h"
 #include "params.h"
+#include "ptx.cuh"
 
 namespace openmla::cuda {
+
+// Starts, one line per thread, every load a CTA's walk makes: the whole plan buffer when it is at most
+// kWalkLines lines (else its header, the part's fields and the line's total), and cache_seqlens when
+// contiguous and as small. The walk's loads depend on each other (header, part, prefix sums, length);
+// with the lines already on their way they wait for one L2 round trip in all instead of one each.
+inline constexpr int64_t kWalkLines = 128;
+inline constexpr int64_t kLineBytes = 128;
+
+__device__ __forceinline__ void prefetch_walk(const DecodeParams& p, int part) {
+  const schedule::View& v = p.plan;
+  const auto* plan = reinterpret_cast<const char*>(v.header);
+  const int64_t plan_lines = (schedule::layout(p.batch, p.num_parts).bytes + kLineBytes - 1) / kLineBytes;
+  const int64_t seqlen_lines = p.seqlens_stride == 1 ? (p.batch * 4 + kLineBytes - 1) / kLineBytes : 0;
+  const int64_t x = threadIdx.x;
+  if (plan_lines <= kWalkLines) {
+    if (x < plan_lines) {
+      ptx::prefetch_l1(plan + x * kLineBytes);
+    }
+  } else if (x == 0) {
+    ptx::prefetch_l1(v.header);
+    ptx::prefetch_l1(v.parts + static_cast<int64_t>(part) * schedule::kPartFields);
+    ptx::prefetch_l1(v.prefix + p.batch);
+  }
+  if (seqlen_lines <= kWalkLines && x >= kWalkLines && x < kWalkLines + seqlen_lines) {
+    ptx::prefetch_l1(reinterpret_cast<const char*>(p.seqlens) + (x - kWalkLines) * kLineBytes);
+  }
+}
 
 // Calls run(piece) for every piece of plan part `part`, in order.
 template <typename Run>
@@ -36,6 +64,7 @@ struct SharedWalk {
 // piece only once every thread has its copy.
 template <typename Run>
 __device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int part, SharedWalk& shared, Run&& run) {
+  prefetch_walk(p, part);
   if (threadIdx.x == 0) {
     shared.walk = schedule::walk_part(p.plan, p.batch, p.num_parts, part);
     if (shared.walk.status != status::kOk) {

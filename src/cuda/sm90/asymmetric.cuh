@@ -299,9 +299,18 @@ struct AsymmetricCta {
     __syncthreads();  // every thread is done with the previous piece's shared memory
     if (threadIdx.x == kProducerThread) {
       s.bad_page = 0;
-      next_block = n_tiles > 0 ? fetch_block(piece, 0) : 0;
+      // The first tiles' blocks are read together, not one round trip after another.
+      int32_t first_blocks[kStages];
+#pragma unroll
       for (int t = 0; t < kStages; ++t) {
-        issue_next(piece, t, n_tiles);
+        first_blocks[t] = t < n_tiles ? fetch_block(piece, t) : 0;
+      }
+      next_block = kStages < n_tiles ? fetch_block(piece, kStages) : 0;
+#pragma unroll
+      for (int t = 0; t < kStages; ++t) {
+        if (t < n_tiles) {
+          issue(piece, t, first_blocks[t]);
+        }
       }
     }
     load_q<T>(p, piece.seq, m_tile, kv_head, s.q);
