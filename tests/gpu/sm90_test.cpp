@@ -20,6 +20,7 @@
 #include "cuda/sm90/launch.h"
 #include "device.h"
 #include "openmla/error.h"
+#include "poisoned.h"
 #include "reference_gpu.h"
 
 namespace openmla::test {
@@ -433,6 +434,36 @@ TEST(Sm90Cases, RepeatedRunsAreBitwiseIdentical) {
   EXPECT_EQ(first.kernel, Kernel::sm90);
   for (int repeat = 0; repeat < 2; ++repeat) {
     EXPECT_TRUE(bitwise_equal(first.output, gpu_decode(problem, device).output));
+  }
+}
+
+// Plan parts of several pieces, each piece with its own bad-page flag: a bad page marks its piece only,
+// neither the piece before it in the part nor the one after. Part 0 walks sequences 0-2 (1, 2, 1
+// tiles), part 1 sequences 3-5 (4, 1, 1 tiles); the bad pages are the first tile of sequence 1, the
+// third of sequence 3 and the only tile of sequence 5.
+TEST(Sm90Cases, BadPageInOnePieceOfAPart) {
+  OPENMLA_REQUIRE_HOPPER();
+  for (const int64_t h_q : {16, 128}) {
+    SCOPED_TRACE("h_q " + std::to_string(h_q));
+    const Problem problem = make_problem({.b = 6,
+                                          .s_q = 2,
+                                          .h_q = h_q,
+                                          .causal = true,
+                                          .seed = static_cast<uint64_t>(470 + h_q),
+                                          .lengths = {40, 100, 30, 200, 64, 10}});
+    DeviceProblem device = upload(problem);
+    const int32_t negative = -1;
+    const auto too_large = static_cast<int32_t>(problem.num_blocks);
+    const int64_t row = problem.max_blocks_per_seq;
+    device.block_table.upload(&negative, 4, static_cast<size_t>(1 * row) * 4);
+    device.block_table.upload(&too_large, 4, static_cast<size_t>(3 * row + 2) * 4);
+    device.block_table.upload(&negative, 4, static_cast<size_t>(5 * row) * 4);
+    const GpuRun run = gpu_decode(problem, device, 2);
+    EXPECT_EQ(run.kernel, Kernel::sm90);
+    EXPECT_EQ(run.status.code, StatusCode::page_out_of_range);
+    EXPECT_EQ(run.status.batch, 1);
+    device.block_table.upload(problem.block_table.data(), problem.block_table.size() * 4);
+    expect_poisoned(problem, device, run.output, {1, 3, 5});
   }
 }
 
