@@ -24,7 +24,7 @@ inline constexpr int64_t kWriteStatusBytes = 4;
 //   fp8_per_tensor  each value v as the e4m3 byte of v / k_scale[0] (fp32 division), rounded to nearest
 //                   even, |v / k_scale| >= 448 (infinities too) saturated to +-448, NaN as 0x7f;
 //   fp8_656         kv_c[t] in 4 groups of 128 values, each with the scale s = the smallest power of two
-//                   with max(max|group|, 1e-30) <= 448 s (NaN if the group holds a NaN), stored as fp32;
+//                   with max(max|group|, 1e-30) <= 448 s (NaN 0x7fc00000 for a group with a NaN), as fp32;
 //                   each value as the e4m3 byte of v / s (exact: s is a power of two) rounded as above;
 //                   then k_pe[t]'s 64 values bit for bit (the RoPE part in the rows' dtype).
 // This is openmla.quantize_cache's rule, so a cache written token by token equals the quantized copy

@@ -38,6 +38,15 @@ OPENMLA_HD float bits_float(uint32_t bits) {
 #endif
 }
 
+// a / b correctly rounded (IEEE division), whatever the compiler's flags for `/` on the device.
+OPENMLA_HD float divide(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fdiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+
 // x as an e4m3fn byte: rounded to nearest even; |x| >= 448 (infinities included) saturates to +-448;
 // NaN gives kNaN. The same rule as cvt.rn.satfinite.e4m3x2.f32, written out so that the host computes
 // it too.
@@ -75,15 +84,16 @@ OPENMLA_HD float nan_max(float a, float b) {
 }
 
 // The scale of a 656-byte token's group whose largest |value| is amax: the smallest power of two s with
-// max(amax, kAmaxFloor) <= 448 s (FlashMLA's rule: every value / s is exact, and every e4m3 value times
-// s is exact in bf16 and fp16, so a kernel that dequantizes to bf16 loses nothing). NaN gives the
+// max(amax, kAmaxFloor) <= 448 s. Powers of two, as FlashMLA's quantizer has them: every value / s is
+// exact, and so is every e4m3 value times s in bf16 (in fp16 within its range), so a kernel that
+// dequantizes a tile to bf16 before its products loses nothing. NaN gives the
 // canonical NaN 0x7fc00000 (whichever NaN the group held) and an infinite amax an infinite scale.
 OPENMLA_HD float group_scale(float amax) {
   if (amax != amax) {
     return bits_float(kScaleNaNBits);
   }
-  const float ratio = (amax > kAmaxFloor ? amax : kAmaxFloor) / kMax;  // correctly rounded: a power of two
-  const uint32_t bits = float_bits(ratio);                             // only when amax / 448 is one
+  const float ratio = divide(amax > kAmaxFloor ? amax : kAmaxFloor, kMax);  // a power of two
+  const uint32_t bits = float_bits(ratio);                                  // only when amax / 448 is one
   if ((bits & 0x7f800000u) == 0x7f800000u || (bits & 0x007fffffu) == 0) {
     return ratio;  // infinite, or a power of two already
   }
