@@ -1,6 +1,5 @@
 """openmla.write_cache on CuPy arrays: on CuPy's current stream, bitwise equal to the CPU backend (plain and
-656-byte FP8 caches), and an
-out-of-range slot recorded in a CuPy status array."""
+656-byte FP8 caches), and an out-of-range slot recorded in a CuPy status array."""
 
 import numpy as np
 import pytest
