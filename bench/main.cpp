@@ -1,5 +1,6 @@
-// openmla-bench: the roofline of this GPU, the 14 side-by-side MLA decode cases with their targets (or
-// one case from the command line) and the cache-write measurements, timed over CUDA-graph replays.
+// openmla-bench: the roofline of this GPU, the 14 side-by-side MLA decode cases and the FP8 cases with
+// their targets (or one case from the command line) and the cache-write measurements, timed over
+// CUDA-graph replays.
 // Table on stdout, progress on stderr, JSON lines in --out.
 
 #include <cuda_runtime.h>
