@@ -43,9 +43,45 @@ const std::vector<Entry>& entries() {
   return table;
 }
 
+Case with(Case c, CacheFormat format, Kernel kernel = Kernel::automatic) {
+  c.format = format;
+  c.kernel = kernel;
+  return c;
+}
+
+struct Fp8Entry {
+  Case shape;
+  double min_ratio;  // tokens/s over the plain bf16 twin
+};
+
+// Issue 13's targets on an H200: twice the tokens/s less 10% where decode streams the cache (h_q = 16),
+// no slower where it is compute-bound (h_q = 128), 1.6x for the portable kernel forced.
+const std::vector<Fp8Entry>& fp8_entries() {
+  using enum CacheFormat;
+  static const std::vector<Fp8Entry> table = {
+      {with(make(128, 1, 16, 4096, true, false), fp8_per_tensor), 1.8},
+      {with(make(128, 1, 16, 4096, true, false), fp8_656), 1.8},
+      {with(make(128, 1, 16, 16384, true, false), fp8_per_tensor), 1.8},
+      {with(make(128, 1, 16, 16384, true, false), fp8_656), 1.8},
+      {with(make(128, 1, 128, 4096, true, false), fp8_per_tensor), 1.0},
+      {with(make(128, 1, 16, 4096, true, false), fp8_per_tensor, Kernel::portable), 1.6},
+  };
+  return table;
+}
+
 bool same(const Case& a, const Case& b) {
   return a.b == b.b && a.s_q == b.s_q && a.h_q == b.h_q && a.h_kv == b.h_kv && a.s_k == b.s_k && a.varlen == b.varlen &&
-         a.causal == b.causal && a.page_size == b.page_size && a.dtype == b.dtype && a.d_qk == b.d_qk && a.d_v == b.d_v;
+         a.causal == b.causal && a.page_size == b.page_size && a.dtype == b.dtype && a.d_qk == b.d_qk &&
+         a.d_v == b.d_v && a.format == b.format && a.kernel == b.kernel;
+}
+
+bool listed(const std::vector<Case>& cases, const Case& c) {
+  for (const Case& x : cases) {
+    if (same(x, c)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -66,7 +102,25 @@ std::string case_name(const Case& c) {
   if (c.dtype != defaults.dtype) {
     name += std::string(" ") + dtype_name(c.dtype);
   }
+  if (c.format != defaults.format) {
+    name += std::string(" ") + cache_format_name(c.format);
+  }
+  if (c.kernel != defaults.kernel) {
+    name += std::string(" ") + kernel_name(c.kernel);
+  }
   return name;
+}
+
+int64_t cache_token_bytes(const Case& c) {
+  switch (c.format) {
+    case CacheFormat::plain:
+      return c.d_qk * dtype_size(c.dtype);
+    case CacheFormat::fp8_per_tensor:
+      return c.d_qk;
+    case CacheFormat::fp8_656:
+      return kFp8TokenBytes;
+  }
+  return 0;
 }
 
 std::vector<Case> default_cases() {
@@ -74,7 +128,29 @@ std::vector<Case> default_cases() {
   for (const Entry& e : entries()) {
     cases.push_back(e.shape);
   }
+  for (const Fp8Entry& e : fp8_entries()) {
+    const Case twin = plain_twin(e.shape);
+    if (!listed(cases, twin)) {
+      cases.push_back(twin);
+    }
+    cases.push_back(e.shape);
+  }
   return cases;
+}
+
+Case plain_twin(const Case& c) {
+  Case twin = c;
+  twin.format = CacheFormat::plain;
+  return twin;
+}
+
+std::optional<double> fp8_target_of(const Case& c) {
+  for (const Fp8Entry& e : fp8_entries()) {
+    if (same(e.shape, c)) {
+      return e.min_ratio;
+    }
+  }
+  return std::nullopt;
 }
 
 std::optional<Target> target_of(const Case& c) {

@@ -1,12 +1,14 @@
 #pragma once
 // The benchmark cases: the shape of one MLA decode problem, the default list (the side-by-side set of
-// 14 cases measured against FlashMLA and FlashAttention-3 on an H200) and each case's target.
+// 14 cases measured against FlashMLA and FlashAttention-3 on an H200, then the FP8 cases of issue 13
+// with their bf16 twins) and each case's target.
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "openmla/decode.h"
 #include "openmla/tensor.h"
 
 namespace openmla::bench {
@@ -23,6 +25,10 @@ struct Case {
   DType dtype = DType::bf16;
   int64_t d_qk = 576;  // 512 latent + 64 RoPE
   int64_t d_v = 512;
+  // The cache: plain (dtype), or FP8 quantized from the dtype cache by openmla::write_cache (per-tensor
+  // scale 1/448: the values lie in [-1, 1]).
+  CacheFormat format = CacheFormat::plain;
+  Kernel kernel = Kernel::automatic;  // portable: the portable kernel forced
 };
 
 // How a target is stated: a time for fixed lengths; for varlen cases (whose time depends on the drawn
@@ -39,13 +45,25 @@ struct Target {
   double value;  // µs (at most) or % of the ceiling (at least)
 };
 
-// "b=128 s_q=1 h_q=16 s_k=4096 varlen" (h_kv, page size and dtype only when not the default).
+// "b=128 s_q=1 h_q=16 s_k=4096 varlen" (h_kv, page size, dtype, cache format and kernel only when not
+// the default).
 std::string case_name(const Case& c);
 
-// The 14 side-by-side cases, in order.
+// Bytes of one token of one KV head as the cache stores it: d_qk elements, d_qk e4m3 bytes, or 656.
+int64_t cache_token_bytes(const Case& c);
+
+// The 14 side-by-side cases, then the FP8 cases, each after its bf16 twin.
 std::vector<Case> default_cases();
 
-// The target of this case, when it is one of the default cases.
+// The target of this case, when it is one of the 14 side-by-side cases.
 std::optional<Target> target_of(const Case& c);
+
+// An FP8 case's twin: the same case with a plain cache of its dtype (bf16 in the default list), which
+// the FP8 case is measured against in the same run.
+Case plain_twin(const Case& c);
+
+// The speed over its twin (tokens/s ratio: the twin's time over the case's) that an FP8 case of the
+// default list must reach on an H200 (issue 13).
+std::optional<double> fp8_target_of(const Case& c);
 
 }  // namespace openmla::bench

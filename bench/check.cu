@@ -39,7 +39,12 @@ std::vector<Case> check_cases() {
   wide_fp16.varlen = false;
   wide_fp16.page_size = 32;
   wide_fp16.dtype = DType::fp16;
-  return {causal_mtp, wide_fp16};
+  Case causal_per_tensor = causal_mtp;
+  causal_per_tensor.format = CacheFormat::fp8_per_tensor;
+  Case wide_656 = wide_fp16;
+  wide_656.dtype = DType::bf16;
+  wide_656.format = CacheFormat::fp8_656;
+  return {causal_mtp, wide_fp16, causal_per_tensor, wide_656};
 }
 
 float to_float(const void* data, int64_t i, DType dtype) {
@@ -87,6 +92,11 @@ SpotCheck check_one(const Case& c, cudaStream_t stream) {
   DecodeArgs cpu = gpu;
   cpu.q = on_host(gpu.q, q);
   cpu.k_cache = on_host(gpu.k_cache, k_cache);
+  support::PinnedBuffer k_scale;
+  if (c.format == CacheFormat::fp8_per_tensor) {
+    k_scale = download(gpu.k_scale);
+    cpu.k_scale = on_host(gpu.k_scale, k_scale);
+  }
   cpu.block_table = on_host(gpu.block_table, block_table);
   cpu.cache_seqlens = on_host(gpu.cache_seqlens, seqlens);
   cpu.out = on_host(gpu.out, cpu_out);

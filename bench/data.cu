@@ -10,6 +10,7 @@
 
 #include "cuda_error.h"
 #include "data.h"
+#include "openmla/cache.h"
 #include "random.h"
 
 namespace openmla::bench {
@@ -27,6 +28,7 @@ constexpr int32_t kPoisonPage = 2147480000;
 constexpr int kL2Multiple = 4;  // the rotation covers this many times the L2 size
 constexpr int kMaxCopies = 64;
 constexpr int kThreads = 256;
+constexpr float kPerTensorScale = 1.0f / 448;  // the values lie in [-1, 1]
 
 template <typename T>
 __device__ T from_float(float x);
@@ -105,6 +107,36 @@ void upload(const support::DeviceBuffer& dst, const std::vector<T>& src, cudaStr
   SUPPORT_CUDA(cudaMemcpyAsync(dst.data(), src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
 }
 
+// Writes the token rows of `staging` ([num_blocks, page_size, h_kv, d_qk] in c.dtype) into FP8 cache copy
+// `copy` with openmla::write_cache: the (page, slot, head) rows as the slots of a one-head cache.
+void quantize(const Problem& p, int copy, const support::DeviceBuffer& staging, cudaStream_t stream) {
+  const Case& c = p.shape;
+  const int64_t rows = p.num_blocks * c.page_size * c.h_kv;
+  std::vector<int64_t> slots(static_cast<size_t>(rows));
+  std::iota(slots.begin(), slots.end(), int64_t{0});
+  const support::DeviceBuffer slot_mapping(rows * 8);
+  SUPPORT_CUDA(cudaMemcpyAsync(slot_mapping.data(), slots.data(), static_cast<size_t>(rows * 8), cudaMemcpyHostToDevice,
+                               stream));
+  const int64_t row_bytes = cache_token_bytes(c);
+  TensorView kv_c = make_view(staging.data(), c.dtype, {rows, c.d_v}, p.device);
+  kv_c.strides[0] = c.d_qk;
+  TensorView k_pe =
+      make_view(staging.as<char>() + c.d_v * dtype_size(c.dtype), c.dtype, {rows, c.d_qk - c.d_v}, p.device);
+  k_pe.strides[0] = c.d_qk;
+  const TensorView cache = p.k_cache_view(copy);
+  write_cache(WriteCacheArgs{
+      .kv_c = kv_c,
+      .k_pe = k_pe,
+      .slot_mapping = make_view(slot_mapping.data(), DType::int64, {rows}, p.device),
+      .k_cache = make_view(cache.data, cache.dtype, {p.num_blocks, c.page_size * c.h_kv, 1, row_bytes}, p.device),
+      .cache_format = c.format,
+      .k_scale = c.format == CacheFormat::fp8_per_tensor ? make_view(p.k_scale.data(), DType::fp32, {1}, p.device)
+                                                         : TensorView{},
+      .stream = stream,
+  });
+  SUPPORT_CUDA(cudaStreamSynchronize(stream));  // before slot_mapping and the staging rows are reused or freed
+}
+
 }  // namespace
 
 void fill_normal(void* dst, DType dtype, int64_t n, uint64_t seed, cudaStream_t stream) {
@@ -122,17 +154,35 @@ TensorView Problem::cache_seqlens_view() const {
   return make_view(cache_seqlens.data(), DType::int32, {shape.b}, device);
 }
 
+TensorView Problem::k_cache_view(int copy) const {
+  const Case& c = shape;
+  const int64_t row = cache_token_bytes(c);
+  char* data = k_cache.as<char>() + copy * num_blocks * c.page_size * c.h_kv * row;
+  switch (c.format) {
+    case CacheFormat::plain:
+      return make_view(data, c.dtype, {num_blocks, c.page_size, c.h_kv, c.d_qk}, device);
+    case CacheFormat::fp8_per_tensor:
+      return make_view(data, DType::fp8_e4m3, {num_blocks, c.page_size, c.h_kv, c.d_qk}, device);
+    case CacheFormat::fp8_656:
+      return make_view(data, DType::uint8, {num_blocks, c.page_size, c.h_kv, row}, device);
+  }
+  throw std::invalid_argument("a cache format of openmla expected");
+}
+
 DecodeArgs Problem::args(int copy, const Plan& plan, const Buffer& workspace, cudaStream_t stream) const {
   const Case& c = shape;
   const int64_t e = elem_bytes(c);
   const int64_t q_elems = c.b * c.s_q * c.h_q * c.d_qk;
-  const int64_t cache_elems = num_blocks * c.page_size * c.h_kv * c.d_qk;
   const int64_t out_elems = c.b * c.s_q * c.h_q * c.d_v;
   const int64_t lse_elems = c.b * c.h_q * c.s_q;
   DecodeArgs a;
   a.q = make_view(q.as<char>() + copy * q_elems * e, c.dtype, {c.b, c.s_q, c.h_q, c.d_qk}, device);
-  a.k_cache = make_view(k_cache.as<char>() + copy * cache_elems * e, c.dtype, {num_blocks, c.page_size, c.h_kv, c.d_qk},
-                        device);
+  a.k_cache = k_cache_view(copy);
+  a.cache_format = c.format;
+  if (c.format == CacheFormat::fp8_per_tensor) {
+    a.k_scale = make_view(k_scale.data(), DType::fp32, {1}, device);
+  }
+  a.kernel = c.kernel;
   a.block_table = make_view(block_table.data(), DType::int32, {c.b, max_blocks_per_seq}, device);
   a.cache_seqlens = cache_seqlens_view();
   a.d_v = c.d_v;
@@ -165,7 +215,7 @@ int copies_to_defeat_l2(const Case& c, int64_t l2_bytes) {
     pages += pages_for(len, c.page_size);
   }
   const int64_t e = elem_bytes(c);
-  const int64_t set = c.b * c.s_q * c.h_q * (c.d_qk + c.d_v) * e + pages * c.page_size * c.h_kv * c.d_qk * e;
+  const int64_t set = c.b * c.s_q * c.h_q * (c.d_qk + c.d_v) * e + pages * c.page_size * c.h_kv * cache_token_bytes(c);
   const int64_t want = kL2Multiple * l2_bytes;
   return static_cast<int>(std::clamp<int64_t>((want + set - 1) / set, 1, kMaxCopies));
 }
@@ -227,7 +277,9 @@ Problem make_problem(const Case& c, int copies, cudaStream_t stream) {
   const int64_t q_elems = c.b * c.s_q * c.h_q * c.d_qk;
   const int64_t cache_elems = p.num_blocks * c.page_size * c.h_kv * c.d_qk;
   p.q = support::DeviceBuffer(copies * q_elems * e);
-  p.k_cache = support::DeviceBuffer(copies * cache_elems * e);
+  p.k_cache = support::DeviceBuffer(copies * p.num_blocks * c.page_size * c.h_kv * cache_token_bytes(c));
+  p.k_scale = support::DeviceBuffer(4);
+  p.k_scale.upload(&kPerTensorScale, 4);
   p.out = support::DeviceBuffer(copies * c.b * c.s_q * c.h_q * c.d_v * e);
   p.lse = support::DeviceBuffer(copies * c.b * c.h_q * c.s_q * 4);
   p.block_table = support::DeviceBuffer(static_cast<int64_t>(table.size()) * 4);
@@ -237,13 +289,19 @@ Problem make_problem(const Case& c, int copies, cudaStream_t stream) {
   upload(p.cache_seqlens, p.seqlens, stream);
   upload(d_page_tokens, page_tokens, stream);
 
+  // An FP8 cache is quantized from a bf16/fp16 one made in `staging`, one copy at a time.
+  const bool fp8 = c.format != CacheFormat::plain;
+  const support::DeviceBuffer staging(fp8 ? cache_elems * e : 0);
   for (int k = 0; k < copies; ++k) {
     fill_normal(p.q.as<char>() + k * q_elems * e, c.dtype, q_elems, kQSeed + k, stream);
-    void* cache = p.k_cache.as<char>() + k * cache_elems * e;
+    void* cache = fp8 ? staging.data() : p.k_cache_view(k).data;
     if (c.dtype == DType::bf16) {
       fill_cache_typed<__nv_bfloat16>(cache, d_page_tokens.as<int32_t>(), c, p.num_blocks, kCacheSeed + k, stream);
     } else {
       fill_cache_typed<__half>(cache, d_page_tokens.as<int32_t>(), c, p.num_blocks, kCacheSeed + k, stream);
+    }
+    if (fp8) {
+      quantize(p, k, staging, stream);
     }
   }
   SUPPORT_CUDA(cudaStreamSynchronize(stream));

@@ -6,6 +6,9 @@
 //
 // `copies` independent sets of q, k_cache, out and lse let the timing rotate among them, so that a
 // problem that fits in L2 is not measured out of L2. The lengths and the block table are shared.
+//
+// An FP8 cache (Case::format) is the recipe's bf16/fp16 cache quantized by openmla::write_cache, token
+// by token (NaN tokens in the unused slots); fp8_per_tensor with the scale 1/448 (values in [-1, 1]).
 
 #include <cuda_runtime.h>
 
@@ -27,13 +30,15 @@ struct Problem {
   int64_t num_blocks = 0;
   int64_t max_blocks_per_seq = 0;
   support::DeviceBuffer q;              // [copies, b, s_q, h_q, d_qk]
-  support::DeviceBuffer k_cache;        // [copies, num_blocks, page_size, h_kv, d_qk]
+  support::DeviceBuffer k_cache;        // [copies, num_blocks, page_size, h_kv, cache_token_bytes(shape)] bytes
+  support::DeviceBuffer k_scale;        // [1] fp32: fp8_per_tensor's scale
   support::DeviceBuffer out;            // [copies, b, s_q, h_q, d_v]
   support::DeviceBuffer lse;            // [copies, b, h_q, s_q] fp32
   support::DeviceBuffer block_table;    // [b, max_blocks_per_seq] int32
   support::DeviceBuffer cache_seqlens;  // [b] int32
 
   TensorView cache_seqlens_view() const;
+  TensorView k_cache_view(int copy) const;  // as decode reads it: q's dtype, fp8_e4m3 or uint8 (fp8_656)
   // Decode arguments over input set `copy` (0 <= copy < copies).
   DecodeArgs args(int copy, const Plan& plan, const Buffer& workspace, cudaStream_t stream) const;
 };

@@ -1,5 +1,6 @@
-// openmla-bench: the roofline of this GPU, the 14 side-by-side MLA decode cases with their targets (or
-// one case from the command line) and the cache-write measurements, timed over CUDA-graph replays.
+// openmla-bench: the roofline of this GPU, the 14 side-by-side MLA decode cases and the FP8 cases with
+// their targets (or one case from the command line) and the cache-write measurements, timed over
+// CUDA-graph replays.
 // Table on stdout, progress on stderr, JSON lines in --out.
 
 #include <cuda_runtime.h>
@@ -32,12 +33,15 @@ constexpr int kUsageError = 2;
 
 const char* const kUsage =
     "usage: openmla-bench [options]\n"
-    "  with no case option: the 14 side-by-side cases, each with its H200 target\n"
+    "  with no case option: the 14 side-by-side cases, each with its H200 target, then the FP8 cases\n"
+    "    (after their plain twins), each with its H200 target speed over the twin\n"
     "  case options (one case; the others default to b=128 s_q=1 h_q=16 h_kv=1 s_k=4096 varlen):\n"
     "    --b N --s_q N --h_q N --h_kv N --s_k N --page_size N\n"
     "    --varlen | --fixed     lengths ~ Normal(s_k, s_k/2) (at least s_q), or all s_k\n"
     "    --causal               row i of s_q sees keys 0 .. s_k - s_q + i\n"
     "    --dtype bf16|fp16\n"
+    "    --cache plain|fp8_per_tensor|fp8_656   an FP8 cache is measured after its plain twin\n"
+    "    --kernel automatic|portable\n"
     "  --write-cache            only the cache-write measurements (otherwise they follow the default cases)\n"
     "  --quick                  fewer and shorter timed runs\n"
     "  --no-check               skip the spot check against the CPU backend\n"
@@ -115,6 +119,21 @@ Options parse(int argc, char** argv) {
         throw std::invalid_argument("--dtype: bf16 or fp16 expected, given '" + d + "'");
       }
       shape().dtype = d == "bf16" ? openmla::DType::bf16 : openmla::DType::fp16;
+    } else if (flag == "--cache") {
+      const std::string f = value();
+      if (f == "plain" || f == "fp8_per_tensor" || f == "fp8_656") {
+        shape().format = f == "plain"            ? openmla::CacheFormat::plain
+                         : f == "fp8_per_tensor" ? openmla::CacheFormat::fp8_per_tensor
+                                                 : openmla::CacheFormat::fp8_656;
+      } else {
+        throw std::invalid_argument("--cache: plain, fp8_per_tensor or fp8_656 expected, given '" + f + "'");
+      }
+    } else if (flag == "--kernel") {
+      const std::string k = value();
+      if (k != "automatic" && k != "portable") {
+        throw std::invalid_argument("--kernel: automatic or portable expected, given '" + k + "'");
+      }
+      shape().kernel = k == "portable" ? openmla::Kernel::portable : openmla::Kernel::automatic;
     } else if (flag == "--write-cache") {
       o.write_cache_only = true;
     } else if (flag == "--quick") {
@@ -207,7 +226,13 @@ int run(const Options& o) {
   if (o.write_cache_only) {
     return run_write_cache(roof, json, o.quick, stream.get()) && ok ? 0 : 1;
   }
-  const std::vector<Case> cases = o.custom ? std::vector<Case>{*o.custom} : default_cases();
+  std::vector<Case> cases = default_cases();
+  if (o.custom) {
+    cases = {*o.custom};
+    if (o.custom->format != openmla::CacheFormat::plain) {
+      cases.insert(cases.begin(), plain_twin(*o.custom));
+    }
+  }
   std::vector<CaseResult> results;
   std::vector<CaseFailure> failures;
   for (size_t i = 0; i < cases.size(); ++i) {
@@ -217,7 +242,7 @@ int run(const Options& o) {
       const CaseResult& r = results.back();
       std::cerr << r.decode.median_us << " us (min " << r.decode.min_us << ", max " << r.decode.max_us << ", "
                 << r.decode.calls << " calls per replay, " << r.input_sets << " input sets)\n";
-      json.write(case_json(r, roof));
+      json.write(case_json(r, roof, compare_with_twin(r, results)));
       ok = ok && r.decode.graph_error.empty() && r.plan.graph_error.empty();
     } catch (const std::exception& e) {
       std::cerr << "FAILED: " << e.what() << "\n";

@@ -53,7 +53,9 @@ void case_fields(std::ostringstream& os, const Case& c) {
   os << "\"name\":" << json_string(case_name(c)) << ",\"b\":" << c.b << ",\"s_q\":" << c.s_q << ",\"h_q\":" << c.h_q
      << ",\"h_kv\":" << c.h_kv << ",\"s_k\":" << c.s_k << ",\"varlen\":" << (c.varlen ? "true" : "false")
      << ",\"causal\":" << (c.causal ? "true" : "false") << ",\"page_size\":" << c.page_size
-     << ",\"dtype\":" << json_string(dtype_name(c.dtype)) << ",\"d_qk\":" << c.d_qk << ",\"d_v\":" << c.d_v;
+     << ",\"dtype\":" << json_string(dtype_name(c.dtype)) << ",\"d_qk\":" << c.d_qk << ",\"d_v\":" << c.d_v
+     << ",\"cache_format\":" << json_string(cache_format_name(c.format))
+     << ",\"cache_token_bytes\":" << cache_token_bytes(c) << ",\"kernel\":" << json_string(kernel_name(c.kernel));
 }
 
 }  // namespace
@@ -64,9 +66,8 @@ Metrics metrics(const CaseResult& r, const Roofline& roof) {
   const double b = static_cast<double>(c.b);
   const double rows = static_cast<double>(c.s_q * c.h_q);
   Metrics m;
-  m.bytes = b * e *
-            (rows * static_cast<double>(c.d_qk) + r.mean_s_k * static_cast<double>(c.h_kv * c.d_qk) +
-             rows * static_cast<double>(c.d_v));
+  m.bytes = b * (e * rows * static_cast<double>(c.d_qk + c.d_v) +
+                 r.mean_s_k * static_cast<double>(c.h_kv * cache_token_bytes(c)));
   m.flops = 2.0 * b * rows * r.mean_s_k * static_cast<double>(c.d_qk + c.d_v);
   m.gbps = m.bytes / (r.decode.median_us * 1e3);
   m.tflops = m.flops / (r.decode.median_us * 1e6);
@@ -89,6 +90,26 @@ Metrics metrics(const CaseResult& r, const Roofline& roof) {
     m.vs_peer = m.of_target * m.target->ratio;
   }
   return m;
+}
+
+std::optional<TwinComparison> compare_with_twin(const CaseResult& r, const std::vector<CaseResult>& results) {
+  if (r.shape.format == CacheFormat::plain) {
+    return std::nullopt;
+  }
+  const std::string twin = case_name(plain_twin(r.shape));
+  for (const CaseResult& t : results) {
+    if (case_name(t.shape) == twin) {
+      const std::optional<double> target = fp8_target_of(r.shape);
+      const double speed = t.decode.median_us / r.decode.median_us;
+      const TwinComparison cmp{.twin = twin,
+                               .twin_us = t.decode.median_us,
+                               .speed = speed,
+                               .target = target,
+                               .met = target && speed >= *target};
+      return cmp;
+    }
+  }
+  return std::nullopt;
 }
 
 void print_roofline(std::ostream& os, const Roofline& roof) {
@@ -116,12 +137,12 @@ void print_spot_checks(std::ostream& os, const std::vector<SpotCheck>& checks) {
 void print_table(std::ostream& os, const std::vector<CaseResult>& results, const std::vector<CaseFailure>& failures,
                  const Roofline& roof) {
   char line[512];
-  std::snprintf(line, sizeof(line), "%-40s %8s %9s %8s %6s %7s %6s %7s %5s %14s %9s %7s\n", "case", "mean_s_k",
+  std::snprintf(line, sizeof(line), "%-58s %8s %9s %8s %6s %7s %6s %7s %5s %14s %9s %7s\n", "case", "mean_s_k",
                 "decode_us", "GB/s", "%copy", "TFLOPS", "%gemm", "plan_us", "sets", "target", "of_target", "vs_peer");
   os << line;
   for (const CaseResult& r : results) {
     const Metrics m = metrics(r, roof);
-    std::snprintf(line, sizeof(line), "%-40s %8.0f %9.1f %8.0f %5.1f%c %7.1f %5.1f%c %7.2f %5d %14s %9s %7s\n",
+    std::snprintf(line, sizeof(line), "%-58s %8.0f %9.1f %8.0f %5.1f%c %7.1f %5.1f%c %7.2f %5d %14s %9s %7s\n",
                   case_name(r.shape).c_str(), r.mean_s_k, r.decode.median_us, m.gbps, m.pct_copy,
                   m.memory_bound ? '*' : ' ', m.tflops, m.pct_gemm, m.memory_bound ? ' ' : '*', r.plan.median_us,
                   r.input_sets, m.target ? target_string(*m.target).c_str() : "-",
@@ -139,6 +160,24 @@ void print_table(std::ostream& os, const std::vector<CaseResult>& results, const
   }
   for (const CaseFailure& f : failures) {
     os << "FAILED " << case_name(f.shape) << ": " << f.error << "\n";
+  }
+  bool fp8_header = false;
+  for (const CaseResult& r : results) {
+    const std::optional<TwinComparison> cmp = compare_with_twin(r, results);
+    if (!cmp) {
+      continue;
+    }
+    if (!fp8_header) {
+      std::snprintf(line, sizeof(line), "%-58s %9s %9s %8s %8s %s\n", "FP8 case (bytes as stored)", "decode_us",
+                    "twin_us", "vs_twin", "target", "(twin: the same case with a plain cache, this run)");
+      os << line;
+      fp8_header = true;
+    }
+    std::snprintf(line, sizeof(line), "%-58s %9.1f %9.1f %7.2fx %8s %s\n", case_name(r.shape).c_str(),
+                  r.decode.median_us, cmp->twin_us, cmp->speed,
+                  cmp->target ? (">= " + format("%.1f", *cmp->target) + "x").c_str() : "-",
+                  cmp->target ? (cmp->met ? "met" : "MISSED") : "");
+    os << line;
   }
   os << "* the binding ceiling (bytes over copy bandwidth vs FLOPs over GEMM rate). decode_us: median of "
         "CUDA-graph replays. target: the best peer's H200 time (FlashMLA or FA3, 2026-11-30) times the "
@@ -171,7 +210,7 @@ std::string spot_check_json(const SpotCheck& s) {
   return os.str();
 }
 
-std::string case_json(const CaseResult& r, const Roofline& roof) {
+std::string case_json(const CaseResult& r, const Roofline& roof, const std::optional<TwinComparison>& twin) {
   const Metrics m = metrics(r, roof);
   std::ostringstream os;
   os << "{\"type\":\"case\",";
@@ -192,6 +231,14 @@ std::string case_json(const CaseResult& r, const Roofline& roof) {
        << ",\"target_peer\":" << json_string(m.target->peer) << ",\"target_peer_us\":" << json_number(m.target->peer_us)
        << ",\"target_ratio\":" << json_number(m.target->ratio) << ",\"of_target\":" << json_number(m.of_target)
        << ",\"target_met\":" << (m.of_target >= 1.0 ? "true" : "false") << ",\"vs_peer\":" << json_number(m.vs_peer);
+  }
+  if (twin) {
+    os << ",\"twin\":" << json_string(twin->twin) << ",\"twin_us\":" << json_number(twin->twin_us)
+       << ",\"speed_vs_twin\":" << json_number(twin->speed);
+    if (twin->target) {
+      os << ",\"twin_target\":" << json_number(*twin->target)
+         << ",\"twin_target_met\":" << (twin->met ? "true" : "false");
+    }
   }
   os << ",\"timing\":\"" << (r.decode.graph_error.empty() ? "graph" : "eager") << "\"";
   if (!r.decode.graph_error.empty()) {

@@ -15,7 +15,8 @@
 namespace openmla::bench {
 
 struct Metrics {
-  double bytes = 0.0;  // b·(s_q·h_q·d_qk + mean_s_k·h_kv·d_qk + s_q·h_q·d_v)·elem_bytes
+  // b·((s_q·h_q·d_qk + s_q·h_q·d_v)·elem_bytes + mean_s_k·h_kv·cache_token_bytes): the cache as stored
+  double bytes = 0.0;
   double flops = 0.0;  // 2·b·s_q·h_q·mean_s_k·(d_qk + d_v)
   double gbps = 0.0;
   double tflops = 0.0;
@@ -28,6 +29,19 @@ struct Metrics {
 };
 
 Metrics metrics(const CaseResult& r, const Roofline& roof);
+
+// An FP8 case against its twin, the same case with a plain cache (cases.h, plain_twin), measured in the
+// same run: the same lengths, so the ratio of times is the ratio of tokens/s.
+struct TwinComparison {
+  std::string twin;              // the twin's case name
+  double twin_us = 0.0;          // its median decode time
+  double speed = 0.0;            // tokens/s over the twin's: twin_us / the case's decode µs
+  std::optional<double> target;  // the speed a default FP8 case must reach (issue 13)
+  bool met = false;              // speed >= target
+};
+
+// For an FP8 case whose twin is among `results`; nullopt for a plain case or a twin not measured.
+std::optional<TwinComparison> compare_with_twin(const CaseResult& r, const std::vector<CaseResult>& results);
 
 // One case that failed: its name and why.
 struct CaseFailure {
@@ -42,7 +56,7 @@ void print_table(std::ostream& os, const std::vector<CaseResult>& results, const
 
 std::string roofline_json(const Roofline& roof);
 std::string spot_check_json(const SpotCheck& check);
-std::string case_json(const CaseResult& r, const Roofline& roof);
+std::string case_json(const CaseResult& r, const Roofline& roof, const std::optional<TwinComparison>& twin);
 std::string failure_json(const CaseFailure& f);
 
 // The cache-write measurements: GB/s over the median time and its share of the copy bandwidth.

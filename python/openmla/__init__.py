@@ -9,7 +9,7 @@
     quantize_cache(k_cache, format, *, scale)        an FP8 cache (per-tensor scale or FlashMLA's 656-byte token)
     merge(out_parts, lse_parts, *, out, lse)         the attention over the union of disjoint key sets
     write_cache(kv_c, k_pe, k_cache, slot_mapping,   each new token's [kv_c, k_pe] into its cache slot
-                *, status)
+                *, status, k_scale, cache_format)    (quantized into an FP8 cache as quantize_cache does)
     write_cache_status(like), reset_status(status)   the device record of write_cache's bad slots
     openmla.distributed                              context-parallel decode over torch.distributed
     get_mla_metadata, flash_mla_with_kvcache         FlashMLA's call patterns (tuple and FlashMLASchedMeta)

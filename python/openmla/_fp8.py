@@ -10,6 +10,11 @@ TOKEN_BYTES = 656  # fp8_656: 512 e4m3 values, 4 float32 scales, 64 RoPE values 
 TOKEN_VALUES = 512
 TOKEN_TILE = 128
 E4M3_MAX = 448.0
+AMAX_FLOOR = 1e-30  # fp8_656: a group's max |value| counts as at least this (no zero scale)
+# fp8_656's scale from frexp(m) = (mantissa, exponent), m = mantissa * 2^exponent with mantissa in [0.5, 1):
+# 448 * 2^(exponent - 9) = 0.875 * 2^exponent holds m when mantissa <= 0.875, else 2^(exponent - 8) is the
+# smallest power of two that does. Exact, whatever the framework's division.
+SCALE_MANTISSA_SPLIT = 0.875
 
 
 def _dtype_name(x):
@@ -47,9 +52,12 @@ def quantize_cache(k_cache, format="fp8_per_tensor", *, scale=None):
     format="fp8_per_tensor": returns (cache float8_e4m3fn [..., d_qk], k_scale float32 [1]) with
         value = fp8 * k_scale; scale (a float) fixes k_scale, else max|k_cache| / 448 over its finite values.
     format="fp8_656": returns the uint8 [..., 656] cache of FlashMLA's FP8 token (d_qk = 576): per token the
-        first 512 values as e4m3, each 128 of them with the float32 scale max|values| / 448, then the 64
-        RoPE values in k_cache's dtype (bfloat16 for a float32 k_cache).
-    Values are divided by their scale, clipped to +-448 and rounded to nearest even; NaN stays NaN.
+        first 512 values as e4m3, each 128 of them with the float32 scale s = the smallest power of two with
+        max(max|values|, 1e-30) <= 448 s (NaN for 128 values with a NaN), then the 64 RoPE values in
+        k_cache's dtype (bfloat16 for a float32 k_cache). Powers of two, as FlashMLA's quantizer has them:
+        e4m3 times s is then exact in bf16, so a kernel that dequantizes to bf16 reads the exact keys.
+    Values are divided by their scale, clipped to +-448 and rounded to nearest even; NaN becomes the e4m3
+    NaN 0x7f. openmla.write_cache(..., cache_format=...) stores the same bytes token by token.
     """
     if format not in ("fp8_per_tensor", "fp8_656"):
         raise ValueError(f"openmla: format: expected 'fp8_per_tensor' or 'fp8_656', given {format!r}")
@@ -67,7 +75,7 @@ def quantize_cache(k_cache, format="fp8_per_tensor", *, scale=None):
     if k_cache.shape[3] != TOKEN_VALUES + 64:
         raise ValueError(f"openmla: k_cache.size(3): expected 576 for format fp8_656, given {k_cache.shape[3]}")
     tiles = values[..., :TOKEN_VALUES].reshape(*k_cache.shape[:3], TOKEN_VALUES // TOKEN_TILE, TOKEN_TILE)
-    scales = ops.maximum(ops.tile_amax(tiles), 1e-30) / E4M3_MAX  # [..., 4] float32; NaN for a NaN tile
+    scales = ops.group_scale(ops.tile_amax(tiles))  # [..., 4] float32
     quantized = ops.e4m3(tiles / scales[..., None]).reshape(*k_cache.shape[:3], TOKEN_VALUES)
     rope = k_cache[..., TOKEN_VALUES:]
     if _dtype_name(rope) == "float32":
@@ -92,14 +100,19 @@ class _NumpyOps:
     def tile_amax(self, x):
         return self.np.abs(x).max(axis=-1)
 
-    def maximum(self, x, floor):
-        return self.np.where(self.np.isnan(x), x, self.np.maximum(x, self.np.float32(floor))).astype(self.np.float32)
+    def group_scale(self, amax):
+        np = self.np
+        m = np.maximum(amax, np.float32(AMAX_FLOOR))  # NaN stays NaN
+        mantissa, exponent = np.frexp(m)
+        bits = (exponent - 9 + (mantissa > SCALE_MANTISSA_SPLIT) + 127).astype(np.int32) << 23
+        return np.where(np.isfinite(m), bits.view(np.float32), np.where(np.isnan(m), np.float32(np.nan), m))
 
     def scalar(self, value, like):
         return self.np.array([value], dtype=self.np.float32)
 
     def e4m3(self, x):
-        return self.np.clip(x, -E4M3_MAX, E4M3_MAX).astype(self.ml.float8_e4m3fn)
+        clipped = self.np.clip(x, -E4M3_MAX, E4M3_MAX)
+        return self.np.where(self.np.isnan(x), self.np.float32(self.np.nan), clipped).astype(self.ml.float8_e4m3fn)
 
     def bfloat16(self, x):
         return x.astype(self.ml.bfloat16)
@@ -125,14 +138,19 @@ class _TorchOps:
     def tile_amax(self, x):
         return x.abs().amax(dim=-1)
 
-    def maximum(self, x, floor):
-        return self.torch.where(x.isnan(), x, x.clamp_min(floor))
+    def group_scale(self, amax):
+        torch = self.torch
+        m = torch.where(amax.isnan(), amax, amax.clamp_min(AMAX_FLOOR))
+        mantissa, exponent = torch.frexp(m)
+        bits = ((exponent - 9 + (mantissa > SCALE_MANTISSA_SPLIT).to(exponent.dtype) + 127) << 23).to(torch.int32)
+        return torch.where(m.isfinite(), bits.view(torch.float32), torch.where(m.isnan(), float("nan"), m))
 
     def scalar(self, value, like):
         return self.torch.tensor([value], dtype=self.torch.float32, device=like.device)
 
     def e4m3(self, x):
-        return x.clamp(-E4M3_MAX, E4M3_MAX).to(self.torch.float8_e4m3fn)
+        clipped = x.clamp(-E4M3_MAX, E4M3_MAX)
+        return self.torch.where(x.isnan(), float("nan"), clipped).to(self.torch.float8_e4m3fn)
 
     def bfloat16(self, x):
         return x.to(self.torch.bfloat16)

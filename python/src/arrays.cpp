@@ -74,11 +74,26 @@ Buffer buffer_of(const char* name, const Array& array) {
                 to_device(name, array.device_type(), array.device_id())};
 }
 
+TensorView as_e4m3(TensorView view, bool e4m3) {
+  if (e4m3 && view.dtype == DType::uint8) {
+    view.dtype = DType::fp8_e4m3;
+  }
+  return view;
+}
+
 }  // namespace
 
 TensorView to_view(const char* name, const Input& array, const char* dtypes) { return view_of(name, array, dtypes); }
 
 TensorView to_view(const char* name, const Output& array, const char* dtypes) { return view_of(name, array, dtypes); }
+
+TensorView cache_view(const Input& k_cache, bool k_cache_e4m3) {
+  return as_e4m3(to_view("k_cache", k_cache, kCacheDtypes), k_cache_e4m3);
+}
+
+TensorView cache_view(const Output& k_cache, bool k_cache_e4m3) {
+  return as_e4m3(to_view("k_cache", k_cache, kCacheDtypes), k_cache_e4m3);
+}
 
 Buffer to_buffer(const char* name, const Input& array) { return buffer_of(name, array); }
 

@@ -33,6 +33,12 @@ inline constexpr const char* kCacheDtypes = "bfloat16, float16 (float32 too on t
 TensorView to_view(const char* name, const Input& array, const char* dtypes);
 TensorView to_view(const char* name, const Output& array, const char* dtypes);
 
+// k_cache of decode or write_cache (kCacheDtypes): with k_cache_e4m3, a uint8 array carries
+// float8_e4m3fn values (NumPy's ml_dtypes.float8_e4m3fn, which DLPack cannot export, travels so; torch's
+// is sent the same way) and becomes an fp8_e4m3 view.
+TensorView cache_view(const Input& k_cache, bool k_cache_e4m3);
+TensorView cache_view(const Output& k_cache, bool k_cache_e4m3);
+
 // The bytes of a C-contiguous array (throws openmla::Error when it is not contiguous).
 Buffer to_buffer(const char* name, const Input& array);
 Buffer to_buffer(const char* name, const Output& array);

@@ -48,19 +48,14 @@ void check_workspace_bytes(const Plan& plan, const TensorView& q, int64_t d_v, c
   }
 }
 
-// k_cache_e4m3: k_cache is uint8 bytes that carry float8_e4m3fn values (NumPy's ml_dtypes.float8_e4m3fn,
-// which DLPack cannot export, travels so).
+// k_cache_e4m3: k_cache's uint8 bytes carry float8_e4m3fn values (cache_view, arrays.h).
 void run_decode(const Input& q, const Input& k_cache, const Input& block_table, const Input& cache_seqlens,
                 const Input& tile_scheduler_metadata, const Input& num_splits, const Output& workspace,
                 const Output& out, const Output& lse, int64_t d_v, std::optional<float> softmax_scale, bool causal,
                 int32_t cache_format, std::optional<Input> k_scale, bool k_cache_e4m3, uintptr_t stream) {
-  TensorView cache = to_view("k_cache", k_cache, kCacheDtypes);
-  if (k_cache_e4m3 && cache.dtype == DType::uint8) {
-    cache.dtype = DType::fp8_e4m3;
-  }
   DecodeArgs args{
       .q = to_view("q", q, kDecodeDtypes),
-      .k_cache = cache,
+      .k_cache = cache_view(k_cache, k_cache_e4m3),
       .cache_format = static_cast<CacheFormat>(cache_format),
       .k_scale = k_scale ? to_view("k_scale", *k_scale, kFloat32Dtype) : TensorView{},
       .block_table = to_view("block_table", block_table, kInt32Dtype),

@@ -6,6 +6,7 @@
 #include "../core/status.h"
 #include "backends.h"
 #include "cache_backends.h"
+#include "cache_format.h"
 #include "check.h"
 #include "overlap.h"
 
@@ -45,16 +46,21 @@ void check_status_buffer(const Buffer& status, const Device& device) {
 // gets the size rule it breaks as its message, whatever its pointer.
 void check_args(const WriteCacheArgs& a) {
   const Device device = a.k_cache.device;
-  // fp32 on the CPU, as decode has it there (exact float models); bf16 / fp16 everywhere.
+  const detail::CacheOperand cache{
+      .k_cache = a.k_cache, .format = a.cache_format, .k_scale = a.k_scale, .device = device};
+  // A plain cache: fp32 on the CPU too, as decode has it there (exact float models); bf16 / fp16 everywhere.
   if (device.type == DeviceType::cpu) {
-    detail::check_view("k_cache", a.k_cache, 4, "[num_blocks, page_size, h_kv, d_qk]",
-                       {DType::bf16, DType::fp16, DType::fp32}, device);
+    detail::check_cache_views(cache, {DType::bf16, DType::fp16, DType::fp32});
   } else {
-    detail::check_view("k_cache", a.k_cache, 4, "[num_blocks, page_size, h_kv, d_qk]", {DType::bf16, DType::fp16},
-                       device);
+    detail::check_cache_views(cache, {DType::bf16, DType::fp16});
   }
-  detail::check_view("kv_c", a.kv_c, 2, "[tokens, d_v]", {a.k_cache.dtype}, device);
-  detail::check_view("k_pe", a.k_pe, 2, "[tokens, d_qk - d_v]", {a.k_cache.dtype}, device);
+  // The rows: the plain cache's dtype, or the model's bf16 / fp16 that an FP8 cache quantizes.
+  if (a.cache_format == CacheFormat::plain) {
+    detail::check_view("kv_c", a.kv_c, 2, "[tokens, d_v]", {a.k_cache.dtype}, device);
+  } else {
+    detail::check_view("kv_c", a.kv_c, 2, "[tokens, d_v]", {DType::bf16, DType::fp16}, device);
+  }
+  detail::check_view("k_pe", a.k_pe, 2, "[tokens, d_qk - d_v]", {a.kv_c.dtype}, device);
   detail::check_view("slot_mapping", a.slot_mapping, 1, "[tokens]", {DType::int64}, device);
 
   const int64_t tokens = a.kv_c.sizes[0];
@@ -69,13 +75,18 @@ void check_args(const WriteCacheArgs& a) {
     fail("kv_c.size(1) + k_pe.size(1) (d_qk)", "<= " + std::to_string(kMaxDim),
          std::to_string(d_v) + " + " + std::to_string(d_rope));
   }
-  check_size("k_cache", a.k_cache, 3, d_v + d_rope, "kv_c.size(1) + k_pe.size(1)");
+  detail::check_cache_sizes(cache, {.d_qk = d_v + d_rope,
+                                    .d_qk_name = "kv_c.size(1) + k_pe.size(1) (d_qk)",
+                                    .d_qk_from = "kv_c.size(1) + k_pe.size(1)",
+                                    .d_v = d_v,
+                                    .d_v_name = "kv_c.size(1) (d_v)"});
   check_size("k_pe", a.k_pe, 0, tokens, "tokens from kv_c");
   check_size("slot_mapping", a.slot_mapping, 0, tokens, "tokens from kv_c");
   detail::check_data("kv_c", a.kv_c);
   detail::check_data("k_pe", a.k_pe);
   detail::check_data("slot_mapping", a.slot_mapping);
   detail::check_data("k_cache", a.k_cache);
+  detail::check_cache_data(cache);
   detail::check_last_dim_contiguous("kv_c", a.kv_c);
   detail::check_last_dim_contiguous("k_pe", a.k_pe);
   detail::check_last_dim_contiguous("k_cache", a.k_cache);
@@ -83,6 +94,9 @@ void check_args(const WriteCacheArgs& a) {
   detail::check_element_aligned("k_pe", a.k_pe);
   detail::check_element_aligned("slot_mapping", a.slot_mapping);
   detail::check_element_aligned("k_cache", a.k_cache);
+  if (detail::has_scale(a.cache_format)) {
+    detail::check_element_aligned("k_scale", a.k_scale);
+  }
   check_status_buffer(a.status, device);
 
   using detail::span_of;
@@ -90,10 +104,12 @@ void check_args(const WriteCacheArgs& a) {
   const detail::Named kv_c{"kv_c", span_of("kv_c", a.kv_c)};
   const detail::Named k_pe{"k_pe", span_of("k_pe", a.k_pe)};
   const detail::Named slot_mapping{"slot_mapping", span_of("slot_mapping", a.slot_mapping)};
+  const detail::Named k_scale{"k_scale",
+                              detail::has_scale(a.cache_format) ? span_of("k_scale", a.k_scale) : detail::Span{}};
   const detail::Named status{"status", span_of(a.status, a.status.data == nullptr ? 0 : kWriteStatusBytes)};
   detail::check_no_self_overlap("k_cache", a.k_cache);
-  detail::check_disjoint(k_cache, {kv_c, k_pe, slot_mapping, status}, "no input or other output");
-  detail::check_disjoint(status, {kv_c, k_pe, slot_mapping}, "no input");
+  detail::check_disjoint(k_cache, {kv_c, k_pe, slot_mapping, k_scale, status}, "no input or other output");
+  detail::check_disjoint(status, {kv_c, k_pe, slot_mapping, k_scale}, "no input");
 
   if (device.type == DeviceType::cuda && !cuda::available()) {
     detail::fail_no_cuda("k_cache.device", detail::device_string(device));

@@ -124,7 +124,9 @@ void check_args(const DecodeArgs& a) {
   }
   detail::check_view("block_table", a.block_table, 2, "[b, max_blocks_per_seq]", {DType::int32}, device);
   detail::check_view("cache_seqlens", a.cache_seqlens, 1, "[b]", {DType::int32}, device);
-  detail::check_cache_views(a);
+  const detail::CacheOperand cache{
+      .k_cache = a.k_cache, .format = a.cache_format, .k_scale = a.k_scale, .device = device};
+  detail::check_cache_views(cache, {a.q.dtype});
   detail::check_view("out", a.out, 4, "[b, s_q, h_q, d_v]", {a.q.dtype}, device);
   detail::check_view("lse", a.lse, 3, "[b, h_q, s_q]", {DType::fp32}, device);
 
@@ -142,7 +144,9 @@ void check_args(const DecodeArgs& a) {
   detail::check_at_most("q.size(2) (h_q)", h_q, kMaxDim);
   detail::check_at_most("q.size(1) * q.size(2) (s_q * h_q)", s_q * h_q, kMaxDim);
   detail::check_at_most("k_cache.size(1) (page_size)", a.k_cache.sizes[1], kMaxDim);
-  detail::check_cache_sizes(a);
+  detail::check_cache_sizes(
+      cache,
+      {.d_qk = d_qk, .d_qk_name = "q.size(3) (d_qk)", .d_qk_from = "d_qk from q", .d_v = a.d_v, .d_v_name = "d_v"});
   const int64_t h_kv = a.k_cache.sizes[2];
   if (h_q % h_kv != 0) {
     fail("q.size(2) (h_q)", "a multiple of h_kv = " + std::to_string(h_kv), std::to_string(h_q));
@@ -161,7 +165,7 @@ void check_args(const DecodeArgs& a) {
   check_size("lse", a.lse, 2, s_q, "s_q from q");
   detail::check_data("q", a.q);
   detail::check_data("k_cache", a.k_cache);
-  detail::check_cache_data(a);
+  detail::check_cache_data(cache);
   detail::check_data("block_table", a.block_table);
   detail::check_data("cache_seqlens", a.cache_seqlens);
   detail::check_data("out", a.out);

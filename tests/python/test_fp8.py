@@ -51,13 +51,34 @@ def test_numpy_matches_reference_of_dequantized_cache(fmt, dtype):
 def test_quantize_656_layout_byte_by_byte():
     k = np.zeros((1, 1, 1, 576), np.float32)
     k[..., 0] = 448.0  # tile 0: scale 1
-    k[..., 130] = -2.0  # tile 1: scale 2 / 448, value -448
+    k[..., 130] = -2.0  # tile 1: scale 2^-7 (448 * 2^-8 < 2 <= 448 * 2^-7), value -256
+    k[..., 256] = np.nan  # tile 2: NaN scale, NaN values
     k[..., 512] = 1.5  # first RoPE value
     cache = openmla.quantize_cache(k.astype(ml_dtypes.bfloat16), "fp8_656")[0, 0, 0]  # [656]
-    assert cache[0] == 0x7E and cache[130] == 0xFE  # 448 and -448 in e4m3
-    assert cache[512:516].view("<f4")[0] == 1.0
-    assert cache[516:520].view("<f4")[0] == np.float32(2.0) / np.float32(448.0)
+    assert cache[0] == 0x7E and cache[130] == 0xF8 and cache[131] == 0  # 448, -256, 0 in e4m3
+    assert cache[256] == 0x7F and cache[257] == 0x7F  # NaN
+    assert cache[512:516].view("<u4")[0] == 0x3F800000  # 1.0
+    assert cache[516:520].view("<u4")[0] == 0x3C000000  # 2^-7
+    assert cache[520:524].view("<u4")[0] == 0x7FC00000  # NaN
+    assert cache[524:528].view("<u4")[0] == 0x09800000  # 2^-108, the smallest holding 1e-30: an all-zero tile
     assert cache[528:530].view(ml_dtypes.bfloat16)[0] == 1.5
+
+
+def test_quantize_656_scales_are_powers_of_two_so_keys_are_exact_in_bf16():
+    """The portable GPU kernel rounds each dequantized value (e4m3 x scale) to q's dtype before its
+    products. With scales that are not powers of two that rounding moves a score by ~1e-5, beyond the lse
+    bound of a row that sees one key (an H200 failed test_torch_matches_reference[cuda-fp8_656] so); a
+    power-of-two scale makes every product exact in bf16 and fp16."""
+    case = deepseek_case(seed=5)
+    for dtype in (ml_dtypes.bfloat16, np.float16):
+        cache = openmla.quantize_cache(case["k_cache"].astype(dtype), "fp8_656")
+        scales = cache[..., 512:528].view("<f4")
+        finite = scales[np.isfinite(scales)]
+        mantissa, _ = np.frexp(finite)
+        assert finite.size and (mantissa == 0.5).all()
+        keys = dequantize_656(cache, dtype)
+        used = np.isfinite(keys).all(axis=-1)
+        assert np.array_equal(keys[used].astype(dtype).astype(np.float64), keys[used])
 
 
 def test_fp8_dtype_view_of_the_656_cache():

@@ -1,5 +1,5 @@
-"""openmla.write_cache on CuPy arrays: on CuPy's current stream, bitwise equal to the CPU backend, and an
-out-of-range slot recorded in a CuPy status array."""
+"""openmla.write_cache on CuPy arrays: on CuPy's current stream, bitwise equal to the CPU backend (plain and
+656-byte FP8 caches), and an out-of-range slot recorded in a CuPy status array."""
 
 import numpy as np
 import pytest
@@ -37,3 +37,18 @@ def test_slot_past_the_cache_is_recorded():
     good = slots.copy()
     good[5] = -1
     assert np.array_equal(cupy.asnumpy(cache).view(np.uint16), expected(kv_c, k_pe, k_cache, good))
+
+
+def test_fp8_656_equals_the_cpu():
+    """FlashMLA's 656-byte tokens into a CuPy uint8 cache (CuPy has no float8 dtype: a per-tensor cache,
+    float8_e4m3fn, cannot be a CuPy array), float16 rows (CuPy has no bfloat16)."""
+    from test_write_cache_fp8 import rows
+
+    kv_c, k_pe = rows(100, np.float16, seed=5)
+    slots = np.random.default_rng(5).permutation(4 * 64)[:100].astype(np.int64)
+    slots[::9] = -1
+    want = np.zeros((4, 64, 1, 656), np.uint8)
+    openmla.write_cache(kv_c, k_pe, want, slots)
+    cache = cupy.zeros((4, 64, 1, 656), cupy.uint8)
+    openmla.write_cache(cupy.asarray(kv_c), cupy.asarray(k_pe), cache, cupy.asarray(slots))
+    assert np.array_equal(cupy.asnumpy(cache), want)

@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include "../../api/cache_backends.h"
+#include "../../api/cache_format.h"
 #include "../../core/status.h"
 #include "../common/device.h"
 #include "launch.h"
@@ -11,20 +12,31 @@ namespace openmla::cuda {
 
 namespace {
 
-inline constexpr int64_t kVec = 8;  // 16 bytes of 2-byte elements
+inline constexpr int64_t kVec = 8;  // values per vector access: 16 bytes of 2-byte elements
 
-// True when the view's pointer is 16-byte aligned and the strides of its first `row_dims` dims are
-// multiples of kVec elements (the last dim is contiguous).
-bool vector_aligned(const TensorView& view, int row_dims) {
-  if (reinterpret_cast<uintptr_t>(view.data) % static_cast<uintptr_t>(kVec * dtype_size(view.dtype)) != 0) {
+// True when the view's pointer and the strides of its first `row_dims` dims, in bytes, are multiples of
+// `bytes` (the last dim is contiguous): every row starts `bytes`-aligned.
+bool rows_aligned(const TensorView& view, int row_dims, int64_t bytes) {
+  if (reinterpret_cast<uintptr_t>(view.data) % static_cast<uintptr_t>(bytes) != 0) {
     return false;
   }
   for (int d = 0; d < row_dims; ++d) {
-    if (view.strides[d] % kVec != 0) {
+    if (view.strides[d] * dtype_size(view.dtype) % bytes != 0) {
       return false;
     }
   }
   return true;
+}
+
+// Whether the kernel of a.cache_format may use its vector accesses (cache_write::launch_write_cache).
+bool vectorized(const WriteCacheArgs& a) {
+  const int64_t d_v = a.kv_c.sizes[1];
+  const int64_t d_rope = a.k_pe.sizes[1];
+  const bool inputs = d_v % kVec == 0 && d_rope % kVec == 0 && rows_aligned(a.kv_c, 1, 16) &&
+                      (d_rope == 0 || rows_aligned(a.k_pe, 1, 16));
+  // A plain or 656-byte row is stored in 16-byte pieces, a per-tensor one in 8 bytes per 8 values.
+  const int64_t cache_bytes = a.cache_format == CacheFormat::fp8_per_tensor ? 8 : 16;
+  return inputs && rows_aligned(a.k_cache, 2, cache_bytes);
 }
 
 cache_write::WriteParams make_params(const WriteCacheArgs& a) {
@@ -38,6 +50,7 @@ cache_write::WriteParams make_params(const WriteCacheArgs& a) {
       .k_cache = a.k_cache.data,
       .k_stride_block = a.k_cache.strides[0],
       .k_stride_token = a.k_cache.strides[1],
+      .k_scale = detail::has_scale(a.cache_format) ? static_cast<const float*>(a.k_scale.data) : nullptr,
       .status = static_cast<int32_t*>(a.status.data),
       .tokens = a.slot_mapping.sizes[0],
       .page_size = a.k_cache.sizes[1],
@@ -56,6 +69,9 @@ void check_write_cache_args(const WriteCacheArgs& a) {
   check_device_view("k_pe", a.k_pe, device);
   check_device_view("slot_mapping", a.slot_mapping, device);
   check_device_view("k_cache", a.k_cache, device);
+  if (detail::has_scale(a.cache_format)) {
+    check_device_view("k_scale", a.k_scale, device);
+  }
   if (a.status.data != nullptr) {
     check_device_pointer("status", a.status.data, device);
   }
@@ -67,9 +83,8 @@ void write_cache(const WriteCacheArgs& a) {
     return;
   }
   DeviceScope scope(a.k_cache.device.index);
-  const bool vectorized = params.d_v % kVec == 0 && params.d_rope % kVec == 0 && vector_aligned(a.kv_c, 1) &&
-                          (params.d_rope == 0 || vector_aligned(a.k_pe, 1)) && vector_aligned(a.k_cache, 2);
-  cache_write::launch_write_cache(params, vectorized, static_cast<cudaStream_t>(a.stream));
+  cache_write::launch_write_cache(params, a.cache_format, a.kv_c.dtype, vectorized(a),
+                                  static_cast<cudaStream_t>(a.stream));
 }
 
 void reset_status_word(const Buffer& status, void* stream) {

@@ -1,18 +1,17 @@
 #pragma once
-// The cache-write kernel: one warp per token, tokens walked with a grid stride. Every lane reads the
-// token's slot (one broadcast load); the lanes then split the destination row [kv_c | k_pe] into
-// kVec-element chunks (16 bytes for kVec = 8 half-precision values) and copy them, the first d_v / kVec
-// chunks from kv_c and the rest from k_pe. Pure data movement: the bits are copied, never converted.
+// The cache-write kernel of a plain cache: one warp per token, tokens walked with a grid stride. Every
+// lane reads the token's slot (one broadcast load); the lanes then split the destination row
+// [kv_c | k_pe] into kVec-element chunks (16 bytes for kVec = 8 half-precision values) and copy them,
+// the first d_v / kVec chunks from kv_c and the rest from k_pe. Pure data movement: the bits are
+// copied, never converted.
 
 #include <cstdint>
 
-#include "../../core/status.h"
 #include "params.h"
+#include "slot.cuh"
 
 namespace openmla::cache_write {
 
-inline constexpr int kWarps = 4;
-inline constexpr int kThreads = kWarps * 32;
 inline constexpr int kUnroll = 3;  // chunks a lane moves per pass: a 576-value row in one pass at kVec = 8
 
 // kVec 2-byte elements moved by one load or store.
@@ -29,18 +28,11 @@ __global__ void __launch_bounds__(kThreads) write_cache_kernel(const __grid_cons
   const int64_t v_chunks = p.d_v / kVec;
   const int64_t chunks = (p.d_v + p.d_rope) / kVec;
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32; t < p.tokens; t += warps) {
-    const int64_t slot = p.slot_mapping[t * p.slot_stride];
+    const int64_t slot = slot_to_write(p, t, lane);
     if (slot < 0) {
-      continue;  // padding
-    }
-    if (slot >= p.slots) {
-      if (lane == 0 && p.status != nullptr) {
-        atomicMin(p.status, status::encode(t, status::kSlotOutOfRange));
-      }
       continue;
     }
-    C* row = reinterpret_cast<C*>(static_cast<uint16_t*>(p.k_cache) + (slot / p.page_size) * p.k_stride_block +
-                                  (slot % p.page_size) * p.k_stride_token);  // [chunks]
+    C* row = reinterpret_cast<C*>(row_of(p, slot, 2));  // [chunks]
     const C* latent =
         reinterpret_cast<const C*>(static_cast<const uint16_t*>(p.kv_c) + t * p.kv_c_stride);  // [v_chunks]
     const C* rope =
