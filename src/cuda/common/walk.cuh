@@ -10,10 +10,11 @@
 
 namespace openmla::cuda {
 
-// Starts, one line per thread, every load a CTA's walk makes: the whole plan buffer when it is at most
-// kWalkLines lines (else its header, the part's fields and the line's total), and cache_seqlens when
-// contiguous and as small. The walk's loads depend on each other (header, part, prefix sums, length);
-// with the lines already on their way they wait for one L2 round trip in all instead of one each.
+// Starts, one line per thread, the loads a CTA's walk makes: threads below kWalkLines the whole plan
+// buffer when it is at most kWalkLines lines (else thread 0 its header, the part's fields and the
+// line's total), the threads after them cache_seqlens when it is contiguous and as small (so all of it
+// only in CTAs of 2 * kWalkLines threads). The walk's loads depend on each other (header, part, prefix
+// sums, length); with the lines already on their way they need not wait for one L2 round trip each.
 inline constexpr int64_t kWalkLines = 128;
 inline constexpr int64_t kLineBytes = 128;
 
