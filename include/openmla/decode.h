@@ -29,7 +29,7 @@ enum class CacheFormat : int32_t {
   fp8_per_tensor = 1,
   // FlashMLA's FP8 token (DeepSeek-V3.2, vLLM's "fp8_ds_mla"): [num_blocks, page_size, h_kv, 656] uint8 or
   // fp8_e4m3 bytes, for d_qk = 576 and d_v = 512. Per token and KV head: 512 e4m3 values, 4 fp32 scales
-  // (one per 128 values: value = fp8 * scale), then the 64 RoPE values in q's dtype.
+  // (one per 128 values: value = fp8 * scale), then the 64 RoPE values in q's dtype (bf16 for an fp32 q).
   fp8_656 = 2,
 };
 

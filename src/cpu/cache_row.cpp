@@ -34,8 +34,8 @@ void CacheReader::read(int64_t block, int64_t slot, int64_t head, float* dst) co
       }
       return;
     case CacheFormat::fp8_656: {
-      // [512 e4m3][4 fp32 scales][64 RoPE values in q's dtype]; the scales are memcpy'd: a token of
-      // 656 bytes keeps them 16-byte aligned only when the cache is.
+      // [512 e4m3][4 fp32 scales][64 RoPE values in q's dtype, bf16 for an fp32 q]; the scales are
+      // memcpy'd: a token of 656 bytes keeps them 16-byte aligned only when the cache is.
       float scales[kFp8TokenValues / kFp8TokenTile];
       std::memcpy(scales, row + kFp8TokenValues, sizeof(scales));
       for (int64_t d = 0; d < kFp8TokenValues; ++d) {
@@ -45,7 +45,7 @@ void CacheReader::read(int64_t block, int64_t slot, int64_t head, float* dst) co
       for (int64_t d = 0; d < kFp8TokenRope; ++d) {
         uint16_t h;
         std::memcpy(&h, rope + 2 * d, 2);
-        dst[kFp8TokenValues + d] = rope_dtype == DType::bf16 ? bf16_to_float(h) : fp16_to_float(h);
+        dst[kFp8TokenValues + d] = rope_dtype == DType::fp16 ? fp16_to_float(h) : bf16_to_float(h);
       }
       return;
     }

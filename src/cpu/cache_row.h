@@ -14,6 +14,7 @@ struct CacheReader {
   int64_t stride[3];   // k_cache's strides in bytes: block, token, head
   CacheFormat format;
   DType rope_dtype;    // q's dtype: the plain cache's elements and the 656-byte token's RoPE values
+                       // (16-bit: bf16 for an fp32 q)
   float scale;         // k_scale[0] with fp8_per_tensor, else 1
   int64_t d_qk;
 

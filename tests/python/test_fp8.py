@@ -48,6 +48,18 @@ def test_numpy_matches_reference_of_dequantized_cache(fmt, dtype):
     check_numpy(fmt, dtype, causal=True)
 
 
+def test_numpy_float32_queries_read_the_656_rope_as_bf16():
+    """A float32 cache's 656-byte tokens hold the RoPE part as bf16 (2 bytes a value; quantize_cache's
+    rule), and a float32 decode on the CPU reads it so."""
+    case = deepseek_case(seed=3)
+    q = case["q"].astype(np.float32)
+    cache = openmla.quantize_cache(case["k_cache"].astype(np.float32), "fp8_656")
+    exact = dequantize_656(cache, ml_dtypes.bfloat16)
+    out, lse = openmla.decode(q, cache, case["block_table"], case["cache_seqlens"], causal=True)
+    ref_out, ref_lse = reference(q, exact, case["block_table"], case["cache_seqlens"], 512, causal=True)
+    assert_close(out, lse, ref_out, ref_lse)
+
+
 def test_quantize_656_layout_byte_by_byte():
     k = np.zeros((1, 1, 1, 576), np.float32)
     k[..., 0] = 448.0  # tile 0: scale 1
