@@ -22,26 +22,6 @@ namespace {
 
 const Device kGpu{DeviceType::cuda, 0};
 
-template <typename T>
-DeviceBuffer upload_vector(const std::vector<T>& host) {
-  DeviceBuffer buffer(static_cast<int64_t>(host.size() * sizeof(T)));
-  buffer.upload(host.data(), buffer.bytes());
-  return buffer;
-}
-
-template <typename T>
-std::vector<T> download_vector(const DeviceBuffer& buffer, size_t count, int64_t offset = 0) {
-  std::vector<T> host(count);
-  buffer.download(host.data(), static_cast<int64_t>(count * sizeof(T)), offset);
-  return host;
-}
-
-TensorView on_gpu(TensorView view, void* data) {
-  view.data = data;
-  view.device = kGpu;
-  return view;
-}
-
 // A WriteCase's arrays on the GPU, the cache `guard_pages` pages into an allocation that holds that many
 // canary pages before and after it.
 struct DeviceWrite {

@@ -12,15 +12,11 @@ namespace openmla::test {
 
 bool has_gpu() { return support::cuda_device_count() > 0; }
 
-namespace {
-
 TensorView on_gpu(TensorView view, void* data) {
   view.data = data;
   view.device = Device{DeviceType::cuda, 0};
   return view;
 }
-
-}  // namespace
 
 TensorView DeviceProblem::q_view(const Problem& p) const { return on_gpu(p.q_view(), q.data()); }
 TensorView DeviceProblem::k_cache_view(const Problem& p) const { return on_gpu(p.k_cache_view(), k_cache.data()); }

@@ -35,6 +35,25 @@ bool has_gpu();
 
 using support::DeviceBuffer;
 
+// `view` with its data at `data` on cuda:0.
+TensorView on_gpu(TensorView view, void* data);
+
+// A host vector copied into a new device buffer of its size.
+template <typename T>
+DeviceBuffer upload_vector(const std::vector<T>& host) {
+  DeviceBuffer buffer(static_cast<int64_t>(host.size() * sizeof(T)));
+  buffer.upload(host.data(), buffer.bytes());
+  return buffer;
+}
+
+// `count` elements of `buffer` from byte `offset`, copied to the host.
+template <typename T>
+std::vector<T> download_vector(const DeviceBuffer& buffer, size_t count, int64_t offset = 0) {
+  std::vector<T> host(count);
+  buffer.download(host.data(), static_cast<int64_t>(count * sizeof(T)), offset);
+  return host;
+}
+
 // A Problem's inputs on the GPU, with views in the Problem's shapes.
 struct DeviceProblem {
   DeviceBuffer q;            // [b, s_q, h_q, d_qk]

@@ -21,19 +21,6 @@ namespace {
 
 const Device kGpu{DeviceType::cuda, 0};
 
-template <typename T>
-DeviceBuffer upload_vector(const std::vector<T>& host) {
-  DeviceBuffer buffer(static_cast<int64_t>(host.size() * sizeof(T)));
-  buffer.upload(host.data(), buffer.bytes());
-  return buffer;
-}
-
-TensorView on_gpu(TensorView view, void* data) {
-  view.data = data;
-  view.device = kGpu;
-  return view;
-}
-
 // An Fp8WriteCase's arrays on the GPU, the cache one guard page into an allocation with a canary page
 // before and after it.
 struct DeviceFp8Write {
@@ -71,14 +58,10 @@ struct DeviceFp8Write {
 
   // The whole allocation: guard, cache, guard.
   std::vector<uint8_t> block(const Fp8WriteCase& c) const {
-    std::vector<uint8_t> host(c.k_cache.size() + 2 * static_cast<size_t>(guard));
-    k_cache.download(host.data(), static_cast<int64_t>(host.size()));
-    return host;
+    return download_vector<uint8_t>(k_cache, c.k_cache.size() + 2 * static_cast<size_t>(guard));
   }
   std::vector<uint8_t> cache(const Fp8WriteCase& c) const {
-    std::vector<uint8_t> host(c.k_cache.size());
-    k_cache.download(host.data(), static_cast<int64_t>(host.size()), guard);
-    return host;
+    return download_vector<uint8_t>(k_cache, c.k_cache.size(), guard);
   }
 };
 
