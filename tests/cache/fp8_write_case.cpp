@@ -77,6 +77,14 @@ int64_t fp8_row_offset(const Fp8WriteCase& c, int64_t slot) {
   return slot / c.rows.page_size * c.page_stride() + slot % c.rows.page_size * c.row_bytes();
 }
 
+Fp8WriteCase make_fp8_write_case(const Fp8WriteShape& shape, uint64_t seed) {
+  Fp8WriteCase c =
+      make_fp8_write_case(shape.format, shape.dtype, shape.values, shape.tokens, shape.d_v, shape.d_rope,
+                          shape.num_blocks, shape.page_size, shape.scale, seed, shape.row_pad, shape.page_pad);
+  c.cache_dtype = shape.cache_dtype;
+  return c;
+}
+
 std::vector<uint8_t> expected_row(const Fp8WriteCase& c, int64_t token) {
   const WriteCase& w = c.rows;
   const uint16_t* latent = w.kv_c.data() + token * (w.d_v + w.row_pad);   // [d_v]

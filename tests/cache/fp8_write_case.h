@@ -43,6 +43,21 @@ Fp8WriteCase make_fp8_write_case(CacheFormat format, DType dtype, RowValues valu
                                  int64_t d_rope, int64_t num_blocks, int64_t page_size, float scale, uint64_t seed,
                                  int64_t row_pad = 0, int64_t page_pad = 0);
 
+// A named case shape of the parameterized CPU and GPU write tests.
+struct Fp8WriteShape {
+  const char* name;
+  CacheFormat format;
+  DType dtype;  // of the rows
+  RowValues values;
+  int64_t tokens, d_v, d_rope, num_blocks, page_size;
+  float scale;
+  int64_t row_pad, page_pad;
+  DType cache_dtype = DType::fp8_e4m3;
+};
+
+// make_fp8_write_case of the shape's sizes, with its cache_dtype.
+Fp8WriteCase make_fp8_write_case(const Fp8WriteShape& shape, uint64_t seed);
+
 // The model's bytes for one token's row: [d_v + d_rope] e4m3 (fp8_per_tensor) or 656 (fp8_656).
 std::vector<uint8_t> expected_row(const Fp8WriteCase& c, int64_t token);
 

@@ -37,17 +37,7 @@ std::string first_difference(const Fp8WriteCase& c, const std::vector<uint8_t>& 
   return "equal";
 }
 
-struct Shape {
-  const char* name;
-  CacheFormat format;
-  DType dtype;
-  RowValues values;
-  int64_t tokens, d_v, d_rope, num_blocks, page_size;
-  float scale;
-  int64_t row_pad, page_pad;
-};
-
-const Shape kShapes[] = {
+const Fp8WriteShape kShapes[] = {
     {"per_tensor_bf16_bits", CacheFormat::fp8_per_tensor, DType::bf16, RowValues::bits, 37, 512, 64, 3, 64, 0.37f, 0,
      0},
     {"per_tensor_fp16_normal", CacheFormat::fp8_per_tensor, DType::fp16, RowValues::normal, 40, 512, 64, 2, 64,
@@ -61,12 +51,11 @@ const Shape kShapes[] = {
      33},
 };
 
-class Fp8WriteCacheShapes : public ::testing::TestWithParam<Shape> {};
+class Fp8WriteCacheShapes : public ::testing::TestWithParam<Fp8WriteShape> {};
 
 TEST_P(Fp8WriteCacheShapes, EveryByteIsTheRulesAndNothingElseChanges) {
-  const Shape& s = GetParam();
-  Fp8WriteCase c = make_fp8_write_case(s.format, s.dtype, s.values, s.tokens, s.d_v, s.d_rope, s.num_blocks,
-                                       s.page_size, s.scale, 17, s.row_pad, s.page_pad);
+  const Fp8WriteShape& s = GetParam();
+  Fp8WriteCase c = make_fp8_write_case(s, 17);
   c.rows.slot_mapping[3] = -1;
   const std::vector<uint8_t> want = c.expected_cache();
   ASSERT_NE(want, c.k_cache) << "the case writes nothing";
@@ -75,7 +64,9 @@ TEST_P(Fp8WriteCacheShapes, EveryByteIsTheRulesAndNothingElseChanges) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cpu, Fp8WriteCacheShapes, ::testing::ValuesIn(kShapes),
-                         [](const ::testing::TestParamInfo<Shape>& shape) { return std::string(shape.param.name); });
+                         [](const ::testing::TestParamInfo<Fp8WriteShape>& shape) {
+                           return std::string(shape.param.name);
+                         });
 
 TEST(Fp8WriteCache, TheUint8ViewOfA656CacheIsWrittenAlike) {
   Fp8WriteCase c =
@@ -150,7 +141,8 @@ TEST(Fp8WriteCache, TokenScalesAreTheSmallestPowersOfTwoThatHoldTheirGroup) {
       make_fp8_write_case(CacheFormat::fp8_656, DType::bf16, RowValues::normal, 64, 512, 64, 1, 64, 1.0f, 12);
   // Token 0: a group whose max is exactly 448 * 2^-3 (scale 2^-3, a value of -448) and an all-zero group.
   for (int64_t d = 0; d < 256; ++d) {
-    c.rows.kv_c[static_cast<size_t>(d)] = d < 128 ? double_to_half(static_cast<double>(d) / 128.0, DType::bf16) : uint16_t{0};
+    c.rows.kv_c[static_cast<size_t>(d)] =
+        d < 128 ? double_to_half(static_cast<double>(d) / 128.0, DType::bf16) : uint16_t{0};
   }
   c.rows.kv_c[0] = double_to_half(-56.0, DType::bf16);
   write_cache(c.args());

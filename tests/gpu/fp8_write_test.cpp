@@ -79,18 +79,7 @@ std::string first_difference(const std::vector<uint8_t>& gpu, const std::vector<
   return "equal";
 }
 
-struct Shape {
-  const char* name;
-  CacheFormat format;
-  DType dtype;
-  RowValues values;
-  int64_t tokens, d_v, d_rope, num_blocks, page_size;
-  float scale;
-  int64_t row_pad, page_pad;
-  DType cache_dtype = DType::fp8_e4m3;
-};
-
-const Shape kShapes[] = {
+const Fp8WriteShape kShapes[] = {
     // 16-byte accesses
     {"per_tensor_bf16_bits", CacheFormat::fp8_per_tensor, DType::bf16, RowValues::bits, 300, 512, 64, 8, 64, 0.37f, 0,
      0},
@@ -111,14 +100,12 @@ const Shape kShapes[] = {
     {"token656_fp16_odd_pages", CacheFormat::fp8_656, DType::fp16, RowValues::bits, 100, 512, 64, 3, 16, 1.0f, 0, 33},
 };
 
-class GpuFp8WriteCache : public ::testing::TestWithParam<Shape> {};
+class GpuFp8WriteCache : public ::testing::TestWithParam<Fp8WriteShape> {};
 
 TEST_P(GpuFp8WriteCache, EqualsTheCpuBytewise) {
   OPENMLA_REQUIRE_GPU();
-  const Shape& s = GetParam();
-  Fp8WriteCase c = make_fp8_write_case(s.format, s.dtype, s.values, s.tokens, s.d_v, s.d_rope, s.num_blocks,
-                                       s.page_size, s.scale, 40, s.row_pad, s.page_pad);
-  c.cache_dtype = s.cache_dtype;
+  const Fp8WriteShape& s = GetParam();
+  Fp8WriteCase c = make_fp8_write_case(s, 40);
   for (size_t t = 0; t < c.rows.slot_mapping.size(); t += 7) {
     c.rows.slot_mapping[t] = -1;
   }
@@ -134,7 +121,9 @@ TEST_P(GpuFp8WriteCache, EqualsTheCpuBytewise) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, GpuFp8WriteCache, ::testing::ValuesIn(kShapes),
-                         [](const ::testing::TestParamInfo<Shape>& shape) { return std::string(shape.param.name); });
+                         [](const ::testing::TestParamInfo<Fp8WriteShape>& shape) {
+                           return std::string(shape.param.name);
+                         });
 
 // The kernel reads k_scale when it runs: a graph captured once writes with the scale of each replay.
 TEST(GpuFp8WriteCacheGraph, ReplaysWithANewScale) {
