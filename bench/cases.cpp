@@ -108,6 +108,9 @@ std::string case_name(const Case& c) {
   if (c.kernel != defaults.kernel) {
     name += std::string(" ") + kernel_name(c.kernel);
   }
+  if (c.num_parts != defaults.num_parts) {
+    name += " parts=" + std::to_string(c.num_parts);
+  }
   return name;
 }
 

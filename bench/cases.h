@@ -29,6 +29,7 @@ struct Case {
   // scale 1/448: the values lie in [-1, 1]).
   CacheFormat format = CacheFormat::plain;
   Kernel kernel = Kernel::automatic;  // portable: the portable kernel forced
+  int64_t num_parts = 0;              // the plan's work parts; 0: the library's default
 };
 
 // How a target is stated: a time for fixed lengths; for varlen cases (whose time depends on the drawn
@@ -45,8 +46,8 @@ struct Target {
   double value;  // µs (at most) or % of the ceiling (at least)
 };
 
-// "b=128 s_q=1 h_q=16 s_k=4096 varlen" (h_kv, page size, dtype, cache format and kernel only when not
-// the default).
+// "b=128 s_q=1 h_q=16 s_k=4096 varlen" (h_kv, page size, dtype, cache format, kernel and num_parts only
+// when not the default).
 std::string case_name(const Case& c);
 
 // Bytes of one token of one KV head as the cache stores it: d_qk elements, d_qk e4m3 bytes, or 656.

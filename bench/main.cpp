@@ -37,6 +37,7 @@ const char* const kUsage =
     "    (after their plain twins), each with its H200 target speed over the twin\n"
     "  case options (one case; the others default to b=128 s_q=1 h_q=16 h_kv=1 s_k=4096 varlen):\n"
     "    --b N --s_q N --h_q N --h_kv N --s_k N --page_size N\n"
+    "    --num_parts N          the plan's work parts (default: the library's choice for the device)\n"
     "    --varlen | --fixed     lengths ~ Normal(s_k, s_k/2) (at least s_q), or all s_k\n"
     "    --causal               row i of s_q sees keys 0 .. s_k - s_q + i\n"
     "    --dtype bf16|fp16\n"
@@ -53,7 +54,8 @@ struct SizeFlag {
   int64_t Case::*field;
 };
 constexpr SizeFlag kSizeFlags[] = {{"--b", &Case::b},       {"--s_q", &Case::s_q}, {"--h_q", &Case::h_q},
-                                   {"--h_kv", &Case::h_kv}, {"--s_k", &Case::s_k}, {"--page_size", &Case::page_size}};
+                                   {"--h_kv", &Case::h_kv}, {"--s_k", &Case::s_k}, {"--page_size", &Case::page_size},
+                                   {"--num_parts", &Case::num_parts}};
 
 struct Options {
   std::optional<Case> custom;  // set by any case option

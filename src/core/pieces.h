@@ -135,7 +135,8 @@ OPENMLA_HD bool part_range_matches(const View& v, const Walk& w) {
          (part.last_seq == w.batch - 1 || starts_from_e(part.last_seq + 1));
 }
 
-OPENMLA_HD Walk walk_part(const View& v, int64_t batch, int64_t num_parts, int64_t p) {
+// part_fields: [kPartFields], part p's fields (v.parts + p * kPartFields, or a copy of them).
+OPENMLA_HD Walk walk_part(const View& v, int64_t batch, int64_t num_parts, int64_t p, const int32_t* part_fields) {
   Walk w{};
   w.p = p;
   w.batch = batch;
@@ -148,7 +149,7 @@ OPENMLA_HD Walk walk_part(const View& v, int64_t batch, int64_t num_parts, int64
     w.status = status::kBadPlan;
     return w;
   }
-  w.part = load_part(v.parts, p);
+  w.part = load_part(part_fields, 0);
   w.line = line_of(v, batch, num_parts);
   w.stride = 1;
   w.first = w.part.first_seq;
@@ -161,6 +162,10 @@ OPENMLA_HD Walk walk_part(const View& v, int64_t batch, int64_t num_parts, int64
   }
   w.status = range_ok && w.line.ok ? status::kOk : status::kBadPlan;
   return w;
+}
+
+OPENMLA_HD Walk walk_part(const View& v, int64_t batch, int64_t num_parts, int64_t p) {
+  return walk_part(v, batch, num_parts, p, v.parts + p * kPartFields);
 }
 
 // The piece of sequence seq (one the walk visits) that part w.p computes: the units where the part's

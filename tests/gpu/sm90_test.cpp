@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "check.h"
+#include "cuda/common/params.h"
 #include "cuda/sm90/launch.h"
 #include "device.h"
 #include "openmla/error.h"
@@ -247,6 +248,27 @@ TEST(Sm90Cases, TailTilesWithNanSlots) {
                              .page_size = page,
                              .seed = static_cast<uint64_t>(320 + page + parts),
                              .lengths = lengths},
+                            parts);
+    }
+  }
+}
+
+// Batches on both sides of cuda::kCopiedBatch: a CTA walks its part from a shared-memory copy of the
+// plan up to it and from global memory above it; split and whole pieces, zero lengths, causal rows.
+TEST(Sm90Cases, BatchesAroundTheWalkCopyLimit) {
+  OPENMLA_REQUIRE_HOPPER();
+  uint64_t seed = 600;
+  for (int64_t b : {cuda::kCopiedBatch - 1, cuda::kCopiedBatch, cuda::kCopiedBatch + 1, int64_t{130}}) {
+    for (int64_t parts : {0, 7}) {
+      SCOPED_TRACE("b " + std::to_string(b) + " num_parts " + std::to_string(parts));
+      expect_hopper_matches({.b = b,
+                             .s_q = 2,
+                             .h_q = 16,
+                             .s_k = 200,
+                             .varlen = true,
+                             .causal = true,
+                             .seed = seed++,
+                             .zero_length_every = 5},
                             parts);
     }
   }

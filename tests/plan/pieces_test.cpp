@@ -1,8 +1,9 @@
 // The part -> pieces walk of src/core/pieces.h, on the host: what every kernel and the CPU backend run.
 // A plan of openmla::plan walks into exactly its schedule with every piece ok; a plan made for other
 // lengths marks exactly the sequences whose tile count differs; any change to any field is noticed by
-// some part; and whatever a buffer holds, no piece points outside the batch, the lengths or the
-// workspace (run this binary under valgrind or ASan to see that no read leaves the buffer either).
+// some part; whatever a buffer holds, no piece points outside the batch, the lengths or the
+// workspace (run this binary under valgrind or ASan to see that no read leaves the buffer either); and
+// the walk over copies of the words it reads hands out the same pieces as the walk over the buffer.
 
 #include "core/pieces.h"
 
@@ -27,8 +28,35 @@ struct WalkResult {
   bool any_offence = false;
 };
 
+// The words of part p's walk copied out of the buffer into arrays of their own, as a Hopper CTA of a
+// small batch copies them into shared memory (src/cuda/common/walk.cuh copy_walk).
+struct CopiedWalk {
+  std::vector<int32_t> header;
+  std::vector<int32_t> part;  // [kPartFields] of part p
+  std::vector<int64_t> prefix;
+  std::vector<int32_t> split_offset;
+  std::vector<int32_t> seqlens;
+
+  CopiedWalk(const View& v, const std::vector<int32_t>& lengths, int64_t p)
+      : header(v.header, v.header + kHeaderWords),
+        part(v.parts + p * kPartFields, v.parts + (p + 1) * kPartFields),
+        prefix(v.prefix, v.prefix + lengths.size() + 1),
+        split_offset(v.split_offset, v.split_offset + lengths.size() + 1),
+        seqlens(lengths) {}
+  View view() const { return View{header.data(), prefix.data(), nullptr, split_offset.data()}; }
+};
+
+void expect_same_piece(const Piece& a, const Piece& b) {
+  EXPECT_EQ(a.seq, b.seq);
+  EXPECT_EQ(a.key_begin, b.key_begin);
+  EXPECT_EQ(a.key_end, b.key_end);
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.slot, b.slot);
+}
+
 // Runs every part's walk over `buffer` as the decode kernel does (part by part), checking that each
-// piece stays within the batch, the lengths and the workspace.
+// piece stays within the batch, the lengths and the workspace, and that the walk over copied words
+// (CopiedWalk) hands out the same pieces.
 WalkResult walk_all(const std::vector<int32_t>& buffer, const std::vector<int32_t>& seqlens, int64_t num_parts) {
   const auto batch = static_cast<int64_t>(seqlens.size());
   const View v = view(buffer.data(), batch, num_parts);
@@ -36,12 +64,21 @@ WalkResult walk_all(const std::vector<int32_t>& buffer, const std::vector<int32_
   WalkResult result;
   for (int64_t p = 0; p < num_parts; ++p) {
     const Walk w = walk_part(v, batch, num_parts, p);
+    const CopiedWalk copy(v, seqlens, p);
+    const Lengths copied_lengths{
+        .seqlens = copy.seqlens.data(), .stride = 1, .page_size = kPageSize, .max_blocks = kMaxBlocks};
+    const Walk wc = walk_part(copy.view(), batch, num_parts, p, copy.part.data());
+    EXPECT_EQ(wc.first, w.first);
+    EXPECT_EQ(wc.last, w.last);
+    EXPECT_EQ(wc.stride, w.stride);
+    EXPECT_EQ(wc.status, w.status);
     result.walk_statuses.push_back(w.status);
     result.any_offence = result.any_offence || w.status != status::kOk;
     for (int32_t seq = w.first; seq <= w.last; seq += w.stride) {
       EXPECT_GE(seq, 0);
       EXPECT_LT(seq, batch);
       const Piece piece = piece_of(v, w, seq, lengths);
+      expect_same_piece(piece_of(copy.view(), wc, seq, copied_lengths), piece);
       EXPECT_EQ(piece.seq, seq);
       EXPECT_GE(piece.slot, -1);
       EXPECT_LT(piece.slot, max_splits(batch, num_parts));

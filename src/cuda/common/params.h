@@ -11,6 +11,10 @@ namespace openmla::cuda {
 inline constexpr int kDQK = 576;  // latent (512) + RoPE (64) width of q and of a cache row
 inline constexpr int kDV = 512;   // v = the first kDV columns of a cache row
 
+// The largest batch whose plan words and lengths a Hopper CTA copies into shared memory before it
+// walks its part (common/walk.cuh copy_walk); a larger batch is walked from global memory.
+inline constexpr int64_t kCopiedBatch = 60;
+
 struct DecodeParams {
   const void* q;  // [b, s_q, h_q, kDQK]
   int64_t q_stride_b, q_stride_s, q_stride_h;

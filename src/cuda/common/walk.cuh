@@ -52,22 +52,78 @@ __device__ __forceinline__ void for_each_piece(const DecodeParams& p, int part, 
   }
 }
 
+// The plan words and lengths a walk reads, copied into shared memory when the batch is at most
+// kCopiedBatch (params.h): one load per thread, all issued together, instead of the walk's chain of
+// dependent global loads (header, the part's fields, prefix sums, split offsets, the length).
+
+struct WalkCopy {
+  int64_t prefix[kCopiedBatch + 1];        // [b + 1] of the plan's prefix sums
+  int32_t header[schedule::kHeaderWords];  // the plan's header
+  int32_t part[schedule::kPartFields];     // the fields of the CTA's part
+  int32_t split_offset[kCopiedBatch + 1];  // [b + 1]
+  int32_t seqlens[kCopiedBatch];           // [b] cache_seqlens, contiguous
+};
+
 // Where a CTA keeps its walk in shared memory (for_each_piece_shared).
 struct SharedWalk {
   schedule::Walk walk;
   schedule::Piece piece;  // the piece being computed
+  WalkCopy copy;          // used when p.batch <= kCopiedBatch
 };
+
+// Fills `copy` for part `part` (p.batch <= kCopiedBatch), every thread of the CTA at most one word.
+// Each index depends only on batch and num_parts, so no content of the plan steers a load.
+__device__ __forceinline__ void copy_walk(const DecodeParams& p, int part, WalkCopy& copy) {
+  const schedule::View& v = p.plan;
+  const int64_t b = p.batch;
+  constexpr int64_t kFixedWords = schedule::kHeaderWords + schedule::kPartFields;
+  for (int64_t x = threadIdx.x; x < kFixedWords + 3 * b + 2; x += blockDim.x) {
+    if (x < schedule::kHeaderWords) {
+      copy.header[x] = v.header[x];
+    } else if (x < kFixedWords) {
+      const int64_t field = x - schedule::kHeaderWords;
+      copy.part[field] = v.parts[static_cast<int64_t>(part) * schedule::kPartFields + field];
+    } else if (x < kFixedWords + b + 1) {
+      copy.prefix[x - kFixedWords] = v.prefix[x - kFixedWords];
+    } else if (x < kFixedWords + 2 * b + 2) {
+      copy.split_offset[x - kFixedWords - b - 1] = v.split_offset[x - kFixedWords - b - 1];
+    } else {
+      copy.seqlens[x - kFixedWords - 2 * b - 2] = p.seqlens[(x - kFixedWords - 2 * b - 2) * p.seqlens_stride];
+    }
+  }
+}
 
 // The same walk with its state in shared memory instead of registers, for a kernel whose hot loop
 // needs every register it has (the Hopper kernel): thread 0 walks the part and hands each piece to
 // the CTA through `shared`; every thread copies the piece before `run`. Call it from every thread of the
 // CTA; `run` must pass a barrier of the whole CTA before it returns, so that thread 0 writes the next
-// piece only once every thread has its copy.
+// piece only once every thread has its copy. A small batch's plan words are walked from shared memory
+// (copy_walk), a larger one's from global memory after prefetch_walk.
+// What thread 0 walks: the shared-memory copy when the batch is small (copy_walk), else the plan.
+__device__ __forceinline__ bool walk_copied(const DecodeParams& p) { return p.batch <= kCopiedBatch; }
+
+__device__ __forceinline__ schedule::View walk_view(const DecodeParams& p, const WalkCopy& copy) {
+  return walk_copied(p) ? schedule::View{copy.header, copy.prefix, p.plan.parts, copy.split_offset} : p.plan;
+}
+
+__device__ __forceinline__ schedule::Lengths walk_lengths(const DecodeParams& p, const WalkCopy& copy) {
+  return schedule::Lengths{.seqlens = walk_copied(p) ? copy.seqlens : p.seqlens,
+                           .stride = walk_copied(p) ? 1 : p.seqlens_stride,
+                           .page_size = p.page_size,
+                           .max_blocks = p.max_blocks};
+}
+
 template <typename Run>
 __device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int part, SharedWalk& shared, Run&& run) {
-  prefetch_walk(p, part);
+  if (walk_copied(p)) {
+    copy_walk(p, part, shared.copy);
+  } else {
+    prefetch_walk(p, part);
+  }
+  __syncthreads();  // the copy is complete
   if (threadIdx.x == 0) {
-    shared.walk = schedule::walk_part(p.plan, p.batch, p.num_parts, part);
+    const int32_t* fields = walk_copied(p) ? shared.copy.part : p.plan.parts + static_cast<int64_t>(part) * schedule::kPartFields;
+    shared.walk = schedule::walk_part(walk_view(p, shared.copy), p.batch, p.num_parts, part, fields);
     if (shared.walk.status != status::kOk) {
       atomicMin(p.status, status::encode(status::kNoSequence, shared.walk.status));
     }
@@ -75,9 +131,7 @@ __device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int
   __syncthreads();
   for (int seq = shared.walk.first; seq <= shared.walk.last; seq += shared.walk.stride) {
     if (threadIdx.x == 0) {
-      const schedule::Lengths lengths{
-          .seqlens = p.seqlens, .stride = p.seqlens_stride, .page_size = p.page_size, .max_blocks = p.max_blocks};
-      shared.piece = schedule::piece_of(p.plan, shared.walk, seq, lengths);
+      shared.piece = schedule::piece_of(walk_view(p, shared.copy), shared.walk, seq, walk_lengths(p, shared.copy));
     }
     __syncthreads();
     const schedule::Piece piece = shared.piece;
