@@ -28,6 +28,31 @@ def case_on(device, dtype):
         torch.from_numpy(case["cache_seqlens"]).to(device)
 
 
+def replay_matches_eager(q, k_cache, step, out, lse):
+    """Captures distributed.decode (its all-gather included) in a CUDA graph with preallocated buffers,
+    replays it once and asserts that it gives the eager result. The graph is released on return: a
+    process group must outlive every graph that captured its communicator, so destroying the group
+    while this graph was still alive would be undefined (and can hang)."""
+    workspace = torch.empty(openmla.workspace_size(q, step.plan), dtype=torch.uint8, device=q.device)
+    gathered = distributed.gather_buffer(q, WORLD)
+    out_g, lse_g = torch.empty_like(out), torch.empty_like(lse)
+    kwargs = dict(workspace=workspace, gathered=gathered, out=out_g, lse=lse_g)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        distributed.decode(q, k_cache, step, **kwargs)  # warm-up before capture
+    torch.cuda.current_stream().wait_stream(side)
+    cuda_graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(cuda_graph):
+        distributed.decode(q, k_cache, step, **kwargs)
+    out_g.zero_()
+    cuda_graph.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(out_g, out) and torch.equal(lse_g, lse), "graph replay differs from eager"
+    del cuda_graph
+    torch.cuda.synchronize()
+
+
 def worker(rank, backend, rendezvous, graph):
     device = torch.device("cuda", rank) if backend == "nccl" else torch.device("cpu")
     if backend == "nccl":
@@ -39,22 +64,7 @@ def worker(rank, backend, rendezvous, graph):
         assert step.rank == rank and step.world_size == WORLD and step.causal == (rank == WORLD - 1)
         out, lse = distributed.decode(q, k_cache, step)
         if graph:
-            workspace = torch.empty(openmla.workspace_size(q, step.plan), dtype=torch.uint8, device=device)
-            gathered = distributed.gather_buffer(q, WORLD)
-            out_g, lse_g = torch.empty_like(out), torch.empty_like(lse)
-            kwargs = dict(workspace=workspace, gathered=gathered, out=out_g, lse=lse_g)
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                distributed.decode(q, k_cache, step, **kwargs)  # warm-up before capture
-            torch.cuda.current_stream().wait_stream(side)
-            cuda_graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(cuda_graph):
-                distributed.decode(q, k_cache, step, **kwargs)
-            out_g.zero_()
-            cuda_graph.replay()
-            torch.cuda.synchronize()
-            assert torch.equal(out_g, out) and torch.equal(lse_g, lse), "graph replay differs from eager"
+            replay_matches_eager(q, k_cache, step, out, lse)
         whole_out, whole_lse = openmla.decode(q, k_cache, block_table, cache_seqlens, causal=True)
         assert_close(out.float().cpu().numpy(), lse.cpu().numpy(), whole_out.float().cpu().numpy().astype(np.float64),
                      whole_lse.cpu().numpy().astype(np.float64))
