@@ -55,7 +55,6 @@ __device__ __forceinline__ void for_each_piece(const DecodeParams& p, int part, 
 // The plan words and lengths a walk reads, copied into shared memory when the batch is at most
 // kCopiedBatch (params.h): one load per thread, all issued together, instead of the walk's chain of
 // dependent global loads (header, the part's fields, prefix sums, split offsets, the length).
-
 struct WalkCopy {
   int64_t prefix[kCopiedBatch + 1];        // [b + 1] of the plan's prefix sums
   int32_t header[schedule::kHeaderWords];  // the plan's header
@@ -93,12 +92,6 @@ __device__ __forceinline__ void copy_walk(const DecodeParams& p, int part, WalkC
   }
 }
 
-// The same walk with its state in shared memory instead of registers, for a kernel whose hot loop
-// needs every register it has (the Hopper kernel): thread 0 walks the part and hands each piece to
-// the CTA through `shared`; every thread copies the piece before `run`. Call it from every thread of the
-// CTA; `run` must pass a barrier of the whole CTA before it returns, so that thread 0 writes the next
-// piece only once every thread has its copy. A small batch's plan words are walked from shared memory
-// (copy_walk), a larger one's from global memory after prefetch_walk.
 // What thread 0 walks: the shared-memory copy when the batch is small (copy_walk), else the plan.
 __device__ __forceinline__ bool walk_copied(const DecodeParams& p) { return p.batch <= kCopiedBatch; }
 
@@ -113,6 +106,12 @@ __device__ __forceinline__ schedule::Lengths walk_lengths(const DecodeParams& p,
                            .max_blocks = p.max_blocks};
 }
 
+// The same walk with its state in shared memory instead of registers, for a kernel whose hot loop
+// needs every register it has (the Hopper kernel): thread 0 walks the part and hands each piece to
+// the CTA through `shared`; every thread copies the piece before `run`. Call it from every thread of the
+// CTA; `run` must pass a barrier of the whole CTA before it returns, so that thread 0 writes the next
+// piece only once every thread has its copy. A small batch's plan words are walked from shared memory
+// (copy_walk), a larger one's from global memory after prefetch_walk.
 template <typename Run>
 __device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int part, SharedWalk& shared, Run&& run) {
   if (walk_copied(p)) {
@@ -122,7 +121,8 @@ __device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int
   }
   __syncthreads();  // the copy is complete
   if (threadIdx.x == 0) {
-    const int32_t* fields = walk_copied(p) ? shared.copy.part : p.plan.parts + static_cast<int64_t>(part) * schedule::kPartFields;
+    const int32_t* fields =
+        walk_copied(p) ? shared.copy.part : p.plan.parts + static_cast<int64_t>(part) * schedule::kPartFields;
     shared.walk = schedule::walk_part(walk_view(p, shared.copy), p.batch, p.num_parts, part, fields);
     if (shared.walk.status != status::kOk) {
       atomicMin(p.status, status::encode(status::kNoSequence, shared.walk.status));
