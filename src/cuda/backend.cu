@@ -115,14 +115,6 @@ bool portable_forced_by_environment() {
   return forced;
 }
 
-// Why the Hopper kernel cannot serve the call, or nullptr. It has no FP8 cache path yet.
-const char* sm90_unsupported(const DecodeArgs& a) {
-  if (a.cache_format != CacheFormat::plain) {
-    return "a bf16/fp16 cache: it has no FP8 cache path yet; the portable kernel serves FP8 caches";
-  }
-  return sm90::decode_unsupported(a);
-}
-
 }  // namespace
 
 bool available() { return true; }
@@ -141,11 +133,12 @@ int32_t device_count() {
 Kernel select_kernel(const DecodeArgs& a) {
   switch (a.kernel) {
     case Kernel::automatic:
-      return !portable_forced_by_environment() && sm90_unsupported(a) == nullptr ? Kernel::sm90 : Kernel::portable;
+      return !portable_forced_by_environment() && sm90::decode_unsupported(a) == nullptr ? Kernel::sm90
+                                                                                         : Kernel::portable;
     case Kernel::portable:
       return Kernel::portable;
     case Kernel::sm90:
-      if (const char* reason = sm90_unsupported(a)) {
+      if (const char* reason = sm90::decode_unsupported(a)) {
         detail::fail("kernel", std::string("a kernel that serves the call (sm90 needs ") + reason + ")", "sm90");
       }
       return Kernel::sm90;
@@ -230,7 +223,7 @@ void decode(const DecodeArgs& a, float scale) {
   const int64_t num_parts = a.plan->config.num_parts;
   const int64_t h_kv = a.k_cache.sizes[2];
   if (kernel == Kernel::sm90) {
-    sm90::launch_decode(params, a.q.dtype, a.k_cache, num_parts, h_kv, stream);
+    sm90::launch_decode(params, a.q.dtype, a.cache_format, a.k_cache, num_parts, h_kv, stream);
   } else {
     const portable::KernelConfig config = portable::select_config(params.rows, device, a.cache_format);
     portable::launch_decode(params, a.q.dtype, a.cache_format, config, num_parts, h_kv, stream);

@@ -10,7 +10,9 @@ target_sources(openmla PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/portable/launch.cu
   ${CMAKE_CURRENT_LIST_DIR}/sm90/launch.cu
   ${CMAKE_CURRENT_LIST_DIR}/sm90/instantiations/bf16.cu
+  ${CMAKE_CURRENT_LIST_DIR}/sm90/instantiations/bf16_fp8.cu
   ${CMAKE_CURRENT_LIST_DIR}/sm90/instantiations/fp16.cu
+  ${CMAKE_CURRENT_LIST_DIR}/sm90/instantiations/fp16_fp8.cu
 )
 # The Hopper kernel's device code exists only in the sm_90a pass (sm90/kernel.cuh guards it with
 # __CUDA_ARCH_FEAT_SM90_ALL; other passes compile an empty body), so the host may select that kernel

@@ -57,6 +57,12 @@ enum class Schedule {
 // The most packed query rows per KV head (s_q * h_q / h_kv) the narrow schedule takes: wgmma N = 16 or 32.
 inline constexpr int kNarrowMaxRows = 32;
 
+// The narrow schedule on an FP8 cache (sm90/fp8_fragments.cuh): at most 16 packed rows per KV head
+// (wgmma N = 16), tiles of 64 tokens of at most 656 bytes (the fp8_656 token), four in flight.
+inline constexpr int kFp8Rows = 16;
+inline constexpr int kFp8Stages = 4;
+inline constexpr int kFp8MaxTokenBytes = 656;
+
 // Named barriers (bar.sync / bar.arrive); 0 is __syncthreads. One kernel uses the ids of its schedule.
 enum NamedBarrier : int {
   // asymmetric

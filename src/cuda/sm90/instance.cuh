@@ -39,11 +39,11 @@ void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile
   cuda::launch_kernel(&asymmetric_kernel<T>, grid, dim3(kThreads), kBytes, stream, false, params, tile_map);
 }
 
-template <typename T, int kRows>
+template <typename T, int kRows, CacheFormat kFormat>
 void launch_narrow(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream) {
-  constexpr int kBytes = sizeof(typename Traits<T>::template NarrowShared<kRows>);
-  allow_shared_memory<&narrow_kernel<T, kRows>, kBytes>();
-  cuda::launch_kernel(&narrow_kernel<T, kRows>, grid, dim3(kThreads), kBytes, stream, false, params, tile_map);
+  constexpr int kBytes = sizeof(typename NarrowCta<T, kRows, kFormat>::Shared);
+  allow_shared_memory<&narrow_kernel<T, kRows, kFormat>, kBytes>();
+  cuda::launch_kernel(&narrow_kernel<T, kRows, kFormat>, grid, dim3(kThreads), kBytes, stream, false, params, tile_map);
 }
 
 template <typename T>

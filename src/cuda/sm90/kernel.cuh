@@ -40,14 +40,16 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-// tile_map: boxes of 64 tokens x 9 chunks; kRows (16 or 32) >= the decode's packed rows per KV head.
-template <typename T, int kRows>
+// tile_map: boxes of 64 tokens x 9 chunks (a plain cache) or of 64 raw tokens (FP8); kRows (16 or 32;
+// 16 on an FP8 cache) >= the decode's packed rows per KV head.
+template <typename T, int kRows, CacheFormat kFormat>
 __global__ void __launch_bounds__(kThreads, 1)
     narrow_kernel(const __grid_constant__ cuda::DecodeParams p, const __grid_constant__ CUtensorMap tile_map) {
 #if OPENMLA_SM90_DEVICE_CODE
+  using Cta = NarrowCta<T, kRows, kFormat>;
   extern __shared__ __align__(1024) char smem[];
-  auto& s = *reinterpret_cast<typename Traits<T>::template NarrowShared<kRows>*>(smem);
-  NarrowCta<T, kRows> cta{p, &tile_map, s, static_cast<int>(blockIdx.z)};
+  auto& s = *reinterpret_cast<typename Cta::Shared*>(smem);
+  Cta cta{p, &tile_map, s, static_cast<int>(blockIdx.z)};
   run_part(p, cta, s.walk);
 #endif
 }

@@ -135,14 +135,20 @@ const char* decode_unsupported(const DecodeArgs& args) {
   if (k.sizes[1] % kBlockN != 0) {  // the decode's page size: a plan serves any (openmla/plan.h)
     return "page_size a multiple of 64";
   }
+  const bool fp8 = args.cache_format != CacheFormat::plain;
+  if (fp8 && args.q.sizes[1] * (args.q.sizes[2] / k.sizes[2]) > kFp8Rows) {
+    return "at most 16 packed query rows per KV head (s_q * h_q / h_kv) on an FP8 cache";
+  }
   if (k.sizes[0] < 1 || k.sizes[0] > kMaxDim) {
     return "a k_cache of 1 to 2^32 blocks (TMA tensor-map dimension)";
   }
-  const int64_t token = stride_bytes(k, 1, k.sizes[2] * cuda::kDQK * 2);
-  const int64_t strides[3] = {stride_bytes(k, 0, k.sizes[1] * token), token, stride_bytes(k, 2, cuda::kDQK * 2)};
+  const int64_t row = fp8 ? k.sizes[3] : cuda::kDQK * 2;  // bytes of one token and KV head
+  const int64_t token = stride_bytes(k, 1, k.sizes[2] * row);
+  const int64_t strides[3] = {stride_bytes(k, 0, k.sizes[1] * token), token, stride_bytes(k, 2, row)};
   for (int64_t bytes : strides) {
-    if (bytes <= 0 || bytes >= kMaxStrideBytes) {
-      return "k_cache strides a TMA tensor map can describe (positive, below 2^40 bytes)";
+    if (bytes <= 0 || bytes >= kMaxStrideBytes || (fp8 && bytes % 16 != 0)) {
+      return fp8 ? "k_cache strides a TMA tensor map can describe (positive multiples of 16 bytes, below 2^40)"
+                 : "k_cache strides a TMA tensor map can describe (positive, below 2^40 bytes)";
     }
   }
   configured_schedule();
@@ -150,6 +156,29 @@ const char* decode_unsupported(const DecodeArgs& args) {
 }
 
 int64_t m_tiles(int64_t rows) { return (rows + kBlockM - 1) / kBlockM; }
+
+namespace {
+
+// cuTensorMapEncodeTiled of k_cache with no interleave, 256-byte L2 promotion and no OOB fill; throws
+// openmla::Error when the driver refuses the layout.
+CUtensorMap encode_cache_map(const TensorView& k_cache, CUtensorMapDataType type, cuuint32_t rank,
+                             const cuuint64_t* dims, const cuuint64_t* strides, const cuuint32_t* box,
+                             CUtensorMapSwizzle swizzle) {
+  const cuuint32_t element_strides[5] = {1, 1, 1, 1, 1};
+  CUtensorMap map{};
+  const CUresult result =
+      encode_tiled()(&map, type, rank, k_cache.data, dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                     swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (result != CUDA_SUCCESS) {
+    throw Error(
+        "openmla: k_cache: expected a layout a TMA tensor map can describe, given one that "
+        "cuTensorMapEncodeTiled refuses (CUresult " +
+        std::to_string(static_cast<int>(result)) + ")");
+  }
+  return map;
+}
+
+}  // namespace
 
 CUtensorMap make_cache_map(const TensorView& k_cache, int box_chunks) {
   const int64_t element = dtype_size(k_cache.dtype);
@@ -162,36 +191,57 @@ CUtensorMap make_cache_map(const TensorView& k_cache, int box_chunks) {
                                  static_cast<cuuint64_t>(stride_bytes(k_cache, 2, cuda::kDQK * element)),
                                  static_cast<cuuint64_t>(stride_bytes(k_cache, 0, k_cache.sizes[1] * token))};
   const cuuint32_t box[5] = {kChunkCols, kBlockN, static_cast<cuuint32_t>(box_chunks), 1, 1};
-  const cuuint32_t element_strides[5] = {1, 1, 1, 1, 1};
-  CUtensorMap map{};
-  const CUresult result = encode_tiled()(
-      &map, k_cache.dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 5,
-      k_cache.data, dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (result != CUDA_SUCCESS) {
-    throw Error(
-        "openmla: k_cache: expected a layout a TMA tensor map can describe, given one that "
-        "cuTensorMapEncodeTiled refuses (CUresult " +
-        std::to_string(static_cast<int>(result)) + ")");
-  }
-  return map;
+  return encode_cache_map(
+      k_cache, k_cache.dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 5,
+      dims, strides, box, CU_TENSOR_MAP_SWIZZLE_128B);
 }
 
-void launch_decode(const cuda::DecodeParams& params, DType dtype, const TensorView& k_cache, int64_t num_parts,
-                   int64_t h_kv, cudaStream_t stream) {
+CUtensorMap make_fp8_cache_map(const TensorView& k_cache) {
+  const int64_t row = k_cache.sizes[3];  // bytes of one token and KV head: 576 or 656
+  const int64_t token = stride_bytes(k_cache, 1, k_cache.sizes[2] * row);
+  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(row / 4), static_cast<cuuint64_t>(k_cache.sizes[1]),
+                              static_cast<cuuint64_t>(k_cache.sizes[2]), static_cast<cuuint64_t>(k_cache.sizes[0])};
+  const cuuint64_t strides[3] = {static_cast<cuuint64_t>(token), static_cast<cuuint64_t>(stride_bytes(k_cache, 2, row)),
+                                 static_cast<cuuint64_t>(stride_bytes(k_cache, 0, k_cache.sizes[1] * token))};
+  const cuuint32_t box[4] = {static_cast<cuuint32_t>(row / 4), kBlockN, 1, 1};
+  return encode_cache_map(k_cache, CU_TENSOR_MAP_DATA_TYPE_UINT32, 4, dims, strides, box, CU_TENSOR_MAP_SWIZZLE_NONE);
+}
+
+namespace {
+
+template <typename T>
+void launch_fp8(const cuda::DecodeParams& params, CacheFormat format, const CUtensorMap& map, dim3 grid,
+                cudaStream_t stream) {
+  if (format == CacheFormat::fp8_per_tensor) {
+    launch_narrow<T, kFp8Rows, CacheFormat::fp8_per_tensor>(params, map, grid, stream);
+  } else {
+    launch_narrow<T, kFp8Rows, CacheFormat::fp8_656>(params, map, grid, stream);
+  }
+}
+
+}  // namespace
+
+void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat format, const TensorView& k_cache,
+                   int64_t num_parts, int64_t h_kv, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(m_tiles(params.rows)), static_cast<unsigned>(num_parts),
                   static_cast<unsigned>(h_kv));
   const bool bf16 = dtype == DType::bf16;
+  if (format != CacheFormat::plain) {
+    const CUtensorMap map = make_fp8_cache_map(k_cache);
+    bf16 ? launch_fp8<__nv_bfloat16>(params, format, map, grid, stream)
+         : launch_fp8<__half>(params, format, map, grid, stream);
+    return;
+  }
   const Schedule schedule = schedule_for(params.rows);
   if (schedule == Schedule::narrow) {
     const CUtensorMap tile_map = make_cache_map(k_cache, kChunks);
     const bool n16 = params.rows <= 16;
     if (bf16) {
-      n16 ? launch_narrow<__nv_bfloat16, 16>(params, tile_map, grid, stream)
-          : launch_narrow<__nv_bfloat16, kNarrowMaxRows>(params, tile_map, grid, stream);
+      n16 ? launch_narrow<__nv_bfloat16, 16, CacheFormat::plain>(params, tile_map, grid, stream)
+          : launch_narrow<__nv_bfloat16, kNarrowMaxRows, CacheFormat::plain>(params, tile_map, grid, stream);
     } else {
-      n16 ? launch_narrow<__half, 16>(params, tile_map, grid, stream)
-          : launch_narrow<__half, kNarrowMaxRows>(params, tile_map, grid, stream);
+      n16 ? launch_narrow<__half, 16, CacheFormat::plain>(params, tile_map, grid, stream)
+          : launch_narrow<__half, kNarrowMaxRows, CacheFormat::plain>(params, tile_map, grid, stream);
     }
     return;
   }

@@ -22,9 +22,9 @@ const char* device_unsupported(int device);
 const char* plan_unsupported(const PlanConfig& config);
 
 // Why the Hopper kernel cannot serve the decode `args` (already checked by the API and the CUDA
-// backend), or nullptr: the device, the decode's page size (a multiple of 64), then a cache that a
-// tensor map cannot describe. Throws openmla::Error where it could serve it but OPENMLA_SM90_SCHEDULE
-// names no schedule.
+// backend), or nullptr: the device, the decode's page size (a multiple of 64), on an FP8 cache at most
+// kFp8Rows packed rows per KV head, then a cache that a tensor map cannot describe. Throws
+// openmla::Error where it could serve it but OPENMLA_SM90_SCHEDULE names no schedule.
 const char* decode_unsupported(const DecodeArgs& args);
 
 // 64-row m-tiles of `rows` packed query rows per KV head.
@@ -46,16 +46,23 @@ Schedule schedule_for(int64_t rows);
 // 128-byte swizzle. Throws openmla::Error when the driver refuses it.
 CUtensorMap make_cache_map(const TensorView& k_cache, int box_chunks);
 
-// Launches the decode kernel of schedule_for(params.rows) on `stream`.
-void launch_decode(const cuda::DecodeParams& params, DType dtype, const TensorView& k_cache, int64_t num_parts,
-                   int64_t h_kv, cudaStream_t stream);
+// The tensor map of an FP8 k_cache [num_blocks, page_size, h_kv, 576 or 656 bytes] as the narrow
+// schedule reads it: rank 4, innermost first {the token's bytes as 4-byte words, page_size tokens,
+// h_kv, num_blocks}, box {all of a token, 64, 1, 1}, no swizzle: 64 whole tokens, back to back.
+CUtensorMap make_fp8_cache_map(const TensorView& k_cache);
+
+// Launches the decode kernel on `stream`: on a plain cache the one of schedule_for(params.rows), on an
+// FP8 cache the narrow schedule's.
+void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat format, const TensorView& k_cache,
+                   int64_t num_parts, int64_t h_kv, cudaStream_t stream);
 
 // The launches of one element type (instantiations/*.cu, one file per element type so they compile in
 // parallel): the asymmetric and narrow kernels with a map of whole tiles (box_chunks 9), the seesaw
-// kernel with maps of low (chunks 0-3) and high (chunks 4-8) tile halves.
+// kernel with maps of low (chunks 0-3) and high (chunks 4-8) tile halves; the narrow kernel on an FP8
+// cache (kFormat) with make_fp8_cache_map's.
 template <typename T>
 void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream);
-template <typename T, int kRows>
+template <typename T, int kRows, CacheFormat kFormat>
 void launch_narrow(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream);
 template <typename T>
 void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& low_map, const CUtensorMap& high_map, dim3 grid,

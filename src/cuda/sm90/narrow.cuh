@@ -18,12 +18,17 @@
 //   wait full[w]; S^T; mask and scale; the tile's row max: per warp by shuffles, across the four
 //   warps through shared memory (barrier); zero a tail tile's v rows; P^T to shared memory (barrier);
 //   rescale O^T and add V^T P^T; barrier: the stage and P are free, the load of tile n + 2 goes out.
+//
+// On an FP8 cache (kFormat fp8_per_tensor or fp8_656, at most 16 rows) the stages hold the tile's raw
+// tokens, four of them (tile n in stage n % 4, the load of tile n + 4 goes out), and both products
+// take K and V^T from registers, converted from the raw bytes (fp8_fragments.cuh).
 
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "../common/params.h"
 #include "../common/ptx.cuh"
@@ -33,7 +38,9 @@
 #include "../common/ptx/tma.cuh"
 #include "../common/ptx/wgmma.cuh"
 #include "../common/row_result.cuh"
+#include "fp8_fragments.cuh"
 #include "layout.cuh"
+#include "openmla/decode.h"
 #include "piece.cuh"
 #include "traits.h"
 
@@ -42,18 +49,23 @@ namespace openmla::sm90 {
 // Row stride (floats) of a warpgroup's output in its stage at the end of a piece.
 inline constexpr int kNarrowOutStride = cuda::kDV + 4;
 
-template <typename T, int kRows>
+template <typename T, int kRows, CacheFormat kFormat = CacheFormat::plain>
 struct NarrowCta {
   static_assert(kRows == 16 || kRows == kNarrowMaxRows, "wgmma N of 16 or 32");
-  using Shared = typename Traits<T>::template NarrowShared<kRows>;
+  static constexpr bool kFp8 = kFormat != CacheFormat::plain;
+  static_assert(!kFp8 || kRows == kFp8Rows, "an FP8 cache takes wgmma N = 16");
+  using Shared =
+      std::conditional_t<kFp8, typename Traits<T>::NarrowFp8Shared, typename Traits<T>::template NarrowShared<kRows>>;
+  static constexpr int kTileStages = kFp8 ? kFp8Stages : kStages;
+  static constexpr int kStageBytes = kFp8 ? kBlockN * fp8::kTokenBytes<kFormat> : kTileBytes;
   static constexpr int kRegs = kRows / 2;  // fp32 of one m64nR accumulator per thread
   static constexpr int kCols = kRows / 4;  // query rows (accumulator columns) of a thread
   static constexpr int kQChunkBytes = kRows * kRowBytes;
   static constexpr int kOutBlocks = cuda::kDV / 64;  // m64 blocks of O^T
-  static_assert(kRows * kNarrowOutStride * 4 <= kChunks * kChunkBytes, "a warpgroup's output fits its stage");
+  static_assert(kRows * kNarrowOutStride * 4 <= kStageBytes, "a warpgroup's output fits its stage");
 
   const cuda::DecodeParams& p;
-  const CUtensorMap* cache_map;  // [num_blocks, h_kv, 9 chunks, page_size, 64] boxes of 64 tokens x 9 chunks
+  const CUtensorMap* cache_map;  // boxes of 64 tokens: x 9 chunks (plain), of raw tokens (FP8; sm90/launch.h)
   Shared& s;
   int kv_head;
   int warpgroup = static_cast<int>(threadIdx.x) / kWarpgroupThreads;
@@ -62,6 +74,8 @@ struct NarrowCta {
   int lane = static_cast<int>(threadIdx.x) % 32;
   int key_row = fragment_row(wg_thread);  // the thread's accumulator rows: key_row and key_row + 8
   uint32_t tiles_done = 0;                // tiles computed in earlier pieces
+  float score_scale = 0.f;                // scores to the log2 domain: softmax scale (x k_scale per tensor)
+  float out_scale = 1.f;                  // of the output rows: k_scale per tensor, else 1
   // State of the issuing threads (each warpgroup's first) only.
   uint64_t policy = 0;     // L2 evict-first: the cache is streamed once
   int32_t next_block = 0;  // cache block of the warpgroup's next tile to issue, read a tile ahead
@@ -72,8 +86,13 @@ struct NarrowCta {
   static constexpr int reg(int c, int h) { return 4 * (c / 2) + 2 * h + c % 2; }
 
   __device__ void init() {
+    score_scale = p.scale_log2;
+    if constexpr (kFormat == CacheFormat::fp8_per_tensor) {
+      out_scale = *p.k_scale;
+      score_scale *= out_scale;
+    }
     if (threadIdx.x == 0) {
-      for (int stage = 0; stage < kStages; ++stage) {
+      for (int stage = 0; stage < kTileStages; ++stage) {
         ptx::mbarrier_init(ptx::smem_addr(&s.full[stage]), 1);
       }
       s.bad_page = 0;
@@ -92,12 +111,16 @@ struct NarrowCta {
     return cache_block(p, piece, piece.key_begin + t * kBlockN);
   }
 
+  // Stage `stage`: a tile, and at the end of a piece a warpgroup's output.
+  __device__ char* stage_data(int stage) const { return reinterpret_cast<char*>(&s.kv[stage][0]); }
+
   // Loads tile t of the piece (cache block `block`) into its stage, which its warpgroup is done with
   // (load_tile: a bad block marks the piece instead).
   __device__ void issue(const Piece& piece, int t, int32_t block) {
-    const uint32_t stage = (tiles_done + t) % kStages;
-    load_tile(p, cache_map, ptx::smem_addr(&s.kv[stage][0][0]), ptx::smem_addr(&s.full[stage]),
-              piece.key_begin + t * kBlockN, kv_head, block, policy, s.bad_page);
+    const uint32_t stage = (tiles_done + t) % kTileStages;
+    load_tile<kStageBytes>(p, cache_map, ptx::smem_addr(stage_data(static_cast<int>(stage))),
+                           ptx::smem_addr(&s.full[stage]), piece.key_begin + t * kBlockN, kv_head, block, policy,
+                           s.bad_page);
   }
 
   // Issues tile t if the piece has it, with the block read earlier, and reads the block of the
@@ -107,7 +130,7 @@ struct NarrowCta {
       return;
     }
     const int32_t block = next_block;
-    next_block = t + kStages < n_tiles ? fetch_block(piece, t + kStages) : 0;
+    next_block = t + kWarpgroups < n_tiles ? fetch_block(piece, t + kWarpgroups) : 0;
     issue(piece, t, block);
   }
 
@@ -120,9 +143,14 @@ struct NarrowCta {
     int limit[kCols];  // keys below the limit are visible to the row
   };
 
-  // sc = S^T of the tile at `kv`: 36 k16 steps over the 9 chunks, 32 bytes per step within a chunk.
-  __device__ void compute_scores(uint32_t kv, float (&sc)[kRegs]) const {
+  // sc = S^T of the tile in `stage`: 36 k16 steps over the 9 chunks, 32 bytes per step within a chunk.
+  __device__ void compute_scores(int stage, float (&sc)[kRegs]) const {
     const uint32_t sq = ptx::smem_addr(&s.q[0][0]);
+    if constexpr (kFp8) {
+      fp8::scores<T, kFormat>(reinterpret_cast<const uint8_t*>(stage_data(stage)), sq, key_row, wg_thread % 4, sc);
+      return;
+    }
+    const uint32_t kv = ptx::smem_addr(stage_data(stage));
     ptx::wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < kChunks * kChunkCols / 16; ++ks) {
@@ -147,7 +175,7 @@ struct NarrowCta {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int key = key0 + key_row + 8 * h;
-        const float v = sc[reg(c, h)] * p.scale_log2;
+        const float v = sc[reg(c, h)] * score_scale;
         sc[reg(c, h)] = key >= row.limit[c] ? -INFINITY : v;
       }
       max[c] = fmaxf(sc[reg(c, 0)], sc[reg(c, 1)]);
@@ -173,7 +201,7 @@ struct NarrowCta {
   // P = 0 times NaN would still reach the output. Whole 128-byte rows, so the swizzle does not matter.
   // Called after the warpgroup's barrier that follows its score products.
   __device__ void zero_tail(int stage, int valid) {
-    char* kv = reinterpret_cast<char*>(&s.kv[stage][0][0]);
+    char* kv = stage_data(stage);
     constexpr int kUnits = kVChunks * kChunkBytes / 16;
     for (int x = wg_thread; x < kUnits; x += kWarpgroupThreads) {
       if (x / 8 % kBlockN >= valid) {
@@ -183,7 +211,8 @@ struct NarrowCta {
   }
 
   // Turns the masked scores into probabilities against the rows' new max, stores them as P^T's
-  // operand (P [kRows rows, 64 keys], K-major) and returns the factors rescaling the rows' earlier sums.
+  // operand (P [kRows rows, 64 keys], K-major; on an FP8 cache the keys in fp8::pv_key_position's
+  // order) and returns the factors rescaling the rows' earlier sums.
   __device__ void softmax(const float (&sc)[kRegs], const float (&max)[kCols], RowState& row, float (&factor)[kCols]) {
     char* sp = reinterpret_cast<char*>(&s.p[warpgroup][0]);
 #pragma unroll
@@ -199,13 +228,15 @@ struct NarrowCta {
         const float prob = ptx::ex2(sc[reg(c, h)] - use_max);
         row.sum[c] += prob;
         const uint32_t bits = pack2<T>(prob, 0.f);  // prob in the low 16 bits
-        *reinterpret_cast<uint16_t*>(sp + swizzled_offset(col_of(c), key_row + 8 * h)) = static_cast<uint16_t>(bits);
+        const int position = kFp8 ? fp8::pv_key_position(key_row + 8 * h) : key_row + 8 * h;
+        *reinterpret_cast<uint16_t*>(sp + swizzled_offset(col_of(c), position)) = static_cast<uint16_t>(bits);
       }
     }
   }
 
-  // O^T = O^T * factor + V^T P^T: V^T MN-major from the stage, P^T K-major from the warpgroup's P.
-  __device__ void accumulate(uint32_t kv, const float (&factor)[kCols], float (&o)[kOutBlocks][kRegs]) const {
+  // O^T = O^T * factor + V^T P^T: V^T MN-major from the stage (FP8: converted into registers, keys from
+  // `valid` on as zero), P^T K-major from the warpgroup's P.
+  __device__ void accumulate(int stage, int valid, const float (&factor)[kCols], float (&o)[kOutBlocks][kRegs]) const {
     const uint32_t sp = ptx::smem_addr(&s.p[warpgroup][0]);
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
@@ -216,6 +247,12 @@ struct NarrowCta {
       }
       ptx::pin_registers(o[mb]);
     }
+    if constexpr (kFp8) {
+      fp8::accumulate<T, kFormat>(reinterpret_cast<const uint8_t*>(stage_data(stage)), sp, warp, lane / 4, lane % 4,
+                                  valid, o);
+      return;
+    }
+    const uint32_t kv = ptx::smem_addr(stage_data(stage));
     ptx::wgmma_fence();
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
@@ -235,28 +272,27 @@ struct NarrowCta {
 
   // The warpgroup's tiles of the piece: t = first, first + 2, ...
   __device__ void tiles(const Piece& piece, int first, int n_tiles, RowState& row, float (&o)[kOutBlocks][kRegs]) {
-    for (int t = first; t < n_tiles; t += kStages) {
+    for (int t = first; t < n_tiles; t += kWarpgroups) {
       const uint32_t n = tiles_done + t;
-      const int stage = static_cast<int>(n % kStages);
-      const uint32_t kv = ptx::smem_addr(&s.kv[stage][0][0]);
+      const int stage = static_cast<int>(n % kTileStages);
       const int key0 = piece.key_begin + t * kBlockN;
-      ptx::mbarrier_wait(ptx::smem_addr(&s.full[stage]), n / kStages % 2);
+      ptx::mbarrier_wait(ptx::smem_addr(&s.full[stage]), n / kTileStages % 2);
 
       float sc[kRegs];
-      compute_scores(kv, sc);
+      compute_scores(stage, sc);
       float max[kCols];
       tile_max(sc, key0, row, max);  // ends with the warpgroup's barrier: every warp's scores retired
-      if (key0 + kBlockN > piece.key_end) {
+      if (!kFp8 && key0 + kBlockN > piece.key_end) {
         zero_tail(stage, piece.key_end - key0);
       }
       float factor[kCols];
       softmax(sc, max, row, factor);
       ptx::fence_proxy_async_shared();
       sync_warpgroup();  // P and the zeroed rows are stored
-      accumulate(kv, factor, o);
+      accumulate(stage, piece.key_end - key0, factor, o);
       sync_warpgroup();  // every warp's products retired: the stage and P are free
       if (wg_thread == 0) {
-        issue_next(piece, t + kStages, n_tiles);
+        issue_next(piece, t + kTileStages, n_tiles);
       }
     }
   }
@@ -280,7 +316,7 @@ struct NarrowCta {
     __syncthreads();  // both warpgroups' tiles are done and their row statistics stored
 
     const bool bad = report_piece(p, piece, s.bad_page);
-    auto* out = reinterpret_cast<float*>(&s.kv[warpgroup][0][0]);  // [kRows, kNarrowOutStride] this warpgroup's share
+    auto* out = reinterpret_cast<float*>(stage_data(warpgroup));  // [kRows, kNarrowOutStride] this warpgroup's share
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       const int col = col_of(c);
@@ -306,7 +342,8 @@ struct NarrowCta {
       for (int mb = 0; mb < kOutBlocks; ++mb) {
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          out[col * kNarrowOutStride + mb * 64 + key_row + 8 * h] = o[mb][reg(c, h)] * scale;
+          const int dim = kFp8 ? fp8::pv_dim(mb, key_row + 8 * h) : mb * 64 + key_row + 8 * h;
+          out[col * kNarrowOutStride + dim] = o[mb][reg(c, h)] * scale;
         }
       }
     }
@@ -318,11 +355,12 @@ struct NarrowCta {
     ptx::fence_proxy_async_shared();  // the stages' generic accesses before the next piece's loads
   }
 
-  // Row r of the piece = the sum of the two warpgroups' shares, through cuda::row_result: the final out
-  // and lse, or a split piece's normalized partial and its lse in the workspace. 16 bytes per thread.
+  // Row r of the piece = the sum of the two warpgroups' shares (times out_scale), through
+  // cuda::row_result: the final out and lse, or a split piece's normalized partial and its lse in the
+  // workspace. 16 bytes per thread.
   __device__ void write_rows(const Piece& piece, bool bad) const {
-    const auto* share0 = reinterpret_cast<const float*>(&s.kv[0][0][0]);  // [kRows, kNarrowOutStride]
-    const auto* share1 = reinterpret_cast<const float*>(&s.kv[1][0][0]);  // [kRows, kNarrowOutStride]
+    const auto* share0 = reinterpret_cast<const float*>(stage_data(0));  // [kRows, kNarrowOutStride]
+    const auto* share1 = reinterpret_cast<const float*>(stage_data(1));  // [kRows, kNarrowOutStride]
     constexpr int kUnitsPerRow = cuda::kDV / 4;
     const int rows = p.rows < kRows ? p.rows : kRows;
     for (int x = static_cast<int>(threadIdx.x); x < rows * kUnitsPerRow; x += kThreads) {
@@ -331,8 +369,8 @@ struct NarrowCta {
       const float4 a = *reinterpret_cast<const float4*>(share0 + r * kNarrowOutStride + col);
       const float4 b = *reinterpret_cast<const float4*>(share1 + r * kNarrowOutStride + col);
       const cuda::RowResult result = cuda::row_result(bad, piece.slot >= 0, s.row_max[r], s.row_sum[r]);
-      const float4 v = make_float4((a.x + b.x) * result.inv, (a.y + b.y) * result.inv, (a.z + b.z) * result.inv,
-                                   (a.w + b.w) * result.inv);
+      const float inv = result.inv * out_scale;
+      const float4 v = make_float4((a.x + b.x) * inv, (a.y + b.y) * inv, (a.z + b.z) * inv, (a.w + b.w) * inv);
       const int i = r / p.group;
       const int head = kv_head * p.group + r % p.group;
       if (piece.slot >= 0) {
@@ -356,13 +394,19 @@ struct NarrowCta {
 
   __device__ void run(const Piece& piece) {
     const int n_tiles = (piece.key_end - piece.key_begin + kBlockN - 1) / kBlockN;
-    const int first = static_cast<int>((warpgroup + tiles_done) % kStages);  // the warpgroup's first tile
+    const int first = static_cast<int>((warpgroup + tiles_done) % kWarpgroups);  // the warpgroup's first tile
     __syncthreads();  // every thread is done with the previous piece's shared memory
     if (wg_thread == 0 && first < n_tiles) {
       next_block = fetch_block(piece, first);
-      issue_next(piece, first, n_tiles);
+      for (int t = first; t < first + kTileStages; t += kWarpgroups) {
+        issue_next(piece, t, n_tiles);
+      }
     }
-    load_q<T, kRows>(p, piece.seq, 0, kv_head, s.q);
+    if constexpr (kFp8) {
+      fp8::load_q_fp8<T>(p, piece.seq, kv_head, s.q);
+    } else {
+      load_q<T, kRows>(p, piece.seq, 0, kv_head, s.q);
+    }
     __syncthreads();  // q is in shared memory, visible to the async proxy
 
     RowState row;

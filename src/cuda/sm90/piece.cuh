@@ -38,10 +38,12 @@ __device__ __forceinline__ int page_token(const cuda::DecodeParams& p, int key) 
   return p.page_shift >= 0 ? key & (p.page_size - 1) : key % p.page_size;
 }
 
-// Loads the whole tile of 64 keys from key0 of the piece (cache block `block`, 9 chunks) into `stage`
-// with TMA, completing mbarrier `full` with its bytes. A block outside [0, num_blocks) is never read:
-// `full` gets a plain arrival (no bytes), the consumers run on over stale data, and `bad_page` marks
-// the piece, whose rows are then written as NaN.
+// Loads the whole tile of 64 keys from key0 of the piece (cache block `block`) into `stage` with TMA,
+// completing mbarrier `full` with its kBytes: 9 chunks of 16-bit values (kTileBytes, a rank-5 map) or
+// 64 raw FP8 tokens (a rank-4 map, sm90/launch.h make_fp8_cache_map). A block outside
+// [0, num_blocks) is never read: `full` gets a plain arrival (no bytes), the consumers run on over
+// stale data, and `bad_page` marks the piece, whose rows are then written as NaN.
+template <int kBytes = kTileBytes>
 __device__ __forceinline__ void load_tile(const cuda::DecodeParams& p, const CUtensorMap* map, uint32_t stage,
                                           uint32_t full, int key0, int kv_head, int32_t block, uint64_t policy,
                                           int& bad_page) {
@@ -50,8 +52,12 @@ __device__ __forceinline__ void load_tile(const cuda::DecodeParams& p, const CUt
     ptx::mbarrier_arrive(full);
     return;
   }
-  ptx::mbarrier_arrive_expect_tx(full, kTileBytes);
-  ptx::tma_load_5d(stage, map, 0, page_token(p, key0), 0, kv_head, block, full, policy);
+  ptx::mbarrier_arrive_expect_tx(full, kBytes);
+  if constexpr (kBytes == kTileBytes) {
+    ptx::tma_load_5d(stage, map, 0, page_token(p, key0), 0, kv_head, block, full, policy);
+  } else {
+    ptx::tma_load_4d(stage, map, 0, page_token(p, key0), kv_head, block, full, policy);
+  }
 }
 
 // Multiplies the thread's two accumulator rows (d[4 j + e], row half e / 2) by their factors.

@@ -67,6 +67,24 @@ struct Traits {
     cuda::SharedWalk walk;   // the CTA's walk over its plan part (common/walk.cuh)
   };
   static_assert(sizeof(NarrowShared<kNarrowMaxRows>) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
+
+  // The narrow schedule on an FP8 cache (fp8_fragments.cuh): tiles stay as TMA wrote their bytes and
+  // are converted into registers, so the stages hold raw tokens only, four tiles in flight (tile n in
+  // stage n % 4, computed by warpgroup n % 2). At the end of a piece warpgroup w's stage w holds its
+  // scaled output as fp32 [16][kNarrowOutStride].
+  struct NarrowFp8Shared {
+    alignas(1024) T q[kChunks][kFp8Rows * kChunkCols];   // [9][16 rows, 64 dims] of q in the score product's k order
+    alignas(1024) T p[kWarpgroups][kFp8Rows * kBlockN];  // [warpgroup][16 rows, 64 keys] P of its tile, keys permuted
+    alignas(128) uint8_t kv[kFp8Stages][kBlockN * kFp8MaxTokenBytes];  // [stage][64 tokens, 576 or 656 bytes]
+    float red[kWarpgroups][kWarpgroupThreads / 32][kFp8Rows];  // per warp: a tile's row max, at the end the row sum
+    float wg_max[kWarpgroups][kFp8Rows];                       // at the end of a piece: each warpgroup's row max
+    float row_max[kFp8Rows];                                   // the piece's row max (log2 domain) and sum
+    float row_sum[kFp8Rows];
+    uint64_t full[kFp8Stages];  // mbarrier: the stage's TMA bytes landed (1 arrival + transaction bytes)
+    int bad_page;               // the piece used a block-table entry outside [0, num_blocks)
+    cuda::SharedWalk walk;      // the CTA's walk over its plan part (common/walk.cuh)
+  };
+  static_assert(sizeof(NarrowFp8Shared) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
 };
 
 }  // namespace openmla::sm90

@@ -20,6 +20,17 @@ __device__ __forceinline__ uint64_t create_policy_evict_first() {
   return policy;
 }
 
+// PTX ISA 9.7.9.25.5.2, cp.async.bulk.tensor.4d (global -> shared, tile mode): as tma_load_5d with
+// four coordinates.
+__device__ __forceinline__ void tma_load_4d(uint32_t dst, const void* map, int32_t c0, int32_t c1, int32_t c2,
+                                            int32_t c3, uint32_t bar, uint64_t policy) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.L2::cache_hint"
+      " [%0], [%1, {%2, %3, %4, %5}], [%6], %7;\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar), "l"(policy)
+      : "memory");
+}
+
 // PTX ISA 9.7.9.25.5.2, cp.async.bulk.tensor.5d (global -> shared, tile mode): copies the box at
 // coordinates {c0..c4} (innermost first) of `map` to shared address `dst` (aligned as the map's
 // swizzle needs) and signals its bytes on mbarrier `bar` (complete_tx). `policy` from createpolicy.

@@ -212,6 +212,33 @@ __device__ __forceinline__ void wgmma_m64nNk16_ss(float (&d)[kN / 2], uint64_t a
   }
 }
 
+// PTX ISA 9.7.15.5.2, wgmma.mma_async m64n16k16, A from registers (four .b32 registers of two 16-bit
+// values, the m64nNk16 A fragment of PTX ISA 9.7.15.5.1.1.1), B from shared memory, K-major:
+// d[64 x 16] = A[64 x 16] . B[16 x 16] (+ d when `accumulate`). The narrow schedule's products on an
+// FP8 cache, whose A fragments are converted from e4m3 in registers.
+template <typename T>
+__device__ __forceinline__ void wgmma_m64n16k16_rs(float (&d)[8], const uint32_t (&a)[4], uint64_t b_desc,
+                                                   bool accumulate) {
+  const uint32_t scale_d = accumulate ? 1 : 0;
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %13, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 " OPENMLA_WGMMA_D8
+        ", {%8, %9, %10, %11}, %12, p, 1, 1, 0;\n}\n"
+        : OPENMLA_WGMMA_D8_OPERANDS(d)
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "r"(scale_d)
+        : "memory");
+  } else {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %13, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 " OPENMLA_WGMMA_D8
+        ", {%8, %9, %10, %11}, %12, p, 1, 1, 0;\n}\n"
+        : OPENMLA_WGMMA_D8_OPERANDS(d)
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "r"(scale_d)
+        : "memory");
+  }
+}
+
 }  // namespace openmla::ptx
 
 #undef OPENMLA_WGMMA_D8

@@ -1,0 +1,221 @@
+#pragma once
+// The narrow schedule's operands on an FP8 cache (docs/fp8.md, docs/hopper-kernel.md). A tile stays in
+// shared memory as TMA wrote it: 64 tokens of 576 (fp8_per_tensor) or 656 (fp8_656) bytes, unswizzled.
+// Each warpgroup converts the values its products need straight into wgmma A fragments (e4m3 -> fp16
+// exactly, then to T, times the 656-byte token's scale in fp32: the portable kernel's arithmetic), so
+// both products take A from registers and no 16-bit copy of a tile exists:
+//   S^T [64 keys, 16] = K [64 keys, 576] . Q^T       36 wgmma m64n16k16 RS, Q^T from shared memory
+//   O^T [512, 16]    += V^T [512, 64 keys] . P^T     8 m64 blocks x 4 k16 steps RS, P^T from shared memory
+//
+// A fragment fixes which (row, k) values a thread holds (layout.cuh); two orders make them contiguous
+// bytes of the tile, so that each thread reads whole 16-byte pieces:
+// - Scores: in k16 step i of 64-dim chunk j, k-index kk is dim 64 j + 16 (kk % 8 / 2) + 4 i + 2 (kk / 8)
+//   + kk % 2. Thread c of a quad then holds dims [64 j + 16 c, +16) of its two keys for the chunk's four
+//   steps: word i of those 16 bytes is its step-i fragment. q is stored in the same order (load_q_fp8).
+// - Output: row m = 16 w + g + 8 h of m64 block mb is dim 128 w + 16 g + 2 mb + h (warp w, quad g: a
+//   thread's 16 rows are 16 contiguous dims), and k-index 2 c + e + 8 hi of k16 step kk is key
+//   16 c + 4 kk + 2 hi + e (a thread's keys of one step are 4 contiguous keys). P^T is stored with its
+//   keys in that order (pv_key_position) and the rows are put back in place when written (pv_dim).
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "../common/params.h"
+#include "../common/ptx.cuh"
+#include "../common/ptx/fence.cuh"
+#include "../common/ptx/wgmma.cuh"
+#include "layout.cuh"
+#include "openmla/decode.h"
+
+namespace openmla::sm90::fp8 {
+
+// Bytes of one token of a tile, and where the 656-byte token keeps its scales and its RoPE part.
+template <CacheFormat kFormat>
+inline constexpr int kTokenBytes = kFormat == CacheFormat::fp8_656 ? 656 : cuda::kDQK;
+inline constexpr int kScaleOffset = 512;           // 4 fp32 scales, one per 128 values
+inline constexpr int kRopeOffset = 528;            // 64 RoPE values in q's dtype
+inline constexpr int kStepsPerChunk = 4;           // k16 steps in a chunk of 64 dims
+inline constexpr int kOutBlocks = cuda::kDV / 64;  // m64 blocks of O^T
+
+// The key position (k-index) of key `key` of a tile in P^T, the B operand of the output product.
+__device__ __forceinline__ int pv_key_position(int key) {
+  const int c = key / 16;
+  const int kk = key % 16 / 4;
+  return 16 * kk + 2 * c + 8 * (key % 4 / 2) + key % 2;
+}
+
+// The dim of row `row` (0..63: the accumulator fragment row, + 8 for its second half) of m64 block mb of
+// the output product.
+__device__ __forceinline__ int pv_dim(int mb, int row) {
+  return 128 * (row / 16) + 16 * (row % 8) + 2 * mb + row % 16 / 8;
+}
+
+// Two e4m3 values (bytes 0 and 1 of `two`, the low one first) as a T pair, times lo_scale / hi_scale
+// when kScaled (rounded once, from fp32).
+template <typename T, bool kScaled>
+__device__ __forceinline__ uint32_t e4m3_pair(uint32_t two, float lo_scale, float hi_scale) {
+  const __half2_raw raw = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(two & 0xffffu), __NV_E4M3);
+  if constexpr (std::is_same_v<T, __half> && !kScaled) {
+    return static_cast<uint32_t>(raw.x) | static_cast<uint32_t>(raw.y) << 16;
+  } else {
+    const float2 f = __half22float2(__half2(raw));
+    return kScaled ? pack2<T>(f.x * lo_scale, f.y * hi_scale) : pack2<T>(f.x, f.y);
+  }
+}
+
+// Rows of q for `seq` into `sq`, each chunk's dims in the score product's k order (above); rows past
+// p.rows are zero. A 16-byte unit of the swizzled chunk gathers four 4-byte pairs 32 bytes apart.
+template <typename T>
+__device__ void load_q_fp8(const cuda::DecodeParams& p, int seq, int kv_head, T (&sq)[kChunks][kFp8Rows * kChunkCols]) {
+  const auto* q = static_cast<const T*>(p.q);  // [b, s_q, h_q, kDQK]
+  constexpr int kUnitsPerRow = kChunks * kChunkCols / 8;
+#pragma unroll 1
+  for (int x = static_cast<int>(threadIdx.x); x < kFp8Rows * kUnitsPerRow; x += kThreads) {
+    const int r = x / kUnitsPerRow;
+    const int chunk = x % kUnitsPerRow / 8;
+    const int unit = x % 8;  // k positions [8 unit, +8): step unit / 2, k-index half unit % 2
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (r < p.rows) {
+      const int i = r / p.group;
+      const int head = kv_head * p.group + r % p.group;
+      const auto* src =
+          reinterpret_cast<const uint32_t*>(q + seq * p.q_stride_b + i * p.q_stride_s + head * p.q_stride_h +
+                                            chunk * kChunkCols + 4 * (unit / 2) + 2 * (unit % 2));  // pairs 8 apart
+      v = make_uint4(src[0], src[8], src[16], src[24]);
+    }
+    *reinterpret_cast<uint4*>(reinterpret_cast<char*>(&sq[chunk][0]) + swizzled_offset(r, 8 * unit)) = v;
+  }
+  ptx::fence_proxy_async_shared();
+}
+
+// sc = S^T of the tile at `tile` against q in `sq` (load_q_fp8's order): chunk by chunk, thread c of a
+// quad converts dims [64 j + 16 c, +16) of keys `key` and `key` + 8 into the chunk's four A fragments
+// while the wgmma of the chunk before run (two fragment sets, so wait_group 1 before reusing one).
+template <typename T, CacheFormat kFormat>
+__device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key, int quad_col, float (&sc)[8]) {
+  constexpr int kBytes = kTokenBytes<kFormat>;
+  constexpr bool kScaled = kFormat == CacheFormat::fp8_656;
+  const uint8_t* k0 = tile + key * kBytes;  // [kBytes] key `key`
+  const uint8_t* k1 = k0 + 8 * kBytes;      // [kBytes] key `key` + 8
+  uint32_t a[2][kStepsPerChunk][4];
+#pragma unroll
+  for (int j = 0; j < kChunks; ++j) {
+    uint32_t(&frag)[kStepsPerChunk][4] = a[j % 2];
+    if (j >= 2) {
+      ptx::wgmma_wait<1>();  // chunk j - 2's products, which read frag, retired
+    }
+    if (kScaled && j == kChunks - 1) {  // the RoPE part: already T, dims 16 c + 2 m, +1 in word m
+      const uint4 lo0 = *reinterpret_cast<const uint4*>(k0 + kRopeOffset + 32 * quad_col);
+      const uint4 hi0 = *reinterpret_cast<const uint4*>(k0 + kRopeOffset + 32 * quad_col + 16);
+      const uint4 lo1 = *reinterpret_cast<const uint4*>(k1 + kRopeOffset + 32 * quad_col);
+      const uint4 hi1 = *reinterpret_cast<const uint4*>(k1 + kRopeOffset + 32 * quad_col + 16);
+      const uint32_t w0[8] = {lo0.x, lo0.y, lo0.z, lo0.w, hi0.x, hi0.y, hi0.z, hi0.w};
+      const uint32_t w1[8] = {lo1.x, lo1.y, lo1.z, lo1.w, hi1.x, hi1.y, hi1.z, hi1.w};
+#pragma unroll
+      for (int i = 0; i < kStepsPerChunk; ++i) {
+        frag[i][0] = w0[2 * i];
+        frag[i][1] = w1[2 * i];
+        frag[i][2] = w0[2 * i + 1];
+        frag[i][3] = w1[2 * i + 1];
+      }
+    } else {
+      const uint4 v0 = *reinterpret_cast<const uint4*>(k0 + j * kChunkCols + 16 * quad_col);
+      const uint4 v1 = *reinterpret_cast<const uint4*>(k1 + j * kChunkCols + 16 * quad_col);
+      float s0 = 1.f;
+      float s1 = 1.f;
+      if constexpr (kScaled) {
+        s0 = *reinterpret_cast<const float*>(k0 + kScaleOffset + 4 * (j / 2));
+        s1 = *reinterpret_cast<const float*>(k1 + kScaleOffset + 4 * (j / 2));
+      }
+      const uint32_t w0[4] = {v0.x, v0.y, v0.z, v0.w};
+      const uint32_t w1[4] = {v1.x, v1.y, v1.z, v1.w};
+#pragma unroll
+      for (int i = 0; i < kStepsPerChunk; ++i) {
+        frag[i][0] = e4m3_pair<T, kScaled>(w0[i], s0, s0);
+        frag[i][1] = e4m3_pair<T, kScaled>(w1[i], s1, s1);
+        frag[i][2] = e4m3_pair<T, kScaled>(w0[i] >> 16, s0, s0);
+        frag[i][3] = e4m3_pair<T, kScaled>(w1[i] >> 16, s1, s1);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kStepsPerChunk; ++i) {
+      ptx::pin_registers(frag[i]);
+    }
+    ptx::wgmma_fence();
+#pragma unroll
+    for (int i = 0; i < kStepsPerChunk; ++i) {
+      ptx::wgmma_m64n16k16_rs<T>(sc, frag[i], k_major_desc(sq + j * kFp8Rows * kRowBytes + 32 * i), j > 0 || i > 0);
+    }
+    ptx::wgmma_commit();
+  }
+  ptx::wgmma_wait<0>();
+  ptx::pin_registers(sc);
+}
+
+// O^T += V^T P^T over the tile at `tile`, P^T in `sp` (keys in pv_key_position's order): k16 step by
+// step, the thread (warp w, quad g, column c of the quad) converts dims [128 w + 16 g, +16) of keys
+// 16 c + 4 kk + {0..3} into the step's eight A fragments (one per m64 block). Keys at or past `valid`
+// count as zero (their slots may hold anything, NaN included: 0 times NaN would reach the output).
+template <typename T, CacheFormat kFormat>
+__device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int warp, int quad_row, int quad_col,
+                                           int valid, float (&o)[kOutBlocks][8]) {
+  constexpr int kBytes = kTokenBytes<kFormat>;
+  constexpr bool kScaled = kFormat == CacheFormat::fp8_656;
+  const uint8_t* dims = tile + 128 * warp + 16 * quad_row;  // the thread's 16 dims of key 0
+  uint32_t a[2][kOutBlocks][4];
+#pragma unroll
+  for (int kk = 0; kk < kBlockN / 16; ++kk) {
+    uint32_t(&frag)[kOutBlocks][4] = a[kk % 2];
+    if (kk >= 2) {
+      ptx::wgmma_wait<1>();  // step kk - 2's products, which read frag, retired
+    }
+    uint32_t w[4][4];  // [key 16 c + 4 kk + e][word]
+    float s[4];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int key = 16 * quad_col + 4 * kk + e;
+      const bool seen = key < valid;
+      const uint4 v = *reinterpret_cast<const uint4*>(dims + key * kBytes);
+      w[e][0] = seen ? v.x : 0u;
+      w[e][1] = seen ? v.y : 0u;
+      w[e][2] = seen ? v.z : 0u;
+      w[e][3] = seen ? v.w : 0u;
+      s[e] = 1.f;
+      if constexpr (kScaled) {
+        const float scale = *reinterpret_cast<const float*>(tile + key * kBytes + kScaleOffset + 4 * warp);
+        s[e] = seen ? scale : 0.f;
+      }
+    }
+#pragma unroll
+    for (int mb = 0; mb < kOutBlocks; ++mb) {
+      const int word = mb / 2;
+      const uint32_t b = 2 * (mb % 2);  // byte of dim 2 mb (row h = 0); b + 1: dim 2 mb + 1 (h = 1)
+      // Bytes b and b + 1 of keys e and e + 1, interleaved: [e's b, (e+1)'s b, e's b+1, (e+1)'s b+1].
+      const uint32_t sel = b | (4 + b) << 4 | (b + 1) << 8 | (5 + b) << 12;
+      const uint32_t lo_keys = __byte_perm(w[0][word], w[1][word], sel);
+      const uint32_t hi_keys = __byte_perm(w[2][word], w[3][word], sel);
+      frag[mb][0] = e4m3_pair<T, kScaled>(lo_keys, s[0], s[1]);
+      frag[mb][1] = e4m3_pair<T, kScaled>(lo_keys >> 16, s[0], s[1]);
+      frag[mb][2] = e4m3_pair<T, kScaled>(hi_keys, s[2], s[3]);
+      frag[mb][3] = e4m3_pair<T, kScaled>(hi_keys >> 16, s[2], s[3]);
+      ptx::pin_registers(frag[mb]);
+    }
+    ptx::wgmma_fence();
+#pragma unroll
+    for (int mb = 0; mb < kOutBlocks; ++mb) {
+      ptx::wgmma_m64n16k16_rs<T>(o[mb], frag[mb], k_major_desc(sp + kk * 32), true);
+    }
+    ptx::wgmma_commit();
+  }
+  ptx::wgmma_wait<0>();
+#pragma unroll
+  for (int mb = 0; mb < kOutBlocks; ++mb) {
+    ptx::pin_registers(o[mb]);
+  }
+}
+
+}  // namespace openmla::sm90::fp8
