@@ -54,8 +54,8 @@ struct NarrowCta {
   static_assert(kRows == 16 || kRows == kNarrowMaxRows, "wgmma N of 16 or 32");
   static constexpr bool kFp8 = kFormat != CacheFormat::plain;
   static_assert(!kFp8 || kRows == kFp8Rows, "an FP8 cache takes wgmma N = 16");
-  using Shared =
-      std::conditional_t<kFp8, typename Traits<T>::NarrowFp8Shared, typename Traits<T>::template NarrowShared<kRows>>;
+  using Shared = std::conditional_t<kFp8, typename Traits<T>::NarrowFp8Shared,
+                                    typename Traits<T>::template NarrowPlainShared<kRows>>;
   static constexpr int kTileStages = kFp8 ? kFp8Stages : kStages;
   static constexpr int kStageBytes = kFp8 ? kBlockN * fp8::kTokenBytes<kFormat> : kTileBytes;
   static constexpr int kRegs = kRows / 2;  // fp32 of one m64nR accumulator per thread

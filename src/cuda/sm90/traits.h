@@ -50,40 +50,29 @@ struct Traits {
   };
   static_assert(sizeof(SeesawShared) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
 
-  // Warpgroup w computes the tiles of stage w. At the end of a piece each warpgroup's stage holds its
-  // scaled output as fp32 [kRows][kNarrowOutStride] (the padding spreads a store's columns over the
-  // banks), which the CTA adds up row by row.
-  template <int kRows>
+  // The narrow schedule: warpgroup w computes the tiles of the stages n with n % 2 = w. A stage holds a
+  // tile as 9 swizzled chunks (a 16-bit cache: kStages stages of kTileBytes) or as the 64 raw tokens TMA
+  // copied (an FP8 cache, fp8_fragments.cuh: kFp8Stages stages of 64 tokens of up to 656 bytes, q and P
+  // in that file's orders). At the end of a piece warpgroup w's stage w holds its scaled output as fp32
+  // [kRows][kNarrowOutStride] (the padding spreads a store's columns over the banks), which the CTA adds
+  // up row by row.
+  template <int kRows, int kTileStages, int kStageBytes>
   struct NarrowShared {
-    alignas(1024) T q[kChunks][kRows * kChunkCols];              // [9][kRows rows, 64 dims] of q
-    alignas(1024) T kv[kStages][kChunks][kBlockN * kChunkCols];  // [stage][9][64 tokens, 64 dims]; v = chunks 0..7
-    alignas(1024) T p[kWarpgroups][kRows * kBlockN];             // [warpgroup][kRows rows, 64 keys] P of its tile
-    float red[kWarpgroups][kWarpgroupThreads / 32][kRows];       // per warp: a tile's row max, at the end the row sum
-    float wg_max[kWarpgroups][kRows];                            // at the end of a piece: each warpgroup's row max
-    float row_max[kRows];                                        // the piece's row max (log2 domain) and sum
+    alignas(1024) T q[kChunks][kRows * kChunkCols];         // [9][kRows rows, 64 dims] of q
+    alignas(1024) uint8_t kv[kTileStages][kStageBytes];     // [stage] a tile: 9 chunks, or 64 raw tokens
+    alignas(1024) T p[kWarpgroups][kRows * kBlockN];        // [warpgroup][kRows rows, 64 keys] P of its tile
+    float red[kWarpgroups][kWarpgroupThreads / 32][kRows];  // per warp: a tile's row max, at the end the row sum
+    float wg_max[kWarpgroups][kRows];                       // at the end of a piece: each warpgroup's row max
+    float row_max[kRows];                                   // the piece's row max (log2 domain) and sum
     float row_sum[kRows];
-    uint64_t full[kStages];  // mbarrier: the stage's TMA bytes landed (1 arrival + transaction bytes)
-    int bad_page;            // the piece used a block-table entry outside [0, num_blocks)
-    cuda::SharedWalk walk;   // the CTA's walk over its plan part (common/walk.cuh)
+    uint64_t full[kTileStages];  // mbarrier: the stage's TMA bytes landed (1 arrival + transaction bytes)
+    int bad_page;                // the piece used a block-table entry outside [0, num_blocks)
+    cuda::SharedWalk walk;       // the CTA's walk over its plan part (common/walk.cuh)
   };
-  static_assert(sizeof(NarrowShared<kNarrowMaxRows>) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
-
-  // The narrow schedule on an FP8 cache (fp8_fragments.cuh): tiles stay as TMA wrote their bytes and
-  // are converted into registers, so the stages hold raw tokens only, four tiles in flight (tile n in
-  // stage n % 4, computed by warpgroup n % 2). At the end of a piece warpgroup w's stage w holds its
-  // scaled output as fp32 [16][kNarrowOutStride].
-  struct NarrowFp8Shared {
-    alignas(1024) T q[kChunks][kFp8Rows * kChunkCols];   // [9][16 rows, 64 dims] of q in the score product's k order
-    alignas(1024) T p[kWarpgroups][kFp8Rows * kBlockN];  // [warpgroup][16 rows, 64 keys] P of its tile, keys permuted
-    alignas(128) uint8_t kv[kFp8Stages][kBlockN * kFp8MaxTokenBytes];  // [stage][64 tokens, 576 or 656 bytes]
-    float red[kWarpgroups][kWarpgroupThreads / 32][kFp8Rows];  // per warp: a tile's row max, at the end the row sum
-    float wg_max[kWarpgroups][kFp8Rows];                       // at the end of a piece: each warpgroup's row max
-    float row_max[kFp8Rows];                                   // the piece's row max (log2 domain) and sum
-    float row_sum[kFp8Rows];
-    uint64_t full[kFp8Stages];  // mbarrier: the stage's TMA bytes landed (1 arrival + transaction bytes)
-    int bad_page;               // the piece used a block-table entry outside [0, num_blocks)
-    cuda::SharedWalk walk;      // the CTA's walk over its plan part (common/walk.cuh)
-  };
+  template <int kRows>
+  using NarrowPlainShared = NarrowShared<kRows, kStages, kTileBytes>;
+  using NarrowFp8Shared = NarrowShared<kFp8Rows, kFp8Stages, kBlockN * kFp8MaxTokenBytes>;
+  static_assert(sizeof(NarrowPlainShared<kNarrowMaxRows>) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
   static_assert(sizeof(NarrowFp8Shared) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
 };
 
