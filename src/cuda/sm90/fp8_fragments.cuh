@@ -14,8 +14,10 @@
 //   steps: word i of those 16 bytes is its step-i fragment. q is stored in the same order (load_q_fp8).
 // - Output: row m = 16 w + g + 8 h of m64 block mb is dim 128 w + 16 g + 2 mb + h (warp w, quad g: a
 //   thread's 16 rows are 16 contiguous dims), and k-index 2 c + e + 8 hi of k16 step kk is key
-//   16 c + 4 kk + 2 hi + e (a thread's keys of one step are 4 contiguous keys). P^T is stored with its
-//   keys in that order (pv_key_position) and the rows are put back in place when written (pv_dim).
+//   16 kk + 4 (2 hi + e) + c (the four threads of a quad read four consecutive keys, whose rows alternate
+//   between the two halves of the 128-byte bank line: a 16-byte load conflicts 2-way, not 4-way as with
+//   keys 16 apart). P^T is stored with its keys in that order (pv_key_position) and the rows are put
+//   back in place when written (pv_dim).
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -43,9 +45,8 @@ inline constexpr int kOutBlocks = cuda::kDV / 64;  // m64 blocks of O^T
 
 // The key position (k-index) of key `key` of a tile in P^T, the B operand of the output product.
 __device__ __forceinline__ int pv_key_position(int key) {
-  const int c = key / 16;
-  const int kk = key % 16 / 4;
-  return 16 * kk + 2 * c + 8 * (key % 4 / 2) + key % 2;
+  const int slot = key % 16 / 4;  // 2 hi + e
+  return 16 * (key / 16) + 2 * (key % 4) + 8 * (slot / 2) + slot % 2;
 }
 
 // The dim of row `row` (0..63: the accumulator fragment row, + 8 for its second half) of m64 block mb of
@@ -158,7 +159,7 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
 
 // O^T += V^T P^T over the tile at `tile`, P^T in `sp` (keys in pv_key_position's order): k16 step by
 // step, the thread (warp w, quad g, column c of the quad) converts dims [128 w + 16 g, +16) of keys
-// 16 c + 4 kk + {0..3} into the step's eight A fragments (one per m64 block). Keys at or past `valid`
+// 16 kk + 4 {0..3} + c into the step's eight A fragments (one per m64 block). Keys at or past `valid`
 // count as zero (their slots may hold anything, NaN included: 0 times NaN would reach the output).
 template <typename T, CacheFormat kFormat>
 __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int warp, int quad_row, int quad_col,
@@ -173,11 +174,11 @@ __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int
     if (kk >= 2) {
       ptx::wgmma_wait<1>();  // step kk - 2's products, which read frag, retired
     }
-    uint32_t w[4][4];  // [key 16 c + 4 kk + e][word]
+    uint32_t w[4][4];  // [key 16 kk + 4 e + c][word]
     float s[4];
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const int key = 16 * quad_col + 4 * kk + e;
+      const int key = 16 * kk + 4 * e + quad_col;
       const bool seen = key < valid;
       const uint4 v = *reinterpret_cast<const uint4*>(dims + key * kBytes);
       w[e][0] = seen ? v.x : 0u;
