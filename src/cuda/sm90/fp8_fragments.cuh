@@ -1,9 +1,10 @@
 #pragma once
 // The narrow schedule's operands on an FP8 cache (docs/fp8.md, docs/hopper-kernel.md). A tile stays in
 // shared memory as TMA wrote it: 64 tokens of 576 (fp8_per_tensor) or 656 (fp8_656) bytes, unswizzled.
-// Each warpgroup converts the values its products need straight into wgmma A fragments (e4m3 -> fp16
-// exactly, then to T, times the 656-byte token's scale in fp32: the portable kernel's arithmetic), so
-// both products take A from registers and no 16-bit copy of a tile exists:
+// Each warpgroup converts the values its products need straight into wgmma A fragments of the operand
+// type Op (below: e4m3 -> fp16 exactly, the per-tensor case; for the 656-byte token, times its scale in
+// fp32, rounded once to q's dtype), so both products take A from registers and no 16-bit copy of a tile
+// exists:
 //   S^T [64 keys, 16] = K [64 keys, 576] . Q^T       36 wgmma m64n16k16 RS, Q^T from shared memory
 //   O^T [512, 16]    += V^T [512, 64 keys] . P^T     8 m64 blocks x 4 k16 steps RS, P^T from shared memory
 //
@@ -68,27 +69,97 @@ __device__ __forceinline__ uint32_t e4m3_pair(uint32_t two, float lo_scale, floa
   }
 }
 
-// Rows of q for `seq` into `sq`, each chunk's dims in the score product's k order (above); rows past
-// p.rows are zero. A 16-byte unit of the swizzled chunk gathers four 4-byte pairs 32 bytes apart.
-template <typename T>
-__device__ void load_q_fp8(const cuda::DecodeParams& p, int seq, int kv_head, T (&sq)[kChunks][kFp8Rows * kChunkCols]) {
+// The 16-bit type of both products' operands on an FP8 cache. Per-tensor values need no scale, and
+// e4m3 converts to fp16 exactly in one instruction (to bf16 it takes four, through fp32), so those
+// products run in fp16 whatever q's dtype: a bf16 q row is stored in fp16 times a power of two that
+// brings its largest |value| into [2^14, 2^15) (load_q_fp8). The 656-byte token's values are scaled
+// in fp32 and rounded once to q's dtype, whose range holds them.
+template <typename T, CacheFormat kFormat>
+using Operand = std::conditional_t<kFormat == CacheFormat::fp8_per_tensor, __half, T>;
+
+// The exponent e of a q row whose largest |value| is `amax`: the row is stored times 2^-e, its largest
+// value then in [2^14, 2^15), so that fp16 holds every value of the row at bf16's precision down to
+// 2^-28 amax. 0 for a row of zeros, inf or NaN (stored unscaled: inf and NaN stay what they are).
+// Clamped to [-100, 114] so that 2^-e and the scores' factor 2^e stay normal floats.
+__device__ __forceinline__ int q_row_exponent(float amax) {
+  if (!(amax > 0.f) || isinf(amax)) {
+    return 0;
+  }
+  const int e = static_cast<int>(__float_as_uint(amax) >> 23) - 127 - 14;  // floor(log2 amax) - 14
+  return e < -100 ? -100 : (e > 114 ? 114 : e);
+}
+
+// 2^e as a float, for e in [-126, 127].
+__device__ __forceinline__ float exp2i(int e) { return __uint_as_float(static_cast<uint32_t>(127 + e) << 23); }
+
+// Rows of q for `seq` into `sq` as Op (Operand), each chunk's dims in the score product's k order
+// (above); rows past p.rows are zero. Warp w stores rows w and w + 8: lane l the 16-byte units l,
+// l + 32 and l + 64 of the row's 72, each gathering four 4-byte pairs 32 bytes apart. A bf16 row in
+// fp16 is scaled by 2^-exponent[r] (q_row_exponent of the row's largest |value|, a warp reduction);
+// otherwise exponent[r] is 0.
+template <typename T, typename Op>
+__device__ void load_q_fp8(const cuda::DecodeParams& p, int seq, int kv_head, Op (&sq)[kChunks][kFp8Rows * kChunkCols],
+                           int (&exponent)[kFp8Rows]) {
   const auto* q = static_cast<const T*>(p.q);  // [b, s_q, h_q, kDQK]
   constexpr int kUnitsPerRow = kChunks * kChunkCols / 8;
+  constexpr int kUnitsPerLane = (kUnitsPerRow + 31) / 32;
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int lane = static_cast<int>(threadIdx.x) % 32;
 #pragma unroll 1
-  for (int x = static_cast<int>(threadIdx.x); x < kFp8Rows * kUnitsPerRow; x += kThreads) {
-    const int r = x / kUnitsPerRow;
-    const int chunk = x % kUnitsPerRow / 8;
-    const int unit = x % 8;  // k positions [8 unit, +8): step unit / 2, k-index half unit % 2
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (r < p.rows) {
-      const int i = r / p.group;
-      const int head = kv_head * p.group + r % p.group;
-      const auto* src =
-          reinterpret_cast<const uint32_t*>(q + seq * p.q_stride_b + i * p.q_stride_s + head * p.q_stride_h +
-                                            chunk * kChunkCols + 4 * (unit / 2) + 2 * (unit % 2));  // pairs 8 apart
-      v = make_uint4(src[0], src[8], src[16], src[24]);
+  for (int r = warp; r < kFp8Rows; r += kThreads / 32) {
+    uint4 v[kUnitsPerLane];
+    float amax = 0.f;
+#pragma unroll
+    for (int k = 0; k < kUnitsPerLane; ++k) {
+      const int x = lane + 32 * k;
+      v[k] = make_uint4(0, 0, 0, 0);
+      if (r < p.rows && x < kUnitsPerRow) {
+        const int chunk = x / 8;
+        const int unit = x % 8;  // k positions [8 unit, +8): step unit / 2, k-index half unit % 2
+        const int i = r / p.group;
+        const int head = kv_head * p.group + r % p.group;
+        const auto* src =
+            reinterpret_cast<const uint32_t*>(q + seq * p.q_stride_b + i * p.q_stride_s + head * p.q_stride_h +
+                                              chunk * kChunkCols + 4 * (unit / 2) + 2 * (unit % 2));  // pairs 8 apart
+        v[k] = make_uint4(src[0], src[8], src[16], src[24]);
+      }
+      if constexpr (!std::is_same_v<T, Op>) {
+        const uint32_t words[4] = {v[k].x, v[k].y, v[k].z, v[k].w};
+#pragma unroll
+        for (int w = 0; w < 4; ++w) {
+          const float2 f = unpack2<T>(words[w]);
+          amax = fmaxf(amax, fmaxf(fabsf(f.x), fabsf(f.y)));  // fmaxf drops NaN: a NaN row stays unscaled below
+        }
+      }
     }
-    *reinterpret_cast<uint4*>(reinterpret_cast<char*>(&sq[chunk][0]) + swizzled_offset(r, 8 * unit)) = v;
+    int e = 0;
+    if constexpr (!std::is_same_v<T, Op>) {
+#pragma unroll
+      for (int offset = 1; offset < 32; offset *= 2) {
+        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
+      }
+      e = q_row_exponent(amax);
+    }
+    const float down = exp2i(-e);
+#pragma unroll
+    for (int k = 0; k < kUnitsPerLane; ++k) {
+      const int x = lane + 32 * k;
+      if (x < kUnitsPerRow) {
+        uint4 u = v[k];
+        if constexpr (!std::is_same_v<T, Op>) {
+          const float2 a = unpack2<T>(u.x);
+          const float2 b = unpack2<T>(u.y);
+          const float2 c = unpack2<T>(u.z);
+          const float2 d = unpack2<T>(u.w);
+          u = make_uint4(pack2<Op>(a.x * down, a.y * down), pack2<Op>(b.x * down, b.y * down),
+                         pack2<Op>(c.x * down, c.y * down), pack2<Op>(d.x * down, d.y * down));
+        }
+        *reinterpret_cast<uint4*>(reinterpret_cast<char*>(&sq[x / 8][0]) + swizzled_offset(r, 8 * (x % 8))) = u;
+      }
+    }
+    if (lane == 0) {
+      exponent[r] = e;
+    }
   }
   ptx::fence_proxy_async_shared();
 }
@@ -96,7 +167,7 @@ __device__ void load_q_fp8(const cuda::DecodeParams& p, int seq, int kv_head, T 
 // sc = S^T of the tile at `tile` against q in `sq` (load_q_fp8's order): chunk by chunk, thread c of a
 // quad converts dims [64 j + 16 c, +16) of keys `key` and `key` + 8 into the chunk's four A fragments
 // while the wgmma of the chunk before run (two fragment sets, so wait_group 1 before reusing one).
-template <typename T, CacheFormat kFormat>
+template <typename Op, CacheFormat kFormat>
 __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key, int quad_col, float (&sc)[8]) {
   constexpr int kBytes = kTokenBytes<kFormat>;
   constexpr bool kScaled = kFormat == CacheFormat::fp8_656;
@@ -109,7 +180,7 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
     if (j >= 2) {
       ptx::wgmma_wait<1>();  // chunk j - 2's products, which read frag, retired
     }
-    if (kScaled && j == kChunks - 1) {  // the RoPE part: already T, dims 16 c + 2 m, +1 in word m
+    if (kScaled && j == kChunks - 1) {  // the RoPE part: already Op (q's dtype), dims 16 c + 2 m, +1 in word m
       const uint4 lo0 = *reinterpret_cast<const uint4*>(k0 + kRopeOffset + 32 * quad_col);
       const uint4 hi0 = *reinterpret_cast<const uint4*>(k0 + kRopeOffset + 32 * quad_col + 16);
       const uint4 lo1 = *reinterpret_cast<const uint4*>(k1 + kRopeOffset + 32 * quad_col);
@@ -136,10 +207,10 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
       const uint32_t w1[4] = {v1.x, v1.y, v1.z, v1.w};
 #pragma unroll
       for (int i = 0; i < kStepsPerChunk; ++i) {
-        frag[i][0] = e4m3_pair<T, kScaled>(w0[i], s0, s0);
-        frag[i][1] = e4m3_pair<T, kScaled>(w1[i], s1, s1);
-        frag[i][2] = e4m3_pair<T, kScaled>(w0[i] >> 16, s0, s0);
-        frag[i][3] = e4m3_pair<T, kScaled>(w1[i] >> 16, s1, s1);
+        frag[i][0] = e4m3_pair<Op, kScaled>(w0[i], s0, s0);
+        frag[i][1] = e4m3_pair<Op, kScaled>(w1[i], s1, s1);
+        frag[i][2] = e4m3_pair<Op, kScaled>(w0[i] >> 16, s0, s0);
+        frag[i][3] = e4m3_pair<Op, kScaled>(w1[i] >> 16, s1, s1);
       }
     }
 #pragma unroll
@@ -149,7 +220,7 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
     ptx::wgmma_fence();
 #pragma unroll
     for (int i = 0; i < kStepsPerChunk; ++i) {
-      ptx::wgmma_m64n16k16_rs<T>(sc, frag[i], k_major_desc(sq + j * kFp8Rows * kRowBytes + 32 * i), j > 0 || i > 0);
+      ptx::wgmma_m64n16k16_rs<Op>(sc, frag[i], k_major_desc(sq + j * kFp8Rows * kRowBytes + 32 * i), j > 0 || i > 0);
     }
     ptx::wgmma_commit();
   }
@@ -161,7 +232,7 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
 // step, the thread (warp w, quad g, column c of the quad) converts dims [128 w + 16 g, +16) of keys
 // 16 kk + 4 {0..3} + c into the step's eight A fragments (one per m64 block). Keys at or past `valid`
 // count as zero (their slots may hold anything, NaN included: 0 times NaN would reach the output).
-template <typename T, CacheFormat kFormat>
+template <typename Op, CacheFormat kFormat>
 __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int warp, int quad_row, int quad_col,
                                            int valid, float (&o)[kOutBlocks][8]) {
   constexpr int kBytes = kTokenBytes<kFormat>;
@@ -199,16 +270,16 @@ __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int
       const uint32_t sel = b | (4 + b) << 4 | (b + 1) << 8 | (5 + b) << 12;
       const uint32_t lo_keys = __byte_perm(w[0][word], w[1][word], sel);
       const uint32_t hi_keys = __byte_perm(w[2][word], w[3][word], sel);
-      frag[mb][0] = e4m3_pair<T, kScaled>(lo_keys, s[0], s[1]);
-      frag[mb][1] = e4m3_pair<T, kScaled>(lo_keys >> 16, s[0], s[1]);
-      frag[mb][2] = e4m3_pair<T, kScaled>(hi_keys, s[2], s[3]);
-      frag[mb][3] = e4m3_pair<T, kScaled>(hi_keys >> 16, s[2], s[3]);
+      frag[mb][0] = e4m3_pair<Op, kScaled>(lo_keys, s[0], s[1]);
+      frag[mb][1] = e4m3_pair<Op, kScaled>(lo_keys >> 16, s[0], s[1]);
+      frag[mb][2] = e4m3_pair<Op, kScaled>(hi_keys, s[2], s[3]);
+      frag[mb][3] = e4m3_pair<Op, kScaled>(hi_keys >> 16, s[2], s[3]);
       ptx::pin_registers(frag[mb]);
     }
     ptx::wgmma_fence();
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
-      ptx::wgmma_m64n16k16_rs<T>(o[mb], frag[mb], k_major_desc(sp + kk * 32), true);
+      ptx::wgmma_m64n16k16_rs<Op>(o[mb], frag[mb], k_major_desc(sp + kk * 32), true);
     }
     ptx::wgmma_commit();
   }

@@ -54,7 +54,8 @@ struct NarrowCta {
   static_assert(kRows == 16 || kRows == kNarrowMaxRows, "wgmma N of 16 or 32");
   static constexpr bool kFp8 = kFormat != CacheFormat::plain;
   static_assert(!kFp8 || kRows == kFp8Rows, "an FP8 cache takes wgmma N = 16");
-  using Shared = std::conditional_t<kFp8, typename Traits<T>::NarrowFp8Shared,
+  using Op = fp8::Operand<T, kFormat>;  // the products' 16-bit operands: T, fp16 on a per-tensor FP8 cache
+  using Shared = std::conditional_t<kFp8, typename Traits<T>::template NarrowFp8Shared<Op>,
                                     typename Traits<T>::template NarrowPlainShared<kRows>>;
   static constexpr int kTileStages = kFp8 ? kFp8Stages : kStages;
   static constexpr int kStageBytes = kFp8 ? kBlockN * fp8::kTokenBytes<kFormat> : kTileBytes;
@@ -138,16 +139,17 @@ struct NarrowCta {
 
   // The running softmax state of the thread's query rows, in the log2 domain.
   struct RowState {
-    float max[kCols];  // the warpgroup's running max of each row
-    float sum[kCols];  // this thread's share of the sum: its keys of each tile
-    int limit[kCols];  // keys below the limit are visible to the row
+    float max[kCols];    // the warpgroup's running max of each row
+    float sum[kCols];    // this thread's share of the sum: its keys of each tile
+    int limit[kCols];    // keys below the limit are visible to the row
+    float scale[kCols];  // scores to the log2 domain: score_scale, times 2^q_exponent of the row (FP8)
   };
 
   // sc = S^T of the tile in `stage`: 36 k16 steps over the 9 chunks, 32 bytes per step within a chunk.
   __device__ void compute_scores(int stage, float (&sc)[kRegs]) const {
     const uint32_t sq = ptx::smem_addr(&s.q[0][0]);
     if constexpr (kFp8) {
-      fp8::scores<T, kFormat>(reinterpret_cast<const uint8_t*>(stage_data(stage)), sq, key_row, wg_thread % 4, sc);
+      fp8::scores<Op, kFormat>(reinterpret_cast<const uint8_t*>(stage_data(stage)), sq, key_row, wg_thread % 4, sc);
       return;
     }
     const uint32_t kv = ptx::smem_addr(stage_data(stage));
@@ -175,7 +177,7 @@ struct NarrowCta {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int key = key0 + key_row + 8 * h;
-        const float v = sc[reg(c, h)] * score_scale;
+        const float v = sc[reg(c, h)] * row.scale[c];
         sc[reg(c, h)] = key >= row.limit[c] ? -INFINITY : v;
       }
       max[c] = fmaxf(sc[reg(c, 0)], sc[reg(c, 1)]);
@@ -227,7 +229,7 @@ struct NarrowCta {
       for (int h = 0; h < 2; ++h) {
         const float prob = ptx::ex2(sc[reg(c, h)] - use_max);
         row.sum[c] += prob;
-        const uint32_t bits = pack2<T>(prob, 0.f);  // prob in the low 16 bits
+        const uint32_t bits = pack2<Op>(prob, 0.f);  // prob in the low 16 bits
         const int position = kFp8 ? fp8::pv_key_position(key_row + 8 * h) : key_row + 8 * h;
         *reinterpret_cast<uint16_t*>(sp + swizzled_offset(col_of(c), position)) = static_cast<uint16_t>(bits);
       }
@@ -248,8 +250,8 @@ struct NarrowCta {
       ptx::pin_registers(o[mb]);
     }
     if constexpr (kFp8) {
-      fp8::accumulate<T, kFormat>(reinterpret_cast<const uint8_t*>(stage_data(stage)), sp, warp, lane / 4, lane % 4,
-                                  valid, o);
+      fp8::accumulate<Op, kFormat>(reinterpret_cast<const uint8_t*>(stage_data(stage)), sp, warp, lane / 4, lane % 4,
+                                   valid, o);
       return;
     }
     const uint32_t kv = ptx::smem_addr(stage_data(stage));
@@ -403,7 +405,7 @@ struct NarrowCta {
       }
     }
     if constexpr (kFp8) {
-      fp8::load_q_fp8<T>(p, piece.seq, kv_head, s.q);
+      fp8::load_q_fp8<T>(p, piece.seq, kv_head, s.q, s.q_exponent);
     } else {
       load_q<T, kRows>(p, piece.seq, 0, kv_head, s.q);
     }
@@ -419,6 +421,7 @@ struct NarrowCta {
       row.max[c] = -INFINITY;
       row.sum[c] = 0.f;
       row.limit[c] = visible < piece.key_end ? visible : piece.key_end;
+      row.scale[c] = kFp8 ? score_scale * fp8::exp2i(s.q_exponent[r]) : score_scale;
     }
     float o[kOutBlocks][kRegs];  // [512 dims, kRows rows] O^T, m64 block by block
 #pragma unroll

@@ -55,12 +55,15 @@ struct Traits {
   // copied (an FP8 cache, fp8_fragments.cuh: kFp8Stages stages of 64 tokens of up to 656 bytes, q and P
   // in that file's orders). At the end of a piece warpgroup w's stage w holds its scaled output as fp32
   // [kRows][kNarrowOutStride] (the padding spreads a store's columns over the banks), which the CTA adds
-  // up row by row.
-  template <int kRows, int kTileStages, int kStageBytes>
+  // up row by row. The products' 16-bit operands (q, P) are of type Op: T, or fp16 where an FP8 cache's
+  // products run in fp16 whatever q's dtype (fp8_fragments.cuh: Operand), q row r then stored times
+  // 2^-q_exponent[r].
+  template <typename Op, int kRows, int kTileStages, int kStageBytes>
   struct NarrowShared {
-    alignas(1024) T q[kChunks][kRows * kChunkCols];         // [9][kRows rows, 64 dims] of q
+    alignas(1024) Op q[kChunks][kRows * kChunkCols];        // [9][kRows rows, 64 dims] of q
     alignas(1024) uint8_t kv[kTileStages][kStageBytes];     // [stage] a tile: 9 chunks, or 64 raw tokens
-    alignas(1024) T p[kWarpgroups][kRows * kBlockN];        // [warpgroup][kRows rows, 64 keys] P of its tile
+    alignas(1024) Op p[kWarpgroups][kRows * kBlockN];       // [warpgroup][kRows rows, 64 keys] P of its tile
+    int q_exponent[kRows];                                  // [kRows] FP8 in fp16: q row r scaled by 2^-q_exponent[r]
     float red[kWarpgroups][kWarpgroupThreads / 32][kRows];  // per warp: a tile's row max, at the end the row sum
     float wg_max[kWarpgroups][kRows];                       // at the end of a piece: each warpgroup's row max
     float row_max[kRows];                                   // the piece's row max (log2 domain) and sum
@@ -70,10 +73,11 @@ struct Traits {
     cuda::SharedWalk walk;       // the CTA's walk over its plan part (common/walk.cuh)
   };
   template <int kRows>
-  using NarrowPlainShared = NarrowShared<kRows, kStages, kTileBytes>;
-  using NarrowFp8Shared = NarrowShared<kFp8Rows, kFp8Stages, kBlockN * kFp8MaxTokenBytes>;
+  using NarrowPlainShared = NarrowShared<T, kRows, kStages, kTileBytes>;
+  template <typename Op>
+  using NarrowFp8Shared = NarrowShared<Op, kFp8Rows, kFp8Stages, kBlockN * kFp8MaxTokenBytes>;
   static_assert(sizeof(NarrowPlainShared<kNarrowMaxRows>) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
-  static_assert(sizeof(NarrowFp8Shared) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
+  static_assert(sizeof(NarrowFp8Shared<T>) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
 };
 
 }  // namespace openmla::sm90
