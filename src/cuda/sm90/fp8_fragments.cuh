@@ -22,13 +22,13 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <cuda_fp8.h>
 
 #include <cstdint>
 #include <type_traits>
 
 #include "../common/params.h"
 #include "../common/ptx.cuh"
+#include "../common/ptx/cvt.cuh"
 #include "../common/ptx/fence.cuh"
 #include "../common/ptx/wgmma.cuh"
 #include "layout.cuh"
@@ -56,16 +56,16 @@ __device__ __forceinline__ int pv_dim(int mb, int row) {
   return 128 * (row / 16) + 16 * (row % 8) + 2 * mb + row % 16 / 8;
 }
 
-// Two e4m3 values (bytes 0 and 1 of `two`, the low one first) as a T pair, times lo_scale / hi_scale
-// when kScaled (rounded once, from fp32).
-template <typename T, bool kScaled>
-__device__ __forceinline__ uint32_t e4m3_pair(uint32_t two, float lo_scale, float hi_scale) {
-  const __half2_raw raw = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(two & 0xffffu), __NV_E4M3);
-  if constexpr (std::is_same_v<T, __half> && !kScaled) {
-    return static_cast<uint32_t>(raw.x) | static_cast<uint32_t>(raw.y) << 16;
+// Two e4m3 values (bytes 0 and 1 of `word`, or bytes 2 and 3 when kHigh, the lower byte first) as an
+// Op pair, times lo_scale / hi_scale when kScaled (rounded once, from fp32).
+template <typename Op, bool kScaled, bool kHigh = false>
+__device__ __forceinline__ uint32_t e4m3_pair(uint32_t word, float lo_scale, float hi_scale) {
+  const uint32_t halves = ptx::cvt_f16x2_e4m3x2<kHigh>(word);  // fp16 pair, exact
+  if constexpr (std::is_same_v<Op, __half> && !kScaled) {
+    return halves;
   } else {
-    const float2 f = __half22float2(__half2(raw));
-    return kScaled ? pack2<T>(f.x * lo_scale, f.y * hi_scale) : pack2<T>(f.x, f.y);
+    const float2 f = unpack2<__half>(halves);
+    return kScaled ? pack2<Op>(f.x * lo_scale, f.y * hi_scale) : pack2<Op>(f.x, f.y);
   }
 }
 
@@ -173,6 +173,7 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
   constexpr bool kScaled = kFormat == CacheFormat::fp8_656;
   const uint8_t* k0 = tile + key * kBytes;  // [kBytes] key `key`
   const uint8_t* k1 = k0 + 8 * kBytes;      // [kBytes] key `key` + 8
+  const uint64_t q_desc = k_major_desc(sq);
   uint32_t a[2][kStepsPerChunk][4];
 #pragma unroll
   for (int j = 0; j < kChunks; ++j) {
@@ -209,8 +210,8 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
       for (int i = 0; i < kStepsPerChunk; ++i) {
         frag[i][0] = e4m3_pair<Op, kScaled>(w0[i], s0, s0);
         frag[i][1] = e4m3_pair<Op, kScaled>(w1[i], s1, s1);
-        frag[i][2] = e4m3_pair<Op, kScaled>(w0[i] >> 16, s0, s0);
-        frag[i][3] = e4m3_pair<Op, kScaled>(w1[i] >> 16, s1, s1);
+        frag[i][2] = e4m3_pair<Op, kScaled, true>(w0[i], s0, s0);
+        frag[i][3] = e4m3_pair<Op, kScaled, true>(w1[i], s1, s1);
       }
     }
 #pragma unroll
@@ -220,7 +221,8 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
     ptx::wgmma_fence();
 #pragma unroll
     for (int i = 0; i < kStepsPerChunk; ++i) {
-      ptx::wgmma_m64n16k16_rs<Op>(sc, frag[i], k_major_desc(sq + j * kFp8Rows * kRowBytes + 32 * i), j > 0 || i > 0);
+      ptx::wgmma_m64n16k16_rs<Op>(sc, frag[i], ptx::smem_desc_advance(q_desc, j * kFp8Rows * kRowBytes + 32 * i),
+                                  j > 0 || i > 0);
     }
     ptx::wgmma_commit();
   }
@@ -230,14 +232,15 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
 
 // O^T += V^T P^T over the tile at `tile`, P^T in `sp` (keys in pv_key_position's order): k16 step by
 // step, the thread (warp w, quad g, column c of the quad) converts dims [128 w + 16 g, +16) of keys
-// 16 kk + 4 {0..3} + c into the step's eight A fragments (one per m64 block). Keys at or past `valid`
-// count as zero (their slots may hold anything, NaN included: 0 times NaN would reach the output).
+// 16 kk + 4 {0..3} + c into the step's eight A fragments (one per m64 block). A tile that ends a piece
+// early has its tokens past the end zeroed in shared memory first (zero_tail), scales included.
 template <typename Op, CacheFormat kFormat>
 __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int warp, int quad_row, int quad_col,
-                                           int valid, float (&o)[kOutBlocks][8]) {
+                                           float (&o)[kOutBlocks][8]) {
   constexpr int kBytes = kTokenBytes<kFormat>;
   constexpr bool kScaled = kFormat == CacheFormat::fp8_656;
   const uint8_t* dims = tile + 128 * warp + 16 * quad_row;  // the thread's 16 dims of key 0
+  const uint64_t p_desc = k_major_desc(sp);
   uint32_t a[2][kOutBlocks][4];
 #pragma unroll
   for (int kk = 0; kk < kBlockN / 16; ++kk) {
@@ -250,17 +253,12 @@ __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int key = 16 * kk + 4 * e + quad_col;
-      const bool seen = key < valid;
       const uint4 v = *reinterpret_cast<const uint4*>(dims + key * kBytes);
-      w[e][0] = seen ? v.x : 0u;
-      w[e][1] = seen ? v.y : 0u;
-      w[e][2] = seen ? v.z : 0u;
-      w[e][3] = seen ? v.w : 0u;
-      s[e] = 1.f;
-      if constexpr (kScaled) {
-        const float scale = *reinterpret_cast<const float*>(tile + key * kBytes + kScaleOffset + 4 * warp);
-        s[e] = seen ? scale : 0.f;
-      }
+      w[e][0] = v.x;
+      w[e][1] = v.y;
+      w[e][2] = v.z;
+      w[e][3] = v.w;
+      s[e] = kScaled ? *reinterpret_cast<const float*>(tile + key * kBytes + kScaleOffset + 4 * warp) : 1.f;
     }
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
@@ -271,15 +269,15 @@ __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int
       const uint32_t lo_keys = __byte_perm(w[0][word], w[1][word], sel);
       const uint32_t hi_keys = __byte_perm(w[2][word], w[3][word], sel);
       frag[mb][0] = e4m3_pair<Op, kScaled>(lo_keys, s[0], s[1]);
-      frag[mb][1] = e4m3_pair<Op, kScaled>(lo_keys >> 16, s[0], s[1]);
+      frag[mb][1] = e4m3_pair<Op, kScaled, true>(lo_keys, s[0], s[1]);
       frag[mb][2] = e4m3_pair<Op, kScaled>(hi_keys, s[2], s[3]);
-      frag[mb][3] = e4m3_pair<Op, kScaled>(hi_keys >> 16, s[2], s[3]);
+      frag[mb][3] = e4m3_pair<Op, kScaled, true>(hi_keys, s[2], s[3]);
       ptx::pin_registers(frag[mb]);
     }
     ptx::wgmma_fence();
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
-      ptx::wgmma_m64n16k16_rs<Op>(o[mb], frag[mb], k_major_desc(sp + kk * 32), true);
+      ptx::wgmma_m64n16k16_rs<Op>(o[mb], frag[mb], ptx::smem_desc_advance(p_desc, kk * 32), true);
     }
     ptx::wgmma_commit();
   }

@@ -199,15 +199,24 @@ struct NarrowCta {
     }
   }
 
-  // Zeroes keys [valid, 64) of the stage's v chunks: slots past the sequence's end may hold NaN, and
-  // P = 0 times NaN would still reach the output. Whole 128-byte rows, so the swizzle does not matter.
-  // Called after the warpgroup's barrier that follows its score products.
+  // Zeroes keys [valid, 64) of the stage's values: slots past the sequence's end may hold NaN, and
+  // P = 0 times NaN would still reach the output. A 16-bit tile: the v chunks' whole 128-byte rows, so
+  // the swizzle does not matter. An FP8 tile: the raw tokens from `valid` on, contiguous (their scales
+  // too, which then make the values 0). Called after the warpgroup's barrier that follows its score
+  // products.
   __device__ void zero_tail(int stage, int valid) {
     char* kv = stage_data(stage);
-    constexpr int kUnits = kVChunks * kChunkBytes / 16;
-    for (int x = wg_thread; x < kUnits; x += kWarpgroupThreads) {
-      if (x / 8 % kBlockN >= valid) {
+    if constexpr (kFp8) {
+      constexpr int kBytes = fp8::kTokenBytes<kFormat>;
+      for (int x = valid * kBytes / 16 + wg_thread; x < kBlockN * kBytes / 16; x += kWarpgroupThreads) {
         *reinterpret_cast<uint4*>(kv + x * 16) = make_uint4(0, 0, 0, 0);
+      }
+    } else {
+      constexpr int kUnits = kVChunks * kChunkBytes / 16;
+      for (int x = wg_thread; x < kUnits; x += kWarpgroupThreads) {
+        if (x / 8 % kBlockN >= valid) {
+          *reinterpret_cast<uint4*>(kv + x * 16) = make_uint4(0, 0, 0, 0);
+        }
       }
     }
   }
@@ -236,22 +245,33 @@ struct NarrowCta {
     }
   }
 
-  // O^T = O^T * factor + V^T P^T: V^T MN-major from the stage (FP8: converted into registers, keys from
-  // `valid` on as zero), P^T K-major from the warpgroup's P.
-  __device__ void accumulate(int stage, int valid, const float (&factor)[kCols], float (&o)[kOutBlocks][kRegs]) const {
+  // O^T = O^T * factor + V^T P^T: V^T MN-major from the stage (FP8: converted into registers), P^T
+  // K-major from the warpgroup's P. A factor is exactly 1 unless its row's max moved; the warp skips
+  // the 8 kRegs multiplications when no row of its threads did.
+  __device__ void accumulate(int stage, const float (&factor)[kCols], float (&o)[kOutBlocks][kRegs]) const {
     const uint32_t sp = ptx::smem_addr(&s.p[warpgroup][0]);
+    bool moved = false;
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      moved = moved || factor[c] != 1.f;
+    }
+    if (__any_sync(0xffffffffu, moved)) {
+#pragma unroll
+      for (int mb = 0; mb < kOutBlocks; ++mb) {
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          o[mb][reg(c, 0)] *= factor[c];
+          o[mb][reg(c, 1)] *= factor[c];
+        }
+      }
+    }
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
-#pragma unroll
-      for (int c = 0; c < kCols; ++c) {
-        o[mb][reg(c, 0)] *= factor[c];
-        o[mb][reg(c, 1)] *= factor[c];
-      }
       ptx::pin_registers(o[mb]);
     }
     if constexpr (kFp8) {
       fp8::accumulate<Op, kFormat>(reinterpret_cast<const uint8_t*>(stage_data(stage)), sp, warp, lane / 4, lane % 4,
-                                   valid, o);
+                                   o);
       return;
     }
     const uint32_t kv = ptx::smem_addr(stage_data(stage));
@@ -284,14 +304,14 @@ struct NarrowCta {
       compute_scores(stage, sc);
       float max[kCols];
       tile_max(sc, key0, row, max);  // ends with the warpgroup's barrier: every warp's scores retired
-      if (!kFp8 && key0 + kBlockN > piece.key_end) {
+      if (key0 + kBlockN > piece.key_end) {
         zero_tail(stage, piece.key_end - key0);
       }
       float factor[kCols];
       softmax(sc, max, row, factor);
       ptx::fence_proxy_async_shared();
       sync_warpgroup();  // P and the zeroed rows are stored
-      accumulate(stage, piece.key_end - key0, factor, o);
+      accumulate(stage, factor, o);
       sync_warpgroup();  // every warp's products retired: the stage and P are free
       if (wg_thread == 0) {
         issue_next(piece, t + kTileStages, n_tiles);

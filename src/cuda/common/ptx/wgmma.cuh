@@ -76,6 +76,15 @@ __device__ __forceinline__ uint64_t smem_desc_sw128(uint32_t smem_addr, uint32_t
          static_cast<uint64_t>(stride_bytes >> 4) << 32 | uint64_t{1} << 62;
 }
 
+// The descriptor of the same operand layout `bytes` further on (a multiple of 16). Shared memory is
+// below 256 KB, so the start-address field (bits 0-13) never carries into the next one and the offset
+// adds to the low word alone: one integer add, where building each descriptor from its address takes
+// five instructions.
+__device__ __forceinline__ uint64_t smem_desc_advance(uint64_t desc, uint32_t bytes) {
+  const uint32_t low = static_cast<uint32_t>(desc) + (bytes >> 4);
+  return (desc & 0xFFFFFFFF00000000ull) | low;
+}
+
 // Not an instruction: an empty asm the compiler must assume reads and rewrites every register of
 // `r`, so that ordinary code touching wgmma accumulators or A fragments is not moved across
 // wgmma_fence / wgmma_wait.
