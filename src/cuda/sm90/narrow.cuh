@@ -152,13 +152,14 @@ struct NarrowCta {
       fp8::scores<Op, kFormat>(reinterpret_cast<const uint8_t*>(stage_data(stage)), sq, key_row, wg_thread % 4, sc);
       return;
     }
-    const uint32_t kv = ptx::smem_addr(stage_data(stage));
+    const uint64_t k_desc = k_major_desc(ptx::smem_addr(stage_data(stage)));
+    const uint64_t q_desc = k_major_desc(sq);
     ptx::wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < kChunks * kChunkCols / 16; ++ks) {
       const uint32_t step = ks % 4 * 32;
-      ptx::wgmma_m64nNk16_ss<T, kRows, 0>(sc, k_major_desc(kv + ks / 4 * kChunkBytes + step),
-                                          k_major_desc(sq + ks / 4 * kQChunkBytes + step), ks > 0);
+      ptx::wgmma_m64nNk16_ss<T, kRows, 0>(sc, ptx::smem_desc_advance(k_desc, ks / 4 * kChunkBytes + step),
+                                          ptx::smem_desc_advance(q_desc, ks / 4 * kQChunkBytes + step), ks > 0);
     }
     ptx::wgmma_commit();
     ptx::wgmma_wait<0>();
@@ -274,14 +275,16 @@ struct NarrowCta {
                                    o);
       return;
     }
-    const uint32_t kv = ptx::smem_addr(stage_data(stage));
+    const uint64_t v_desc = mn_major_desc(ptx::smem_addr(stage_data(stage)));
+    const uint64_t p_desc = k_major_desc(sp);
     ptx::wgmma_fence();
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
 #pragma unroll
       for (int kk = 0; kk < kBlockN / 16; ++kk) {
-        ptx::wgmma_m64nNk16_ss<T, kRows, 1>(o[mb], mn_major_desc(kv + mb * kChunkBytes + kk * 16 * kRowBytes),
-                                            k_major_desc(sp + kk * 32), true);
+        ptx::wgmma_m64nNk16_ss<T, kRows, 1>(o[mb],
+                                            ptx::smem_desc_advance(v_desc, mb * kChunkBytes + kk * 16 * kRowBytes),
+                                            ptx::smem_desc_advance(p_desc, kk * 32), true);
       }
     }
     ptx::wgmma_commit();
