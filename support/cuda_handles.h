@@ -42,4 +42,14 @@ inline Event make_event() {
   return Event(e);
 }
 
+// Ends the capture on `stream` and instantiates what it recorded (the recorded graph itself is freed).
+inline GraphExec end_capture(cudaStream_t stream) {
+  cudaGraph_t captured = nullptr;
+  SUPPORT_CUDA(cudaStreamEndCapture(stream, &captured));
+  const Graph graph(captured);
+  cudaGraphExec_t instantiated = nullptr;
+  SUPPORT_CUDA(cudaGraphInstantiate(&instantiated, graph.get(), 0));
+  return GraphExec(instantiated);
+}
+
 }  // namespace openmla::support

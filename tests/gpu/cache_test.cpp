@@ -168,12 +168,7 @@ TEST(GpuWriteCache, CapturedWithItsResetAndReplayed) {
   SUPPORT_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
   reset_status(args.status, stream);
   write_cache(args);
-  cudaGraph_t captured = nullptr;
-  SUPPORT_CUDA(cudaStreamEndCapture(stream, &captured));
-  const support::Graph graph(captured);
-  cudaGraphExec_t instantiated = nullptr;
-  SUPPORT_CUDA(cudaGraphInstantiate(&instantiated, graph.get(), 0));
-  const support::GraphExec exec(instantiated);
+  const support::GraphExec exec = support::end_capture(stream);
   EXPECT_TRUE(d.cache(c) == c.k_cache) << "capture ran the kernel";
 
   d.kv_c.upload(next.kv_c.data(), d.kv_c.bytes());

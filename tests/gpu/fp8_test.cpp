@@ -297,20 +297,11 @@ TEST(GpuFp8, GraphReplaysWithANewScale) {
   on_gpu.use(cache)(args);
   args.plan = &plan;
   args.workspace = Buffer{workspace.data(), workspace_bytes, gpu};
-  args.out = output.out_view();
-  args.out.data = out.data();
-  args.out.device = gpu;
-  args.lse = output.lse_view();
-  args.lse.data = lse.data();
-  args.lse.device = gpu;
+  args.out = test::on_gpu(output.out_view(), out.data());
+  args.lse = test::on_gpu(output.lse_view(), lse.data());
   args.stream = stream;
   decode(args);
-  cudaGraph_t captured = nullptr;
-  SUPPORT_CUDA(cudaStreamEndCapture(stream, &captured));
-  const support::Graph graph(captured);
-  cudaGraphExec_t instantiated = nullptr;
-  SUPPORT_CUDA(cudaGraphInstantiate(&instantiated, graph.get(), 0));
-  const support::GraphExec exec(instantiated);
+  const support::GraphExec exec = support::end_capture(stream);
 
   for (float factor : {1.0f, 3.0f}) {
     cache.scale *= factor;

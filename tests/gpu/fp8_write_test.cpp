@@ -135,12 +135,7 @@ TEST(GpuFp8WriteCacheGraph, ReplaysWithANewScale) {
   cudaStream_t stream = owned.get();
   SUPPORT_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
   write_cache(d.args(c, stream));
-  cudaGraph_t captured = nullptr;
-  SUPPORT_CUDA(cudaStreamEndCapture(stream, &captured));
-  const support::Graph graph(captured);
-  cudaGraphExec_t instantiated = nullptr;
-  SUPPORT_CUDA(cudaGraphInstantiate(&instantiated, graph.get(), 0));
-  const support::GraphExec exec(instantiated);
+  const support::GraphExec exec = support::end_capture(stream);
   for (float scale : {0.5f, 0.001f}) {
     SCOPED_TRACE("scale " + std::to_string(scale));
     c.scale = scale;

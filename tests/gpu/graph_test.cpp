@@ -63,21 +63,12 @@ TEST(GpuGraph, CapturedStepReplaysWithNewLengths) {
     args.causal = true;
     args.plan = &plan;
     args.workspace = Buffer{workspace.data(), workspace_bytes, gpu};
-    args.out = layer_out[layer].out_view();
-    args.out.data = out[layer].data();
-    args.out.device = gpu;
-    args.lse = layer_out[layer].lse_view();
-    args.lse.data = lse[layer].data();
-    args.lse.device = gpu;
+    args.out = on_gpu(layer_out[layer].out_view(), out[layer].data());
+    args.lse = on_gpu(layer_out[layer].lse_view(), lse[layer].data());
     args.stream = stream;
     decode(args);
   }
-  cudaGraph_t captured = nullptr;
-  SUPPORT_CUDA(cudaStreamEndCapture(stream, &captured));
-  const support::Graph graph(captured);
-  cudaGraphExec_t instantiated = nullptr;
-  SUPPORT_CUDA(cudaGraphInstantiate(&instantiated, graph.get(), 0));
-  const support::GraphExec exec(instantiated);
+  const support::GraphExec exec = support::end_capture(stream);
 
   for (const Problem* problem : {&pa, &pb}) {
     device.q.upload(problem->q.data(), problem->q.size() * 2);

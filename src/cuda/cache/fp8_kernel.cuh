@@ -42,11 +42,7 @@ __device__ __forceinline__ float to_float(uint16_t bits) {
   }
 }
 
-// kVec 2-byte elements read at once, and the kVec bytes they become.
-template <int kVec>
-struct alignas(2 * kVec) Halves {
-  uint16_t v[kVec];
-};
+// The kVec bytes that kVec 2-byte elements (kernel.cuh: Chunk) become.
 template <int kVec>
 struct alignas(kVec) Bytes {
   uint8_t v[kVec];
@@ -54,45 +50,18 @@ struct alignas(kVec) Bytes {
 
 template <typename T, int kVec>
 __global__ void __launch_bounds__(kThreads) write_per_tensor_kernel(const __grid_constant__ WriteParams p) {
-  using In = Halves<kVec>;
-  using Out = Bytes<kVec>;
-  const int lane = threadIdx.x % 32;
   const float scale = *p.k_scale;
-  const int64_t warps = static_cast<int64_t>(gridDim.x) * kWarps;
-  const int64_t v_chunks = p.d_v / kVec;
-  const int64_t chunks = (p.d_v + p.d_rope) / kVec;
-  for (int64_t t = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32; t < p.tokens; t += warps) {
-    const int64_t slot = slot_to_write(p, t, lane);
-    if (slot < 0) {
-      continue;
-    }
-    Out* row = reinterpret_cast<Out*>(row_of(p, slot, 1));  // [chunks]
-    const In* latent = reinterpret_cast<const In*>(static_cast<const uint16_t*>(p.kv_c) + t * p.kv_c_stride);
-    const In* rope = reinterpret_cast<const In*>(static_cast<const uint16_t*>(p.k_pe) + t * p.k_pe_stride);
-    // Every load of a pass is issued before its conversions and stores, kUnroll loads in flight a lane.
-    for (int64_t base = lane; base < chunks; base += 32 * kUnroll) {
-      In in[kUnroll];
+  for_each_token(p, [&](int64_t t, int64_t slot, int lane) {
+    auto* row = reinterpret_cast<Bytes<kVec>*>(row_of(p, slot, 1));  // [(d_v + d_rope) / kVec]
+    move_row<kVec>(p, t, lane, row, [scale](const Chunk<kVec>& in) {
+      Bytes<kVec> out;
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int64_t c = base + 32 * u;
-        if (c < chunks) {
-          in[u] = c < v_chunks ? latent[c] : rope[c - v_chunks];
-        }
+      for (int i = 0; i < kVec; ++i) {
+        out.v[i] = e4m3::from_float(e4m3::divide(to_float<T>(in.v[i]), scale));
       }
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int64_t c = base + 32 * u;
-        if (c < chunks) {
-          Out out;
-#pragma unroll
-          for (int i = 0; i < kVec; ++i) {
-            out.v[i] = e4m3::from_float(e4m3::divide(to_float<T>(in[u].v[i]), scale));
-          }
-          row[c] = out;
-        }
-      }
-    }
-  }
+      return out;
+    });
+  });
 }
 
 // This lane's 16 latent values of a token, as fp32.
@@ -100,8 +69,8 @@ template <typename T, bool kVectorized>
 __device__ __forceinline__ void load_lane_values(const uint16_t* latent, int lane, float (&f)[kLaneValues]) {
   const uint16_t* src = latent + lane * kLaneValues;
   if constexpr (kVectorized) {
-    const Halves<8> a = reinterpret_cast<const Halves<8>*>(src)[0];
-    const Halves<8> b = reinterpret_cast<const Halves<8>*>(src)[1];
+    const Chunk<8> a = reinterpret_cast<const Chunk<8>*>(src)[0];
+    const Chunk<8> b = reinterpret_cast<const Chunk<8>*>(src)[1];
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       f[i] = to_float<T>(a.v[i]);
@@ -117,13 +86,7 @@ __device__ __forceinline__ void load_lane_values(const uint16_t* latent, int lan
 
 template <typename T, bool kVectorized>
 __global__ void __launch_bounds__(kThreads) write_656_kernel(const __grid_constant__ WriteParams p) {
-  const int lane = threadIdx.x % 32;
-  const int64_t warps = static_cast<int64_t>(gridDim.x) * kWarps;
-  for (int64_t t = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32; t < p.tokens; t += warps) {
-    const int64_t slot = slot_to_write(p, t, lane);
-    if (slot < 0) {
-      continue;
-    }
+  for_each_token(p, [&](int64_t t, int64_t slot, int lane) {
     auto* row = reinterpret_cast<uint8_t*>(row_of(p, slot, 1));                      // [656]
     const auto* latent = static_cast<const uint16_t*>(p.kv_c) + t * p.kv_c_stride;   // [512]
     const auto* rope = static_cast<const uint8_t*>(p.k_pe) + t * p.k_pe_stride * 2;  // [64] as 128 bytes
@@ -179,7 +142,7 @@ __global__ void __launch_bounds__(kThreads) write_656_kernel(const __grid_consta
         row[kTokenRopeAt + b] = rope[b];
       }
     }
-  }
+  });
 }
 
 }  // namespace openmla::cache_write
