@@ -118,14 +118,12 @@ struct AsymmetricCta {
 
   // sc = Q K^T of the tile in `stage`: 36 k16 steps over the 9 chunks, 32 bytes per step within a chunk.
   __device__ void compute_scores(uint32_t kv, float (&sc)[kScoreRegisters]) const {
-    const uint64_t q_desc = k_major_desc(ptx::smem_addr(&s.q[0][0]));
-    const uint64_t k_desc = k_major_desc(kv);
+    const uint32_t sq = ptx::smem_addr(&s.q[0][0]);
     ptx::wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < kChunks * kChunkCols / 16; ++ks) {
       const uint32_t offset = ks / 4 * kChunkBytes + ks % 4 * 32;
-      ptx::wgmma_m64n64k16_ss<T>(sc, ptx::smem_desc_advance(q_desc, offset), ptx::smem_desc_advance(k_desc, offset),
-                                 ks > 0);
+      ptx::wgmma_m64n64k16_ss<T>(sc, k_major_desc(sq + offset), k_major_desc(kv + offset), ks > 0);
     }
     ptx::wgmma_commit();
     ptx::wgmma_wait<0>();
@@ -253,7 +251,7 @@ struct AsymmetricCta {
       ptx::wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < kKSteps; ++kk) {
-        ptx::wgmma_m64n256k16_rs<T, 1>(o, pf[kk], ptx::smem_desc_advance(mn_major_desc(kv), kk * 16 * kRowBytes));
+        ptx::wgmma_m64n256k16_rs<T, 1>(o, pf[kk], mn_major_desc(kv + kk * 16 * kRowBytes));
       }
       ptx::wgmma_commit();
       ptx::wgmma_wait<0>();
@@ -279,8 +277,7 @@ struct AsymmetricCta {
       ptx::wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < kKSteps; ++kk) {
-        ptx::wgmma_m64n256k16_ss<T, 1>(o, ptx::smem_desc_advance(k_major_desc(sp), kk * 32),
-                                       ptx::smem_desc_advance(mn_major_desc(v), kk * 16 * kRowBytes));
+        ptx::wgmma_m64n256k16_ss<T, 1>(o, k_major_desc(sp + kk * 32), mn_major_desc(v + kk * 16 * kRowBytes));
       }
       ptx::wgmma_commit();
       ptx::wgmma_wait<0>();

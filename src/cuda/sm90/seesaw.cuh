@@ -143,12 +143,11 @@ struct SeesawCta {
   // kFresh: the first of them overwrites sc.
   template <int kFirst, int kCount, bool kFresh>
   __device__ void issue_scores(uint32_t kv, float (&sc)[kScoreRegisters]) const {
-    const uint64_t q_desc = k_major_desc(ptx::smem_addr(&s.q[0][0]));
-    const uint64_t k_desc = k_major_desc(kv);
+    const uint32_t sq = ptx::smem_addr(&s.q[0][0]);
 #pragma unroll
     for (int ks = kFirst * kKStepsPerChunk; ks < (kFirst + kCount) * kKStepsPerChunk; ++ks) {
       const uint32_t offset = ks / kKStepsPerChunk * kChunkBytes + ks % kKStepsPerChunk * 32;
-      ptx::wgmma_m64n64k16_ss<T>(sc, ptx::smem_desc_advance(q_desc, offset), ptx::smem_desc_advance(k_desc, offset),
+      ptx::wgmma_m64n64k16_ss<T>(sc, k_major_desc(sq + offset), k_major_desc(kv + offset),
                                  !kFresh || ks > kFirst * kKStepsPerChunk);
     }
   }
@@ -157,7 +156,7 @@ struct SeesawCta {
   __device__ void issue_values(float (&o)[kAccumulators], const uint32_t (&pf)[kKSteps][4], uint32_t v) const {
 #pragma unroll
     for (int kk = 0; kk < kKSteps; ++kk) {
-      ptx::wgmma_m64n256k16_rs<T, 1>(o, pf[kk], ptx::smem_desc_advance(mn_major_desc(v), kk * 16 * kRowBytes));
+      ptx::wgmma_m64n256k16_rs<T, 1>(o, pf[kk], mn_major_desc(v + kk * 16 * kRowBytes));
     }
   }
 
@@ -165,8 +164,7 @@ struct SeesawCta {
   __device__ void issue_values(float (&o)[kAccumulators], uint32_t sp, uint32_t v) const {
 #pragma unroll
     for (int kk = 0; kk < kKSteps; ++kk) {
-      ptx::wgmma_m64n256k16_ss<T, 1>(o, ptx::smem_desc_advance(k_major_desc(sp), kk * 32),
-                                     ptx::smem_desc_advance(mn_major_desc(v), kk * 16 * kRowBytes));
+      ptx::wgmma_m64n256k16_ss<T, 1>(o, k_major_desc(sp + kk * 32), mn_major_desc(v + kk * 16 * kRowBytes));
     }
   }
 
