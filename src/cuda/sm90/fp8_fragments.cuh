@@ -79,8 +79,9 @@ using Operand = std::conditional_t<kFormat == CacheFormat::fp8_per_tensor, __hal
 
 // The exponent e of a q row whose largest |value| is `amax`: the row is stored times 2^-e, its largest
 // value then in [2^14, 2^15), so that fp16 holds every value of the row at bf16's precision down to
-// 2^-28 amax. 0 for a row of zeros, inf or NaN (stored unscaled: inf and NaN stay what they are).
-// Clamped to [-100, 114] so that 2^-e and the scores' factor 2^e stay normal floats.
+// 2^-28 amax. 0 when amax is 0 (zeros, or nothing but NaN) or inf: the row is stored unscaled, its inf
+// and NaN values staying what they are. Clamped to [-100, 114] so that 2^-e and the scores' factor 2^e
+// stay normal floats.
 __device__ __forceinline__ int q_row_exponent(float amax) {
   if (!(amax > 0.f) || isinf(amax)) {
     return 0;
@@ -128,7 +129,7 @@ __device__ void load_q_fp8(const cuda::DecodeParams& p, int seq, int kv_head, Op
 #pragma unroll
         for (int w = 0; w < 4; ++w) {
           const float2 f = unpack2<T>(words[w]);
-          amax = fmaxf(amax, fmaxf(fabsf(f.x), fabsf(f.y)));  // fmaxf drops NaN: a NaN row stays unscaled below
+          amax = fmaxf(amax, fmaxf(fabsf(f.x), fabsf(f.y)));  // fmaxf drops NaN; a NaN stays NaN when scaled
         }
       }
     }

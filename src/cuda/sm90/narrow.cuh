@@ -248,7 +248,7 @@ struct NarrowCta {
 
   // O^T = O^T * factor + V^T P^T: V^T MN-major from the stage (FP8: converted into registers), P^T
   // K-major from the warpgroup's P. A factor is exactly 1 unless its row's max moved; the warp skips
-  // the 8 kRegs multiplications when no row of its threads did.
+  // the kOutBlocks x kRegs multiplications when no row of its threads moved.
   __device__ void accumulate(int stage, const float (&factor)[kCols], float (&o)[kOutBlocks][kRegs]) const {
     const uint32_t sp = ptx::smem_addr(&s.p[warpgroup][0]);
     bool moved = false;
