@@ -52,15 +52,24 @@ const std::vector<Fp8CacheSpec> kSpecs = {
     {.format = CacheFormat::fp8_656, .pow2_scales = true, .bytes_dtype = DType::fp8_e4m3},
 };
 
+// check(format, cache, on_gpu) for each cache spec: the problem's FP8 cache on the host and on the
+// GPU, under a trace naming the format (an ASSERT in `check` ends that spec's check).
+template <typename Check>
+void for_each_cache(const Problem& problem, const std::vector<Fp8CacheSpec>& specs, Check&& check) {
+  for (const Fp8CacheSpec& format : specs) {
+    SCOPED_TRACE(cache_format_name(format.format));
+    const Fp8Cache cache = quantize_cache(problem, format);
+    const DeviceFp8 on_gpu(cache);
+    check(format, cache, on_gpu);
+  }
+}
+
 // The automatic choice (asserted to be expected_automatic_kernel's) and the forced portable kernel,
 // each against the reference and the CPU backend.
 void expect_problem_matches(const Problem& problem, int64_t num_parts = 0,
                             const std::vector<Fp8CacheSpec>& specs = kSpecs) {
   const DeviceProblem device = upload(problem);
-  for (const Fp8CacheSpec& format : specs) {
-    SCOPED_TRACE(cache_format_name(format.format));
-    const Fp8Cache cache = quantize_cache(problem, format);
-    const DeviceFp8 on_gpu(cache);
+  for_each_cache(problem, specs, [&](const Fp8CacheSpec& format, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
     const Output cpu = host_decode(problem, num_parts, &cache);
     for (Kernel kernel : {Kernel::automatic, Kernel::portable}) {
       SCOPED_TRACE(kernel_name(kernel));
@@ -72,7 +81,7 @@ void expect_problem_matches(const Problem& problem, int64_t num_parts = 0,
           matches(reference_from_output(cpu.out_view(), cpu.lse_view()), run.output.out_view(), run.output.lse_view()))
           << "against the CPU backend";
     }
-  }
+  });
 }
 
 void expect_matches(const ProblemSpec& spec, int64_t num_parts = 0) {
@@ -195,24 +204,18 @@ TEST(GpuFp8, HopperKernelServesUpTo16Rows) {
   OPENMLA_REQUIRE_HOPPER();
   const Problem problem = make_problem({.b = 2, .s_q = 2, .h_q = 8, .s_k = 200, .causal = true, .seed = 210});
   const DeviceProblem device = upload(problem);
-  for (const Fp8CacheSpec& format : kSpecs) {
-    SCOPED_TRACE(cache_format_name(format.format));
-    const Fp8Cache cache = quantize_cache(problem, format);
-    const DeviceFp8 on_gpu(cache);
+  for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
     const GpuRun run = gpu_decode(problem, device, 0, Kernel::sm90, on_gpu.use(cache));
     EXPECT_EQ(run.kernel, Kernel::sm90);
     EXPECT_TRUE(matches(reference_decode(problem, cache), run.output.out_view(), run.output.lse_view()));
-  }
+  });
 }
 
 TEST(GpuFp8, HopperKernelRefusesMoreThan16Rows) {
   OPENMLA_REQUIRE_HOPPER();
   const Problem problem = make_problem({.b = 2, .h_q = 32, .s_k = 200, .seed = 210});
   const DeviceProblem device = upload(problem);
-  for (const Fp8CacheSpec& format : kSpecs) {
-    SCOPED_TRACE(cache_format_name(format.format));
-    const Fp8Cache cache = quantize_cache(problem, format);
-    const DeviceFp8 on_gpu(cache);
+  for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
     try {
       gpu_decode(problem, device, 0, Kernel::sm90, on_gpu.use(cache));
       ADD_FAILURE() << "sm90 accepted 32 rows per KV head on an FP8 cache";
@@ -220,7 +223,7 @@ TEST(GpuFp8, HopperKernelRefusesMoreThan16Rows) {
       EXPECT_NE(std::string(e.what()).find("at most 16 packed query rows per KV head"), std::string::npos) << e.what();
     }
     EXPECT_EQ(gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache)).kernel, Kernel::portable);
-  }
+  });
 }
 
 // Repeated decodes of one FP8 cache give the same bits, split sequences included.
@@ -228,10 +231,7 @@ TEST(GpuFp8, RepeatedRunsAreBitwiseIdentical) {
   OPENMLA_REQUIRE_GPU();
   const Problem problem = make_problem({.b = 6, .h_q = 16, .s_k = 3000, .varlen = true, .seed = 226});
   const DeviceProblem device = upload(problem);
-  for (const Fp8CacheSpec& format : kSpecs) {
-    SCOPED_TRACE(cache_format_name(format.format));
-    const Fp8Cache cache = quantize_cache(problem, format);
-    const DeviceFp8 on_gpu(cache);
+  for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
     const GpuRun first = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
     for (int repeat = 0; repeat < 3; ++repeat) {
       const GpuRun again = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
@@ -239,7 +239,7 @@ TEST(GpuFp8, RepeatedRunsAreBitwiseIdentical) {
       ASSERT_EQ(again.output.lse.size(), first.output.lse.size());
       ASSERT_EQ(std::memcmp(again.output.lse.data(), first.output.lse.data(), first.output.lse.size() * 4), 0);
     }
-  }
+  });
 }
 
 TEST(GpuFp8, BadPageGivesNaNAndStatus) {
@@ -248,10 +248,7 @@ TEST(GpuFp8, BadPageGivesNaNAndStatus) {
   DeviceProblem device = upload(problem);
   const int32_t bad_page = static_cast<int32_t>(problem.num_blocks);
   device.block_table.upload(&bad_page, 4, static_cast<size_t>(1 * problem.max_blocks_per_seq + 2) * 4);
-  for (const Fp8CacheSpec& format : kSpecs) {
-    SCOPED_TRACE(cache_format_name(format.format));
-    const Fp8Cache cache = quantize_cache(problem, format);
-    const DeviceFp8 on_gpu(cache);
+  for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
     const GpuRun run = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
     EXPECT_EQ(run.status.code, StatusCode::page_out_of_range);
     EXPECT_EQ(run.status.batch, 1);
@@ -265,7 +262,7 @@ TEST(GpuFp8, BadPageGivesNaNAndStatus) {
         ASSERT_EQ(std::isnan(o.lse[seq * problem.spec.h_q + h]), seq == 1) << seq << ", " << h;
       }
     }
-  }
+  });
 }
 
 // A captured decode reads k_scale when it runs: replaying the graph after writing a new scale into the
@@ -325,15 +322,12 @@ TEST(GpuFp8Sanitize, SmallGrid) {
   DeviceProblem device = upload(problem);
   const int32_t bad_page = static_cast<int32_t>(problem.num_blocks);
   device.block_table.upload(&bad_page, 4, 0);
-  for (const Fp8CacheSpec& format : kSpecs) {
-    SCOPED_TRACE(cache_format_name(format.format));
-    const Fp8Cache cache = quantize_cache(problem, format);
-    const DeviceFp8 on_gpu(cache);
+  for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec& format, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
     const GpuRun run = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
     EXPECT_EQ(run.kernel, expected_automatic_kernel(problem, format.format));
     EXPECT_EQ(run.status.code, StatusCode::page_out_of_range);
     EXPECT_EQ(run.status.batch, 0);
-  }
+  });
 }
 
 }  // namespace
