@@ -86,8 +86,8 @@ GpuRun gpu_decode(const Problem& problem, const DeviceProblem& device, int64_t n
 bool hopper_kernel_available();
 
 // The kernel an automatic decode of `problem` from a cache of `format` runs on cuda:0 in this process:
-// sm90 where it serves the call (and OPENMLA_FORCE_PORTABLE is not 1; on an FP8 cache at most 16 packed
-// rows per KV head), portable otherwise (also for a cache of no blocks, which has nothing to stream).
+// sm90 where it serves the call (and OPENMLA_FORCE_PORTABLE is not 1; on an fp8_656 cache at most 16
+// packed rows per KV head), portable otherwise (also for a cache of no blocks, which has nothing to stream).
 Kernel expected_automatic_kernel(const Problem& problem, CacheFormat format = CacheFormat::plain);
 
 // Decode with a plan the caller made (for other lengths or shapes, or with its buffer overwritten); the

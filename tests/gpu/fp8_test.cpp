@@ -1,8 +1,10 @@
-// Decode from FP8 caches (docs/fp8.md), both formats, on the kernel the automatic choice runs (the
-// Hopper kernel for at most 16 packed rows per KV head on an H100/H200, else the portable kernel) and on
-// the forced portable kernel: against the float64 reference of the dequantized cache and against the
-// CPU backend, with the tolerances of docs/design.md; the Hopper kernel refused beyond 16 rows; a
-// captured graph replayed with a new k_scale; bad pages; NaN in unused slots; bitwise repeatable runs.
+// Decode from FP8 caches (docs/fp8.md), both formats, on the kernel the automatic choice runs (on an
+// H100/H200 the Hopper kernel: its narrow schedule for at most 16 packed rows per KV head, its
+// asymmetric schedule with a converter warpgroup for more on a per-tensor cache; else the portable
+// kernel) and on the forced portable kernel: against the float64 reference of the dequantized cache
+// and against the CPU backend, with the tolerances of docs/design.md; the Hopper kernel refused beyond
+// 16 rows on the 656-byte token; a captured graph replayed with a new k_scale; bad pages; NaN in
+// unused slots; bitwise repeatable runs.
 
 #include <gtest/gtest.h>
 
@@ -108,6 +110,23 @@ TEST(GpuFp8, HopperShapes) {
   expect_matches({.b = 2, .h_q = 16, .s_k = 8000, .dtype = DType::fp16, .seed = 225}, 3);
 }
 
+// More than 16 packed rows per KV head: on a per-tensor cache the asymmetric schedule with its converter
+// warpgroup (one or two 64-row m-tiles, partly empty ones too), s_q > 1 with causal masks, two KV
+// heads, pages of 64-256 tokens, tail tiles, one to many tiles per piece, whole and split sequences,
+// zero lengths, NaN in every unused slot; the 656-byte token on the portable kernel.
+TEST(GpuFp8, HopperWideShapes) {
+  OPENMLA_REQUIRE_GPU();
+  expect_matches({.b = 4, .h_q = 32, .s_k = 64, .seed = 240});
+  expect_matches({.b = 5, .h_q = 128, .s_k = 1000, .varlen = true, .seed = 241}, 9);
+  expect_matches(
+      {.b = 3, .s_q = 2, .h_q = 64, .s_k = 777, .varlen = true, .causal = true, .page_size = 128, .seed = 242});
+  expect_matches({.b = 2, .s_q = 4, .h_q = 64, .h_kv = 2, .s_k = 1300, .causal = true, .page_size = 256, .seed = 243},
+                 5);
+  expect_matches(
+      {.b = 7, .h_q = 128, .s_k = 500, .varlen = true, .seed = 244, .zero_length_every = 3, .extra_pages = 4});
+  expect_matches({.b = 2, .h_q = 128, .s_k = 5000, .dtype = DType::fp16, .seed = 245}, 3);
+}
+
 TEST(GpuFp8, CausalManyHeadsAndSplits) {
   OPENMLA_REQUIRE_GPU();
   expect_matches({.b = 3, .s_q = 2, .h_q = 128, .s_k = 2000, .varlen = true, .causal = true, .seed = 203}, 40);
@@ -211,123 +230,150 @@ TEST(GpuFp8, HopperKernelServesUpTo16Rows) {
   });
 }
 
-TEST(GpuFp8, HopperKernelRefusesMoreThan16Rows) {
+// Beyond 16 packed rows per KV head the Hopper kernel serves a per-tensor cache (the asymmetric
+// schedule with its converter) and refuses the 656-byte token, which the automatic choice then sends
+// to the portable kernel.
+TEST(GpuFp8, HopperKernelServesMoreRowsPerTensorOnly) {
   OPENMLA_REQUIRE_HOPPER();
-  const Problem problem = make_problem({.b = 2, .h_q = 32, .s_k = 200, .seed = 210});
-  const DeviceProblem device = upload(problem);
-  for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
-    try {
-      gpu_decode(problem, device, 0, Kernel::sm90, on_gpu.use(cache));
-      ADD_FAILURE() << "sm90 accepted 32 rows per KV head on an FP8 cache";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("at most 16 packed query rows per KV head"), std::string::npos) << e.what();
-    }
-    EXPECT_EQ(gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache)).kernel, Kernel::portable);
-  });
+  for (int64_t h_q : {32, 128}) {
+    SCOPED_TRACE("h_q " + std::to_string(h_q));
+    const Problem problem = make_problem({.b = 2, .h_q = h_q, .s_k = 200, .seed = 210});
+    const DeviceProblem device = upload(problem);
+    for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec& format, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
+      if (format.format == CacheFormat::fp8_per_tensor) {
+        const GpuRun run = gpu_decode(problem, device, 0, Kernel::sm90, on_gpu.use(cache));
+        EXPECT_EQ(run.kernel, Kernel::sm90);
+        EXPECT_TRUE(matches(reference_decode(problem, cache), run.output.out_view(), run.output.lse_view()));
+        return;
+      }
+      try {
+        gpu_decode(problem, device, 0, Kernel::sm90, on_gpu.use(cache));
+        ADD_FAILURE() << "sm90 accepted more than 16 rows per KV head on an fp8_656 cache";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("at most 16 packed query rows per KV head"), std::string::npos)
+            << e.what();
+      }
+      EXPECT_EQ(gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache)).kernel, Kernel::portable);
+    });
+  }
 }
 
 // Repeated decodes of one FP8 cache give the same bits, split sequences included.
 TEST(GpuFp8, RepeatedRunsAreBitwiseIdentical) {
   OPENMLA_REQUIRE_GPU();
-  const Problem problem = make_problem({.b = 6, .h_q = 16, .s_k = 3000, .varlen = true, .seed = 226});
-  const DeviceProblem device = upload(problem);
-  for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
-    const GpuRun first = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
-    for (int repeat = 0; repeat < 3; ++repeat) {
-      const GpuRun again = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
-      ASSERT_EQ(again.output.out, first.output.out);
-      ASSERT_EQ(again.output.lse.size(), first.output.lse.size());
-      ASSERT_EQ(std::memcmp(again.output.lse.data(), first.output.lse.data(), first.output.lse.size() * 4), 0);
-    }
-  });
+  for (int64_t h_q : {16, 128}) {
+    SCOPED_TRACE("h_q " + std::to_string(h_q));
+    const Problem problem = make_problem({.b = 6, .h_q = h_q, .s_k = 3000, .varlen = true, .seed = 226});
+    const DeviceProblem device = upload(problem);
+    for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
+      const GpuRun first = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
+      for (int repeat = 0; repeat < 3; ++repeat) {
+        const GpuRun again = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
+        ASSERT_EQ(again.output.out, first.output.out);
+        ASSERT_EQ(again.output.lse.size(), first.output.lse.size());
+        ASSERT_EQ(std::memcmp(again.output.lse.data(), first.output.lse.data(), first.output.lse.size() * 4), 0);
+      }
+    });
+  }
 }
 
 TEST(GpuFp8, BadPageGivesNaNAndStatus) {
   OPENMLA_REQUIRE_GPU();
-  const Problem problem = make_problem({.b = 3, .h_q = 16, .s_k = 300, .seed = 211});
-  DeviceProblem device = upload(problem);
-  const int32_t bad_page = static_cast<int32_t>(problem.num_blocks);
-  device.block_table.upload(&bad_page, 4, static_cast<size_t>(1 * problem.max_blocks_per_seq + 2) * 4);
-  for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
-    const GpuRun run = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
-    EXPECT_EQ(run.status.code, StatusCode::page_out_of_range);
-    EXPECT_EQ(run.status.batch, 1);
-    const Output& o = run.output;
-    const int64_t row = problem.spec.s_q * problem.spec.h_q * problem.spec.d_v;  // out elements per sequence
-    for (int64_t seq = 0; seq < 3; ++seq) {
-      for (int64_t i = 0; i < row; ++i) {
-        ASSERT_EQ(std::isnan(half_to_double(o.out[seq * row + i], DType::bf16)), seq == 1) << seq << ", " << i;
+  for (int64_t h_q : {16, 128}) {
+    SCOPED_TRACE("h_q " + std::to_string(h_q));
+    const Problem problem = make_problem({.b = 3, .h_q = h_q, .s_k = 300, .seed = 211});
+    DeviceProblem device = upload(problem);
+    const int32_t bad_page = static_cast<int32_t>(problem.num_blocks);
+    device.block_table.upload(&bad_page, 4, static_cast<size_t>(1 * problem.max_blocks_per_seq + 2) * 4);
+    for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
+      const GpuRun run = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
+      EXPECT_EQ(run.status.code, StatusCode::page_out_of_range);
+      EXPECT_EQ(run.status.batch, 1);
+      const Output& o = run.output;
+      const int64_t row = problem.spec.s_q * problem.spec.h_q * problem.spec.d_v;  // out elements per sequence
+      for (int64_t seq = 0; seq < 3; ++seq) {
+        for (int64_t i = 0; i < row; ++i) {
+          ASSERT_EQ(std::isnan(half_to_double(o.out[seq * row + i], DType::bf16)), seq == 1) << seq << ", " << i;
+        }
+        for (int64_t h = 0; h < problem.spec.h_q; ++h) {
+          ASSERT_EQ(std::isnan(o.lse[seq * problem.spec.h_q + h]), seq == 1) << seq << ", " << h;
+        }
       }
-      for (int64_t h = 0; h < problem.spec.h_q; ++h) {
-        ASSERT_EQ(std::isnan(o.lse[seq * problem.spec.h_q + h]), seq == 1) << seq << ", " << h;
-      }
-    }
-  });
+    });
+  }
 }
 
 // A captured decode reads k_scale when it runs: replaying the graph after writing a new scale into the
 // same device memory gives the result of the new scale.
 TEST(GpuFp8, GraphReplaysWithANewScale) {
   OPENMLA_REQUIRE_GPU();
-  const Problem problem = make_problem({.b = 4, .h_q = 16, .s_k = 900, .varlen = true, .seed = 212});
-  const DeviceProblem device = upload(problem);
-  Fp8Cache cache = quantize_cache(problem, {.format = CacheFormat::fp8_per_tensor});
-  DeviceFp8 on_gpu(cache);
-  const Device gpu{DeviceType::cuda, 0};
-  const PlanConfig config = gpu_plan_config(problem);
-  DeviceBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
-  const int64_t workspace_bytes = workspace_size(config, 512);
-  DeviceBuffer workspace(static_cast<size_t>(workspace_bytes));
-  Output output = make_output(problem.spec);
-  DeviceBuffer out(output.out.size() * 2);
-  DeviceBuffer lse(output.lse.size() * 4);
+  for (int64_t h_q : {16, 128}) {
+    SCOPED_TRACE("h_q " + std::to_string(h_q));
+    const Problem problem = make_problem({.b = 4, .h_q = h_q, .s_k = 900, .varlen = true, .seed = 212});
+    const DeviceProblem device = upload(problem);
+    Fp8Cache cache = quantize_cache(problem, {.format = CacheFormat::fp8_per_tensor});
+    DeviceFp8 on_gpu(cache);
+    const Device gpu{DeviceType::cuda, 0};
+    const PlanConfig config = gpu_plan_config(problem);
+    DeviceBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
+    const int64_t workspace_bytes = workspace_size(config, 512);
+    DeviceBuffer workspace(static_cast<size_t>(workspace_bytes));
+    Output output = make_output(problem.spec);
+    DeviceBuffer out(output.out.size() * 2);
+    DeviceBuffer lse(output.lse.size() * 4);
 
-  const support::Stream owned_stream = support::make_stream();
-  cudaStream_t stream = owned_stream.get();
-  SUPPORT_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-  const Plan plan = openmla::plan(config, device.seqlens_view(problem),
-                                  Buffer{plan_memory.data(), static_cast<int64_t>(plan_memory.bytes()), gpu}, stream);
-  DecodeArgs args;
-  args.q = device.q_view(problem);
-  args.block_table = device.block_table_view(problem);
-  args.cache_seqlens = device.seqlens_view(problem);
-  on_gpu.use(cache)(args);
-  args.plan = &plan;
-  args.workspace = Buffer{workspace.data(), workspace_bytes, gpu};
-  args.out = test::on_gpu(output.out_view(), out.data());
-  args.lse = test::on_gpu(output.lse_view(), lse.data());
-  args.stream = stream;
-  decode(args);
-  const support::GraphExec exec = support::end_capture(stream);
+    const support::Stream owned_stream = support::make_stream();
+    cudaStream_t stream = owned_stream.get();
+    SUPPORT_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    const Plan plan = openmla::plan(config, device.seqlens_view(problem),
+                                    Buffer{plan_memory.data(), static_cast<int64_t>(plan_memory.bytes()), gpu}, stream);
+    DecodeArgs args;
+    args.q = device.q_view(problem);
+    args.block_table = device.block_table_view(problem);
+    args.cache_seqlens = device.seqlens_view(problem);
+    on_gpu.use(cache)(args);
+    args.plan = &plan;
+    args.workspace = Buffer{workspace.data(), workspace_bytes, gpu};
+    args.out = test::on_gpu(output.out_view(), out.data());
+    args.lse = test::on_gpu(output.lse_view(), lse.data());
+    args.stream = stream;
+    decode(args);
+    const support::GraphExec exec = support::end_capture(stream);
 
-  for (float factor : {1.0f, 3.0f}) {
-    cache.scale *= factor;
-    on_gpu.scale.upload(&cache.scale, 4);
-    SUPPORT_CUDA(cudaGraphLaunch(exec.get(), stream));
-    SUPPORT_CUDA(cudaStreamSynchronize(stream));
-    out.download(output.out.data(), out.bytes());
-    lse.download(output.lse.data(), lse.bytes());
-    EXPECT_TRUE(matches(reference_decode(problem, cache), output.out_view(), output.lse_view()))
-        << "scale " << cache.scale;
+    for (float factor : {1.0f, 3.0f}) {
+      cache.scale *= factor;
+      on_gpu.scale.upload(&cache.scale, 4);
+      SUPPORT_CUDA(cudaGraphLaunch(exec.get(), stream));
+      SUPPORT_CUDA(cudaStreamSynchronize(stream));
+      out.download(output.out.data(), out.bytes());
+      lse.download(output.lse.data(), lse.bytes());
+      EXPECT_TRUE(matches(reference_decode(problem, cache), output.out_view(), output.lse_view()))
+          << "scale " << cache.scale;
+    }
   }
 }
 
 // The small FP8 grid scripts/gpu-check runs under compute-sanitizer (memcheck, racecheck, synccheck):
-// both formats on the kernel the automatic choice runs, a partial tile over NaN slots, a split
-// sequence, a zero length, a bad page.
+// both formats on the kernel the automatic choice runs (16 and 64 packed rows per KV head: both Hopper
+// schedules on a per-tensor cache), a partial tile over NaN slots, a split sequence, a zero length, a
+// bad page.
 TEST(GpuFp8Sanitize, SmallGrid) {
   OPENMLA_REQUIRE_GPU();
   expect_matches({.b = 3, .h_q = 16, .s_k = 300, .varlen = true, .seed = 230, .zero_length_every = 3}, 5);
-  const Problem problem = make_problem({.b = 2, .s_q = 2, .h_q = 8, .s_k = 200, .causal = true, .seed = 231});
-  DeviceProblem device = upload(problem);
-  const int32_t bad_page = static_cast<int32_t>(problem.num_blocks);
-  device.block_table.upload(&bad_page, 4, 0);
-  for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec& format, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
-    const GpuRun run = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
-    EXPECT_EQ(run.kernel, expected_automatic_kernel(problem, format.format));
-    EXPECT_EQ(run.status.code, StatusCode::page_out_of_range);
-    EXPECT_EQ(run.status.batch, 0);
-  });
+  expect_matches({.b = 3, .h_q = 64, .s_k = 300, .varlen = true, .seed = 232, .zero_length_every = 3}, 5);
+  for (int64_t h_q : {8, 64}) {
+    SCOPED_TRACE("h_q " + std::to_string(h_q));
+    const Problem problem = make_problem({.b = 2, .s_q = 2, .h_q = h_q, .s_k = 200, .causal = true, .seed = 231});
+    DeviceProblem device = upload(problem);
+    const int32_t bad_page = static_cast<int32_t>(problem.num_blocks);
+    device.block_table.upload(&bad_page, 4, 0);
+    for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec& format, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
+      const GpuRun run = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
+      EXPECT_EQ(run.kernel, expected_automatic_kernel(problem, format.format));
+      EXPECT_EQ(run.status.code, StatusCode::page_out_of_range);
+      EXPECT_EQ(run.status.batch, 0);
+    });
+  }
 }
 
 }  // namespace

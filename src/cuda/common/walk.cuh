@@ -7,6 +7,7 @@
 #include "../../core/status.h"
 #include "params.h"
 #include "ptx.cuh"
+#include "ptx/barrier.cuh"
 
 namespace openmla::cuda {
 
@@ -106,21 +107,35 @@ __device__ __forceinline__ schedule::Lengths walk_lengths(const DecodeParams& p,
                            .max_blocks = p.max_blocks};
 }
 
+// A barrier of every thread of the CTA: __syncthreads (kBarrier 0), or the unaligned barrier kBarrier
+// over blockDim.x threads for a kernel whose warp roles reach their CTA-wide barriers from different
+// code (every thread of a CTA must execute the same __syncthreads, or bar.sync, instruction).
+template <int kBarrier>
+__device__ __forceinline__ void sync_cta() {
+  if constexpr (kBarrier == 0) {
+    __syncthreads();
+  } else {
+    ptx::barrier_sync(kBarrier, static_cast<int>(blockDim.x));
+  }
+}
+
 // The same walk with its state in shared memory instead of registers, for a kernel whose hot loop
 // needs every register it has (the Hopper kernel): thread 0 walks the part and hands each piece to
 // the CTA through `shared`; every thread copies the piece before `run`. Call it from every thread of the
 // CTA; `run` must pass a barrier of the whole CTA before it returns, so that thread 0 writes the next
 // piece only once every thread has its copy. A small batch's plan words are walked from shared memory
-// (copy_walk), a larger one's from global memory after prefetch_walk.
-template <typename Run>
+// (copy_walk), a larger one's from global memory after prefetch_walk. kWithWalker false: the caller's
+// threads exclude thread 0 (a warp-specialized kernel's other role), so its walk is not compiled in.
+// kBarrier: the CTA-wide barrier (sync_cta) of the walk and of `run`.
+template <bool kWithWalker = true, int kBarrier = 0, typename Run>
 __device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int part, SharedWalk& shared, Run&& run) {
   if (walk_copied(p)) {
     copy_walk(p, part, shared.copy);
   } else {
     prefetch_walk(p, part);
   }
-  __syncthreads();  // the copy is complete
-  if (threadIdx.x == 0) {
+  sync_cta<kBarrier>();  // the copy is complete
+  if (kWithWalker && threadIdx.x == 0) {
     const int32_t* fields =
         walk_copied(p) ? shared.copy.part : p.plan.parts + static_cast<int64_t>(part) * schedule::kPartFields;
     shared.walk = schedule::walk_part(walk_view(p, shared.copy), p.batch, p.num_parts, part, fields);
@@ -128,12 +143,12 @@ __device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int
       atomicMin(p.status, status::encode(status::kNoSequence, shared.walk.status));
     }
   }
-  __syncthreads();
+  sync_cta<kBarrier>();
   for (int seq = shared.walk.first; seq <= shared.walk.last; seq += shared.walk.stride) {
-    if (threadIdx.x == 0) {
+    if (kWithWalker && threadIdx.x == 0) {
       shared.piece = schedule::piece_of(walk_view(p, shared.copy), shared.walk, seq, walk_lengths(p, shared.copy));
     }
-    __syncthreads();
+    sync_cta<kBarrier>();
     const schedule::Piece piece = shared.piece;
     run(piece);
   }

@@ -20,6 +20,15 @@
 //                (wgmma.wait_group); the issuing thread waits on it before refilling the stage.
 //   kPFull / kPFree named barriers carry P from warpgroup 0 to 1 and back.
 // Tile n of the CTA (counted over all its pieces) uses stage n % 2 in phase (n / 2) % 2.
+//
+// On a per-tensor FP8 cache (kFormat fp8_per_tensor, asymmetric_fp8_kernel: 384 threads) a third
+// warpgroup, the converter, issues the loads instead: TMA writes a tile's e4m3 bytes into the top of
+// its stage in three groups of chunks (raw[stage][step]), the converter turns them in place into the
+// 16-bit chunks (fp8_convert.cuh) and arrives on full[stage] (128 arrivals), and the consumers run the
+// same code as on a 16-bit cache, with the per-tensor scale k_scale in the scores' factor and on the
+// output. The converter converts tile t while the consumers compute tile t - 1, then issues tile t + 1
+// into the stage of tile t - 1 once that is released. The two roles are compiled apart (their own
+// register budgets), so their CTA-wide barriers are the unaligned kCta (cuda::sync_cta).
 
 #include <cuda.h>
 #include <cuda_bf16.h>
@@ -34,7 +43,9 @@
 #include "../common/ptx/mbarrier.cuh"
 #include "../common/ptx/tma.cuh"
 #include "../common/ptx/wgmma.cuh"
+#include "fp8_convert.cuh"
 #include "layout.cuh"
+#include "openmla/decode.h"
 #include "piece.cuh"
 #include "traits.h"
 
@@ -42,12 +53,21 @@ namespace openmla::sm90 {
 
 inline constexpr int kProducerThread = kWarpgroupThreads;  // warpgroup 1's first thread issues the loads
 
-template <typename T>
+// What a warp of the asymmetric kernel runs: the consumers' part (warpgroups 0 and 1) or, on an FP8
+// cache, the converter's (warpgroup 2). Each is compiled apart, under its own register budget.
+enum class Role { consumer, converter };
+
+template <typename T, CacheFormat kFormat = CacheFormat::plain>
 struct AsymmetricCta {
+  static_assert(kFormat != CacheFormat::fp8_656, "the asymmetric schedule reads 16-bit or per-tensor FP8 caches");
+  static constexpr bool kFp8 = kFormat == CacheFormat::fp8_per_tensor;
+  static constexpr int kProducer = kFp8 ? kThreads : kProducerThread;  // the thread that issues the loads
+  static constexpr int kCtaBarrier = kFp8 ? kCta : 0;  // the CTA-wide barrier of a piece (cuda::sync_cta)
   using Shared = typename Traits<T>::AsymmetricShared;
 
   const cuda::DecodeParams& p;
-  const CUtensorMap* cache_map;  // [num_blocks, h_kv, 9 chunks, page_size, 64] boxes of 64 tokens x 9 chunks
+  const CUtensorMap* cache_map;  // [num_blocks, h_kv, 9 chunks, page_size, 64 elements or bytes] boxes of
+                                 // 64 tokens x 9 chunks (make_cache_map, make_fp8_chunk_map)
   Shared& s;
   int m_tile;
   int kv_head;
@@ -56,27 +76,37 @@ struct AsymmetricCta {
   int lane = static_cast<int>(threadIdx.x) % 32;
   int row0 = fragment_row(wg_thread);  // the thread's accumulator rows: row0 and row0 + 8
   uint32_t tiles_done = 0;             // tiles consumed in earlier pieces
+  float score_scale = 0.f;             // scores to the log2 domain: softmax scale (x k_scale per tensor)
+  float out_scale = 1.f;               // of the output rows: k_scale per tensor, else 1
   // State of the producer thread only.
   uint32_t tiles_issued = 0;  // tiles issued in all pieces so far
   uint64_t policy = 0;        // L2 evict-first: the cache is streamed once
   int32_t next_block = 0;     // cache block of the next tile to issue, read a tile ahead
 
   __device__ void init() {
+    score_scale = p.scale_log2;
+    if constexpr (kFp8) {
+      out_scale = *p.k_scale;
+      score_scale *= out_scale;
+    }
     if (threadIdx.x == 0) {
       for (int stage = 0; stage < kStages; ++stage) {
-        ptx::mbarrier_init(ptx::smem_addr(&s.full[stage]), 1);
+        ptx::mbarrier_init(ptx::smem_addr(&s.full[stage]), kFp8 ? kConverterThreads : 1);
         ptx::mbarrier_init(ptx::smem_addr(&s.empty[stage]), kStageReaders);
+        for (int step = 0; step < kConvertSteps; ++step) {
+          ptx::mbarrier_init(ptx::smem_addr(&s.raw[stage][step]), 1);
+        }
       }
       ptx::fence_mbarrier_init();
     }
-    if (threadIdx.x == kProducerThread) {
+    if (threadIdx.x == kProducer) {
       ptx::prefetch_tensormap(cache_map);
       policy = ptx::create_policy_evict_first();
     }
     __syncthreads();
   }
 
-  // ---- producer (thread kProducerThread) -------------------------------------------------------------
+  // ---- producer (thread kProducer) ------------------------------------------------------------------
 
   // The cache block holding tile t of the piece.
   __device__ int32_t fetch_block(const Piece& piece, int t) const {
@@ -84,15 +114,27 @@ struct AsymmetricCta {
   }
 
   // Loads tile t of the piece (cache block `block`) into the next stage once every reader of that
-  // stage's previous tile is done (load_tile: a bad block marks the piece instead).
+  // stage's previous tile is done (load_tile: a bad block marks the piece instead): the 16-bit tile,
+  // completing full[stage], or the e4m3 bytes into the top of the stage in kConvertSteps boxes, each
+  // completing its raw[stage][step].
   __device__ void issue(const Piece& piece, int t, int32_t block) {
     const uint32_t n = tiles_issued++;
     const int stage = static_cast<int>(n % kStages);
     if (n >= kStages) {
       ptx::mbarrier_wait(ptx::smem_addr(&s.empty[stage]), (n / kStages - 1) % 2);
     }
-    load_tile(p, cache_map, ptx::smem_addr(&s.kv[stage][0][0]), ptx::smem_addr(&s.full[stage]),
-              piece.key_begin + t * kBlockN, kv_head, block, policy, s.bad_page);
+    const uint32_t tile = ptx::smem_addr(&s.kv[stage][0][0]);
+    const int key0 = piece.key_begin + t * kBlockN;
+    if constexpr (kFp8) {
+#pragma unroll
+      for (int step = 0; step < kConvertSteps; ++step) {
+        load_tile<fp8::kRawStepBytes>(p, cache_map, tile + fp8::kRawOffset + step * fp8::kRawStepBytes,
+                                      ptx::smem_addr(&s.raw[stage][step]), key0, kv_head, block, policy, s.bad_page,
+                                      step * fp8::kChunksPerStep);
+      }
+    } else {
+      load_tile(p, cache_map, tile, ptx::smem_addr(&s.full[stage]), key0, kv_head, block, policy, s.bad_page);
+    }
   }
 
   // Issues tile t if the piece has it, with the block read earlier, and reads the next tile's block.
@@ -166,7 +208,7 @@ struct AsymmetricCta {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int key = key0 + 8 * j + fragment_col(wg_thread) + e % 2;
-        const float v = sc[4 * j + e] * p.scale_log2;
+        const float v = sc[4 * j + e] * score_scale;
         sc[4 * j + e] = masked && key >= row.limit[e / 2] ? -INFINITY : v;
         tile_max[e / 2] = fmaxf(tile_max[e / 2], sc[4 * j + e]);
       }
@@ -286,36 +328,33 @@ struct AsymmetricCta {
         ptx::bar_arrive(kPFree, kThreads);
       }
       release_stage(stage);
-      if (threadIdx.x == kProducerThread) {
+      if (!kFp8 && threadIdx.x == kProducerThread) {
         issue_next(piece, t + kStages, n_tiles);
       }
     }
   }
 
+  // ---- warpgroup 2 on an FP8 cache: the converter; its first thread is the producer ----------------
+
+  // Tile t's raw bytes become its 16-bit chunks (full[stage]); then tile t + 1 is issued into the stage
+  // of tile t - 1 (the first two tiles were issued at the start of the piece).
+  __device__ void converter_warpgroup(const Piece& piece, int n_tiles) {
+    for (int t = 0; t < n_tiles; ++t) {
+      const uint32_t n = tiles_done + t;
+      const int stage = static_cast<int>(n % kStages);
+      fp8::convert_tile<T>(reinterpret_cast<char*>(&s.kv[stage][0][0]), s.raw[stage], n / kStages % 2, wg_thread);
+      ptx::mbarrier_arrive(ptx::smem_addr(&s.full[stage]));
+      if (threadIdx.x == kProducer && t + 1 >= kStages) {
+        issue_next(piece, t + 1, n_tiles);
+      }
+      __syncwarp();  // the producer's warp converged again before the next tile's barriers
+    }
+  }
+
   // ---- one piece ------------------------------------------------------------------------------------
 
-  __device__ void run(const Piece& piece) {
-    const int n_tiles = (piece.key_end - piece.key_begin + kBlockN - 1) / kBlockN;
-    __syncthreads();  // every thread is done with the previous piece's shared memory
-    if (threadIdx.x == kProducerThread) {
-      s.bad_page = 0;
-      // The first tiles' blocks are read together, not one round trip after another.
-      int32_t first_blocks[kStages];
-#pragma unroll
-      for (int t = 0; t < kStages; ++t) {
-        first_blocks[t] = t < n_tiles ? fetch_block(piece, t) : 0;
-      }
-      next_block = kStages < n_tiles ? fetch_block(piece, kStages) : 0;
-#pragma unroll
-      for (int t = 0; t < kStages; ++t) {
-        if (t < n_tiles) {
-          issue(piece, t, first_blocks[t]);
-        }
-      }
-    }
-    load_q<T>(p, piece.seq, m_tile, kv_head, s.q);
-    __syncthreads();  // q is in shared memory, visible to the async proxy
-
+  // The consumers' tiles of the piece, then its rows written.
+  __device__ void consume(const Piece& piece, int n_tiles) {
     float o[kAccumulators];  // [64 rows, 256 cols] of this warpgroup's half of the output
 #pragma unroll
     for (int i = 0; i < kAccumulators; ++i) {
@@ -345,12 +384,50 @@ struct AsymmetricCta {
       value_warpgroup(piece, n_tiles, o);
     }
     tiles_done += n_tiles;
-    __syncthreads();  // row statistics and the bad-page flag are final
+    cuda::sync_cta<kCtaBarrier>();  // row statistics and the bad-page flag are final
 
     const bool bad = report_piece(p, piece, s.bad_page);
     const float max[2] = {s.row_max[row0], s.row_max[row0 + 8]};
     const float sum[2] = {s.row_sum[row0], s.row_sum[row0 + 8]};
+    if constexpr (kFp8) {
+      scale_rows(o, out_scale, out_scale);
+    }
     write_rows<T>(p, piece, m_tile, kv_head, bad, max, sum, o);
+  }
+
+  template <Role kRole = Role::consumer>
+  __device__ void run(const Piece& piece) {
+    static_assert(kFp8 || kRole == Role::consumer, "a 16-bit cache has no converter");
+    constexpr bool kIssues = (kRole == Role::converter) == kFp8;  // this role holds the producer thread
+    const int n_tiles = (piece.key_end - piece.key_begin + kBlockN - 1) / kBlockN;
+    cuda::sync_cta<kCtaBarrier>();  // every thread is done with the previous piece's shared memory
+    if (kIssues && threadIdx.x == kProducer) {
+      s.bad_page = 0;
+      // The first tiles' blocks are read together, not one round trip after another.
+      int32_t first_blocks[kStages];
+#pragma unroll
+      for (int t = 0; t < kStages; ++t) {
+        first_blocks[t] = t < n_tiles ? fetch_block(piece, t) : 0;
+      }
+      next_block = kStages < n_tiles ? fetch_block(piece, kStages) : 0;
+#pragma unroll
+      for (int t = 0; t < kStages; ++t) {
+        if (t < n_tiles) {
+          issue(piece, t, first_blocks[t]);
+        }
+      }
+    }
+    if constexpr (kRole == Role::consumer) {
+      load_q<T>(p, piece.seq, m_tile, kv_head, s.q);
+    }
+    cuda::sync_cta<kCtaBarrier>();  // q is in shared memory, visible to the async proxy
+    if constexpr (kRole == Role::converter) {
+      converter_warpgroup(piece, n_tiles);
+      tiles_done += n_tiles;
+      cuda::sync_cta<kCtaBarrier>();  // matches the consumers' barrier before they write the rows
+    } else {
+      consume(piece, n_tiles);
+    }
   }
 };
 

@@ -63,6 +63,22 @@ inline constexpr int kFp8Rows = 16;
 inline constexpr int kFp8Stages = 4;
 inline constexpr int kFp8MaxTokenBytes = 656;
 
+// The asymmetric schedule on a per-tensor FP8 cache (more than kFp8Rows rows): a third warpgroup, the
+// converter, loads each tile's e4m3 bytes with TMA into its stage and converts them in place into the
+// 16-bit chunks the two consumer warpgroups read (sm90/fp8_convert.cuh). At launch each of the 384
+// threads holds kLaunchRegisters (65,536 / 384, rounded down to 8); the register budgets (setmaxnreg)
+// then move the converter's spare registers to the consumers, whose accumulators need them, within
+// the CTA's total (2 x 128 x 216 + 128 x 72 = 384 x 168).
+inline constexpr int kConverterThreads = kWarpgroupThreads;
+inline constexpr int kConvertSteps = 3;  // a tile's raw bytes arrive, and are converted, in 3 groups of 3 chunks
+inline constexpr int kWideFp8Threads = kThreads + kConverterThreads;      // 384
+inline constexpr int kLaunchRegisters = 65536 / kWideFp8Threads / 8 * 8;  // 168
+inline constexpr int kConsumerRegisters = 216;
+inline constexpr int kConverterRegisters = 72;
+static_assert(kThreads * kConsumerRegisters + kConverterThreads * kConverterRegisters <=
+                  kWideFp8Threads * kLaunchRegisters,
+              "the register budgets exceed what the CTA holds at launch");
+
 // Named barriers (bar.sync / bar.arrive); 0 is __syncthreads. One kernel uses the ids of its schedule.
 enum NamedBarrier : int {
   // asymmetric
@@ -80,6 +96,12 @@ enum NamedBarrier : int {
   // stored, its tile's products retired.
   kLocal0 = 8,  // warpgroup 0
   kLocal1 = 9,  // warpgroup 1
+  // asymmetric on a per-tensor FP8 cache: the converter warpgroup alone, between reading a raw chunk
+  // and writing the 16-bit chunk that overlaps raw bytes (sm90/fp8_convert.cuh)
+  kConvert = 10,
+  // asymmetric on a per-tensor FP8 cache: every thread of the CTA (cuda::sync_cta), where the consumers
+  // and the converter, compiled apart, stand for __syncthreads
+  kCta = 11,
 };
 
 }  // namespace openmla::sm90

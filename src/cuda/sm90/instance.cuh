@@ -39,6 +39,14 @@ void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile
   cuda::launch_kernel(&asymmetric_kernel<T>, grid, dim3(kThreads), kBytes, stream, false, params, tile_map);
 }
 
+template <typename T>
+void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& raw_map, dim3 grid,
+                           cudaStream_t stream) {
+  constexpr int kBytes = sizeof(typename Traits<T>::AsymmetricShared);
+  allow_shared_memory<&asymmetric_fp8_kernel<T>, kBytes>();
+  cuda::launch_kernel(&asymmetric_fp8_kernel<T>, grid, dim3(kWideFp8Threads), kBytes, stream, false, params, raw_map);
+}
+
 template <typename T, int kRows, CacheFormat kFormat>
 void launch_narrow(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename NarrowCta<T, kRows, kFormat>::Shared);

@@ -1,16 +1,18 @@
 #pragma once
 // The Hopper MLA decode kernels (sm_90a), one per consumer schedule (config.h: Schedule).
 //
-// Grid: (m_tiles, num_parts, h_kv), 256 threads = two consumer warpgroups, one CTA per SM (shared
-// memory). CTA (m, part, g) computes query rows [64 m, 64 m + 64) (narrow: all rows, m = 0) of KV head g (row r = i *
-// group + head, i < s_q) for every sequence piece of plan part `part`: a piece that is a whole sequence writes out/lse,
-// a piece of a split sequence its normalized partial result and lse in the workspace for the combine kernel (the
-// portable kernel's format).
+// Grid: (m_tiles, num_parts, h_kv), 256 threads = two consumer warpgroups (384 on a per-tensor FP8
+// cache with more than 16 rows: a third converts the tiles), one CTA per SM (shared memory). CTA
+// (m, part, g) computes query rows [64 m, 64 m + 64) (narrow: all rows, m = 0) of KV head g (row
+// r = i * group + head, i < s_q) for every sequence piece of plan part `part`: a piece that is a whole
+// sequence writes out/lse, a piece of a split sequence its normalized partial result and lse in the
+// workspace for the combine kernel (the portable kernel's format).
 
 #include <cuda.h>
 
 #include "../common/params.h"
 #include "../common/ptx.cuh"
+#include "../common/ptx/setmaxnreg.cuh"
 #include "../common/walk.cuh"
 #include "arch.h"
 #include "asymmetric.cuh"
@@ -37,6 +39,32 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto& s = *reinterpret_cast<typename Traits<T>::AsymmetricShared*>(smem);
   AsymmetricCta<T> cta{p, &tile_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
   run_part(p, cta, s.walk);
+#endif
+}
+
+// The asymmetric schedule on a per-tensor FP8 cache: 384 threads, the third warpgroup the converter.
+// Each role walks the plan part under its own register budget (config.h), compiled apart.
+// raw_map: boxes of 64 tokens x 9 chunks of e4m3 bytes (sm90/launch.h make_fp8_chunk_map).
+template <typename T>
+__global__ void __launch_bounds__(kWideFp8Threads, 1)
+    asymmetric_fp8_kernel(const __grid_constant__ cuda::DecodeParams p, const __grid_constant__ CUtensorMap raw_map) {
+#if OPENMLA_SM90_DEVICE_CODE
+  using Cta = AsymmetricCta<T, CacheFormat::fp8_per_tensor>;
+  extern __shared__ __align__(1024) char smem[];
+  auto& s = *reinterpret_cast<typename Traits<T>::AsymmetricShared*>(smem);
+  Cta cta{p, &raw_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
+  cta.init();
+  const int part = static_cast<int>(blockIdx.y);
+  if (threadIdx.x >= kThreads) {
+    ptx::setmaxnreg_dec<kConverterRegisters>();
+    cuda::for_each_piece_shared<false, kCta>(p, part, s.walk,
+                                             [&](const Piece& piece) { cta.template run<Role::converter>(piece); });
+  } else {
+    ptx::setmaxnreg_inc<kConsumerRegisters>();
+    cuda::for_each_piece_shared<true, kCta>(p, part, s.walk,
+                                            [&](const Piece& piece) { cta.template run<Role::consumer>(piece); });
+  }
+  ptx::launch_dependents();
 #endif
 }
 

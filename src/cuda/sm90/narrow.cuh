@@ -119,9 +119,9 @@ struct NarrowCta {
   // (load_tile: a bad block marks the piece instead).
   __device__ void issue(const Piece& piece, int t, int32_t block) {
     const uint32_t stage = (tiles_done + t) % kTileStages;
-    load_tile<kStageBytes>(p, cache_map, ptx::smem_addr(stage_data(static_cast<int>(stage))),
-                           ptx::smem_addr(&s.full[stage]), piece.key_begin + t * kBlockN, kv_head, block, policy,
-                           s.bad_page);
+    load_tile<kStageBytes, kFp8 ? 4 : 5>(p, cache_map, ptx::smem_addr(stage_data(static_cast<int>(stage))),
+                                         ptx::smem_addr(&s.full[stage]), piece.key_begin + t * kBlockN, kv_head, block,
+                                         policy, s.bad_page);
   }
 
   // Issues tile t if the piece has it, with the block read earlier, and reads the block of the

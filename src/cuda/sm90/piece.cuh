@@ -38,23 +38,25 @@ __device__ __forceinline__ int page_token(const cuda::DecodeParams& p, int key) 
   return p.page_shift >= 0 ? key & (p.page_size - 1) : key % p.page_size;
 }
 
-// Loads the whole tile of 64 keys from key0 of the piece (cache block `block`) into `stage` with TMA,
-// completing mbarrier `full` with its kBytes: 9 chunks of 16-bit values (kTileBytes, a rank-5 map) or
-// 64 raw FP8 tokens (a rank-4 map, sm90/launch.h make_fp8_cache_map). A block outside
-// [0, num_blocks) is never read: `full` gets a plain arrival (no bytes), the consumers run on over
-// stale data, and `bad_page` marks the piece, whose rows are then written as NaN.
-template <int kBytes = kTileBytes>
+// Loads the tile of 64 keys from key0 of the piece (cache block `block`) into `stage` with TMA,
+// completing mbarrier `full` with its kBytes: 9 chunks of 16-bit values (kTileBytes) or chunks of e4m3
+// bytes from chunk0 on (a rank-5 map, sm90/launch.h make_cache_map, make_fp8_chunk_map), or 64 raw FP8
+// tokens (a rank-4 map, make_fp8_cache_map). A block outside [0, num_blocks) is never read: `full`
+// gets a plain arrival (no bytes), the consumers run on over stale data, and `bad_page` marks the
+// piece, whose rows are then written as NaN.
+template <int kBytes = kTileBytes, int kRank = 5>
 __device__ __forceinline__ void load_tile(const cuda::DecodeParams& p, const CUtensorMap* map, uint32_t stage,
                                           uint32_t full, int key0, int kv_head, int32_t block, uint64_t policy,
-                                          int& bad_page) {
+                                          int& bad_page, int chunk0 = 0) {
   if (block < 0 || block >= p.num_blocks) {
     bad_page = 1;
     ptx::mbarrier_arrive(full);
     return;
   }
   ptx::mbarrier_arrive_expect_tx(full, kBytes);
-  if constexpr (kBytes == kTileBytes) {
-    ptx::tma_load_5d(stage, map, 0, page_token(p, key0), 0, kv_head, block, full, policy);
+  static_assert(kRank == 4 || kRank == 5, "a rank-4 or rank-5 cache map");
+  if constexpr (kRank == 5) {
+    ptx::tma_load_5d(stage, map, 0, page_token(p, key0), chunk0, kv_head, block, full, policy);
   } else {
     ptx::tma_load_4d(stage, map, 0, page_token(p, key0), kv_head, block, full, policy);
   }

@@ -27,10 +27,12 @@ struct Traits {
     float row_scale[kBlockM];  // factor rescaling each output row for the current tile (warpgroup 0 -> 1)
     float row_max[kBlockM];    // at the end of a piece: each row's max (log2 domain) and sum
     float row_sum[kBlockM];
-    uint64_t full[kStages];   // mbarrier: the stage's TMA bytes landed (1 arrival + transaction bytes)
+    uint64_t full[kStages];   // mbarrier: the stage's tile is ready: its TMA bytes landed (1 arrival +
+                              // transaction bytes), or on an FP8 cache the converter wrote it (128 arrivals)
     uint64_t empty[kStages];  // mbarrier: every consumer warp is done reading the stage (kStageReaders)
-    int bad_page;             // the piece used a block-table entry outside [0, num_blocks)
-    cuda::SharedWalk walk;    // the CTA's walk over its plan part (common/walk.cuh)
+    uint64_t raw[kStages][kConvertSteps];  // FP8 cache: a step's e4m3 bytes landed (1 arrival + bytes)
+    int bad_page;                          // the piece used a block-table entry outside [0, num_blocks)
+    cuda::SharedWalk walk;                 // the CTA's walk over its plan part (common/walk.cuh)
   };
   static_assert(sizeof(AsymmetricShared) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
 

@@ -15,4 +15,11 @@ __device__ __forceinline__ void bar_arrive(int id, int threads) {
   asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
+// PTX ISA 9.7.13.1, barrier.sync (without .aligned): as bar.sync, but the threads may reach the
+// barrier from different instructions and need not be converged: a CTA-wide barrier of warp roles
+// whose code is compiled apart.
+__device__ __forceinline__ void barrier_sync(int id, int threads) {
+  asm volatile("barrier.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
 }  // namespace openmla::ptx

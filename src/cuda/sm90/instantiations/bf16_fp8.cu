@@ -1,4 +1,5 @@
-// The Hopper kernel for bf16 q on the two FP8 caches (the narrow schedule, 16 rows).
+// The Hopper kernel for bf16 q on the two FP8 caches (the narrow schedule up to 16 rows, the
+// asymmetric one with a converter warpgroup beyond, per tensor).
 #include "../instance.cuh"
 
 namespace openmla::sm90 {
@@ -8,5 +9,7 @@ template void launch_narrow<__nv_bfloat16, kFp8Rows, CacheFormat::fp8_per_tensor
                                                                                   cudaStream_t);
 template void launch_narrow<__nv_bfloat16, kFp8Rows, CacheFormat::fp8_656>(const cuda::DecodeParams&,
                                                                            const CUtensorMap&, dim3, cudaStream_t);
+
+template void launch_asymmetric_fp8<__nv_bfloat16>(const cuda::DecodeParams&, const CUtensorMap&, dim3, cudaStream_t);
 
 }  // namespace openmla::sm90
