@@ -194,8 +194,8 @@ TEST(GpuFp8, RowsThatSeeOneKeyWithOtherScalesWithinOneRoundingOfTheKeys) {
   }
 }
 
-// On a per-tensor cache the Hopper kernel's products run in fp16 (src/cuda/sm90/fp8_fragments.cuh),
-// and each bf16 q row is stored times a power of two that brings its largest value near 2^14. Rows
+// On a per-tensor cache the Hopper kernel's products run in fp16 (src/cuda/sm90/fp8_fragments.cuh, in
+// both its schedules), and each bf16 q row is stored times a power of two that brings its largest value near 2^14. Rows
 // whose values lie far outside fp16's range (near 2^22, where fp16 overflows, or near 2^-30, where it
 // flushes to zero), with a softmax scale that gives them ordinary scores, and rows of both kinds in one
 // call, match the reference. (On a 656-byte cache with scales that are not powers of two, rows near 2^20
@@ -204,18 +204,21 @@ TEST(GpuFp8, RowsThatSeeOneKeyWithOtherScalesWithinOneRoundingOfTheKeys) {
 TEST(GpuFp8, QueryRowsOutsideFp16Range) {
   OPENMLA_REQUIRE_GPU();
   const std::vector<std::vector<int>> row_exponents = {{20}, {-30}, {20, -30, 0, 6}};
-  for (const std::vector<int>& exponents : row_exponents) {
-    const int first = exponents.front();
-    SCOPED_TRACE("q rows times 2^" + std::to_string(first) + (exponents.size() > 1 ? " and others" : ""));
-    const float softmax_scale = exponents.size() > 1 ? 1.f / 24.f : std::ldexp(1.f / 24.f, -first);
-    Problem problem =
-        make_problem({.b = 3, .h_q = 16, .s_k = 700, .varlen = true, .softmax_scale = softmax_scale, .seed = 215});
-    const int64_t d_qk = problem.spec.d_qk;
-    for (size_t i = 0; i < problem.q.size(); ++i) {
-      const int exponent = exponents[static_cast<size_t>(i / d_qk) % exponents.size()];  // by query row
-      problem.q[i] = double_to_half(std::ldexp(half_to_double(problem.q[i], DType::bf16), exponent), DType::bf16);
+  for (int64_t h_q : {16, 128}) {  // both Hopper schedules
+    for (const std::vector<int>& exponents : row_exponents) {
+      const int first = exponents.front();
+      SCOPED_TRACE("h_q " + std::to_string(h_q) + ", q rows times 2^" + std::to_string(first) +
+                   (exponents.size() > 1 ? " and others" : ""));
+      const float softmax_scale = exponents.size() > 1 ? 1.f / 24.f : std::ldexp(1.f / 24.f, -first);
+      Problem problem =
+          make_problem({.b = 3, .h_q = h_q, .s_k = 700, .varlen = true, .softmax_scale = softmax_scale, .seed = 215});
+      const int64_t d_qk = problem.spec.d_qk;
+      for (size_t i = 0; i < problem.q.size(); ++i) {
+        const int exponent = exponents[static_cast<size_t>(i / d_qk) % exponents.size()];  // by query row
+        problem.q[i] = double_to_half(std::ldexp(half_to_double(problem.q[i], DType::bf16), exponent), DType::bf16);
+      }
+      expect_problem_matches(problem, 0, {{.format = CacheFormat::fp8_per_tensor}});
     }
-    expect_problem_matches(problem, 0, {{.format = CacheFormat::fp8_per_tensor}});
   }
 }
 

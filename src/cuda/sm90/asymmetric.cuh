@@ -63,7 +63,9 @@ struct AsymmetricCta {
   static constexpr bool kFp8 = kFormat == CacheFormat::fp8_per_tensor;
   static constexpr int kProducer = kFp8 ? kThreads : kProducerThread;  // the thread that issues the loads
   static constexpr int kCtaBarrier = kFp8 ? kCta : 0;  // the CTA-wide barrier of a piece (cuda::sync_cta)
-  using Shared = typename Traits<T>::AsymmetricShared;
+  static constexpr int kQBatchRows = 4;                // q rows a warp loads at once on an FP8 cache (fp8::load_q_fp8)
+  using Op = fp8::Operand<T, kFormat>;  // the products' 16-bit operands: T, fp16 on a per-tensor FP8 cache
+  using Shared = typename Traits<Op>::AsymmetricShared;
 
   const cuda::DecodeParams& p;
   const CUtensorMap* cache_map;  // [num_blocks, h_kv, 9 chunks, page_size, 64 elements or bytes] boxes of
@@ -165,7 +167,7 @@ struct AsymmetricCta {
 #pragma unroll
     for (int ks = 0; ks < kChunks * kChunkCols / 16; ++ks) {
       const uint32_t offset = ks / 4 * kChunkBytes + ks % 4 * 32;
-      ptx::wgmma_m64n64k16_ss<T>(sc, k_major_desc(sq + offset), k_major_desc(kv + offset), ks > 0);
+      ptx::wgmma_m64n64k16_ss<Op>(sc, k_major_desc(sq + offset), k_major_desc(kv + offset), ks > 0);
     }
     ptx::wgmma_commit();
     ptx::wgmma_wait<0>();
@@ -193,6 +195,7 @@ struct AsymmetricCta {
     float max[2] = {-INFINITY, -INFINITY};
     float sum[2] = {0.f, 0.f};  // this thread's share: its 16 columns of each tile
     int limit[2];               // keys below the limit are visible to the row
+    float scale[2];             // scores to the log2 domain: score_scale, times 2^q_exponent of the row (FP8)
   };
 
   // Turns the tile's scores (keys from key0) into probabilities packed as the A fragments of P V
@@ -208,7 +211,7 @@ struct AsymmetricCta {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int key = key0 + 8 * j + fragment_col(wg_thread) + e % 2;
-        const float v = sc[4 * j + e] * score_scale;
+        const float v = sc[4 * j + e] * row.scale[e / 2];
         sc[4 * j + e] = masked && key >= row.limit[e / 2] ? -INFINITY : v;
         tile_max[e / 2] = fmaxf(tile_max[e / 2], sc[4 * j + e]);
       }
@@ -237,7 +240,7 @@ struct AsymmetricCta {
     for (int kk = 0; kk < kKSteps; ++kk) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        pf[kk][i] = pack2<T>(sc[8 * kk + 2 * i], sc[8 * kk + 2 * i + 1]);
+        pf[kk][i] = pack2<Op>(sc[8 * kk + 2 * i], sc[8 * kk + 2 * i + 1]);
       }
     }
   }
@@ -293,7 +296,7 @@ struct AsymmetricCta {
       ptx::wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < kKSteps; ++kk) {
-        ptx::wgmma_m64n256k16_rs<T, 1>(o, pf[kk], mn_major_desc(kv + kk * 16 * kRowBytes));
+        ptx::wgmma_m64n256k16_rs<Op, 1>(o, pf[kk], mn_major_desc(kv + kk * 16 * kRowBytes));
       }
       ptx::wgmma_commit();
       ptx::wgmma_wait<0>();
@@ -319,7 +322,7 @@ struct AsymmetricCta {
       ptx::wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < kKSteps; ++kk) {
-        ptx::wgmma_m64n256k16_ss<T, 1>(o, k_major_desc(sp + kk * 32), mn_major_desc(v + kk * 16 * kRowBytes));
+        ptx::wgmma_m64n256k16_ss<Op, 1>(o, k_major_desc(sp + kk * 32), mn_major_desc(v + kk * 16 * kRowBytes));
       }
       ptx::wgmma_commit();
       ptx::wgmma_wait<0>();
@@ -342,7 +345,7 @@ struct AsymmetricCta {
     for (int t = 0; t < n_tiles; ++t) {
       const uint32_t n = tiles_done + t;
       const int stage = static_cast<int>(n % kStages);
-      fp8::convert_tile<T>(reinterpret_cast<char*>(&s.kv[stage][0][0]), s.raw[stage], n / kStages % 2, wg_thread);
+      fp8::convert_tile<Op>(reinterpret_cast<char*>(&s.kv[stage][0][0]), s.raw[stage], n / kStages % 2, wg_thread);
       ptx::mbarrier_arrive(ptx::smem_addr(&s.full[stage]));
       if (threadIdx.x == kProducer && t + 1 >= kStages) {
         issue_next(piece, t + 1, n_tiles);
@@ -369,6 +372,7 @@ struct AsymmetricCta {
         const int i = packed < p.rows ? packed / p.group : 0;
         const int visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
         row.limit[h] = visible < piece.key_end ? visible : piece.key_end;
+        row.scale[h] = kFp8 ? score_scale * fp8::exp2i(s.q_exponent[row0 + 8 * h]) : score_scale;
       }
       score_warpgroup(piece, n_tiles, o, row);
 #pragma unroll
@@ -418,7 +422,11 @@ struct AsymmetricCta {
       }
     }
     if constexpr (kRole == Role::consumer) {
-      load_q<T>(p, piece.seq, m_tile, kv_head, s.q);
+      if constexpr (kFp8) {
+        fp8::load_q_fp8<T, Op, kBlockM, false, kQBatchRows>(p, piece.seq, m_tile, kv_head, s.q, s.q_exponent);
+      } else {
+        load_q<T>(p, piece.seq, m_tile, kv_head, s.q);
+      }
     }
     cuda::sync_cta<kCtaBarrier>();  // q is in shared memory, visible to the async proxy
     if constexpr (kRole == Role::converter) {

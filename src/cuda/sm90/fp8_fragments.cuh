@@ -93,73 +93,91 @@ __device__ __forceinline__ int q_row_exponent(float amax) {
 // 2^e as a float, for e in [-126, 127].
 __device__ __forceinline__ float exp2i(int e) { return __uint_as_float(static_cast<uint32_t>(127 + e) << 23); }
 
-// Rows of q for `seq` into `sq` as Op (Operand), each chunk's dims in the score product's k order
-// (above); rows past p.rows are zero. Warp w stores rows w and w + 8: lane l the 16-byte units l,
-// l + 32 and l + 64 of the row's 72, each gathering four 4-byte pairs 32 bytes apart. A bf16 row in
-// fp16 is scaled by 2^-exponent[r] (q_row_exponent of the row's largest |value|, a warp reduction);
+// Packed rows [kRows m_tile, +kRows) of q for `seq` into `sq` as Op (Operand), by the kThreads threads
+// of the consumer warpgroups; rows past p.rows are zero. kScoreOrder: each chunk's dims in the narrow
+// score product's k order (above), each 16-byte unit gathering four 4-byte pairs 32 bytes apart; else
+// in their own order, the asymmetric schedule's swizzled chunks. Warp w stores rows w, w + 8, ...,
+// kBatchRows at a time (their loads issued together): lane l the 16-byte units l, l + 32 and l + 64 of the row's 72. A
+// bf16 row in fp16 is scaled by 2^-exponent[r] (q_row_exponent of the row's largest |value|, a warp reduction);
 // otherwise exponent[r] is 0.
-template <typename T, typename Op>
-__device__ void load_q_fp8(const cuda::DecodeParams& p, int seq, int kv_head, Op (&sq)[kChunks][kFp8Rows * kChunkCols],
-                           int (&exponent)[kFp8Rows]) {
+template <typename T, typename Op, int kRows = kFp8Rows, bool kScoreOrder = true, int kBatchRows = 1>
+__device__ void load_q_fp8(const cuda::DecodeParams& p, int seq, int m_tile, int kv_head,
+                           Op (&sq)[kChunks][kRows * kChunkCols], int (&exponent)[kRows]) {
   const auto* q = static_cast<const T*>(p.q);  // [b, s_q, h_q, kDQK]
   constexpr int kUnitsPerRow = kChunks * kChunkCols / 8;
   constexpr int kUnitsPerLane = (kUnitsPerRow + 31) / 32;
+  constexpr int kWarpsHere = kThreads / 32;
+  static_assert(kRows % (kWarpsHere * kBatchRows) == 0, "whole batches of rows per warp");
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const int lane = static_cast<int>(threadIdx.x) % 32;
 #pragma unroll 1
-  for (int r = warp; r < kFp8Rows; r += kThreads / 32) {
-    uint4 v[kUnitsPerLane];
-    float amax = 0.f;
+  for (int r0 = warp; r0 < kRows; r0 += kWarpsHere * kBatchRows) {
+    // Every load of the batch's rows first, so that they wait for one round trip together.
+    uint4 v[kBatchRows][kUnitsPerLane];  // [row j: r0 + 8 j][unit k: lane + 32 k]
 #pragma unroll
-    for (int k = 0; k < kUnitsPerLane; ++k) {
-      const int x = lane + 32 * k;
-      v[k] = make_uint4(0, 0, 0, 0);
-      if (r < p.rows && x < kUnitsPerRow) {
-        const int chunk = x / 8;
-        const int unit = x % 8;  // k positions [8 unit, +8): step unit / 2, k-index half unit % 2
-        const int i = r / p.group;
-        const int head = kv_head * p.group + r % p.group;
-        const auto* src =
-            reinterpret_cast<const uint32_t*>(q + seq * p.q_stride_b + i * p.q_stride_s + head * p.q_stride_h +
-                                              chunk * kChunkCols + 4 * (unit / 2) + 2 * (unit % 2));  // pairs 8 apart
-        v[k] = make_uint4(src[0], src[8], src[16], src[24]);
+    for (int j = 0; j < kBatchRows; ++j) {
+      const int packed = m_tile * kRows + r0 + kWarpsHere * j;
+#pragma unroll
+      for (int k = 0; k < kUnitsPerLane; ++k) {
+        const int x = lane + 32 * k;
+        v[j][k] = make_uint4(0, 0, 0, 0);
+        if (packed < p.rows && x < kUnitsPerRow) {
+          const int chunk = x / 8;
+          const int unit = x % 8;
+          const int i = packed / p.group;
+          const int head = kv_head * p.group + packed % p.group;
+          const T* row = q + seq * p.q_stride_b + i * p.q_stride_s + head * p.q_stride_h + chunk * kChunkCols;
+          if constexpr (kScoreOrder) {  // k positions [8 unit, +8): step unit / 2, k-index half unit % 2
+            const auto* src =
+                reinterpret_cast<const uint32_t*>(row + 4 * (unit / 2) + 2 * (unit % 2));  // pairs 8 apart
+            v[j][k] = make_uint4(src[0], src[8], src[16], src[24]);
+          } else {
+            v[j][k] = *reinterpret_cast<const uint4*>(row + 8 * unit);
+          }
+        }
       }
+    }
+#pragma unroll
+    for (int j = 0; j < kBatchRows; ++j) {
+      const int r = r0 + kWarpsHere * j;
+      int e = 0;
       if constexpr (!std::is_same_v<T, Op>) {
-        const uint32_t words[4] = {v[k].x, v[k].y, v[k].z, v[k].w};
+        float amax = 0.f;
 #pragma unroll
-        for (int w = 0; w < 4; ++w) {
-          const float2 f = unpack2<T>(words[w]);
-          amax = fmaxf(amax, fmaxf(fabsf(f.x), fabsf(f.y)));  // fmaxf drops NaN; a NaN stays NaN when scaled
+        for (int k = 0; k < kUnitsPerLane; ++k) {
+          const uint32_t words[4] = {v[j][k].x, v[j][k].y, v[j][k].z, v[j][k].w};
+#pragma unroll
+          for (int w = 0; w < 4; ++w) {
+            const float2 f = unpack2<T>(words[w]);
+            amax = fmaxf(amax, fmaxf(fabsf(f.x), fabsf(f.y)));  // fmaxf drops NaN; a NaN stays NaN when scaled
+          }
+        }
+#pragma unroll
+        for (int offset = 1; offset < 32; offset *= 2) {
+          amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
+        }
+        e = q_row_exponent(amax);
+      }
+      const float down = exp2i(-e);
+#pragma unroll
+      for (int k = 0; k < kUnitsPerLane; ++k) {
+        const int x = lane + 32 * k;
+        if (x < kUnitsPerRow) {
+          uint4 u = v[j][k];
+          if constexpr (!std::is_same_v<T, Op>) {
+            const float2 a = unpack2<T>(u.x);
+            const float2 b = unpack2<T>(u.y);
+            const float2 c = unpack2<T>(u.z);
+            const float2 d = unpack2<T>(u.w);
+            u = make_uint4(pack2<Op>(a.x * down, a.y * down), pack2<Op>(b.x * down, b.y * down),
+                           pack2<Op>(c.x * down, c.y * down), pack2<Op>(d.x * down, d.y * down));
+          }
+          *reinterpret_cast<uint4*>(reinterpret_cast<char*>(&sq[x / 8][0]) + swizzled_offset(r, 8 * (x % 8))) = u;
         }
       }
-    }
-    int e = 0;
-    if constexpr (!std::is_same_v<T, Op>) {
-#pragma unroll
-      for (int offset = 1; offset < 32; offset *= 2) {
-        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
+      if (lane == 0) {
+        exponent[r] = e;
       }
-      e = q_row_exponent(amax);
-    }
-    const float down = exp2i(-e);
-#pragma unroll
-    for (int k = 0; k < kUnitsPerLane; ++k) {
-      const int x = lane + 32 * k;
-      if (x < kUnitsPerRow) {
-        uint4 u = v[k];
-        if constexpr (!std::is_same_v<T, Op>) {
-          const float2 a = unpack2<T>(u.x);
-          const float2 b = unpack2<T>(u.y);
-          const float2 c = unpack2<T>(u.z);
-          const float2 d = unpack2<T>(u.w);
-          u = make_uint4(pack2<Op>(a.x * down, a.y * down), pack2<Op>(b.x * down, b.y * down),
-                         pack2<Op>(c.x * down, c.y * down), pack2<Op>(d.x * down, d.y * down));
-        }
-        *reinterpret_cast<uint4*>(reinterpret_cast<char*>(&sq[x / 8][0]) + swizzled_offset(r, 8 * (x % 8))) = u;
-      }
-    }
-    if (lane == 0) {
-      exponent[r] = e;
     }
   }
   ptx::fence_proxy_async_shared();

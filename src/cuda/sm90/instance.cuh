@@ -42,7 +42,7 @@ void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile
 template <typename T>
 void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& raw_map, dim3 grid,
                            cudaStream_t stream) {
-  constexpr int kBytes = sizeof(typename Traits<T>::AsymmetricShared);
+  constexpr int kBytes = sizeof(typename AsymmetricCta<T, CacheFormat::fp8_per_tensor>::Shared);
   allow_shared_memory<&asymmetric_fp8_kernel<T>, kBytes>();
   cuda::launch_kernel(&asymmetric_fp8_kernel<T>, grid, dim3(kWideFp8Threads), kBytes, stream, false, params, raw_map);
 }

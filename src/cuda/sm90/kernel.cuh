@@ -51,7 +51,7 @@ __global__ void __launch_bounds__(kWideFp8Threads, 1)
 #if OPENMLA_SM90_DEVICE_CODE
   using Cta = AsymmetricCta<T, CacheFormat::fp8_per_tensor>;
   extern __shared__ __align__(1024) char smem[];
-  auto& s = *reinterpret_cast<typename Traits<T>::AsymmetricShared*>(smem);
+  auto& s = *reinterpret_cast<typename Cta::Shared*>(smem);
   Cta cta{p, &raw_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
   cta.init();
   const int part = static_cast<int>(blockIdx.y);

@@ -428,7 +428,7 @@ struct NarrowCta {
       }
     }
     if constexpr (kFp8) {
-      fp8::load_q_fp8<T>(p, piece.seq, kv_head, s.q, s.q_exponent);
+      fp8::load_q_fp8<T>(p, piece.seq, 0, kv_head, s.q, s.q_exponent);
     } else {
       load_q<T, kRows>(p, piece.seq, 0, kv_head, s.q);
     }

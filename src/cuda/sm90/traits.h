@@ -27,6 +27,7 @@ struct Traits {
     float row_scale[kBlockM];  // factor rescaling each output row for the current tile (warpgroup 0 -> 1)
     float row_max[kBlockM];    // at the end of a piece: each row's max (log2 domain) and sum
     float row_sum[kBlockM];
+    int q_exponent[kBlockM];  // FP8 in fp16: q row r stored times 2^-q_exponent[r] (fp8_fragments.cuh)
     uint64_t full[kStages];   // mbarrier: the stage's tile is ready: its TMA bytes landed (1 arrival +
                               // transaction bytes), or on an FP8 cache the converter wrote it (128 arrivals)
     uint64_t empty[kStages];  // mbarrier: every consumer warp is done reading the stage (kStageReaders)
