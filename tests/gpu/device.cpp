@@ -61,13 +61,12 @@ bool hopper_kernel_available() {
 #endif
 }
 
-Kernel expected_automatic_kernel(const Problem& problem, CacheFormat format) {
+Kernel expected_automatic_kernel(const Problem& problem) {
   const char* force = std::getenv("OPENMLA_FORCE_PORTABLE");
   const bool forced = force != nullptr && std::string_view(force) == "1";
   const ProblemSpec& spec = problem.spec;
-  const bool rows_fit = format != CacheFormat::fp8_656 || spec.s_q * (spec.h_q / spec.h_kv) <= 16;
   return !forced && hopper_kernel_available() && spec.page_size % 64 == 0 && spec.d_qk == 576 && spec.d_v == 512 &&
-                 problem.num_blocks > 0 && rows_fit
+                 problem.num_blocks > 0
              ? Kernel::sm90
              : Kernel::portable;
 }

@@ -85,10 +85,10 @@ GpuRun gpu_decode(const Problem& problem, const DeviceProblem& device, int64_t n
 // sm_90a code (OPENMLA_TEST_SM90A, set by tests/gpu/CMakeLists.txt like the library's own flag).
 bool hopper_kernel_available();
 
-// The kernel an automatic decode of `problem` from a cache of `format` runs on cuda:0 in this process:
-// sm90 where it serves the call (and OPENMLA_FORCE_PORTABLE is not 1; on an fp8_656 cache at most 16
-// packed rows per KV head), portable otherwise (also for a cache of no blocks, which has nothing to stream).
-Kernel expected_automatic_kernel(const Problem& problem, CacheFormat format = CacheFormat::plain);
+// The kernel an automatic decode of `problem` runs on cuda:0 in this process, from a cache of any
+// format: sm90 where it serves the call (and OPENMLA_FORCE_PORTABLE is not 1), portable otherwise
+// (also for a cache of no blocks, which has nothing to stream).
+Kernel expected_automatic_kernel(const Problem& problem);
 
 // Decode with a plan the caller made (for other lengths or shapes, or with its buffer overwritten); the
 // workspace is sized for the problem's shapes.

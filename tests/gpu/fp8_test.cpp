@@ -1,10 +1,9 @@
 // Decode from FP8 caches (docs/fp8.md), both formats, on the kernel the automatic choice runs (on an
 // H100/H200 the Hopper kernel: its narrow schedule for at most 16 packed rows per KV head, its
-// asymmetric schedule with a converter warpgroup for more on a per-tensor cache; else the portable
-// kernel) and on the forced portable kernel: against the float64 reference of the dequantized cache
-// and against the CPU backend, with the tolerances of docs/design.md; the Hopper kernel refused beyond
-// 16 rows on the 656-byte token; a captured graph replayed with a new k_scale; bad pages; NaN in
-// unused slots; bitwise repeatable runs.
+// asymmetric schedule with a converter warpgroup for more; else the portable kernel) and on the forced
+// portable kernel: against the float64 reference of the dequantized cache and against the CPU
+// backend, with the tolerances of docs/design.md; a captured graph replayed with a new k_scale; bad
+// pages; NaN in unused slots; bitwise repeatable runs.
 
 #include <gtest/gtest.h>
 
@@ -19,7 +18,6 @@
 #include "fp8_cache.h"
 #include "half_bits.h"
 #include "host_decode.h"
-#include "openmla/error.h"
 #include "reference.h"
 
 namespace openmla::test {
@@ -71,12 +69,12 @@ void for_each_cache(const Problem& problem, const std::vector<Fp8CacheSpec>& spe
 void expect_problem_matches(const Problem& problem, int64_t num_parts = 0,
                             const std::vector<Fp8CacheSpec>& specs = kSpecs) {
   const DeviceProblem device = upload(problem);
-  for_each_cache(problem, specs, [&](const Fp8CacheSpec& format, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
+  for_each_cache(problem, specs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
     const Output cpu = host_decode(problem, num_parts, &cache);
     for (Kernel kernel : {Kernel::automatic, Kernel::portable}) {
       SCOPED_TRACE(kernel_name(kernel));
       const GpuRun run = gpu_decode(problem, device, num_parts, kernel, on_gpu.use(cache));
-      EXPECT_EQ(run.kernel, kernel == Kernel::automatic ? expected_automatic_kernel(problem, format.format) : kernel);
+      EXPECT_EQ(run.kernel, kernel == Kernel::automatic ? expected_automatic_kernel(problem) : kernel);
       EXPECT_EQ(run.status.code, StatusCode::ok);
       EXPECT_TRUE(matches(reference_decode(problem, cache), run.output.out_view(), run.output.lse_view()));
       EXPECT_TRUE(
@@ -110,10 +108,10 @@ TEST(GpuFp8, HopperShapes) {
   expect_matches({.b = 2, .h_q = 16, .s_k = 8000, .dtype = DType::fp16, .seed = 225}, 3);
 }
 
-// More than 16 packed rows per KV head: on a per-tensor cache the asymmetric schedule with its converter
+// More than 16 packed rows per KV head, both formats: the asymmetric schedule with its converter
 // warpgroup (one or two 64-row m-tiles, partly empty ones too), s_q > 1 with causal masks, two KV
 // heads, pages of 64-256 tokens, tail tiles, one to many tiles per piece, whole and split sequences,
-// zero lengths, NaN in every unused slot; the 656-byte token on the portable kernel.
+// zero lengths, NaN in every unused slot.
 TEST(GpuFp8, HopperWideShapes) {
   OPENMLA_REQUIRE_GPU();
   expect_matches({.b = 4, .h_q = 32, .s_k = 64, .seed = 240});
@@ -168,7 +166,7 @@ TEST(GpuFp8, RowsThatSeeOneKeyMeetTheDesignBounds) {
       const Fp8Cache cache = quantize_cache(problem, format);
       const DeviceFp8 on_gpu(cache);
       const GpuRun run = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
-      EXPECT_EQ(run.kernel, expected_automatic_kernel(problem, format.format));
+      EXPECT_EQ(run.kernel, expected_automatic_kernel(problem));
       EXPECT_TRUE(matches(reference_decode(problem, cache), run.output.out_view(), run.output.lse_view()));
     }
   }
@@ -188,7 +186,7 @@ TEST(GpuFp8, RowsThatSeeOneKeyWithOtherScalesWithinOneRoundingOfTheKeys) {
     const Fp8Cache cache = quantize_cache(problem, {.format = CacheFormat::fp8_656});
     const DeviceFp8 on_gpu(cache);
     const GpuRun run = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
-    EXPECT_EQ(run.kernel, expected_automatic_kernel(problem, CacheFormat::fp8_656));
+    EXPECT_EQ(run.kernel, expected_automatic_kernel(problem));
     EXPECT_TRUE(matches(reference_decode(problem, cache), run.output.out_view(), run.output.lse_view(),
                         Tolerance{.lse_abs = 3e-4}));
   }
@@ -233,30 +231,18 @@ TEST(GpuFp8, HopperKernelServesUpTo16Rows) {
   });
 }
 
-// Beyond 16 packed rows per KV head the Hopper kernel serves a per-tensor cache (the asymmetric
-// schedule with its converter) and refuses the 656-byte token, which the automatic choice then sends
-// to the portable kernel.
-TEST(GpuFp8, HopperKernelServesMoreRowsPerTensorOnly) {
+// Beyond 16 packed rows per KV head the Hopper kernel serves both formats (the asymmetric schedule
+// with its converter) when asked for by name.
+TEST(GpuFp8, HopperKernelServesMoreRows) {
   OPENMLA_REQUIRE_HOPPER();
   for (int64_t h_q : {32, 128}) {
     SCOPED_TRACE("h_q " + std::to_string(h_q));
     const Problem problem = make_problem({.b = 2, .h_q = h_q, .s_k = 200, .seed = 210});
     const DeviceProblem device = upload(problem);
-    for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec& format, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
-      if (format.format == CacheFormat::fp8_per_tensor) {
-        const GpuRun run = gpu_decode(problem, device, 0, Kernel::sm90, on_gpu.use(cache));
-        EXPECT_EQ(run.kernel, Kernel::sm90);
-        EXPECT_TRUE(matches(reference_decode(problem, cache), run.output.out_view(), run.output.lse_view()));
-        return;
-      }
-      try {
-        gpu_decode(problem, device, 0, Kernel::sm90, on_gpu.use(cache));
-        ADD_FAILURE() << "sm90 accepted more than 16 rows per KV head on an fp8_656 cache";
-      } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("at most 16 packed query rows per KV head"), std::string::npos)
-            << e.what();
-      }
-      EXPECT_EQ(gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache)).kernel, Kernel::portable);
+    for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
+      const GpuRun run = gpu_decode(problem, device, 0, Kernel::sm90, on_gpu.use(cache));
+      EXPECT_EQ(run.kernel, Kernel::sm90);
+      EXPECT_TRUE(matches(reference_decode(problem, cache), run.output.out_view(), run.output.lse_view()));
     });
   }
 }
@@ -370,9 +356,9 @@ TEST(GpuFp8Sanitize, SmallGrid) {
     DeviceProblem device = upload(problem);
     const int32_t bad_page = static_cast<int32_t>(problem.num_blocks);
     device.block_table.upload(&bad_page, 4, 0);
-    for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec& format, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
+    for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
       const GpuRun run = gpu_decode(problem, device, 0, Kernel::automatic, on_gpu.use(cache));
-      EXPECT_EQ(run.kernel, expected_automatic_kernel(problem, format.format));
+      EXPECT_EQ(run.kernel, expected_automatic_kernel(problem));
       EXPECT_EQ(run.status.code, StatusCode::page_out_of_range);
       EXPECT_EQ(run.status.batch, 0);
     });

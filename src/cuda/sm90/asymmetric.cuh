@@ -21,20 +21,22 @@
 //   kPFull / kPFree named barriers carry P from warpgroup 0 to 1 and back.
 // Tile n of the CTA (counted over all its pieces) uses stage n % 2 in phase (n / 2) % 2.
 //
-// On a per-tensor FP8 cache (kFormat fp8_per_tensor, asymmetric_fp8_kernel: 384 threads) a third
-// warpgroup, the converter, issues the loads instead: TMA writes a tile's e4m3 bytes into the top of
-// its stage in three groups of chunks (raw[stage][step]), the converter turns them in place into the
-// 16-bit chunks (fp8_convert.cuh) and arrives on full[stage] (128 arrivals), and the consumers run the
-// same code as on a 16-bit cache, with the per-tensor scale k_scale in the scores' factor and on the
-// output. The converter converts tile t while the consumers compute tile t - 1, then issues tile t + 1
-// into the stage of tile t - 1 once that is released. The two roles are compiled apart (their own
-// register budgets), so their CTA-wide barriers are the unaligned kCta (cuda::sync_cta).
+// On an FP8 cache with more than 16 rows per KV head (asymmetric_fp8_kernel: 384 threads) a third
+// warpgroup, the converter, issues the loads instead: TMA writes a tile's raw bytes into the top of its
+// stage (per tensor: three boxes of three chunks, raw[stage][box]; 656-byte tokens: one box), the
+// converter turns them in place into the 16-bit chunks (fp8_convert.cuh) and arrives on full[stage]
+// (128 arrivals), and the consumers run the same code as on a 16-bit cache; per tensor in fp16 with
+// k_scale in the scores' factor and on the output. The converter converts tile t while the consumers
+// compute tile t - 1, then issues tile t + 1 into the stage of tile t - 1 once that is released. The
+// two roles are compiled apart (their own register budgets), so their CTA-wide barriers are the
+// unaligned kCta (cuda::sync_cta).
 
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "../common/params.h"
 #include "../common/ptx.cuh"
@@ -59,12 +61,13 @@ enum class Role { consumer, converter };
 
 template <typename T, CacheFormat kFormat = CacheFormat::plain>
 struct AsymmetricCta {
-  static_assert(kFormat != CacheFormat::fp8_656, "the asymmetric schedule reads 16-bit or per-tensor FP8 caches");
-  static constexpr bool kFp8 = kFormat == CacheFormat::fp8_per_tensor;
+  static constexpr bool kFp8 = kFormat != CacheFormat::plain;
+  static constexpr bool kPerTensor = kFormat == CacheFormat::fp8_per_tensor;
   static constexpr int kProducer = kFp8 ? kThreads : kProducerThread;  // the thread that issues the loads
   static constexpr int kCtaBarrier = kFp8 ? kCta : 0;  // the CTA-wide barrier of a piece (cuda::sync_cta)
   static constexpr int kQBatchRows = 4;                // q rows a warp loads at once on an FP8 cache (fp8::load_q_fp8)
   using Op = fp8::Operand<T, kFormat>;  // the products' 16-bit operands: T, fp16 on a per-tensor FP8 cache
+  static constexpr bool kQScaled = !std::is_same_v<T, Op>;  // q rows stored times 2^-q_exponent (fp8::load_q_fp8)
   using Shared = typename Traits<Op>::AsymmetricShared;
 
   const cuda::DecodeParams& p;
@@ -82,12 +85,12 @@ struct AsymmetricCta {
   float out_scale = 1.f;               // of the output rows: k_scale per tensor, else 1
   // State of the producer thread only.
   uint32_t tiles_issued = 0;  // tiles issued in all pieces so far
-  uint64_t policy = 0;        // L2 evict-first: the cache is streamed once
+  uint64_t policy = 0;        // L2 evict-first: the cache is streamed once (16-bit cache)
   int32_t next_block = 0;     // cache block of the next tile to issue, read a tile ahead
 
   __device__ void init() {
     score_scale = p.scale_log2;
-    if constexpr (kFp8) {
+    if constexpr (kPerTensor) {
       out_scale = *p.k_scale;
       score_scale *= out_scale;
     }
@@ -103,7 +106,9 @@ struct AsymmetricCta {
     }
     if (threadIdx.x == kProducer) {
       ptx::prefetch_tensormap(cache_map);
-      policy = ptx::create_policy_evict_first();
+      if constexpr (!kFp8) {  // the converter makes it per load instead: one register pair fewer held
+        policy = ptx::create_policy_evict_first();
+      }
     }
     __syncthreads();
   }
@@ -128,11 +133,14 @@ struct AsymmetricCta {
     const uint32_t tile = ptx::smem_addr(&s.kv[stage][0][0]);
     const int key0 = piece.key_begin + t * kBlockN;
     if constexpr (kFp8) {
+      using Raw = fp8::RawTile<kFormat>;
+      constexpr int kBoxPieces = Raw::kPieces / Raw::kBoxes;
+      constexpr int kBoxBytes = kBoxPieces * Raw::kPieceBytes;
 #pragma unroll
-      for (int step = 0; step < kConvertSteps; ++step) {
-        load_tile<fp8::kRawStepBytes>(p, cache_map, tile + fp8::kRawOffset + step * fp8::kRawStepBytes,
-                                      ptx::smem_addr(&s.raw[stage][step]), key0, kv_head, block, policy, s.bad_page,
-                                      step * fp8::kChunksPerStep);
+      for (int box = 0; box < Raw::kBoxes; ++box) {
+        load_tile<kBoxBytes>(p, cache_map, tile + fp8::kRawOffset<kFormat> + box * kBoxBytes,
+                             ptx::smem_addr(&s.raw[stage][box]), key0, kv_head, block, ptx::create_policy_evict_first(),
+                             s.bad_page, box * kBoxPieces);
       }
     } else {
       load_tile(p, cache_map, tile, ptx::smem_addr(&s.full[stage]), key0, kv_head, block, policy, s.bad_page);
@@ -345,7 +353,8 @@ struct AsymmetricCta {
     for (int t = 0; t < n_tiles; ++t) {
       const uint32_t n = tiles_done + t;
       const int stage = static_cast<int>(n % kStages);
-      fp8::convert_tile<Op>(reinterpret_cast<char*>(&s.kv[stage][0][0]), s.raw[stage], n / kStages % 2, wg_thread);
+      fp8::convert_tile<Op, kFormat>(reinterpret_cast<char*>(&s.kv[stage][0][0]), s.raw[stage], n / kStages % 2,
+                                     wg_thread);
       ptx::mbarrier_arrive(ptx::smem_addr(&s.full[stage]));
       if (threadIdx.x == kProducer && t + 1 >= kStages) {
         issue_next(piece, t + 1, n_tiles);
@@ -372,7 +381,7 @@ struct AsymmetricCta {
         const int i = packed < p.rows ? packed / p.group : 0;
         const int visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
         row.limit[h] = visible < piece.key_end ? visible : piece.key_end;
-        row.scale[h] = kFp8 ? score_scale * fp8::exp2i(s.q_exponent[row0 + 8 * h]) : score_scale;
+        row.scale[h] = kQScaled ? score_scale * fp8::exp2i(s.q_exponent[row0 + 8 * h]) : score_scale;
       }
       score_warpgroup(piece, n_tiles, o, row);
 #pragma unroll
@@ -393,7 +402,7 @@ struct AsymmetricCta {
     const bool bad = report_piece(p, piece, s.bad_page);
     const float max[2] = {s.row_max[row0], s.row_max[row0 + 8]};
     const float sum[2] = {s.row_sum[row0], s.row_sum[row0 + 8]};
-    if constexpr (kFp8) {
+    if constexpr (kPerTensor) {
       scale_rows(o, out_scale, out_scale);
     }
     write_rows<T>(p, piece, m_tile, kv_head, bad, max, sum, o);
@@ -422,7 +431,7 @@ struct AsymmetricCta {
       }
     }
     if constexpr (kRole == Role::consumer) {
-      if constexpr (kFp8) {
+      if constexpr (kQScaled) {
         fp8::load_q_fp8<T, Op, kBlockM, false, kQBatchRows>(p, piece.seq, m_tile, kv_head, s.q, s.q_exponent);
       } else {
         load_q<T>(p, piece.seq, m_tile, kv_head, s.q);

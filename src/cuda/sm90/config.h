@@ -70,7 +70,12 @@ inline constexpr int kFp8MaxTokenBytes = 656;
 // then move the converter's spare registers to the consumers, whose accumulators need them, within
 // the CTA's total (2 x 128 x 216 + 128 x 72 = 384 x 168).
 inline constexpr int kConverterThreads = kWarpgroupThreads;
-inline constexpr int kConvertSteps = 3;  // a tile's raw bytes arrive, and are converted, in 3 groups of 3 chunks
+inline constexpr int kConvertSteps = 3;  // a tile is converted in 3 steps of 3 chunks
+// The raw tile in pieces of 64 tokens (sm90/fp8_convert.cuh RawTile, sm90/launch.cu make_fp8_chunk_map):
+// bytes of each token per piece. Per tensor a chunk's e4m3 values, one TMA box per step; 656-byte
+// tokens 16 bytes (656 = 41 x 16), one box of all 41 pieces.
+inline constexpr int kPerTensorPieceBytes = kChunkCols;
+inline constexpr int kToken656PieceBytes = 16;
 inline constexpr int kWideFp8Threads = kThreads + kConverterThreads;      // 384
 inline constexpr int kLaunchRegisters = 65536 / kWideFp8Threads / 8 * 8;  // 168
 inline constexpr int kConsumerRegisters = 216;

@@ -1,23 +1,30 @@
 #pragma once
-// The converter warpgroup of the asymmetric schedule on a per-tensor FP8 cache (asymmetric.cuh): a
-// tile's e4m3 bytes, which TMA wrote into the top of its stage, become in place the 9 swizzled chunks
-// of 16-bit values (layout.cuh) that the consumer warpgroups read exactly as they read a bf16 or fp16
-// tile. The values are the raw e4m3 values (exact in fp16 and bf16); the per-tensor scale is applied
-// to the scores and to the output, in fp32.
+// The converter warpgroup of the asymmetric schedule on an FP8 cache (asymmetric.cuh): a tile's raw
+// bytes, which TMA wrote into the top of its stage, become in place the 9 swizzled chunks of 16-bit
+// values (layout.cuh) that the consumer warpgroups read exactly as they read a bf16 or fp16 tile.
+//   per tensor: the raw e4m3 values, exact in fp16 (the operand type, fp8_fragments.cuh: Operand);
+//     k_scale is applied to the scores and to the output, in fp32;
+//   656-byte tokens: each e4m3 value times its 128-value group's scale in fp32, rounded once to q's
+//     dtype; the RoPE part (64 values, stored in q's dtype) copied.
 //
-// A stage of kTileBytes (73,728) holds, during the conversion:
-//   bytes [0, 73,728)        the 16-bit tile: chunk c (dims [64 c, +64) of the 64 tokens) at 8,192 c
-//   bytes [36,864, 73,728)   the raw tile, as TMA wrote it (make_fp8_chunk_map): chunk c at
-//                            36,864 + 4,096 c, [64 tokens][64 bytes], unswizzled
-// Chunks are converted in order. 16-bit chunk c overlaps raw chunks up to 2 c - 8 (from c = 4 on):
-// all of them at or before chunk c, so once every converter thread has read raw chunk c (barrier
-// kConvert), writing chunk c overwrites only bytes nobody reads again.
+// A stage of kTileBytes (73,728) holds, during the conversion, the 16-bit tile over bytes
+// [0, 73,728) (chunk c, dims [64 c, +64) of the 64 tokens, at 8,192 c) and the raw tile over its top
+// kRawBytes, in pieces of 64 tokens (RawTile):
+//   per tensor: 9 pieces of [64 tokens][64 bytes], piece c = chunk c's e4m3 bytes (make_fp8_chunk_map),
+//     from byte 36,864;
+//   656-byte tokens: 41 pieces of [64 tokens][16 bytes], piece k = bytes [16 k, +16) of each token
+//     (make_fp8_piece_map): pieces 4 c .. 4 c + 3 chunk c's e4m3 bytes, 32 the scales, 33-40 the RoPE
+//     values, from byte 31,744.
+// Chunks are converted in steps of three, in order: every piece a step's writes overlap is read, by
+// every converter thread, in that step or an earlier one (in_place_order_holds), and from the first
+// step whose writes overlap raw bytes on, a barrier (kConvert) separates a step's reads from its writes.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
 
+#include "../common/params.h"
 #include "../common/ptx.cuh"
 #include "../common/ptx/barrier.cuh"
 #include "../common/ptx/fence.cuh"
@@ -29,78 +36,167 @@
 
 namespace openmla::sm90::fp8 {
 
-inline constexpr int kRawChunkBytes = kBlockN * kChunkCols;     // 4,096: a chunk's 64 tokens of 64 e4m3 bytes
-inline constexpr int kRawTileBytes = kChunks * kRawChunkBytes;  // 36,864
-inline constexpr int kRawOffset = kTileBytes - kRawTileBytes;   // where TMA writes the raw tile in its stage
+// Chunks converted per step (and, per tensor, per TMA box and barrier).
+inline constexpr int kChunksPerStep = kChunks / kConvertSteps;
+static_assert(kChunks % kConvertSteps == 0, "whole steps of chunks");
 
-// The last raw chunk that 16-bit chunk c overlaps (-1: none).
-__host__ __device__ constexpr int last_raw_chunk_overlapped(int c) {
-  const int end = (c + 1) * kChunkBytes - kRawOffset;  // end of chunk c, in raw bytes
-  return end <= 0 ? -1 : (end - 1) / kRawChunkBytes;
+// 8-value units of a chunk (64 tokens x 8) and a converter thread's share of them.
+inline constexpr int kUnits = kBlockN * kChunkCols / 8;
+inline constexpr int kUnitsPerThread = kUnits / kConverterThreads;  // 4
+
+// Where a tile's raw bytes lie in their stage, piece by piece, and which 8-value units of a chunk
+// converter thread `thread` takes (k = 0..3): values(c, thread, k) is where their e4m3 bytes lie in the
+// raw tile, dest(thread, k) where their 16-byte unit goes in the chunk.
+template <CacheFormat kFormat>
+struct RawTile;
+
+template <>
+struct RawTile<CacheFormat::fp8_per_tensor> {
+  static constexpr int kPieceBytes = kBlockN * kPerTensorPieceBytes;                               // 4,096
+  static constexpr int kPieces = kTokenBytes<CacheFormat::fp8_per_tensor> / kPerTensorPieceBytes;  // 9: chunk c
+  static constexpr int kBoxes = kConvertSteps;  // one TMA box of kChunksPerStep pieces per step
+  // The chunk whose conversion reads piece k last.
+  __host__ __device__ static constexpr int last_reader(int k) { return k; }
+  // Unit x = thread + 128 k is token x / 8's values [8 (x % 8), +8): a warp's units are 4 tokens' 8
+  // each (reads: 256 contiguous bytes; writes: 4 whole rows).
+  __device__ static int values(int c, int thread, int k) {
+    return c * kPieceBytes + (thread + kConverterThreads * k) * 8;
+  }
+  __device__ static uint32_t dest(int thread, int k) {
+    return swizzled_offset(thread / 8 + kConverterThreads / 8 * k, thread % 8 * 8);
+  }
+};
+
+template <>
+struct RawTile<CacheFormat::fp8_656> {
+  static constexpr int kPieceBytes = kBlockN * kToken656PieceBytes;                        // 1,024
+  static constexpr int kPieces = kTokenBytes<CacheFormat::fp8_656> / kToken656PieceBytes;  // 41
+  static constexpr int kBoxes = 1;                                                         // one TMA box of every piece
+  static constexpr int kScalePiece = kScaleOffset / kToken656PieceBytes;                   // 32
+  static constexpr int kRopePiece = kRopeOffset / kToken656PieceBytes;                     // 33
+  __host__ __device__ static constexpr int last_reader(int k) {
+    return k < kScalePiece ? k / 4 : (k == kScalePiece ? kVChunks - 1 : kChunks - 1);
+  }
+  // Thread t's units are token t % 64's values [8 u, +8) for u = t / 64 + 2 k: a warp's units are one
+  // unit of 32 tokens (reads: 16-byte strides; writes: one 16-byte unit of 32 rows), and a thread's
+  // units share one token and its scales.
+  __device__ static int values(int c, int thread, int k) {
+    return (4 * c + k) * kPieceBytes + thread % kBlockN * kToken656PieceBytes + thread / kBlockN * 8;
+  }
+  __device__ static uint32_t dest(int thread, int k) {
+    return swizzled_offset(thread % kBlockN, (thread / kBlockN + 2 * k) * 8);
+  }
+  // The scale of chunk c's values of the thread's token, and the thread's k-th unit of RoPE values.
+  __device__ static int scale(int c, int thread) {
+    return kScalePiece * kPieceBytes + thread % kBlockN * kToken656PieceBytes + c / 2 * 4;
+  }
+  __device__ static int rope(int thread, int k) {
+    return (kRopePiece + thread / kBlockN + 2 * k) * kPieceBytes + thread % kBlockN * kToken656PieceBytes;
+  }
+};
+
+template <CacheFormat kFormat>
+inline constexpr int kRawBytes = RawTile<kFormat>::kPieces* RawTile<kFormat>::kPieceBytes;
+template <CacheFormat kFormat>
+inline constexpr int kRawOffset = kTileBytes - kRawBytes<kFormat>;  // where TMA writes the raw tile in its stage
+
+__host__ __device__ constexpr int step_of(int chunk) { return chunk / kChunksPerStep; }
+
+// The first chunk whose 16-bit bytes overlap raw piece k (pieces never straddle chunks).
+template <CacheFormat kFormat>
+__host__ __device__ constexpr int first_writer(int k) {
+  return (kRawOffset<kFormat> + k * RawTile<kFormat>::kPieceBytes) / kChunkBytes;
 }
 
-// The first 16-bit chunk that overlaps raw bytes: its writes, and those of every later chunk, wait
-// for every converter thread's read of its raw chunk.
-inline constexpr int kFirstOverlappingChunk = 4;
+// The first step whose writes overlap raw bytes: it and every later step separate reads from writes.
+template <CacheFormat kFormat>
+__host__ __device__ constexpr int first_overlapping_step() {
+  return step_of(first_writer<kFormat>(0));
+}
 
-// Whether converting in chunk order is safe: no chunk before kFirstOverlappingChunk overlaps raw
-// bytes, and every later one overlaps only raw chunks at or before its own.
+// Whether converting in steps, in order, is safe: every piece is read for the last time in the step
+// that first overwrites it or an earlier one, and no step before first_overlapping_step overwrites any.
+template <CacheFormat kFormat>
 __host__ __device__ constexpr bool in_place_order_holds() {
-  for (int c = 0; c < kChunks; ++c) {
-    const int last = last_raw_chunk_overlapped(c);
-    if ((c < kFirstOverlappingChunk) != (last < 0) || last > c) {
+  using L = RawTile<kFormat>;
+  if (kRawOffset<kFormat> % L::kPieceBytes != 0 || kChunkBytes % L::kPieceBytes != 0) {
+    return false;
+  }
+  for (int k = 0; k < L::kPieces; ++k) {
+    const int written = step_of(first_writer<kFormat>(k));
+    if (written < step_of(L::last_reader(k)) || written < first_overlapping_step<kFormat>()) {
       return false;
     }
   }
   return true;
 }
-static_assert(in_place_order_holds(), "the in-place conversion order overwrites raw bytes before they are read");
+static_assert(in_place_order_holds<CacheFormat::fp8_per_tensor>() && in_place_order_holds<CacheFormat::fp8_656>(),
+              "the in-place conversion order overwrites raw bytes before they are read");
 
-// Chunks converted per step: the step's raw bytes awaited (their own TMA box and barrier), all of
-// them read, one barrier (from the step that holds chunk kFirstOverlappingChunk on), all their 16-bit
-// units written; the later steps' bytes are still landing meanwhile.
-inline constexpr int kChunksPerStep = kChunks / kConvertSteps;
-inline constexpr int kRawStepBytes = kChunksPerStep * kRawChunkBytes;  // 12,288
-static_assert(kChunks % kConvertSteps == 0, "whole steps of chunks");
-
-// Converts the stage's raw tile in place (above), by the converter's 128 threads (`thread` 0..127),
-// step s once raw_landed[s] completes its phase of parity `parity`: per chunk each thread reads 4
-// pieces of 8 raw bytes (a warp: 256 contiguous bytes) and writes 4 swizzled 16-byte units (a warp: 4
-// whole 128-byte rows). A step's writes overlap only raw chunks at or before its last
-// (in_place_order_holds), which every thread has read before the step's barrier. The proxy fence makes
-// the writes visible to the consumers' wgmma once the caller signals them.
-template <typename T>
+// Converts the stage's raw tile in place (above), by the converter's 128 threads (`thread` 0..127):
+// step s waits for raw_landed[s] (per tensor; the 656-byte token's one box: raw_landed[0] before step
+// 0) to complete its phase of parity `parity`, reads the step's raw units, and writes their swizzled
+// 16-byte units. The 656-byte token's RoPE chunk (8) follows the last step as a phase of its own (read,
+// barrier, write), which keeps fewer registers live; its pieces are overwritten only by its own
+// writes. The proxy fence makes the writes visible to the consumers' wgmma once the caller signals them.
+template <typename Op, CacheFormat kFormat>
 __device__ __forceinline__ void convert_tile(char* stage, const uint64_t (&raw_landed)[kConvertSteps], uint32_t parity,
                                              int thread) {
-  constexpr int kUnits = kBlockN * kChunkCols / 8;        // 512 units of 8 values per chunk
-  constexpr int kPerThread = kUnits / kConverterThreads;  // 4
-  const char* raw = stage + kRawOffset;
+  using L = RawTile<kFormat>;
+  constexpr bool kScaled = kFormat == CacheFormat::fp8_656;
+  constexpr int kE4m3Chunks = kScaled ? kVChunks : kChunks;  // chunks of e4m3 values
+  const char* raw = stage + kRawOffset<kFormat>;
 #pragma unroll
   for (int step = 0; step < kConvertSteps; ++step) {
     const int c0 = step * kChunksPerStep;
-    ptx::mbarrier_wait(ptx::smem_addr(&raw_landed[step]), parity);
-    uint2 in[kChunksPerStep][kPerThread];  // [chunk][k] e4m3 values [8 u, 8 u + 8) of token `row`
+    if (step < L::kBoxes) {
+      ptx::mbarrier_wait(ptx::smem_addr(&raw_landed[step]), parity);
+    }
+    uint2 in[kChunksPerStep][kUnitsPerThread];  // [chunk][k] the 8 e4m3 bytes of unit k
+    float scale[kChunksPerStep];                // [chunk] 656-byte tokens: the scale of the thread's token
 #pragma unroll
     for (int j = 0; j < kChunksPerStep; ++j) {
+      const int c = c0 + j;
+      if (c < kE4m3Chunks) {
 #pragma unroll
-      for (int k = 0; k < kPerThread; ++k) {
-        const int x = thread + kConverterThreads * k;
-        in[j][k] = *reinterpret_cast<const uint2*>(raw + (c0 + j) * kRawChunkBytes + x * 8);
+        for (int k = 0; k < kUnitsPerThread; ++k) {
+          in[j][k] = *reinterpret_cast<const uint2*>(raw + L::values(c, thread, k));
+        }
+        if constexpr (kScaled) {
+          scale[j] = *reinterpret_cast<const float*>(raw + L::scale(c, thread));
+        } else {
+          scale[j] = 1.f;
+        }
       }
     }
-    if (c0 + kChunksPerStep > kFirstOverlappingChunk) {
+    if (step >= first_overlapping_step<kFormat>()) {
       ptx::bar_sync(kConvert, kConverterThreads);
     }
 #pragma unroll
     for (int j = 0; j < kChunksPerStep; ++j) {
+      const int c = c0 + j;
+      if (c < kE4m3Chunks) {
 #pragma unroll
-      for (int k = 0; k < kPerThread; ++k) {
-        const int x = thread + kConverterThreads * k;
-        const uint2 v = in[j][k];
-        const uint4 out = make_uint4(e4m3_pair<T, false>(v.x, 1.f, 1.f), e4m3_pair<T, false, true>(v.x, 1.f, 1.f),
-                                     e4m3_pair<T, false>(v.y, 1.f, 1.f), e4m3_pair<T, false, true>(v.y, 1.f, 1.f));
-        *reinterpret_cast<uint4*>(stage + (c0 + j) * kChunkBytes + swizzled_offset(x / 8, x % 8 * 8)) = out;
+        for (int k = 0; k < kUnitsPerThread; ++k) {
+          const uint2 v = in[j][k];
+          const float f = scale[j];
+          *reinterpret_cast<uint4*>(stage + c * kChunkBytes + L::dest(thread, k)) =
+              make_uint4(e4m3_pair<Op, kScaled>(v.x, f, f), e4m3_pair<Op, kScaled, true>(v.x, f, f),
+                         e4m3_pair<Op, kScaled>(v.y, f, f), e4m3_pair<Op, kScaled, true>(v.y, f, f));
+        }
       }
+    }
+  }
+  if constexpr (kScaled) {
+    uint4 rope[kUnitsPerThread];  // [k] 8 RoPE values, already q's dtype
+#pragma unroll
+    for (int k = 0; k < kUnitsPerThread; ++k) {
+      rope[k] = *reinterpret_cast<const uint4*>(raw + L::rope(thread, k));
+    }
+    ptx::bar_sync(kConvert, kConverterThreads);
+#pragma unroll
+    for (int k = 0; k < kUnitsPerThread; ++k) {
+      *reinterpret_cast<uint4*>(stage + (kChunks - 1) * kChunkBytes + L::dest(thread, k)) = rope[k];
     }
   }
   ptx::fence_proxy_async_shared();

@@ -39,12 +39,13 @@ void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile
   cuda::launch_kernel(&asymmetric_kernel<T>, grid, dim3(kThreads), kBytes, stream, false, params, tile_map);
 }
 
-template <typename T>
+template <typename T, CacheFormat kFormat>
 void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& raw_map, dim3 grid,
                            cudaStream_t stream) {
-  constexpr int kBytes = sizeof(typename AsymmetricCta<T, CacheFormat::fp8_per_tensor>::Shared);
-  allow_shared_memory<&asymmetric_fp8_kernel<T>, kBytes>();
-  cuda::launch_kernel(&asymmetric_fp8_kernel<T>, grid, dim3(kWideFp8Threads), kBytes, stream, false, params, raw_map);
+  constexpr int kBytes = sizeof(typename AsymmetricCta<T, kFormat>::Shared);
+  allow_shared_memory<&asymmetric_fp8_kernel<T, kFormat>, kBytes>();
+  cuda::launch_kernel(&asymmetric_fp8_kernel<T, kFormat>, grid, dim3(kWideFp8Threads), kBytes, stream, false, params,
+                      raw_map);
 }
 
 template <typename T, int kRows, CacheFormat kFormat>

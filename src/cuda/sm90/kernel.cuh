@@ -1,8 +1,8 @@
 #pragma once
 // The Hopper MLA decode kernels (sm_90a), one per consumer schedule (config.h: Schedule).
 //
-// Grid: (m_tiles, num_parts, h_kv), 256 threads = two consumer warpgroups (384 on a per-tensor FP8
-// cache with more than 16 rows: a third converts the tiles), one CTA per SM (shared memory). CTA
+// Grid: (m_tiles, num_parts, h_kv), 256 threads = two consumer warpgroups (384 on an FP8 cache with
+// more than 16 rows: a third converts the tiles), one CTA per SM (shared memory). CTA
 // (m, part, g) computes query rows [64 m, 64 m + 64) (narrow: all rows, m = 0) of KV head g (row
 // r = i * group + head, i < s_q) for every sequence piece of plan part `part`: a piece that is a whole
 // sequence writes out/lse, a piece of a split sequence its normalized partial result and lse in the
@@ -42,14 +42,14 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-// The asymmetric schedule on a per-tensor FP8 cache: 384 threads, the third warpgroup the converter.
-// Each role walks the plan part under its own register budget (config.h), compiled apart.
-// raw_map: boxes of 64 tokens x 9 chunks of e4m3 bytes (sm90/launch.h make_fp8_chunk_map).
-template <typename T>
+// The asymmetric schedule on an FP8 cache: 384 threads, the third warpgroup the converter. Each role
+// walks the plan part under its own register budget (config.h), compiled apart. raw_map: boxes of the
+// tile's raw bytes (sm90/launch.h make_fp8_chunk_map).
+template <typename T, CacheFormat kFormat>
 __global__ void __launch_bounds__(kWideFp8Threads, 1)
     asymmetric_fp8_kernel(const __grid_constant__ cuda::DecodeParams p, const __grid_constant__ CUtensorMap raw_map) {
 #if OPENMLA_SM90_DEVICE_CODE
-  using Cta = AsymmetricCta<T, CacheFormat::fp8_per_tensor>;
+  using Cta = AsymmetricCta<T, kFormat>;
   extern __shared__ __align__(1024) char smem[];
   auto& s = *reinterpret_cast<typename Cta::Shared*>(smem);
   Cta cta{p, &raw_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};

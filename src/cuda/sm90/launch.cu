@@ -136,9 +136,6 @@ const char* decode_unsupported(const DecodeArgs& args) {
     return "page_size a multiple of 64";
   }
   const bool fp8 = args.cache_format != CacheFormat::plain;
-  if (args.cache_format == CacheFormat::fp8_656 && args.q.sizes[1] * (args.q.sizes[2] / k.sizes[2]) > kFp8Rows) {
-    return "at most 16 packed query rows per KV head (s_q * h_q / h_kv) on an fp8_656 cache";
-  }
   if (k.sizes[0] < 1 || k.sizes[0] > kMaxDim) {
     return "a k_cache of 1 to 2^32 blocks (TMA tensor-map dimension)";
   }
@@ -207,31 +204,36 @@ CUtensorMap make_fp8_cache_map(const TensorView& k_cache) {
   return encode_cache_map(k_cache, CU_TENSOR_MAP_DATA_TYPE_UINT32, 4, dims, strides, box, CU_TENSOR_MAP_SWIZZLE_NONE);
 }
 
-CUtensorMap make_fp8_chunk_map(const TensorView& k_cache) {
-  const int64_t row = k_cache.sizes[3];  // bytes of one token and KV head: 576
+CUtensorMap make_fp8_chunk_map(const TensorView& k_cache, CacheFormat format) {
+  const int64_t row = k_cache.sizes[3];  // bytes of one token and KV head: 576 or 656
   const int64_t token = stride_bytes(k_cache, 1, k_cache.sizes[2] * row);
-  const cuuint64_t dims[5] = {kChunkCols, static_cast<cuuint64_t>(k_cache.sizes[1]), kChunks,
+  const bool per_tensor = format == CacheFormat::fp8_per_tensor;
+  const cuuint32_t piece = per_tensor ? kPerTensorPieceBytes : kToken656PieceBytes;
+  const cuuint32_t pieces = static_cast<cuuint32_t>(row) / piece;  // 9 or 41
+  const cuuint64_t dims[5] = {piece, static_cast<cuuint64_t>(k_cache.sizes[1]), pieces,
                               static_cast<cuuint64_t>(k_cache.sizes[2]), static_cast<cuuint64_t>(k_cache.sizes[0])};
-  const cuuint64_t strides[4] = {static_cast<cuuint64_t>(token), kChunkCols,
+  const cuuint64_t strides[4] = {static_cast<cuuint64_t>(token), piece,
                                  static_cast<cuuint64_t>(stride_bytes(k_cache, 2, row)),
                                  static_cast<cuuint64_t>(stride_bytes(k_cache, 0, k_cache.sizes[1] * token))};
-  const cuuint32_t box[5] = {kChunkCols, kBlockN, kChunks / kConvertSteps, 1, 1};
+  const cuuint32_t box[5] = {piece, kBlockN, per_tensor ? pieces / kConvertSteps : pieces, 1, 1};
   return encode_cache_map(k_cache, CU_TENSOR_MAP_DATA_TYPE_UINT8, 5, dims, strides, box, CU_TENSOR_MAP_SWIZZLE_NONE);
 }
 
 namespace {
 
-// At most kFp8Rows rows: the narrow schedule (either format); more: the asymmetric schedule with its
-// converter (per tensor; decode_unsupported refuses the 656-byte token there).
+// At most kFp8Rows rows: the narrow schedule; more: the asymmetric schedule with its converter.
 template <typename T>
 void launch_fp8(const cuda::DecodeParams& params, CacheFormat format, const TensorView& k_cache, dim3 grid,
                 cudaStream_t stream) {
+  const CUtensorMap map = params.rows > kFp8Rows ? make_fp8_chunk_map(k_cache, format) : make_fp8_cache_map(k_cache);
+  const bool per_tensor = format == CacheFormat::fp8_per_tensor;
   if (params.rows > kFp8Rows) {
-    launch_asymmetric_fp8<T>(params, make_fp8_chunk_map(k_cache), grid, stream);
-  } else if (format == CacheFormat::fp8_per_tensor) {
-    launch_narrow<T, kFp8Rows, CacheFormat::fp8_per_tensor>(params, make_fp8_cache_map(k_cache), grid, stream);
+    per_tensor ? launch_asymmetric_fp8<T, CacheFormat::fp8_per_tensor>(params, map, grid, stream)
+               : launch_asymmetric_fp8<T, CacheFormat::fp8_656>(params, map, grid, stream);
+  } else if (per_tensor) {
+    launch_narrow<T, kFp8Rows, CacheFormat::fp8_per_tensor>(params, map, grid, stream);
   } else {
-    launch_narrow<T, kFp8Rows, CacheFormat::fp8_656>(params, make_fp8_cache_map(k_cache), grid, stream);
+    launch_narrow<T, kFp8Rows, CacheFormat::fp8_656>(params, map, grid, stream);
   }
 }
 

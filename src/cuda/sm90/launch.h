@@ -22,8 +22,8 @@ const char* device_unsupported(int device);
 const char* plan_unsupported(const PlanConfig& config);
 
 // Why the Hopper kernel cannot serve the decode `args` (already checked by the API and the CUDA
-// backend), or nullptr: the device, the decode's page size (a multiple of 64), on an fp8_656 cache at
-// most kFp8Rows packed rows per KV head, then a cache that a tensor map cannot describe. Throws
+// backend), or nullptr: the device, the decode's page size (a multiple of 64), then a cache that a
+// tensor map cannot describe. Throws
 // openmla::Error where it could serve it but OPENMLA_SM90_SCHEDULE names no schedule.
 const char* decode_unsupported(const DecodeArgs& args);
 
@@ -51,26 +51,27 @@ CUtensorMap make_cache_map(const TensorView& k_cache, int box_chunks);
 // h_kv, num_blocks}, box {all of a token, 64, 1, 1}, no swizzle: 64 whole tokens, back to back.
 CUtensorMap make_fp8_cache_map(const TensorView& k_cache);
 
-// The tensor map of a per-tensor FP8 k_cache [num_blocks, page_size, h_kv, 576 bytes] as the
-// asymmetric schedule's converter reads it: make_cache_map's rank-5 layout over bytes {64 bytes,
-// page_size tokens, 9 chunks, h_kv, num_blocks}, box {64, 64, 3, 1, 1} (one of kConvertSteps groups of
-// chunks), no swizzle: 3 chunks of [64 tokens][64 bytes], back to back.
-CUtensorMap make_fp8_chunk_map(const TensorView& k_cache);
+// The tensor map of an FP8 k_cache [num_blocks, page_size, h_kv, 576 or 656 bytes] as the asymmetric
+// schedule's converter reads it (sm90/fp8_convert.cuh RawTile): rank 5 over bytes {piece, page_size
+// tokens, pieces, h_kv, num_blocks}, no swizzle. Per tensor pieces of 64 bytes (a chunk's e4m3 values),
+// box {64, 64, 3, 1, 1}: 3 pieces of [64 tokens][64 bytes]; 656-byte tokens pieces of 16 bytes, box
+// {16, 64, 41, 1, 1}: all 41 pieces of [64 tokens][16 bytes].
+CUtensorMap make_fp8_chunk_map(const TensorView& k_cache, CacheFormat format);
 
 // Launches the decode kernel on `stream`: on a plain cache the one of schedule_for(params.rows), on an
 // FP8 cache the narrow schedule's for at most kFp8Rows rows, the asymmetric schedule's with a
-// converter warpgroup (per tensor) for more.
+// converter warpgroup for more.
 void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat format, const TensorView& k_cache,
                    int64_t num_parts, int64_t h_kv, cudaStream_t stream);
 
 // The launches of one element type (instantiations/*.cu, one file per element type so they compile in
 // parallel): the asymmetric and narrow kernels with a map of whole tiles (box_chunks 9), the seesaw
 // kernel with maps of low (chunks 0-3) and high (chunks 4-8) tile halves; the narrow kernel on an FP8
-// cache (kFormat) with make_fp8_cache_map's; the asymmetric kernel on a per-tensor FP8 cache with
+// cache (kFormat) with make_fp8_cache_map's; the asymmetric kernel on an FP8 cache (kFormat) with
 // make_fp8_chunk_map's.
 template <typename T>
 void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream);
-template <typename T>
+template <typename T, CacheFormat kFormat>
 void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& raw_map, dim3 grid,
                            cudaStream_t stream);
 template <typename T, int kRows, CacheFormat kFormat>

@@ -1,5 +1,5 @@
 // The Hopper kernel for fp16 q on the two FP8 caches (the narrow schedule up to 16 rows, the
-// asymmetric one with a converter warpgroup beyond, per tensor).
+// asymmetric one with a converter warpgroup beyond).
 #include "../instance.cuh"
 
 namespace openmla::sm90 {
@@ -9,6 +9,9 @@ template void launch_narrow<__half, kFp8Rows, CacheFormat::fp8_per_tensor>(const
 template void launch_narrow<__half, kFp8Rows, CacheFormat::fp8_656>(const cuda::DecodeParams&, const CUtensorMap&, dim3,
                                                                     cudaStream_t);
 
-template void launch_asymmetric_fp8<__half>(const cuda::DecodeParams&, const CUtensorMap&, dim3, cudaStream_t);
+template void launch_asymmetric_fp8<__half, CacheFormat::fp8_per_tensor>(const cuda::DecodeParams&, const CUtensorMap&,
+                                                                         dim3, cudaStream_t);
+template void launch_asymmetric_fp8<__half, CacheFormat::fp8_656>(const cuda::DecodeParams&, const CUtensorMap&, dim3,
+                                                                  cudaStream_t);
 
 }  // namespace openmla::sm90
