@@ -122,8 +122,8 @@ struct AsymmetricCta {
 
   // Loads tile t of the piece (cache block `block`) into the next stage once every reader of that
   // stage's previous tile is done (load_tile: a bad block marks the piece instead): the 16-bit tile,
-  // completing full[stage], or the e4m3 bytes into the top of the stage in kConvertSteps boxes, each
-  // completing its raw[stage][step].
+  // completing full[stage], or the raw FP8 bytes into the top of the stage in fp8::RawTile's boxes,
+  // box b completing raw[stage][b].
   __device__ void issue(const Piece& piece, int t, int32_t block) {
     const uint32_t n = tiles_issued++;
     const int stage = static_cast<int>(n % kStages);

@@ -63,12 +63,12 @@ inline constexpr int kFp8Rows = 16;
 inline constexpr int kFp8Stages = 4;
 inline constexpr int kFp8MaxTokenBytes = 656;
 
-// The asymmetric schedule on a per-tensor FP8 cache (more than kFp8Rows rows): a third warpgroup, the
-// converter, loads each tile's e4m3 bytes with TMA into its stage and converts them in place into the
-// 16-bit chunks the two consumer warpgroups read (sm90/fp8_convert.cuh). At launch each of the 384
-// threads holds kLaunchRegisters (65,536 / 384, rounded down to 8); the register budgets (setmaxnreg)
-// then move the converter's spare registers to the consumers, whose accumulators need them, within
-// the CTA's total (2 x 128 x 216 + 128 x 72 = 384 x 168).
+// The asymmetric schedule on an FP8 cache (more than kFp8Rows rows): a third warpgroup, the converter,
+// loads each tile's raw bytes with TMA into its stage and converts them in place into the 16-bit
+// chunks the two consumer warpgroups read (sm90/fp8_convert.cuh). At launch each of the 384 threads
+// holds kLaunchRegisters (65,536 / 384, rounded down to 8); the register budgets (setmaxnreg) then
+// move the converter's spare registers to the consumers, whose accumulators need them, within the
+// CTA's total (2 x 128 x 216 + 128 x 72 = 384 x 168).
 inline constexpr int kConverterThreads = kWarpgroupThreads;
 inline constexpr int kConvertSteps = 3;  // a tile is converted in 3 steps of 3 chunks
 // The raw tile in pieces of 64 tokens (sm90/fp8_convert.cuh RawTile, sm90/launch.cu make_fp8_chunk_map):
@@ -101,11 +101,11 @@ enum NamedBarrier : int {
   // stored, its tile's products retired.
   kLocal0 = 8,  // warpgroup 0
   kLocal1 = 9,  // warpgroup 1
-  // asymmetric on a per-tensor FP8 cache: the converter warpgroup alone, between reading a raw chunk
-  // and writing the 16-bit chunk that overlaps raw bytes (sm90/fp8_convert.cuh)
+  // asymmetric on an FP8 cache: the converter warpgroup alone, between a step's reads of raw bytes and
+  // its writes of 16-bit chunks over them (sm90/fp8_convert.cuh)
   kConvert = 10,
-  // asymmetric on a per-tensor FP8 cache: every thread of the CTA (cuda::sync_cta), where the consumers
-  // and the converter, compiled apart, stand for __syncthreads
+  // asymmetric on an FP8 cache: every thread of the CTA (cuda::sync_cta), where the consumers and the
+  // converter, compiled apart, stand for __syncthreads
   kCta = 11,
 };
 

@@ -13,8 +13,8 @@ __device__ __forceinline__ void setmaxnreg_dec() {
   asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs));
 }
 
-// PTX ISA, miscellaneous instructions, setmaxnreg.inc: waits until the CTA's pool can raise the warp's registers to
-// kRegs.
+// PTX ISA, miscellaneous instructions, setmaxnreg.inc: waits until the CTA's pool can raise the warp's
+// registers to kRegs.
 template <int kRegs>
 __device__ __forceinline__ void setmaxnreg_inc() {
   static_assert(kRegs % 8 == 0 && kRegs >= 24 && kRegs <= 256, "setmaxnreg: a multiple of 8 in [24, 256]");
