@@ -26,6 +26,7 @@ using sm90::kRowBytes;
 constexpr int kOutCols = 256;  // columns of a P V product (one warpgroup's half)
 constexpr int kValueChunks = kOutCols / kChunkCols;
 
+#if OPENMLA_SM90_DEVICE_CODE  // the helpers exist only in the sm_90a pass, as the kernels' bodies do
 // Writes rows [0, 64) x columns [col0, col0 + 64) of `src` (row-major, `stride` elements per row)
 // into the chunk at `chunk` in the swizzled layout, with ordinary stores.
 __device__ void store_chunk(char* chunk, const uint16_t* src, int stride, int col0) {
@@ -83,6 +84,7 @@ __device__ void finish_values(float (&o)[kOutCols / 2], float* o_out, const char
     *misalignment = ptx::smem_addr(smem) % 1024;
   }
 }
+#endif
 
 template <typename T>
 __global__ void scores_kernel(const uint16_t* a, const uint16_t* b, float* s_out, uint32_t* misalignment) {
