@@ -64,6 +64,7 @@ const std::vector<Fp8Entry>& fp8_entries() {
       {with(make(128, 1, 16, 16384, true, false), fp8_per_tensor), 1.8},
       {with(make(128, 1, 16, 16384, true, false), fp8_656), 1.8},
       {with(make(128, 1, 128, 4096, true, false), fp8_per_tensor), 1.0},
+      {with(make(128, 1, 128, 4096, true, false), fp8_656), 1.0},
       {with(make(128, 1, 16, 4096, true, false), fp8_per_tensor, Kernel::portable), 1.6},
   };
   return table;
