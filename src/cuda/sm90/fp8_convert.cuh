@@ -13,11 +13,12 @@
 //   per tensor: 9 pieces of [64 tokens][64 bytes], piece c = chunk c's e4m3 bytes (make_fp8_chunk_map),
 //     from byte 36,864;
 //   656-byte tokens: 41 pieces of [64 tokens][16 bytes], piece k = bytes [16 k, +16) of each token
-//     (make_fp8_piece_map): pieces 4 c .. 4 c + 3 chunk c's e4m3 bytes, 32 the scales, 33-40 the RoPE
-//     values, from byte 31,744.
+//     (make_fp8_chunk_map too): pieces 4 c .. 4 c + 3 chunk c's e4m3 bytes, 32 the scales, 33-40 the
+//     RoPE values, from byte 31,744.
 // Chunks are converted in steps of three, in order: every piece a step's writes overlap is read, by
 // every converter thread, in that step or an earlier one (in_place_order_holds), and from the first
 // step whose writes overlap raw bytes on, a barrier (kConvert) separates a step's reads from its writes.
+// The 656-byte token's RoPE chunk follows as a phase of its own (convert_tile).
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
