@@ -97,9 +97,9 @@ __device__ __forceinline__ float exp2i(int e) { return __uint_as_float(static_ca
 // of the consumer warpgroups; rows past p.rows are zero. kScoreOrder: each chunk's dims in the narrow
 // score product's k order (above), each 16-byte unit gathering four 4-byte pairs 32 bytes apart; else
 // in their own order, the asymmetric schedule's swizzled chunks. Warp w stores rows w, w + 8, ...,
-// kBatchRows at a time (their loads issued together): lane l the 16-byte units l, l + 32 and l + 64 of the row's 72. A
-// bf16 row in fp16 is scaled by 2^-exponent[r] (q_row_exponent of the row's largest |value|, a warp reduction);
-// otherwise exponent[r] is 0.
+// kBatchRows at a time (their loads issued together): lane l the 16-byte units l, l + 32 and l + 64 of
+// the row's 72. A bf16 row in fp16 is scaled by 2^-exponent[r] (q_row_exponent of the row's largest
+// |value|, a warp reduction); otherwise exponent[r] is 0.
 template <typename T, typename Op, int kRows = kFp8Rows, bool kScoreOrder = true, int kBatchRows = 1>
 __device__ void load_q_fp8(const cuda::DecodeParams& p, int seq, int m_tile, int kv_head,
                            Op (&sq)[kChunks][kRows * kChunkCols], int (&exponent)[kRows]) {

@@ -225,9 +225,10 @@ namespace {
 template <typename T>
 void launch_fp8(const cuda::DecodeParams& params, CacheFormat format, const TensorView& k_cache, dim3 grid,
                 cudaStream_t stream) {
-  const CUtensorMap map = params.rows > kFp8Rows ? make_fp8_chunk_map(k_cache, format) : make_fp8_cache_map(k_cache);
+  const bool wide = params.rows > kFp8Rows;
+  const CUtensorMap map = wide ? make_fp8_chunk_map(k_cache, format) : make_fp8_cache_map(k_cache);
   const bool per_tensor = format == CacheFormat::fp8_per_tensor;
-  if (params.rows > kFp8Rows) {
+  if (wide) {
     per_tensor ? launch_asymmetric_fp8<T, CacheFormat::fp8_per_tensor>(params, map, grid, stream)
                : launch_asymmetric_fp8<T, CacheFormat::fp8_656>(params, map, grid, stream);
   } else if (per_tensor) {

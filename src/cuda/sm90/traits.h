@@ -31,7 +31,7 @@ struct Traits {
     uint64_t full[kStages];   // mbarrier: the stage's tile is ready: its TMA bytes landed (1 arrival +
                               // transaction bytes), or on an FP8 cache the converter wrote it (128 arrivals)
     uint64_t empty[kStages];  // mbarrier: every consumer warp is done reading the stage (kStageReaders)
-    uint64_t raw[kStages][kConvertSteps];  // FP8 cache: a step's e4m3 bytes landed (1 arrival + bytes)
+    uint64_t raw[kStages][kConvertSteps];  // FP8 cache: box b's raw bytes landed (1 arrival + bytes)
     int bad_page;                          // the piece used a block-table entry outside [0, num_blocks)
     cuda::SharedWalk walk;                 // the CTA's walk over its plan part (common/walk.cuh)
   };
