@@ -82,6 +82,19 @@ __device__ __forceinline__ void prefetch_l1(const void* address) {
   asm volatile("prefetch.global.L1 [%0];\n" ::"l"(reinterpret_cast<uint64_t>(address)));
 }
 
+// threadIdx.x, read where it is called: values derived from it are computed there, not hoisted out
+// of a kernel's loops and kept in registers (or spilled) across its hot loop.
+__device__ __forceinline__ int thread_index_here() {
+  int x;
+  asm volatile("mov.u32 %0, %%tid.x;\n" : "=r"(x));
+  return x;
+}
+
+// PTX ISA, data movement, prefetch.global.L2: starts bringing the line of `address` into L2; never faults.
+__device__ __forceinline__ void prefetch_l2(const void* address) {
+  asm volatile("prefetch.global.L2 [%0];\n" ::"l"(reinterpret_cast<uint64_t>(address)));
+}
+
 // PTX ISA, control flow, griddepcontrol.wait: block until the grids this one depends on have completed (a no-op when
 // launched without programmatic dependence).
 __device__ __forceinline__ void grid_dependency_wait() {

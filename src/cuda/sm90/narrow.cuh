@@ -46,9 +46,6 @@
 
 namespace openmla::sm90 {
 
-// Row stride (floats) of a warpgroup's output in its stage at the end of a piece.
-inline constexpr int kNarrowOutStride = cuda::kDV + 4;
-
 template <typename T, int kRows, CacheFormat kFormat = CacheFormat::plain>
 struct NarrowCta {
   static_assert(kRows == 16 || kRows == kNarrowMaxRows, "wgmma N of 16 or 32");
@@ -63,7 +60,7 @@ struct NarrowCta {
   static constexpr int kCols = kRows / 4;  // query rows (accumulator columns) of a thread
   static constexpr int kQChunkBytes = kRows * kRowBytes;
   static constexpr int kOutBlocks = cuda::kDV / 64;  // m64 blocks of O^T
-  static_assert(kRows * kNarrowOutStride * 4 <= kStageBytes, "a warpgroup's output fits its stage");
+  static constexpr int kQBatchRows = 2;              // q rows a warp loads at once on an FP8 cache (fp8::load_q_fp8)
 
   const cuda::DecodeParams& p;
   const CUtensorMap* cache_map;  // boxes of 64 tokens: x 9 chunks (plain), of raw tokens (FP8; sm90/launch.h)
@@ -323,6 +320,24 @@ struct NarrowCta {
   }
 
   // ---- the end of a piece: both warpgroups' results merged, the rows written ------------------------
+  //
+  // Warpgroup w writes query rows [w kRows / 2, +kRows / 2): the thread's column slots [w kHalfCols,
+  // +kHalfCols) (col_of). Each thread hands the other warpgroup its values of that warpgroup's rows, scaled to
+  // the piece's row max, through its own stage: value x of thread t (exchange_index) in float4 unit
+  // x / 4 at unit (x / 4) * 128 + t, so no store or load meets a bank twice. The thread of the same
+  // index there holds the same (dim, row) positions, adds them to its own and writes its rows from
+  // registers.
+  static constexpr int kHalfCols = kCols / 2;
+  static constexpr int kRowValues = 2 * kOutBlocks;  // a thread's values of one query row: 16 dims
+  static constexpr int kExchangeUnits = kHalfCols * kRowValues / 4;
+  static_assert(kExchangeUnits * kWarpgroupThreads * 16 <= kStageBytes, "a warpgroup's exchange fits its stage");
+
+  // The dim of value 2 mb + h of a row (accumulator row key_row + 8 h of m64 block mb). On an FP8 cache
+  // (fp8::pv_dim) the thread's 16 dims are contiguous, [128 warp + 16 (key_row % 8), +16), and the row
+  // is written 16 bytes at a time.
+  __device__ int dim_of(int mb, int h) const {
+    return kFp8 ? fp8::pv_dim(mb, key_row + 8 * h) : mb * 64 + key_row + 8 * h;
+  }
 
   __device__ void finish(const Piece& piece, RowState& row, const float (&o)[kOutBlocks][kRegs]) {
 #pragma unroll
@@ -341,77 +356,140 @@ struct NarrowCta {
     __syncthreads();  // both warpgroups' tiles are done and their row statistics stored
 
     const bool bad = report_piece(p, piece, s.bad_page);
-    auto* out = reinterpret_cast<float*>(stage_data(warpgroup));  // [kRows, kNarrowOutStride] this warpgroup's share
+    // Column slots are compile-time indices of o (else it would live in local memory): slot c of the
+    // half this warpgroup keeps is c + kHalfCols on warpgroup 1, of the half it gives c on warpgroup 1.
+    const bool second = warpgroup == 1;
+    float keep_scale[kHalfCols];  // the thread's own factor to the piece's max of its kept rows
+    float give_scale[kHalfCols];  // ... of the rows it gives
+    float keep_sum[kHalfCols];    // the kept rows' sums over both warpgroups, scaled to that max
+    float keep_max[kHalfCols];    // the kept rows' max, 0 for a row that saw no key
 #pragma unroll
-    for (int c = 0; c < kCols; ++c) {
-      const int col = col_of(c);
-      const float max0 = s.wg_max[0][col];
-      const float max1 = s.wg_max[1][col];
+    for (int c = 0; c < kHalfCols; ++c) {
+      const int kept = col_of(second ? c + kHalfCols : c);
+      const int given = col_of(second ? c : c + kHalfCols);
+      const float max0 = s.wg_max[0][kept];
+      const float max1 = s.wg_max[1][kept];
       const float max = fmaxf(max0, max1);
-      const float use_max = max == -INFINITY ? 0.f : max;
-      const float scale0 = ptx::ex2(max0 - use_max);
-      const float scale1 = ptx::ex2(max1 - use_max);
-      if (warpgroup == 0 && warp == 0 && lane < 4) {
-        float sum0 = 0.f;
-        float sum1 = 0.f;
+      keep_max[c] = max == -INFINITY ? 0.f : max;  // then every factor is ex2(-inf) = 0
+      const float scale0 = ptx::ex2(max0 - keep_max[c]);
+      const float scale1 = ptx::ex2(max1 - keep_max[c]);
+      keep_scale[c] = second ? scale1 : scale0;
+      float sum0 = 0.f;
+      float sum1 = 0.f;
 #pragma unroll
-        for (int w = 0; w < kWarpgroupThreads / 32; ++w) {
-          sum0 += s.red[0][w][col];
-          sum1 += s.red[1][w][col];
-        }
-        s.row_max[col] = use_max;
-        s.row_sum[col] = scale0 * sum0 + scale1 * sum1;
+      for (int w = 0; w < kWarpgroupThreads / 32; ++w) {
+        sum0 += s.red[0][w][kept];
+        sum1 += s.red[1][w][kept];
       }
-      const float scale = warpgroup == 0 ? scale0 : scale1;
-#pragma unroll
-      for (int mb = 0; mb < kOutBlocks; ++mb) {
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int dim = kFp8 ? fp8::pv_dim(mb, key_row + 8 * h) : mb * 64 + key_row + 8 * h;
-          out[col * kNarrowOutStride + dim] = o[mb][reg(c, h)] * scale;
-        }
-      }
+      keep_sum[c] = scale0 * sum0 + scale1 * sum1;
+      const float given_max0 = s.wg_max[0][given];
+      const float given_max1 = s.wg_max[1][given];
+      const float given_max = fmaxf(given_max0, given_max1);
+      give_scale[c] = ptx::ex2((second ? given_max1 : given_max0) - (given_max == -INFINITY ? 0.f : given_max));
     }
-    __syncthreads();  // both shares and the row statistics are in shared memory
+    auto* mine = reinterpret_cast<float4*>(stage_data(warpgroup));                    // [kExchangeUnits][128]
+    const auto* theirs = reinterpret_cast<const float4*>(stage_data(1 - warpgroup));  // [kExchangeUnits][128]
+#pragma unroll
+    for (int u = 0; u < kExchangeUnits; ++u) {
+      float v[4];
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const int x = 4 * u + k;
+        const int c = x / kRowValues;
+        const float* block = o[x % kRowValues / 2];
+        v[k] = (second ? block[reg(c, x % 2)] : block[reg(c + kHalfCols, x % 2)]) * give_scale[c];
+      }
+      mine[u * kWarpgroupThreads + wg_thread] = make_float4(v[0], v[1], v[2], v[3]);
+    }
+    __syncthreads();  // both exchanges are in shared memory; every thread has read bad_page
     if (threadIdx.x == 0) {
       s.bad_page = 0;
     }
-    write_rows(piece, bad);
+#pragma unroll
+    for (int c = 0; c < kHalfCols; ++c) {
+      const cuda::RowResult result = cuda::row_result(bad, piece.slot >= 0, keep_max[c], keep_sum[c]);
+      const float inv = result.inv * out_scale;
+      float v[kRowValues];  // v[2 mb + h]: dim dim_of(mb, h) of the row
+#pragma unroll
+      for (int q4 = 0; q4 < kRowValues / 4; ++q4) {
+        const float4 other = theirs[(c * kRowValues / 4 + q4) * kWarpgroupThreads + wg_thread];
+        const float add[4] = {other.x, other.y, other.z, other.w};
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          const int x = 4 * q4 + k;
+          const float* block = o[x / 2];
+          const float own = second ? block[reg(c + kHalfCols, x % 2)] : block[reg(c, x % 2)];
+          v[x] = (own * keep_scale[c] + add[k]) * inv;
+        }
+      }
+      write_row(piece, col_of(second ? c + kHalfCols : c), v, result.lse);
+    }
     ptx::fence_proxy_async_shared();  // the stages' generic accesses before the next piece's loads
   }
 
-  // Row r of the piece = the sum of the two warpgroups' shares (times out_scale), through
-  // cuda::row_result: the final out and lse, or a split piece's normalized partial and its lse in the
-  // workspace. 16 bytes per thread.
-  __device__ void write_rows(const Piece& piece, bool bad) const {
-    const auto* share0 = reinterpret_cast<const float*>(stage_data(0));  // [kRows, kNarrowOutStride]
-    const auto* share1 = reinterpret_cast<const float*>(stage_data(1));  // [kRows, kNarrowOutStride]
-    constexpr int kUnitsPerRow = cuda::kDV / 4;
-    const int rows = p.rows < kRows ? p.rows : kRows;
-    for (int x = static_cast<int>(threadIdx.x); x < rows * kUnitsPerRow; x += kThreads) {
-      const int r = x / kUnitsPerRow;
-      const int col = x % kUnitsPerRow * 4;
-      const float4 a = *reinterpret_cast<const float4*>(share0 + r * kNarrowOutStride + col);
-      const float4 b = *reinterpret_cast<const float4*>(share1 + r * kNarrowOutStride + col);
-      const cuda::RowResult result = cuda::row_result(bad, piece.slot >= 0, s.row_max[r], s.row_sum[r]);
-      const float inv = result.inv * out_scale;
-      const float4 v = make_float4((a.x + b.x) * inv, (a.y + b.y) * inv, (a.z + b.z) * inv, (a.w + b.w) * inv);
-      const int i = r / p.group;
-      const int head = kv_head * p.group + r % p.group;
-      if (piece.slot >= 0) {
-        const int64_t slot_row = (piece.slot * p.s_q + i) * p.h_q + head;
-        *reinterpret_cast<float4*>(p.partial_out + slot_row * cuda::kDV + col) = v;  // [kDV] from column col
-        if (col == 0) {
-          p.partial_lse[slot_row] = result.lse;
+  // Query row r of the piece from the thread's values v[2 mb + h] (dim dim_of(mb, h)): the final out
+  // row, or a split piece's normalized partial in the workspace; lane 0-3 of warp 0 (one thread per
+  // row) also its lse.
+  __device__ void write_row(const Piece& piece, int r, const float (&v)[kRowValues], float lse) const {
+    if (r >= p.rows) {
+      return;
+    }
+    const int i = r / p.group;
+    const int head = kv_head * p.group + r % p.group;
+    const bool lse_writer = wg_thread < 4;
+    if (piece.slot >= 0) {
+      const int64_t slot_row = (piece.slot * p.s_q + i) * p.h_q + head;
+      float* dst = p.partial_out + slot_row * cuda::kDV;  // [kDV]
+      if constexpr (kFp8) {
+#pragma unroll
+        for (int q4 = 0; q4 < kRowValues / 4; ++q4) {
+          *reinterpret_cast<float4*>(dst + dim_of(0, 0) + 4 * q4) =
+              make_float4(v[4 * q4], v[4 * q4 + 1], v[4 * q4 + 2], v[4 * q4 + 3]);
         }
-        continue;
+      } else {
+#pragma unroll
+        for (int x = 0; x < kRowValues; ++x) {
+          dst[dim_of(x / 2, x % 2)] = v[x];
+        }
       }
-      T* dst = static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s + head * p.out_stride_h +
-               col;  // [kDV] from column col
-      *reinterpret_cast<uint2*>(dst) = make_uint2(pack2<T>(v.x, v.y), pack2<T>(v.z, v.w));
-      if (col == 0) {
-        p.lse[piece.seq * p.lse_stride_b + head * p.lse_stride_h + i * p.lse_stride_s] = result.lse;
+      if (lse_writer) {
+        p.partial_lse[slot_row] = lse;
       }
+      return;
+    }
+    T* dst = static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s + head * p.out_stride_h;  // [kDV]
+    if constexpr (kFp8) {
+#pragma unroll
+      for (int q4 = 0; q4 < kRowValues / 4; ++q4) {  // out rows are 8-byte aligned
+        *reinterpret_cast<uint2*>(dst + dim_of(0, 0) + 4 * q4) =
+            make_uint2(pack2<T>(v[4 * q4], v[4 * q4 + 1]), pack2<T>(v[4 * q4 + 2], v[4 * q4 + 3]));
+      }
+    } else {
+#pragma unroll
+      for (int x = 0; x < kRowValues; ++x) {
+        dst[dim_of(x / 2, x % 2)] = static_cast<T>(v[x]);
+      }
+    }
+    if (lse_writer) {
+      p.lse[piece.seq * p.lse_stride_b + head * p.lse_stride_h + i * p.lse_stride_s] = lse;
+    }
+  }
+
+  // Brings the q rows of the CTA's next piece (the next sequence of its walk) into L2, so that their
+  // loads there wait for an L2 round trip, not for one through the DRAM queue the cache stream keeps full.
+  __device__ void prefetch_next_q(const Piece& piece) const {
+    const schedule::Walk& walk = s.walk.walk;
+    const int next = piece.seq + walk.stride;
+    if (next > walk.last) {
+      return;
+    }
+    constexpr int kLines = cuda::kDQK * static_cast<int>(sizeof(T)) / 128;  // 128-byte lines of a q row: 9
+    const auto* q = static_cast<const T*>(p.q);  // [b, s_q, h_q, kDQK]
+    const int rows = p.rows < kRows ? p.rows : kRows;
+    for (int x = ptx::thread_index_here(); x < rows * kLines; x += kThreads) {  // line x % kLines of row x / kLines
+      const int r = x / kLines;
+      const int head = kv_head * p.group + r % p.group;
+      ptx::prefetch_l2(q + next * p.q_stride_b + r / p.group * p.q_stride_s + head * p.q_stride_h + x % kLines * 64);
     }
   }
 
@@ -421,14 +499,27 @@ struct NarrowCta {
     const int n_tiles = (piece.key_end - piece.key_begin + kBlockN - 1) / kBlockN;
     const int first = static_cast<int>((warpgroup + tiles_done) % kWarpgroups);  // the warpgroup's first tile
     __syncthreads();  // every thread is done with the previous piece's shared memory
+    prefetch_next_q(piece);
     if (wg_thread == 0 && first < n_tiles) {
-      next_block = fetch_block(piece, first);
-      for (int t = first; t < first + kTileStages; t += kWarpgroups) {
-        issue_next(piece, t, n_tiles);
+      // The blocks of the warpgroup's first kTileStages / 2 tiles and of the one after, read together.
+      int32_t blocks[kTileStages / kWarpgroups];
+#pragma unroll
+      for (int k = 0; k < kTileStages / kWarpgroups; ++k) {
+        const int t = first + k * kWarpgroups;
+        blocks[k] = t < n_tiles ? fetch_block(piece, t) : 0;
+      }
+      const int after = first + kTileStages;
+      next_block = after < n_tiles ? fetch_block(piece, after) : 0;
+#pragma unroll
+      for (int k = 0; k < kTileStages / kWarpgroups; ++k) {
+        const int t = first + k * kWarpgroups;
+        if (t < n_tiles) {
+          issue(piece, t, blocks[k]);
+        }
       }
     }
     if constexpr (kFp8) {
-      fp8::load_q_fp8<T>(p, piece.seq, 0, kv_head, s.q, s.q_exponent);
+      fp8::load_q_fp8<T, Op, kFp8Rows, true, kQBatchRows>(p, piece.seq, 0, kv_head, s.q, s.q_exponent);
     } else {
       load_q<T, kRows>(p, piece.seq, 0, kv_head, s.q);
     }
