@@ -99,17 +99,21 @@ __device__ __forceinline__ float exp2i(int e) { return __uint_as_float(static_ca
 // in their own order, the asymmetric schedule's swizzled chunks. Warp w stores rows w, w + 8, ...,
 // kBatchRows at a time (their loads issued together): lane l the 16-byte units l, l + 32 and l + 64 of
 // the row's 72. A bf16 row in fp16 is scaled by 2^-exponent[r] (q_row_exponent of the row's largest
-// |value|, a warp reduction); otherwise exponent[r] is 0.
-template <typename T, typename Op, int kRows = kFp8Rows, bool kScoreOrder = true, int kBatchRows = 1>
+// |value|, a warp reduction); otherwise exponent[r] is 0. `between()` runs once, when every thread's
+// loads of its first batch are on their way (a caller's own loads then share their round trip).
+template <typename T, typename Op, int kRows = kFp8Rows, bool kScoreOrder = true, int kBatchRows = 1,
+          typename Between = void (*)()>
 __device__ void load_q_fp8(const cuda::DecodeParams& p, int seq, int m_tile, int kv_head,
-                           Op (&sq)[kChunks][kRows * kChunkCols], int (&exponent)[kRows]) {
+                           Op (&sq)[kChunks][kRows * kChunkCols], int (&exponent)[kRows],
+                           Between&& between = [] {}) {
   const auto* q = static_cast<const T*>(p.q);  // [b, s_q, h_q, kDQK]
   constexpr int kUnitsPerRow = kChunks * kChunkCols / 8;
   constexpr int kUnitsPerLane = (kUnitsPerRow + 31) / 32;
   constexpr int kWarpsHere = kThreads / 32;
   static_assert(kRows % (kWarpsHere * kBatchRows) == 0, "whole batches of rows per warp");
-  const int warp = static_cast<int>(threadIdx.x) / 32;
-  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const int thread = ptx::thread_index_here();  // its offsets computed here, not held across a kernel's loop
+  const int warp = thread / 32;
+  const int lane = thread % 32;
 #pragma unroll 1
   for (int r0 = warp; r0 < kRows; r0 += kWarpsHere * kBatchRows) {
     // Every load of the batch's rows first, so that they wait for one round trip together.
@@ -136,6 +140,9 @@ __device__ void load_q_fp8(const cuda::DecodeParams& p, int seq, int m_tile, int
           }
         }
       }
+    }
+    if (r0 == warp) {
+      between();
     }
 #pragma unroll
     for (int j = 0; j < kBatchRows; ++j) {

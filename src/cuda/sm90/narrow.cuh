@@ -475,6 +475,27 @@ struct NarrowCta {
     }
   }
 
+  // Issues the warpgroup's first kTileStages / 2 tiles of the piece (from `first`), their blocks read
+  // together, and reads the block of the tile after them.
+  __device__ void issue_first_tiles(const Piece& piece, int first, int n_tiles) {
+    constexpr int kFirst = kTileStages / kWarpgroups;
+    int32_t blocks[kFirst];
+#pragma unroll
+    for (int k = 0; k < kFirst; ++k) {
+      const int t = first + k * kWarpgroups;
+      blocks[k] = t < n_tiles ? fetch_block(piece, t) : 0;
+    }
+    const int after = first + kTileStages;
+    next_block = after < n_tiles ? fetch_block(piece, after) : 0;
+#pragma unroll
+    for (int k = 0; k < kFirst; ++k) {
+      const int t = first + k * kWarpgroups;
+      if (t < n_tiles) {
+        issue(piece, t, blocks[k]);
+      }
+    }
+  }
+
   // Brings the q rows of the CTA's next piece (the next sequence of its walk) into L2, so that their
   // loads there wait for an L2 round trip, not for one through the DRAM queue the cache stream keeps full.
   __device__ void prefetch_next_q(const Piece& piece) const {
@@ -499,34 +520,24 @@ struct NarrowCta {
     const int n_tiles = (piece.key_end - piece.key_begin + kBlockN - 1) / kBlockN;
     const int first = static_cast<int>((warpgroup + tiles_done) % kWarpgroups);  // the warpgroup's first tile
     __syncthreads();  // every thread is done with the previous piece's shared memory
+    const int s_k = p.seqlens[piece.seq * p.seqlens_stride];  // read first: its round trip overlaps q's
     prefetch_next_q(piece);
-    if (wg_thread == 0 && first < n_tiles) {
-      // The blocks of the warpgroup's first kTileStages / 2 tiles and of the one after, read together.
-      int32_t blocks[kTileStages / kWarpgroups];
-#pragma unroll
-      for (int k = 0; k < kTileStages / kWarpgroups; ++k) {
-        const int t = first + k * kWarpgroups;
-        blocks[k] = t < n_tiles ? fetch_block(piece, t) : 0;
+    // The issuing threads read the blocks of their warpgroup's first tiles once their warp's q loads
+    // are on their way, so that both wait for the same round trip.
+    const auto issue_first = [&] {
+      if (wg_thread == 0 && first < n_tiles) {
+        issue_first_tiles(piece, first, n_tiles);
       }
-      const int after = first + kTileStages;
-      next_block = after < n_tiles ? fetch_block(piece, after) : 0;
-#pragma unroll
-      for (int k = 0; k < kTileStages / kWarpgroups; ++k) {
-        const int t = first + k * kWarpgroups;
-        if (t < n_tiles) {
-          issue(piece, t, blocks[k]);
-        }
-      }
-    }
+    };
     if constexpr (kFp8) {
-      fp8::load_q_fp8<T, Op, kFp8Rows, true, kQBatchRows>(p, piece.seq, 0, kv_head, s.q, s.q_exponent);
+      fp8::load_q_fp8<T, Op, kFp8Rows, true, kQBatchRows>(p, piece.seq, 0, kv_head, s.q, s.q_exponent, issue_first);
     } else {
+      issue_first();
       load_q<T, kRows>(p, piece.seq, 0, kv_head, s.q);
     }
     __syncthreads();  // q is in shared memory, visible to the async proxy
 
     RowState row;
-    const int s_k = p.seqlens[piece.seq * p.seqlens_stride];
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       const int r = col_of(c);
