@@ -11,13 +11,16 @@
 // stage n % 2 and warpgroup n % 2, whose first thread issues its TMA load and, once the warpgroup is
 // done with it, the load of tile n + 2. Each warpgroup keeps its own online softmax and its own
 // 512 x kRows fp32 accumulator; no barrier crosses warpgroups inside the tile loop. At the end of a
-// piece they merge through shared memory and the CTA writes the rows: out/lse for a whole sequence,
-// the normalized partial and its lse in the workspace for a piece of a split one.
+// piece each warpgroup hands the other its share of that one's query rows through shared memory and
+// writes its own rows from registers: out/lse for a whole sequence, the normalized partial and its lse
+// in the workspace for a piece of a split one.
 //
 // Per tile, warpgroup w (named barrier kLocal0 + w, its 128 threads):
-//   wait full[w]; S^T; mask and scale; the tile's row max: per warp by shuffles, across the four
-//   warps through shared memory (barrier); zero a tail tile's v rows; P^T to shared memory (barrier);
-//   rescale O^T and add V^T P^T; barrier: the stage and P are free, the load of tile n + 2 goes out.
+//   wait full[w]; S^T; mask and scale; each warp's row max by shuffles, and a flag where a row's max
+//   exceeds its exponent base by more than kRescaleThreshold; a tail tile: barrier, zero its v rows;
+//   P^T = 2^(S^T - base) to shared memory (barrier); only when some warp flagged (the first tile of
+//   a piece, then rarely): raise the bases to the tile's max, rescale, P^T again (barrier); O^T +=
+//   V^T P^T; barrier: the stage and P are free, the load of tile n + 2 goes out.
 //
 // On an FP8 cache (kFormat fp8_per_tensor or fp8_656, at most 16 rows) the stages hold the tile's raw
 // tokens, four of them (tile n in stage n % 4, the load of tile n + 4 goes out), and both products
@@ -166,10 +169,10 @@ struct NarrowCta {
   // The barrier of this warpgroup's 128 threads.
   __device__ void sync_warpgroup() const { ptx::bar_sync(kLocal0 + warpgroup, kWarpgroupThreads); }
 
-  // Masks and scales the tile's scores (keys from key0) and returns each row's max over the tile's 64
-  // keys: the thread's two keys, the warp's 16 by shuffles, the four warps' through shared memory.
-  // Masking is a select, so a NaN score of a key past a row's limit never counts.
-  __device__ void tile_max(float (&sc)[kRegs], int key0, const RowState& row, float (&max)[kCols]) {
+  // Masks and scales the tile's scores (keys from key0) and returns each row's max over the warp's 16
+  // keys (the thread's two, the warp's by shuffles), also stored in s.red for the warpgroup. Masking is a
+  // select, so a NaN score of a key past a row's limit never counts.
+  __device__ void warp_max(float (&sc)[kRegs], int key0, const RowState& row, float (&max)[kCols]) {
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
 #pragma unroll
@@ -187,14 +190,13 @@ struct NarrowCta {
         s.red[warpgroup][warp][col_of(c)] = max[c];
       }
     }
-    sync_warpgroup();
-#pragma unroll
-    for (int c = 0; c < kCols; ++c) {
-#pragma unroll
-      for (int w = 0; w < kWarpgroupThreads / 32; ++w) {
-        max[c] = fmaxf(max[c], s.red[warpgroup][w][col_of(c)]);
-      }
-    }
+  }
+
+  // Whether some warp of the warpgroup flagged a row whose max exceeds its base by more than
+  // kRescaleThreshold (after the warpgroup's barrier).
+  __device__ bool rescale_flagged() const {
+    const int4 flags = *reinterpret_cast<const int4*>(&s.rescale[warpgroup][0]);
+    return (flags.x | flags.y | flags.z | flags.w) != 0;
   }
 
   // Zeroes keys [valid, 64) of the stage's values: slots past the sequence's end may hold NaN, and
@@ -219,27 +221,40 @@ struct NarrowCta {
     }
   }
 
-  // Turns the masked scores into probabilities against the rows' new max, stores them as P^T's
-  // operand (P [kRows rows, 64 keys], K-major; on an FP8 cache the keys in fp8::pv_key_position's
-  // order) and returns the factors rescaling the rows' earlier sums.
-  __device__ void softmax(const float (&sc)[kRegs], const float (&max)[kCols], RowState& row, float (&factor)[kCols]) {
+  // Turns the masked scores into probabilities against the rows' bases, 2^(score - base) (at most
+  // 2^kRescaleThreshold), stores them as P^T's operand (P [kRows rows, 64 keys], K-major; on an FP8
+  // cache the keys in fp8::pv_key_position's order) and returns the thread's sum of them per row.
+  __device__ void store_p(const float (&sc)[kRegs], const RowState& row, float (&tile_sum)[kCols]) {
     char* sp = reinterpret_cast<char*>(&s.p[warpgroup][0]);
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
-      const float new_max = fmaxf(row.max[c], max[c]);
-      // A row that has seen no key keeps max -inf: subtract 0 so that exp2 gives 0, not NaN.
-      const float use_max = new_max == -INFINITY ? 0.f : new_max;
-      factor[c] = ptx::ex2(row.max[c] - use_max);
-      row.max[c] = new_max;
-      row.sum[c] *= factor[c];
+      // A row that has seen no key keeps base -inf: subtract 0 so that exp2 gives 0, not NaN.
+      const float use = row.max[c] == -INFINITY ? 0.f : row.max[c];
+      tile_sum[c] = 0.f;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const float prob = ptx::ex2(sc[reg(c, h)] - use_max);
-        row.sum[c] += prob;
+        const float prob = ptx::ex2(sc[reg(c, h)] - use);
+        tile_sum[c] += prob;
         const uint32_t bits = pack2<Op>(prob, 0.f);  // prob in the low 16 bits
         const int position = kFp8 ? fp8::pv_key_position(key_row + 8 * h) : key_row + 8 * h;
         *reinterpret_cast<uint16_t*>(sp + swizzled_offset(col_of(c), position)) = static_cast<uint16_t>(bits);
       }
+    }
+  }
+
+  // Moves each row's base to its max over the tile (the four warps' in s.red) where that is larger,
+  // returning the factors that bring the earlier sums and output to the new base.
+  __device__ void raise_bases(RowState& row, float (&factor)[kCols]) const {
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      float max = row.max[c];
+#pragma unroll
+      for (int w = 0; w < kWarpgroupThreads / 32; ++w) {
+        max = fmaxf(max, s.red[warpgroup][w][col_of(c)]);
+      }
+      factor[c] = ptx::ex2(row.max[c] - (max == -INFINITY ? 0.f : max));
+      row.max[c] = max;
+      row.sum[c] *= factor[c];
     }
   }
 
@@ -292,7 +307,10 @@ struct NarrowCta {
     }
   }
 
-  // The warpgroup's tiles of the piece: t = first, first + 2, ...
+  // The warpgroup's tiles of the piece: t = first, first + 2, ... Each row keeps an exponent base
+  // (row.max) until some key's score exceeds it by more than kRescaleThreshold: then the warp flags the
+  // tile, and after the barrier that publishes P the whole warpgroup raises its bases, rescales, stores
+  // P again and passes one more barrier. Other tiles pass two barriers (three when a tail is zeroed).
   __device__ void tiles(const Piece& piece, int first, int n_tiles, RowState& row, float (&o)[kOutBlocks][kRegs]) {
     for (int t = first; t < n_tiles; t += kWarpgroups) {
       const uint32_t n = tiles_done + t;
@@ -303,16 +321,41 @@ struct NarrowCta {
       float sc[kRegs];
       compute_scores(stage, sc);
       float max[kCols];
-      tile_max(sc, key0, row, max);  // ends with the warpgroup's barrier: every warp's scores retired
+      warp_max(sc, key0, row, max);
+      bool flag = false;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        flag = flag || max[c] > row.max[c] + kRescaleThreshold;  // base -inf: any key seen; NaN: never
+      }
+      flag = __any_sync(0xffffffffu, flag);
+      if (lane == 0) {
+        s.rescale[warpgroup][warp] = flag ? 1 : 0;
+      }
       if (key0 + kBlockN > piece.key_end) {
+        sync_warpgroup();  // every warp's score products retired
         zero_tail(stage, piece.key_end - key0);
       }
-      float factor[kCols];
-      softmax(sc, max, row, factor);
+      float tile_sum[kCols];
+      store_p(sc, row, tile_sum);
       ptx::fence_proxy_async_shared();
-      sync_warpgroup();  // P and the zeroed rows are stored
+      sync_warpgroup();  // P, the zeroed rows, the warps' maxes and flags are stored
+      float factor[kCols];
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        factor[c] = 1.f;
+      }
+      if (rescale_flagged()) {
+        raise_bases(row, factor);
+        store_p(sc, row, tile_sum);
+        ptx::fence_proxy_async_shared();
+        sync_warpgroup();  // P against the new bases is stored
+      }
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        row.sum[c] += tile_sum[c];
+      }
       accumulate(stage, factor, o);
-      sync_warpgroup();  // every warp's products retired: the stage and P are free
+      sync_warpgroup();  // every warp's products retired: the stage and P are free; the flags may be reused
       if (wg_thread == 0) {
         issue_next(piece, t + kTileStages, n_tiles);
       }

@@ -68,6 +68,7 @@ struct Traits {
     alignas(1024) Op p[kWarpgroups][kRows * kBlockN];       // [warpgroup][kRows rows, 64 keys] P of its tile
     int q_exponent[kRows];                                  // [kRows] FP8 in fp16: q row r scaled by 2^-q_exponent[r]
     float red[kWarpgroups][kWarpgroupThreads / 32][kRows];  // per warp: a tile's row max, at the end the row sum
+    alignas(16) int rescale[kWarpgroups][kWarpgroupThreads / 32];  // per warp: a row's max left its base (narrow.cuh)
     float wg_max[kWarpgroups][kRows];                       // at the end of a piece: each warpgroup's row max
     float row_max[kRows];                                   // the piece's row max (log2 domain) and sum
     float row_sum[kRows];
