@@ -56,9 +56,8 @@ struct Traits {
   // The narrow schedule: warpgroup w computes the tiles of the stages n with n % 2 = w. A stage holds a
   // tile as 9 swizzled chunks (a 16-bit cache: kStages stages of kTileBytes) or as the 64 raw tokens TMA
   // copied (an FP8 cache, fp8_fragments.cuh: kFp8Stages stages of 64 tokens of up to 656 bytes, q and P
-  // in that file's orders). At the end of a piece warpgroup w's stage w holds its scaled output as fp32
-  // [kRows][kNarrowOutStride] (the padding spreads a store's columns over the banks), which the CTA adds
-  // up row by row. The products' 16-bit operands (q, P) are of type Op: T, or fp16 where an FP8 cache's
+  // in that file's orders). At the end of a piece warpgroup w's stage w holds the values of the other
+  // warpgroup's rows it hands over (narrow.cuh finish). The products' 16-bit operands (q, P) are of type Op: T, or fp16 where an FP8 cache's
   // products run in fp16 whatever q's dtype (fp8_fragments.cuh: Operand), q row r then stored times
   // 2^-q_exponent[r].
   template <typename Op, int kRows, int kTileStages, int kStageBytes>
