@@ -103,9 +103,9 @@ __device__ __forceinline__ float exp2i(int e) { return __uint_as_float(static_ca
 // loads of its first batch are on their way (a caller's own loads then share their round trip).
 template <typename T, typename Op, int kRows = kFp8Rows, bool kScoreOrder = true, int kBatchRows = 1,
           typename Between = void (*)()>
-__device__ void load_q_fp8(const cuda::DecodeParams& p, int seq, int m_tile, int kv_head,
-                           Op (&sq)[kChunks][kRows * kChunkCols], int (&exponent)[kRows],
-                           Between&& between = [] {}) {
+__device__ void load_q_fp8(
+    const cuda::DecodeParams& p, int seq, int m_tile, int kv_head, Op (&sq)[kChunks][kRows * kChunkCols],
+    int (&exponent)[kRows], Between&& between = [] {}) {
   const auto* q = static_cast<const T*>(p.q);  // [b, s_q, h_q, kDQK]
   constexpr int kUnitsPerRow = kChunks * kChunkCols / 8;
   constexpr int kUnitsPerLane = (kUnitsPerRow + 31) / 32;

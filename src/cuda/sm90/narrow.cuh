@@ -139,7 +139,7 @@ struct NarrowCta {
 
   // The running softmax state of the thread's query rows, in the log2 domain.
   struct RowState {
-    float max[kCols];    // the warpgroup's running max of each row
+    float max[kCols];    // the warpgroup's exponent base of each row: its max, up to kRescaleThreshold
     float sum[kCols];    // this thread's share of the sum: its keys of each tile
     int limit[kCols];    // keys below the limit are visible to the row
     float scale[kCols];  // scores to the log2 domain: score_scale, times 2^q_exponent of the row (FP8)
@@ -259,7 +259,7 @@ struct NarrowCta {
   }
 
   // O^T = O^T * factor + V^T P^T: V^T MN-major from the stage (FP8: converted into registers), P^T
-  // K-major from the warpgroup's P. A factor is exactly 1 unless its row's max moved; the warp skips
+  // K-major from the warpgroup's P. A factor is exactly 1 unless its row's base moved; the warp skips
   // the kOutBlocks x kRegs multiplications when no row of its threads moved.
   __device__ void accumulate(int stage, const float (&factor)[kCols], float (&o)[kOutBlocks][kRegs]) const {
     const uint32_t sp = ptx::smem_addr(&s.p[warpgroup][0]);
@@ -365,11 +365,11 @@ struct NarrowCta {
   // ---- the end of a piece: both warpgroups' results merged, the rows written ------------------------
   //
   // Warpgroup w writes query rows [w kRows / 2, +kRows / 2): the thread's column slots [w kHalfCols,
-  // +kHalfCols) (col_of). Each thread hands the other warpgroup its values of that warpgroup's rows, scaled to
-  // the piece's row max, through its own stage: value x of thread t (exchange_index) in float4 unit
-  // x / 4 at unit (x / 4) * 128 + t, so no store or load meets a bank twice. The thread of the same
-  // index there holds the same (dim, row) positions, adds them to its own and writes its rows from
-  // registers.
+  // +kHalfCols) (col_of). Each thread hands the other warpgroup its values of that warpgroup's rows,
+  // scaled to the piece's row max, through its own stage: value x = kRowValues c + 2 mb + h of thread t
+  // (c counted within the half) in float4 unit x / 4, stored at unit (x / 4) * 128 + t, so no store or
+  // load meets a bank twice. The thread of the same index there holds the same (dim, row) positions,
+  // adds them to its own and writes its rows from registers.
   static constexpr int kHalfCols = kCols / 2;
   static constexpr int kRowValues = 2 * kOutBlocks;  // a thread's values of one query row: 16 dims
   static constexpr int kExchangeUnits = kHalfCols * kRowValues / 4;
@@ -548,7 +548,7 @@ struct NarrowCta {
       return;
     }
     constexpr int kLines = cuda::kDQK * static_cast<int>(sizeof(T)) / 128;  // 128-byte lines of a q row: 9
-    const auto* q = static_cast<const T*>(p.q);  // [b, s_q, h_q, kDQK]
+    const auto* q = static_cast<const T*>(p.q);                             // [b, s_q, h_q, kDQK]
     const int rows = p.rows < kRows ? p.rows : kRows;
     for (int x = ptx::thread_index_here(); x < rows * kLines; x += kThreads) {  // line x % kLines of row x / kLines
       const int r = x / kLines;

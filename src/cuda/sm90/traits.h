@@ -57,9 +57,9 @@ struct Traits {
   // tile as 9 swizzled chunks (a 16-bit cache: kStages stages of kTileBytes) or as the 64 raw tokens TMA
   // copied (an FP8 cache, fp8_fragments.cuh: kFp8Stages stages of 64 tokens of up to 656 bytes, q and P
   // in that file's orders). At the end of a piece warpgroup w's stage w holds the values of the other
-  // warpgroup's rows it hands over (narrow.cuh finish). The products' 16-bit operands (q, P) are of type Op: T, or fp16 where an FP8 cache's
-  // products run in fp16 whatever q's dtype (fp8_fragments.cuh: Operand), q row r then stored times
-  // 2^-q_exponent[r].
+  // warpgroup's rows it hands over (narrow.cuh finish). The products' 16-bit operands (q, P) are of
+  // type Op: T, or fp16 where an FP8 cache's products run in fp16 whatever q's dtype (fp8_fragments.cuh:
+  // Operand), q row r then stored times 2^-q_exponent[r].
   template <typename Op, int kRows, int kTileStages, int kStageBytes>
   struct NarrowShared {
     alignas(1024) Op q[kChunks][kRows * kChunkCols];        // [9][kRows rows, 64 dims] of q
@@ -68,9 +68,7 @@ struct Traits {
     int q_exponent[kRows];                                  // [kRows] FP8 in fp16: q row r scaled by 2^-q_exponent[r]
     float red[kWarpgroups][kWarpgroupThreads / 32][kRows];  // per warp: a tile's row max, at the end the row sum
     alignas(16) int rescale[kWarpgroups][kWarpgroupThreads / 32];  // per warp: a row's max left its base (narrow.cuh)
-    float wg_max[kWarpgroups][kRows];                       // at the end of a piece: each warpgroup's row max
-    float row_max[kRows];                                   // the piece's row max (log2 domain) and sum
-    float row_sum[kRows];
+    float wg_max[kWarpgroups][kRows];                              // at the end of a piece: each warpgroup's row base
     uint64_t full[kTileStages];  // mbarrier: the stage's TMA bytes landed (1 arrival + transaction bytes)
     int bad_page;                // the piece used a block-table entry outside [0, num_blocks)
     cuda::SharedWalk walk;       // the CTA's walk over its plan part (common/walk.cuh)
