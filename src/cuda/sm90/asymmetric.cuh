@@ -416,19 +416,9 @@ struct AsymmetricCta {
     cuda::sync_cta<kCtaBarrier>();  // every thread is done with the previous piece's shared memory
     if (kIssues && threadIdx.x == kProducer) {
       s.bad_page = 0;
-      // The first tiles' blocks are read together, not one round trip after another.
-      int32_t first_blocks[kStages];
-#pragma unroll
-      for (int t = 0; t < kStages; ++t) {
-        first_blocks[t] = t < n_tiles ? fetch_block(piece, t) : 0;
-      }
-      next_block = kStages < n_tiles ? fetch_block(piece, kStages) : 0;
-#pragma unroll
-      for (int t = 0; t < kStages; ++t) {
-        if (t < n_tiles) {
-          issue(piece, t, first_blocks[t]);
-        }
-      }
+      next_block = issue_first_tiles<kStages, 1>(
+          0, n_tiles, [&](int t) { return fetch_block(piece, t); },
+          [&](int t, int32_t block) { issue(piece, t, block); });
     }
     if constexpr (kRole == Role::consumer) {
       if constexpr (kQScaled) {

@@ -518,27 +518,6 @@ struct NarrowCta {
     }
   }
 
-  // Issues the warpgroup's first kTileStages / 2 tiles of the piece (from `first`), their blocks read
-  // together, and reads the block of the tile after them.
-  __device__ void issue_first_tiles(const Piece& piece, int first, int n_tiles) {
-    constexpr int kFirst = kTileStages / kWarpgroups;
-    int32_t blocks[kFirst];
-#pragma unroll
-    for (int k = 0; k < kFirst; ++k) {
-      const int t = first + k * kWarpgroups;
-      blocks[k] = t < n_tiles ? fetch_block(piece, t) : 0;
-    }
-    const int after = first + kTileStages;
-    next_block = after < n_tiles ? fetch_block(piece, after) : 0;
-#pragma unroll
-    for (int k = 0; k < kFirst; ++k) {
-      const int t = first + k * kWarpgroups;
-      if (t < n_tiles) {
-        issue(piece, t, blocks[k]);
-      }
-    }
-  }
-
   // Brings the q rows of the CTA's next piece (the next sequence of its walk) into L2, so that their
   // loads there wait for an L2 round trip, not for one through the DRAM queue the cache stream keeps full.
   __device__ void prefetch_next_q(const Piece& piece) const {
@@ -568,8 +547,10 @@ struct NarrowCta {
     // The issuing threads read the blocks of their warpgroup's first tiles once their warp's q loads
     // are on their way, so that both wait for the same round trip.
     const auto issue_first = [&] {
-      if (wg_thread == 0 && first < n_tiles) {
-        issue_first_tiles(piece, first, n_tiles);
+      if (wg_thread == 0 && first < n_tiles) {  // its tiles first, first + 2, ...
+        next_block = issue_first_tiles<kTileStages / kWarpgroups, kWarpgroups>(
+            first, n_tiles, [&](int t) { return fetch_block(piece, t); },
+            [&](int t, int32_t block) { issue(piece, t, block); });
       }
     };
     if constexpr (kFp8) {

@@ -62,6 +62,29 @@ __device__ __forceinline__ void load_tile(const cuda::DecodeParams& p, const CUt
   }
 }
 
+// Issues tiles first, first + kStride, ... (kCount of them, those below n_tiles) of a piece, their
+// blocks read together (one round trip, not one after another), and returns the block of the tile
+// after them (0 past the piece's end). fetch(t): tile t's cache block; issue(t, block): its load.
+template <int kCount, int kStride, typename Fetch, typename Issue>
+__device__ __forceinline__ int32_t issue_first_tiles(int first, int n_tiles, Fetch&& fetch, Issue&& issue) {
+  int32_t blocks[kCount];
+#pragma unroll
+  for (int k = 0; k < kCount; ++k) {
+    const int t = first + k * kStride;
+    blocks[k] = t < n_tiles ? fetch(t) : 0;
+  }
+  const int after = first + kCount * kStride;
+  const int32_t next = after < n_tiles ? fetch(after) : 0;
+#pragma unroll
+  for (int k = 0; k < kCount; ++k) {
+    const int t = first + k * kStride;
+    if (t < n_tiles) {
+      issue(t, blocks[k]);
+    }
+  }
+  return next;
+}
+
 // Multiplies the thread's two accumulator rows (d[4 j + e], row half e / 2) by their factors.
 template <int N>
 __device__ __forceinline__ void scale_rows(float (&d)[N], float factor0, float factor1) {
