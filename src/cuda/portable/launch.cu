@@ -81,9 +81,8 @@ int ctas_per_sm(const KernelConfig& config) {
   int ctas = 0;
   dispatch(config, DType::bf16, CacheFormat::plain, [&]<class Tr>() {
     constexpr int kSmem = sizeof(typename Tr::Shared);
-    auto* kernel = &decode_kernel<Tr>;
-    OPENMLA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-    OPENMLA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, kThreads, kSmem));
+    cuda::allow_shared_memory<&decode_kernel<Tr>, kSmem>();
+    OPENMLA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, &decode_kernel<Tr>, kThreads, kSmem));
   });
   return ctas;
 }
@@ -101,9 +100,8 @@ void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat fo
                   static_cast<unsigned>(h_kv));
   dispatch(config, dtype, format, [&]<class Tr>() {
     constexpr int kSmem = sizeof(typename Tr::Shared);
-    auto* kernel = &decode_kernel<Tr>;
-    OPENMLA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-    cuda::launch_kernel(kernel, grid, dim3(kThreads), kSmem, stream, false, params);
+    cuda::allow_shared_memory<&decode_kernel<Tr>, kSmem>();
+    cuda::launch_kernel(&decode_kernel<Tr>, grid, dim3(kThreads), kSmem, stream, false, params);
   });
 }
 

@@ -2,9 +2,6 @@
 // The launches of one element type's Hopper kernels; included by one file per element type
 // (instantiations/).
 
-#include <array>
-#include <mutex>
-
 #include "../common/cuda_check.h"
 #include "../common/launch_ex.h"
 #include "kernel.cuh"
@@ -12,30 +9,12 @@
 
 namespace openmla::sm90 {
 
-// The kernels need more than 48 KB of shared memory: opt in once per kernel and device (the
-// attribute belongs to the device's context), not on every launch.
-template <auto* kKernel, int kBytes>
-void allow_shared_memory() {
-  constexpr int kMaxDevices = 64;
-  static std::array<std::once_flag, kMaxDevices> once;
-  int device = 0;
-  OPENMLA_CUDA_CHECK(cudaGetDevice(&device));
-  const auto set = [] {
-    OPENMLA_CUDA_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
-  };
-  if (device >= 0 && device < kMaxDevices) {
-    std::call_once(once[device], set);
-  } else {
-    set();
-  }
-}
-
 // The decode kernel follows the status reset (a memset), so it is launched without programmatic
 // dependence; it lets the combine kernel launch early instead.
 template <typename T>
 void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename Traits<T>::AsymmetricShared);
-  allow_shared_memory<&asymmetric_kernel<T>, kBytes>();
+  cuda::allow_shared_memory<&asymmetric_kernel<T>, kBytes>();
   cuda::launch_kernel(&asymmetric_kernel<T>, grid, dim3(kThreads), kBytes, stream, false, params, tile_map);
 }
 
@@ -43,7 +22,7 @@ template <typename T, CacheFormat kFormat>
 void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& raw_map, dim3 grid,
                            cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename AsymmetricCta<T, kFormat>::Shared);
-  allow_shared_memory<&asymmetric_fp8_kernel<T, kFormat>, kBytes>();
+  cuda::allow_shared_memory<&asymmetric_fp8_kernel<T, kFormat>, kBytes>();
   cuda::launch_kernel(&asymmetric_fp8_kernel<T, kFormat>, grid, dim3(kWideFp8Threads), kBytes, stream, false, params,
                       raw_map);
 }
@@ -51,7 +30,7 @@ void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& 
 template <typename T, int kRows, CacheFormat kFormat>
 void launch_narrow(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename NarrowCta<T, kRows, kFormat>::Shared);
-  allow_shared_memory<&narrow_kernel<T, kRows, kFormat>, kBytes>();
+  cuda::allow_shared_memory<&narrow_kernel<T, kRows, kFormat>, kBytes>();
   cuda::launch_kernel(&narrow_kernel<T, kRows, kFormat>, grid, dim3(kThreads), kBytes, stream, false, params, tile_map);
 }
 
@@ -59,7 +38,7 @@ template <typename T>
 void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& low_map, const CUtensorMap& high_map, dim3 grid,
                    cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename Traits<T>::SeesawShared);
-  allow_shared_memory<&seesaw_kernel<T>, kBytes>();
+  cuda::allow_shared_memory<&seesaw_kernel<T>, kBytes>();
   cuda::launch_kernel(&seesaw_kernel<T>, grid, dim3(kThreads), kBytes, stream, false, params, low_map, high_map);
 }
 
