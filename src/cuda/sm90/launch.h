@@ -23,8 +23,8 @@ const char* plan_unsupported(const PlanConfig& config);
 
 // Why the Hopper kernel cannot serve the decode `args` (already checked by the API and the CUDA
 // backend), or nullptr: the device, the decode's page size (a multiple of 64), then a cache that a
-// tensor map cannot describe. Throws
-// openmla::Error where it could serve it but OPENMLA_SM90_SCHEDULE names no schedule.
+// tensor map cannot describe. Throws openmla::Error where it could serve it but OPENMLA_SM90_SCHEDULE
+// names no schedule.
 const char* decode_unsupported(const DecodeArgs& args);
 
 // 64-row m-tiles of `rows` packed query rows per KV head.

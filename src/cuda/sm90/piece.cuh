@@ -41,9 +41,9 @@ __device__ __forceinline__ int page_token(const cuda::DecodeParams& p, int key) 
 // Loads the tile of 64 keys from key0 of the piece (cache block `block`) into `stage` with TMA,
 // completing mbarrier `full` with its kBytes: 9 chunks of 16-bit values (kTileBytes) or raw FP8
 // pieces from piece chunk0 on (a rank-5 map, sm90/launch.h make_cache_map, make_fp8_chunk_map: chunk0
-// is its third coordinate), or 64 raw FP8 tokens (a rank-4 map, make_fp8_cache_map). A block outside [0, num_blocks) is
-// never read: `full` gets a plain arrival (no bytes), the consumers run on over stale data, and `bad_page` marks the
-// piece, whose rows are then written as NaN.
+// is its third coordinate), or 64 raw FP8 tokens (a rank-4 map, make_fp8_cache_map). A block outside
+// [0, num_blocks) is never read: `full` gets a plain arrival (no bytes), the consumers run on over
+// stale data, and `bad_page` marks the piece, whose rows are then written as NaN.
 template <int kBytes = kTileBytes, int kRank = 5>
 __device__ __forceinline__ void load_tile(const cuda::DecodeParams& p, const CUtensorMap* map, uint32_t stage,
                                           uint32_t full, int key0, int kv_head, int32_t block, uint64_t policy,
