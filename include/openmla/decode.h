@@ -67,7 +67,7 @@ struct DecodeArgs {
   Kernel kernel = Kernel::automatic;
 };
 
-// Bytes of workspace that decode needs: split partials and the device status word. `config` describes
+// Bytes of workspace that decode needs: split partials and the device status record. `config` describes
 // the decode (its batch, s_q and h_q) with the plan's num_parts; plan->config itself serves when the
 // plan was made with the decode's s_q and h_q.
 int64_t workspace_size(const PlanConfig& config, int64_t d_v);

@@ -27,6 +27,7 @@ void check_args(const DecodeArgs& args);  // what the CUDA kernels need beyond t
 Kernel select_kernel(const DecodeArgs& args);
 void plan(const PlanConfig& config, const TensorView& cache_seqlens, void* buffer, void* stream);
 void decode(const DecodeArgs& args, float scale);
-int32_t read_status_word(const Buffer& workspace, void* stream);
+// Copies words [first, first + n) of a device buffer to `words`, then synchronizes `stream`.
+void read_words(const Buffer& buffer, int64_t first, int64_t n, int32_t* words, void* stream);
 
 }  // namespace openmla::cuda

@@ -1,7 +1,9 @@
 #include "openmla/decode.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "../core/schedule.h"
 #include "../core/status.h"
@@ -34,14 +36,16 @@ int64_t workspace_bytes(int64_t batch, int64_t num_parts, int64_t s_q, int64_t h
   int64_t rows = 0;
   int64_t out_bytes = 0;
   int64_t bytes = 0;
+  int64_t record_bytes = 0;  // at least 4 * workspace::record_words (num_parts >= 1)
   // The layout's terms, each rounded up by at most its alignment (workspace.h).
   if (!detail::checked_product({splits, s_q, h_q}, rows) || !detail::checked_product({rows, d_v, 4}, out_bytes) ||
-      !detail::checked_sum({out_bytes, rows * 4, 2 * workspace::kStatusBytes}, bytes)) {
+      !detail::checked_product({num_parts, s_q * h_q + h_q, 8}, record_bytes) ||
+      !detail::checked_sum({out_bytes, rows * 4, record_bytes, 3 * workspace::kAlignment}, bytes)) {
     fail("workspace", "a size below 2^63 bytes",
          "b = " + std::to_string(batch) + ", num_parts = " + std::to_string(num_parts) +
              ", s_q = " + std::to_string(s_q) + ", h_q = " + std::to_string(h_q) + " and d_v = " + std::to_string(d_v));
   }
-  return workspace::layout(splits, s_q, h_q, d_v).bytes;
+  return workspace::layout(num_parts, splits, s_q, h_q, d_v).bytes;
 }
 
 void check_plan(const DecodeArgs& a) {
@@ -97,8 +101,8 @@ void check_memory(const DecodeArgs& a, int64_t workspace_need) {
   detail::check_no_self_overlap("lse", a.lse);
   const detail::Named q{"q", span_of("q", a.q)};
   const detail::Named k_cache{"k_cache", span_of("k_cache", a.k_cache)};
-  const detail::Named k_scale{"k_scale", detail::has_scale(a.cache_format) ? span_of("k_scale", a.k_scale)
-                                                                           : detail::Span{}};
+  const detail::Named k_scale{"k_scale",
+                              detail::has_scale(a.cache_format) ? span_of("k_scale", a.k_scale) : detail::Span{}};
   const detail::Named block_table{"block_table", span_of("block_table", a.block_table)};
   const detail::Named cache_seqlens{"cache_seqlens", span_of("cache_seqlens", a.cache_seqlens)};
   const PlanConfig& c = a.plan->config;
@@ -235,6 +239,43 @@ Kernel selected_kernel(const DecodeArgs& args) {
   return cuda::select_kernel(args);
 }
 
+namespace {
+
+// Words [first, first + n) of a status buffer or workspace, from the host or the device.
+std::vector<int32_t> read_words(const Buffer& buffer, int64_t first, int64_t n, void* stream) {
+  std::vector<int32_t> words(static_cast<size_t>(n));
+  if (buffer.device.type == DeviceType::cpu) {
+    std::copy_n(static_cast<const int32_t*>(buffer.data) + first, n, words.begin());
+  } else {
+    cuda::read_words(buffer, first, n, words.data(), stream);
+  }
+  return words;
+}
+
+// The status a buffer holds: one word, or a decode's record of one word per CTA (core/status.h).
+int32_t status_word(const Buffer& buffer, void* stream) {
+  const std::vector<int32_t> header = read_words(buffer, 0, 1, stream);
+  if (header[0] != status::kRecordMagic) {
+    return header[0];
+  }
+  // Words the buffer has room for after the header.
+  const int64_t capacity = buffer.bytes / 4 - status::kRecordHeaderWords;
+  if (capacity < 0) {
+    fail("workspace",
+         "a status word or a decode's status record (>= " + std::to_string(4 * status::kRecordHeaderWords) + " bytes)",
+         "a record's first word in " + std::to_string(buffer.bytes) + " bytes");
+  }
+  const int64_t n = read_words(buffer, 1, 1, stream)[0];
+  if (n < 0 || n > capacity) {
+    fail("workspace", "a status record of 0 to " + std::to_string(capacity) + " words (the buffer's size)",
+         std::to_string(n) + " words");
+  }
+  const std::vector<int32_t> words = read_words(buffer, status::kRecordHeaderWords, n, stream);
+  return status::first_offence(words.data(), n);
+}
+
+}  // namespace
+
 DecodeStatus read_status(const Buffer& workspace, void* stream) {
   if (workspace.data == nullptr) {
     fail("workspace", "a non-null data pointer", "nullptr");
@@ -242,9 +283,7 @@ DecodeStatus read_status(const Buffer& workspace, void* stream) {
   if (workspace.bytes < static_cast<int64_t>(sizeof(int32_t))) {
     fail("workspace", ">= 4 bytes (the status word)", std::to_string(workspace.bytes) + " bytes");
   }
-  const int32_t word = workspace.device.type == DeviceType::cpu ? *static_cast<const int32_t*>(workspace.data)
-                                                                : cuda::read_status_word(workspace, stream);
-  const status::Decoded decoded = status::decode(word);
+  const status::Decoded decoded = status::decode(status_word(workspace, stream));
   return DecodeStatus{static_cast<StatusCode>(decoded.code), decoded.batch};
 }
 

@@ -19,6 +19,6 @@ void check_args(const DecodeArgs&) { refuse(); }
 Kernel select_kernel(const DecodeArgs&) { refuse(); }
 void plan(const PlanConfig&, const TensorView&, void*, void*) { refuse(); }
 void decode(const DecodeArgs&, float) { refuse(); }
-int32_t read_status_word(const Buffer&, void*) { refuse(); }
+void read_words(const Buffer&, int64_t, int64_t, int32_t*, void*) { refuse(); }
 
 }  // namespace openmla::cuda

@@ -1,8 +1,9 @@
 #pragma once
-// The device status word: the first offence a decode found in values that live on the device
-// (cache_seqlens, block_table, the plan buffer), kept in the workspace's first slot; write_cache keeps
-// its out-of-range slots in a word of its own, with the token index as `batch`. Encoding and
-// decoding live here together; the public StatusCode (openmla/decode.h) has the same values.
+// The device status word: the first offence found in values that live on the device (cache_seqlens,
+// block_table, the plan buffer). A decode keeps one word per kernel CTA in its workspace (the record
+// below); write_cache keeps its out-of-range slots in a word of its own, with the token index as
+// `batch`. Encoding and decoding live here together; the public StatusCode (openmla/decode.h) has the
+// same values.
 
 #include <cstdint>
 
@@ -50,6 +51,27 @@ OPENMLA_HD Decoded decode(int32_t word) {
   // Floor division: the words of kNoSequence are negative.
   const int32_t batch = word >= 0 ? word / kCodeRadix : -((-word + kCodeRadix - 1) / kCodeRadix);
   return Decoded{word - batch * kCodeRadix, batch};
+}
+
+// A decode's record at the start of its workspace, rewritten whole by every decode so that nothing has
+// to reset it between decodes (no memset on the hot path):
+//   int32 kRecordMagic
+//   int32 n                  the CTAs of the last decode (0: an empty step)
+//   int32 word[n]            CTA c's first offence, kOkWord if none: each CTA sets its own word at its
+//                            start and only that CTA updates it
+// The decode's status is the least word (the lowest sequence, as one shared word would keep). A word 0
+// other than kRecordMagic is a single status word (write_cache's buffer, or kOkWord for an empty step).
+// kRecordMagic lies below every encoded offence (>= encode(kNoSequence, 0)) and is not kOkWord.
+inline constexpr int32_t kRecordMagic = INT32_MIN;
+inline constexpr int64_t kRecordHeaderWords = 2;
+
+// The first offence among a record's words (kOkWord when none).
+OPENMLA_HD int32_t first_offence(const int32_t* words, int64_t n) {
+  int32_t first = kOkWord;
+  for (int64_t i = 0; i < n; ++i) {
+    first = words[i] < first ? words[i] : first;
+  }
+  return first;
 }
 
 }  // namespace openmla::status

@@ -177,7 +177,7 @@ void check_values(const DecodeArgs& a) {
 
 void decode(const DecodeArgs& a, float scale) {
   char* base = static_cast<char*>(a.workspace.data);
-  *reinterpret_cast<int32_t*>(base) = status::kOkWord;
+  *reinterpret_cast<int32_t*>(base) = status::kOkWord;  // checked up front: nothing to record
   const PlanConfig& c = a.plan->config;
   const int64_t b = c.batch;
   if (b == 0) {
@@ -187,7 +187,8 @@ void decode(const DecodeArgs& a, float scale) {
   const int64_t rows = s_q * a.q.sizes[2];
   const schedule::View plan = schedule::view(a.plan->buffer.data, b, c.num_parts);
   const schedule::Line line = schedule::line_of(plan, b, c.num_parts);
-  const workspace::Layout ws = workspace::layout(schedule::max_splits(b, c.num_parts), s_q, a.q.sizes[2], a.d_v);
+  const workspace::Layout ws =
+      workspace::layout(c.num_parts, schedule::max_splits(b, c.num_parts), s_q, a.q.sizes[2], a.d_v);
   auto* partial_lse = reinterpret_cast<float*>(base + ws.lse_offset);  // [max_splits, s_q, h_q]
   auto* partial_out = reinterpret_cast<float*>(base + ws.out_offset);  // [max_splits, s_q, h_q, d_v]
   auto split_slot = [&](int64_t index) {

@@ -1,6 +1,6 @@
-// The CUDA backend behind src/api: device checks, the plan kernel, and decode = status reset, the
-// Hopper kernel where it serves the call or else the portable kernel, and the combine when the plan
-// splits any sequence.
+// The CUDA backend behind src/api: device checks, the plan kernel, and decode = the Hopper kernel
+// where it serves the call or else the portable kernel, then the combine when the plan splits any
+// sequence. The decode kernel writes the workspace's status record itself (core/status.h): no reset.
 
 #include <cuda_runtime.h>
 
@@ -59,7 +59,8 @@ DecodeParams make_params(const DecodeArgs& a, float scale) {
   const int64_t s_q = a.q.sizes[1];
   const int64_t h_q = a.q.sizes[2];
   const int64_t page_size = a.k_cache.sizes[1];
-  const workspace::Layout ws = workspace::layout(schedule::max_splits(c.batch, c.num_parts), s_q, h_q, a.d_v);
+  const workspace::Layout ws =
+      workspace::layout(c.num_parts, schedule::max_splits(c.batch, c.num_parts), s_q, h_q, a.d_v);
   char* base = static_cast<char*>(a.workspace.data);
   const int64_t group = h_q / a.k_cache.sizes[2];
   return DecodeParams{
@@ -213,9 +214,10 @@ void decode(const DecodeArgs& a, float scale) {
   const int device = a.q.device.index;
   DeviceScope scope(device);
   const auto stream = static_cast<cudaStream_t>(a.stream);
-  OPENMLA_CUDA_CHECK(cudaMemsetAsync(a.workspace.data, status::kOkByte, sizeof(int32_t), stream));
   if (a.q.sizes[0] == 0) {
-    return;  // an empty step: no kernel, nothing read
+    // An empty step: no kernel, nothing read; the workspace's status becomes the single word "ok".
+    OPENMLA_CUDA_CHECK(cudaMemsetAsync(a.workspace.data, status::kOkByte, sizeof(int32_t), stream));
+    return;
   }
   const DecodeParams params = make_params(a, scale);
   const Kernel kernel = select_kernel(a);
@@ -233,14 +235,13 @@ void decode(const DecodeArgs& a, float scale) {
   }
 }
 
-int32_t read_status_word(const Buffer& workspace, void* stream) {
-  require_device("workspace.device", workspace.device.index);
-  DeviceScope scope(workspace.device.index);
-  int32_t word = 0;
+void read_words(const Buffer& buffer, int64_t first, int64_t n, int32_t* words, void* stream) {
+  require_device("workspace.device", buffer.device.index);
+  DeviceScope scope(buffer.device.index);
   const auto s = static_cast<cudaStream_t>(stream);
-  OPENMLA_CUDA_CHECK(cudaMemcpyAsync(&word, workspace.data, sizeof(word), cudaMemcpyDeviceToHost, s));
+  const auto* source = static_cast<const int32_t*>(buffer.data) + first;
+  OPENMLA_CUDA_CHECK(cudaMemcpyAsync(words, source, n * sizeof(int32_t), cudaMemcpyDeviceToHost, s));
   OPENMLA_CUDA_CHECK(cudaStreamSynchronize(s));
-  return word;
 }
 
 }  // namespace openmla::cuda

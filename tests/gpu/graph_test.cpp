@@ -87,6 +87,63 @@ TEST(GpuGraph, CapturedStepReplaysWithNewLengths) {
   }
 }
 
+TEST(GpuGraph, DecodeCapturesKernelsOnly) {
+  // A decode adds only its kernels to a captured step: no memset or other node per layer (the status
+  // record is rewritten by the decode kernel itself), on every kernel this machine has.
+  OPENMLA_REQUIRE_GPU();
+  const Problem problem = make_problem({.b = 3, .h_q = 64, .s_k = 3000, .seed = 103});
+  const DeviceProblem device = upload(problem);
+  const Device gpu{DeviceType::cuda, 0};
+  const PlanConfig config = gpu_plan_config(problem);
+  DeviceBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
+  const Plan plan = openmla::plan(config, device.seqlens_view(problem),
+                                  Buffer{plan_memory.data(), static_cast<int64_t>(plan_memory.bytes()), gpu});
+  const int64_t workspace_bytes = workspace_size(config, 512);
+  DeviceBuffer workspace(static_cast<size_t>(workspace_bytes));
+  Output output = make_output(problem.spec);
+  DeviceBuffer out(output.out.size() * 2);
+  DeviceBuffer lse(output.lse.size() * 4);
+  const support::Stream owned_stream = support::make_stream();
+  cudaStream_t stream = owned_stream.get();
+  for (const Kernel kernel : kernels_here()) {
+    SCOPED_TRACE(kernel_name(kernel));
+    DecodeArgs args;
+    args.q = device.q_view(problem);
+    args.k_cache = device.k_cache_view(problem);
+    args.block_table = device.block_table_view(problem);
+    args.cache_seqlens = device.seqlens_view(problem);
+    args.plan = &plan;
+    args.workspace = Buffer{workspace.data(), workspace_bytes, gpu};
+    args.out = on_gpu(output.out_view(), out.data());
+    args.lse = on_gpu(output.lse_view(), lse.data());
+    args.kernel = kernel;
+    args.stream = stream;
+    cudaGraph_t graph;
+    SUPPORT_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    decode(args);
+    SUPPORT_CUDA(cudaStreamEndCapture(stream, &graph));
+    size_t count = 0;
+    SUPPORT_CUDA(cudaGraphGetNodes(graph, nullptr, &count));
+    std::vector<cudaGraphNode_t> nodes(count);
+    SUPPORT_CUDA(cudaGraphGetNodes(graph, nodes.data(), &count));
+    EXPECT_EQ(count, 2u) << "the decode kernel and the combine";
+    for (cudaGraphNode_t node : nodes) {
+      cudaGraphNodeType type;
+      SUPPORT_CUDA(cudaGraphNodeGetType(node, &type));
+      EXPECT_EQ(type, cudaGraphNodeTypeKernel);
+    }
+    cudaGraphExec_t exec;
+    SUPPORT_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+    SUPPORT_CUDA(cudaGraphLaunch(exec, stream));
+    EXPECT_EQ(read_status(args.workspace, stream).code, StatusCode::ok);
+    out.download(output.out.data(), out.bytes());
+    lse.download(output.lse.data(), lse.bytes());
+    EXPECT_TRUE(matches(gpu_reference(problem, device), output.out_view(), output.lse_view()));
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+  }
+}
+
 TEST(GpuGraph, EmptyBatchUnderCapture) {
   // An engine's padded step with no sequence: plan and decode of b = 0 capture into a graph (no kernel
   // is needed) with null pointers in the views of zero size, and replay.

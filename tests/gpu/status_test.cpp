@@ -54,6 +54,38 @@ TEST(GpuStatus, NegativeLengthAndFirstOffence) {
   EXPECT_EQ(run.status.batch, 3);
 }
 
+TEST(GpuStatus, NextDecodeRewritesTheRecord) {
+  // No reset between decodes: each decode's CTAs rewrite the workspace's record, so an offence is
+  // reported by the decode that met it and forgotten by the next one, on every kernel and with a
+  // grid smaller than the one before (words of the larger grid stay behind the record's end).
+  OPENMLA_REQUIRE_GPU();
+  const Problem problem = make_problem({.b = 4, .h_q = 128, .s_k = 700, .seed = 94});
+  DeviceProblem device = upload(problem);
+  const Problem narrow = make_problem({.b = 4, .h_q = 16, .s_k = 700, .seed = 94});
+  DeviceProblem narrow_device = upload(narrow);
+  const PlanConfig config = gpu_plan_config(problem);
+  DeviceBuffer workspace(static_cast<size_t>(workspace_size(config, 512)));
+  const Buffer shared_workspace{workspace.data(), static_cast<int64_t>(workspace.bytes()), {DeviceType::cuda, 0}};
+  const AdjustArgs use_shared = [&](DecodeArgs& args) { args.workspace = shared_workspace; };
+  for (const Kernel kernel : kernels_here()) {
+    SCOPED_TRACE(kernel_name(kernel));
+    const int32_t bad_page = 1 << 29;
+    device.block_table.upload(&bad_page, 4, static_cast<size_t>(3 * problem.max_blocks_per_seq + 2) * 4);
+    const GpuRun bad = gpu_decode(problem, device, 0, kernel, use_shared);
+    EXPECT_EQ(bad.status.code, StatusCode::page_out_of_range);
+    EXPECT_EQ(bad.status.batch, 3);
+    device.block_table.upload(problem.block_table.data(), problem.block_table.size() * 4);
+    EXPECT_EQ(gpu_decode(problem, device, 0, kernel, use_shared).status.code, StatusCode::ok);
+    narrow_device.block_table.upload(&bad_page, 4, static_cast<size_t>(1 * narrow.max_blocks_per_seq) * 4);
+    const GpuRun narrow_bad = gpu_decode(narrow, narrow_device, 20, kernel, use_shared);
+    EXPECT_EQ(narrow_bad.status.code, StatusCode::page_out_of_range);
+    EXPECT_EQ(narrow_bad.status.batch, 1);
+    narrow_device.block_table.upload(narrow.block_table.data(), narrow.block_table.size() * 4);
+    EXPECT_EQ(gpu_decode(narrow, narrow_device, 20, kernel, use_shared).status.code, StatusCode::ok);
+    EXPECT_EQ(gpu_decode(problem, device, 0, kernel, use_shared).status.code, StatusCode::ok);
+  }
+}
+
 TEST(GpuStatus, CleanRunReportsOk) {
   OPENMLA_REQUIRE_GPU();
   const Problem problem = make_problem({.b = 3, .h_q = 16, .s_k = 200, .seed = 93});

@@ -30,7 +30,7 @@ struct DecodeParams {
   float* lse;  // [b, h_q, s_q]
   int64_t lse_stride_b, lse_stride_h, lse_stride_s;
 
-  int32_t* status;      // workspace status word
+  int32_t* status;      // the workspace's status record (core/status.h), one word per CTA after its header
   float* partial_lse;   // [max_splits, s_q, h_q]
   float* partial_out;   // [max_splits, s_q, h_q, kDV]
   schedule::View plan;  // the plan buffer's arrays: checked as they are read (core/pieces.h)

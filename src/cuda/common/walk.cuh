@@ -1,7 +1,8 @@
 #pragma once
 // The walk of a decode kernel's CTA over the pieces of its plan part (core/pieces.h), shared by every
 // decode kernel: an offence of the whole plan is recorded once per CTA, naming no sequence; each
-// piece's own offence is the kernel's to record as it writes that piece's rows.
+// piece's own offence is the kernel's to record (record_offence) as it writes that piece's rows.
+// Thread 0 starts the CTA's word of the status record before its walk and makes every record.
 
 #include "../../core/pieces.h"
 #include "../../core/status.h"
@@ -39,12 +40,36 @@ __device__ __forceinline__ void prefetch_walk(const DecodeParams& p, int part) {
   }
 }
 
+// The CTA's word of the workspace's status record (core/status.h): one per CTA of the grid.
+__device__ __forceinline__ int32_t* status_word(const DecodeParams& p) {
+  const int64_t cta =
+      blockIdx.x + static_cast<int64_t>(gridDim.x) * (blockIdx.y + static_cast<int64_t>(gridDim.y) * blockIdx.z);
+  return p.status + status::kRecordHeaderWords + cta;
+}
+
+// Thread 0, before anything is recorded: the CTA's word says "ok" and CTA 0 writes the record's header.
+// Every record of the CTA is thread 0's and comes later (record_offence), so program order keeps it
+// after this store; no word is shared between CTAs, so nothing resets the record between decodes.
+__device__ __forceinline__ void start_status(const DecodeParams& p) {
+  *status_word(p) = status::kOkWord;
+  if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0) {
+    p.status[0] = status::kRecordMagic;
+    p.status[1] = static_cast<int32_t>(gridDim.x * gridDim.y * gridDim.z);
+  }
+}
+
+// Thread 0: keeps the first offence (the lowest encoded word, status.h) in the CTA's word.
+__device__ __forceinline__ void record_offence(const DecodeParams& p, int32_t word) { atomicMin(status_word(p), word); }
+
 // Calls run(piece) for every piece of plan part `part`, in order.
 template <typename Run>
 __device__ __forceinline__ void for_each_piece(const DecodeParams& p, int part, Run&& run) {
+  if (threadIdx.x == 0) {
+    start_status(p);
+  }
   const schedule::Walk walk = schedule::walk_part(p.plan, p.batch, p.num_parts, part);
   if (walk.status != status::kOk && threadIdx.x == 0) {
-    atomicMin(p.status, status::encode(status::kNoSequence, walk.status));
+    record_offence(p, status::encode(status::kNoSequence, walk.status));
   }
   const schedule::Lengths lengths{
       .seqlens = p.seqlens, .stride = p.seqlens_stride, .page_size = p.page_size, .max_blocks = p.max_blocks};
@@ -136,11 +161,12 @@ __device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int
   }
   sync_cta<kBarrier>();  // the copy is complete
   if (kWithWalker && threadIdx.x == 0) {
+    start_status(p);
     const int32_t* fields =
         walk_copied(p) ? shared.copy.part : p.plan.parts + static_cast<int64_t>(part) * schedule::kPartFields;
     shared.walk = schedule::walk_part(walk_view(p, shared.copy), p.batch, p.num_parts, part, fields);
     if (shared.walk.status != status::kOk) {
-      atomicMin(p.status, status::encode(status::kNoSequence, shared.walk.status));
+      record_offence(p, status::encode(status::kNoSequence, shared.walk.status));
     }
   }
   sync_cta<kBarrier>();

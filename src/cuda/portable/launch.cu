@@ -92,8 +92,8 @@ int64_t m_tiles(int64_t rows, const KernelConfig& config) {
   return (rows + m - 1) / m;
 }
 
-// The decode kernel follows the status reset (a memset), so it is launched without programmatic
-// dependence; it lets the combine kernel launch early instead.
+// The decode kernel is launched without programmatic dependence (it reads what the kernels before it
+// wrote from its first instruction on); it lets the combine kernel launch early instead.
 void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat format, const KernelConfig& config,
                    int64_t num_parts, int64_t h_kv, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(m_tiles(params.rows, config)), static_cast<unsigned>(num_parts),

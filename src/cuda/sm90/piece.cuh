@@ -15,6 +15,7 @@
 #include "../common/ptx/mbarrier.cuh"
 #include "../common/ptx/tma.cuh"
 #include "../common/row_result.cuh"
+#include "../common/walk.cuh"
 #include "layout.cuh"
 
 namespace openmla::sm90 {
@@ -167,12 +168,12 @@ __device__ void write_rows(const cuda::DecodeParams& p, const Piece& piece, int 
   }
 }
 
-// The atomicMin of the piece's offence into the status word (thread 0) and whether its rows are NaN.
+// The piece's offence into the CTA's status word (thread 0) and whether its rows are NaN.
 __device__ __forceinline__ bool report_piece(const cuda::DecodeParams& p, const Piece& piece, int bad_page) {
   const bool bad = piece.status != status::kOk || bad_page != 0;
   if (bad && threadIdx.x == 0) {
     const int code = piece.status != status::kOk ? piece.status : status::kPageOutOfRange;
-    atomicMin(p.status, status::encode(piece.seq, code));
+    cuda::record_offence(p, status::encode(piece.seq, code));
   }
   return bad;
 }
