@@ -9,13 +9,15 @@
 
 namespace openmla::sm90 {
 
-// The decode kernel follows the status reset (a memset), so it is launched without programmatic
-// dependence; it lets the combine kernel launch early instead.
+// The decode kernels are launched with programmatic dependence (they run only on compute capability
+// 9.0, which has it): a kernel may be placed on the SMs while the kernel before it on the stream
+// finishes, and waits for that kernel's completion (griddepcontrol.wait, kernel.cuh) before its first
+// access to global memory. It lets the combine kernel launch early in turn.
 template <typename T>
 void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename Traits<T>::AsymmetricShared);
   cuda::allow_shared_memory<&asymmetric_kernel<T>, kBytes>();
-  cuda::launch_kernel(&asymmetric_kernel<T>, grid, dim3(kThreads), kBytes, stream, false, params, tile_map);
+  cuda::launch_kernel(&asymmetric_kernel<T>, grid, dim3(kThreads), kBytes, stream, true, params, tile_map);
 }
 
 template <typename T, CacheFormat kFormat>
@@ -23,7 +25,7 @@ void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& 
                            cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename AsymmetricCta<T, kFormat>::Shared);
   cuda::allow_shared_memory<&asymmetric_fp8_kernel<T, kFormat>, kBytes>();
-  cuda::launch_kernel(&asymmetric_fp8_kernel<T, kFormat>, grid, dim3(kWideFp8Threads), kBytes, stream, false, params,
+  cuda::launch_kernel(&asymmetric_fp8_kernel<T, kFormat>, grid, dim3(kWideFp8Threads), kBytes, stream, true, params,
                       raw_map);
 }
 
@@ -31,7 +33,7 @@ template <typename T, int kRows, CacheFormat kFormat>
 void launch_narrow(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename NarrowCta<T, kRows, kFormat>::Shared);
   cuda::allow_shared_memory<&narrow_kernel<T, kRows, kFormat>, kBytes>();
-  cuda::launch_kernel(&narrow_kernel<T, kRows, kFormat>, grid, dim3(kThreads), kBytes, stream, false, params, tile_map);
+  cuda::launch_kernel(&narrow_kernel<T, kRows, kFormat>, grid, dim3(kThreads), kBytes, stream, true, params, tile_map);
 }
 
 template <typename T>
@@ -39,7 +41,7 @@ void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& low_map,
                    cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename Traits<T>::SeesawShared);
   cuda::allow_shared_memory<&seesaw_kernel<T>, kBytes>();
-  cuda::launch_kernel(&seesaw_kernel<T>, grid, dim3(kThreads), kBytes, stream, false, params, low_map, high_map);
+  cuda::launch_kernel(&seesaw_kernel<T>, grid, dim3(kThreads), kBytes, stream, true, params, low_map, high_map);
 }
 
 }  // namespace openmla::sm90

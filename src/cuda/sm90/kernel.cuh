@@ -25,6 +25,7 @@ namespace openmla::sm90 {
 // Every piece of plan part blockIdx.y, in order, with the schedule `cta`.
 template <typename Cta>
 __device__ __forceinline__ void run_part(const cuda::DecodeParams& p, Cta& cta, cuda::SharedWalk& walk) {
+  ptx::grid_dependency_wait();  // every input may come from the kernel before (launched dependent: instance.cuh)
   cta.init();
   cuda::for_each_piece_shared(p, static_cast<int>(blockIdx.y), walk, [&](const Piece& piece) { cta.run(piece); });
   ptx::launch_dependents();  // the combine kernel may start launching
@@ -53,6 +54,7 @@ __global__ void __launch_bounds__(kWideFp8Threads, 1)
   extern __shared__ __align__(1024) char smem[];
   auto& s = *reinterpret_cast<typename Cta::Shared*>(smem);
   Cta cta{p, &raw_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
+  ptx::grid_dependency_wait();  // as in run_part
   cta.init();
   const int part = static_cast<int>(blockIdx.y);
   if (threadIdx.x >= kThreads) {
