@@ -40,36 +40,56 @@ __device__ __forceinline__ void prefetch_walk(const DecodeParams& p, int part) {
   }
 }
 
+// The CTA's index in the grid (x fastest) and the grid's CTAs, from one volatile read of the special
+// registers: the compiler cannot merge it with the kernel's own uses of blockIdx and keep those values
+// live across the kernel (which pushed the FP8 asymmetric kernel to spill).
+struct GridPlace {
+  int64_t cta;
+  int64_t ctas;
+};
+__device__ __forceinline__ GridPlace grid_place() {
+  uint32_t x, y, z, nx, ny, nz;
+  asm volatile(
+      "mov.u32 %0, %%ctaid.x;\n"
+      "mov.u32 %1, %%ctaid.y;\n"
+      "mov.u32 %2, %%ctaid.z;\n"
+      "mov.u32 %3, %%nctaid.x;\n"
+      "mov.u32 %4, %%nctaid.y;\n"
+      "mov.u32 %5, %%nctaid.z;\n"
+      : "=r"(x), "=r"(y), "=r"(z), "=r"(nx), "=r"(ny), "=r"(nz));
+  return GridPlace{x + static_cast<int64_t>(nx) * (y + static_cast<int64_t>(ny) * z),
+                   static_cast<int64_t>(nx) * ny * nz};
+}
+
 // The CTA's word of the workspace's status record (core/status.h): one per CTA of the grid.
 __device__ __forceinline__ int32_t* status_word(const DecodeParams& p) {
-  const int64_t cta =
-      blockIdx.x + static_cast<int64_t>(gridDim.x) * (blockIdx.y + static_cast<int64_t>(gridDim.y) * blockIdx.z);
-  return p.status + status::kRecordHeaderWords + cta;
+  return p.status + status::kRecordHeaderWords + grid_place().cta;
 }
 
 // Thread 0, before anything is recorded: the CTA's word says "ok" and CTA 0 writes the record's header.
 // Every record of the CTA is thread 0's and comes later (record_offence), so program order keeps it
 // after this store; no word is shared between CTAs, so nothing resets the record between decodes.
-__device__ __forceinline__ void start_status(const DecodeParams& p) {
-  *status_word(p) = status::kOkWord;
-  if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0) {
+__device__ __forceinline__ void start_status(const DecodeParams& p, int32_t* word) {
+  *word = status::kOkWord;
+  const GridPlace place = grid_place();
+  if (place.cta == 0) {
     p.status[0] = status::kRecordMagic;
-    p.status[1] = static_cast<int32_t>(gridDim.x * gridDim.y * gridDim.z);
+    p.status[1] = static_cast<int32_t>(place.ctas);
   }
 }
 
 // Thread 0: keeps the first offence (the lowest encoded word, status.h) in the CTA's word.
-__device__ __forceinline__ void record_offence(const DecodeParams& p, int32_t word) { atomicMin(status_word(p), word); }
+__device__ __forceinline__ void record_offence(int32_t* word, int32_t offence) { atomicMin(word, offence); }
 
 // Calls run(piece) for every piece of plan part `part`, in order.
 template <typename Run>
 __device__ __forceinline__ void for_each_piece(const DecodeParams& p, int part, Run&& run) {
   if (threadIdx.x == 0) {
-    start_status(p);
+    start_status(p, status_word(p));
   }
   const schedule::Walk walk = schedule::walk_part(p.plan, p.batch, p.num_parts, part);
   if (walk.status != status::kOk && threadIdx.x == 0) {
-    record_offence(p, status::encode(status::kNoSequence, walk.status));
+    record_offence(status_word(p), status::encode(status::kNoSequence, walk.status));
   }
   const schedule::Lengths lengths{
       .seqlens = p.seqlens, .stride = p.seqlens_stride, .page_size = p.page_size, .max_blocks = p.max_blocks};
@@ -93,6 +113,7 @@ struct WalkCopy {
 struct SharedWalk {
   schedule::Walk walk;
   schedule::Piece piece;  // the piece being computed
+  int32_t* status;        // the CTA's word of the status record (status_word), loaded where a record is made
   WalkCopy copy;          // used when p.batch <= kCopiedBatch
 };
 
@@ -144,6 +165,16 @@ __device__ __forceinline__ void sync_cta() {
   }
 }
 
+// start_status for a kernel that walks with for_each_piece_shared: thread 0 also keeps the word's
+// address in `shared` for its records. Called at the kernel's start, before warp roles split, so that
+// no role's code carries it.
+__device__ __forceinline__ void start_status_shared(const DecodeParams& p, SharedWalk& shared) {
+  if (threadIdx.x == 0) {
+    shared.status = status_word(p);
+    start_status(p, shared.status);
+  }
+}
+
 // The same walk with its state in shared memory instead of registers, for a kernel whose hot loop
 // needs every register it has (the Hopper kernel): thread 0 walks the part and hands each piece to
 // the CTA through `shared`; every thread copies the piece before `run`. Call it from every thread of the
@@ -151,7 +182,8 @@ __device__ __forceinline__ void sync_cta() {
 // piece only once every thread has its copy. A small batch's plan words are walked from shared memory
 // (copy_walk), a larger one's from global memory after prefetch_walk. kWithWalker false: the caller's
 // threads exclude thread 0 (a warp-specialized kernel's other role), so its walk is not compiled in.
-// kBarrier: the CTA-wide barrier (sync_cta) of the walk and of `run`.
+// kBarrier: the CTA-wide barrier (sync_cta) of the walk and of `run`. The kernel calls
+// start_status_shared first.
 template <bool kWithWalker = true, int kBarrier = 0, typename Run>
 __device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int part, SharedWalk& shared, Run&& run) {
   if (walk_copied(p)) {
@@ -161,12 +193,11 @@ __device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int
   }
   sync_cta<kBarrier>();  // the copy is complete
   if (kWithWalker && threadIdx.x == 0) {
-    start_status(p);
     const int32_t* fields =
         walk_copied(p) ? shared.copy.part : p.plan.parts + static_cast<int64_t>(part) * schedule::kPartFields;
     shared.walk = schedule::walk_part(walk_view(p, shared.copy), p.batch, p.num_parts, part, fields);
     if (shared.walk.status != status::kOk) {
-      record_offence(p, status::encode(status::kNoSequence, shared.walk.status));
+      record_offence(shared.status, status::encode(status::kNoSequence, shared.walk.status));
     }
   }
   sync_cta<kBarrier>();

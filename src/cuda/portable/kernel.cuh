@@ -509,7 +509,7 @@ struct Cta {
     const bool bad = piece.status != status::kOk || s.bad_page != 0;
     if (bad && threadIdx.x == 0) {
       const int code = piece.status != status::kOk ? piece.status : status::kPageOutOfRange;
-      cuda::record_offence(p, status::encode(piece.seq, code));
+      cuda::record_offence(cuda::status_word(p), status::encode(piece.seq, code));
     }
 #pragma unroll
     for (int mt = 0; mt < Tr::kOMTiles; ++mt) {

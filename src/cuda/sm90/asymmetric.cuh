@@ -399,7 +399,7 @@ struct AsymmetricCta {
     tiles_done += n_tiles;
     cuda::sync_cta<kCtaBarrier>();  // row statistics and the bad-page flag are final
 
-    const bool bad = report_piece(p, piece, s.bad_page);
+    const bool bad = report_piece(piece, s.bad_page, s.walk.status);
     const float max[2] = {s.row_max[row0], s.row_max[row0 + 8]};
     const float sum[2] = {s.row_sum[row0], s.row_sum[row0 + 8]};
     if constexpr (kPerTensor) {

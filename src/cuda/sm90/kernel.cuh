@@ -26,6 +26,7 @@ namespace openmla::sm90 {
 template <typename Cta>
 __device__ __forceinline__ void run_part(const cuda::DecodeParams& p, Cta& cta, cuda::SharedWalk& walk) {
   ptx::grid_dependency_wait();  // every input may come from the kernel before (launched dependent: instance.cuh)
+  cuda::start_status_shared(p, walk);
   cta.init();
   cuda::for_each_piece_shared(p, static_cast<int>(blockIdx.y), walk, [&](const Piece& piece) { cta.run(piece); });
   ptx::launch_dependents();  // the combine kernel may start launching
@@ -55,6 +56,7 @@ __global__ void __launch_bounds__(kWideFp8Threads, 1)
   auto& s = *reinterpret_cast<typename Cta::Shared*>(smem);
   Cta cta{p, &raw_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
   ptx::grid_dependency_wait();  // as in run_part
+  cuda::start_status_shared(p, s.walk);
   cta.init();
   const int part = static_cast<int>(blockIdx.y);
   if (threadIdx.x >= kThreads) {

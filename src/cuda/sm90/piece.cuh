@@ -168,12 +168,13 @@ __device__ void write_rows(const cuda::DecodeParams& p, const Piece& piece, int 
   }
 }
 
-// The piece's offence into the CTA's status word (thread 0) and whether its rows are NaN.
-__device__ __forceinline__ bool report_piece(const cuda::DecodeParams& p, const Piece& piece, int bad_page) {
+// The piece's offence into the CTA's status word (thread 0; cuda::SharedWalk::status) and whether its
+// rows are NaN.
+__device__ __forceinline__ bool report_piece(const Piece& piece, int bad_page, int32_t* status_word) {
   const bool bad = piece.status != status::kOk || bad_page != 0;
   if (bad && threadIdx.x == 0) {
     const int code = piece.status != status::kOk ? piece.status : status::kPageOutOfRange;
-    cuda::record_offence(p, status::encode(piece.seq, code));
+    cuda::record_offence(status_word, status::encode(piece.seq, code));
   }
   return bad;
 }

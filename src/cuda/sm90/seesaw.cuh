@@ -620,7 +620,7 @@ struct SeesawCta {
       }
     }
     __syncthreads();  // row sums and the bad-page flag are final
-    const bool bad = report_piece(p, piece, s.bad_page);
+    const bool bad = report_piece(piece, s.bad_page, s.walk.status);
     float sum[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
