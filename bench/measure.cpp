@@ -1,5 +1,6 @@
 #include "measure.h"
 
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -16,6 +17,7 @@ constexpr double kQuickRunTargetUs = 1000.0;
 constexpr int kRepeats = 15;
 constexpr int kQuickRepeats = 5;
 constexpr int kEstimateRepeats = 3;
+constexpr int kHostCalls = 200;  // decode calls whose host time is averaged
 
 }  // namespace
 
@@ -52,6 +54,17 @@ CaseResult measure_case(const Case& c, int64_t l2_bytes, bool quick, cudaStream_
   r.num_parts = config.num_parts;
   const double decode_estimate = time_eager(run_decode, 1, kEstimateRepeats, stream).median_us;
   r.decode = time_graph_or_eager(run_decode, calls_for(decode_estimate, target_us, sets), repeats, stream);
+  const auto run_unqueried = [&](int i) {
+    DecodeArgs args = p.args(i % sets, the_plan, workspace, stream);
+    args.skip_pointer_queries = true;
+    decode(args);
+  };
+  r.decode_host_us = std::numeric_limits<double>::quiet_NaN();
+  r.decode_host_us_unqueried = std::numeric_limits<double>::quiet_NaN();
+  if (r.decode.graph_error.empty()) {
+    r.decode_host_us = host_us_per_call(run_decode, kHostCalls, stream);
+    r.decode_host_us_unqueried = host_us_per_call(run_unqueried, kHostCalls, stream);
+  }
   const double plan_estimate = time_eager(run_plan, 1, kEstimateRepeats, stream).median_us;
   r.plan = time_graph_or_eager(run_plan, calls_for(plan_estimate, target_us, 1), repeats, stream);
   check_status(read_status(workspace, stream));

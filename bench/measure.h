@@ -18,6 +18,10 @@ struct CaseResult {
   int64_t num_parts = 0;  // the plan's resolved work parts
   Timing decode;
   Timing plan;
+  // Host time of one decode call (timing.h host_us_per_call), as the C++ API checks by default and
+  // with DecodeArgs::skip_pointer_queries; NaN when decode cannot be captured.
+  double decode_host_us = 0.0;
+  double decode_host_us_unqueried = 0.0;
 };
 
 CaseResult measure_case(const Case& c, int64_t l2_bytes, bool quick, cudaStream_t stream);

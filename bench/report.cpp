@@ -1,8 +1,10 @@
 #include "report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <vector>
 
 #include "openmla/version.h"
 
@@ -35,6 +37,12 @@ std::string json_string(const std::string& s) {
 
 // Non-finite numbers are not JSON: they become null.
 std::string json_number(double x) { return std::isfinite(x) ? format("%.6g", x) : "null"; }
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
 
 // "<= 14.7 us", ">= 84% copy", ">= 72% gemm".
 std::string target_string(const Target& t) {
@@ -184,6 +192,19 @@ void print_table(std::ostream& os, const std::vector<CaseResult>& results, const
         "required speed ratio, as a time (fixed lengths) or a share of this run's ceiling (varlen); "
         "of_target = achieved / target (>= 1 met); vs_peer = of_target * ratio, the estimated speed over "
         "that peer.\n";
+  std::vector<double> queried;    // [cases] host us per decode call, pointer queries on
+  std::vector<double> unqueried;  // [cases] the same with DecodeArgs::skip_pointer_queries
+  for (const CaseResult& r : results) {
+    if (std::isfinite(r.decode_host_us) && std::isfinite(r.decode_host_us_unqueried)) {
+      queried.push_back(r.decode_host_us);
+      unqueried.push_back(r.decode_host_us_unqueried);
+    }
+  }
+  if (!queried.empty()) {
+    os << "host time of a decode call (checks and launch, measured while capturing), median over " << queried.size()
+       << " cases: " << format("%.1f", median(queried)) << " us, " << format("%.1f", median(unqueried))
+       << " us with skip_pointer_queries\n";
+  }
 }
 
 std::string roofline_json(const Roofline& roof) {
@@ -219,11 +240,12 @@ std::string case_json(const CaseResult& r, const Roofline& roof, const std::opti
      << ",\"num_parts\":" << r.num_parts << ",\"decode_us\":" << json_number(r.decode.median_us)
      << ",\"decode_us_min\":" << json_number(r.decode.min_us) << ",\"decode_us_max\":" << json_number(r.decode.max_us)
      << ",\"decode_calls_per_replay\":" << r.decode.calls << ",\"repeats\":" << r.decode.repeats
-     << ",\"plan_us\":" << json_number(r.plan.median_us) << ",\"bytes\":" << json_number(m.bytes)
-     << ",\"flops\":" << json_number(m.flops) << ",\"gbps\":" << json_number(m.gbps)
-     << ",\"tflops\":" << json_number(m.tflops) << ",\"pct_copy\":" << json_number(m.pct_copy)
-     << ",\"pct_gemm\":" << json_number(m.pct_gemm) << ",\"bound\":\"" << (m.memory_bound ? "memory" : "compute")
-     << "\"";
+     << ",\"plan_us\":" << json_number(r.plan.median_us) << ",\"decode_host_us\":" << json_number(r.decode_host_us)
+     << ",\"decode_host_us_unqueried\":" << json_number(r.decode_host_us_unqueried)
+     << ",\"bytes\":" << json_number(m.bytes) << ",\"flops\":" << json_number(m.flops)
+     << ",\"gbps\":" << json_number(m.gbps) << ",\"tflops\":" << json_number(m.tflops)
+     << ",\"pct_copy\":" << json_number(m.pct_copy) << ",\"pct_gemm\":" << json_number(m.pct_gemm) << ",\"bound\":\""
+     << (m.memory_bound ? "memory" : "compute") << "\"";
   if (m.target) {
     const char* kinds[] = {"max_us", "min_pct_copy", "min_pct_gemm"};
     os << ",\"target\":" << json_string(target_string(*m.target)) << ",\"target_kind\":\""

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <exception>
 #include <stdexcept>
@@ -44,9 +45,12 @@ Timing time_runs(const std::function<void()>& run, int calls, int repeats, cudaS
                 .graph_error = {}};
 }
 
-// Captures launch(0) .. launch(calls - 1) on `stream`; a launch that throws still ends the capture.
-support::GraphExec capture(const std::function<void(int)>& launch, int calls, cudaStream_t stream) {
+// Captures launch(0) .. launch(calls - 1) on `stream` into a graph (the host's seconds spent in the
+// launches to *host_s when given); a launch that throws still ends the capture.
+support::Graph capture_graph(const std::function<void(int)>& launch, int calls, cudaStream_t stream,
+                             double* host_s = nullptr) {
   SUPPORT_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  const auto start = std::chrono::steady_clock::now();
   try {
     for (int i = 0; i < calls; ++i) {
       launch(i);
@@ -59,9 +63,17 @@ support::GraphExec capture(const std::function<void(int)>& launch, int calls, cu
     cudaGetLastError();  // the capture's error is not sticky: clear it for the next check
     throw;
   }
+  if (host_s != nullptr) {
+    *host_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
   cudaGraph_t raw = nullptr;
   SUPPORT_CUDA(cudaStreamEndCapture(stream, &raw));
-  const support::Graph graph(raw);
+  return support::Graph(raw);
+}
+
+// capture_graph, instantiated.
+support::GraphExec capture(const std::function<void(int)>& launch, int calls, cudaStream_t stream) {
+  const support::Graph graph = capture_graph(launch, calls, stream);
   cudaGraphExec_t exec = nullptr;
   SUPPORT_CUDA(cudaGraphInstantiate(&exec, graph.get(), 0));
   return support::GraphExec(exec);
@@ -82,6 +94,12 @@ Timing time_eager(const std::function<void(int)>& launch, int calls, int repeats
 Timing time_graph(const std::function<void(int)>& launch, int calls, int repeats, cudaStream_t stream) {
   const support::GraphExec graph = capture(launch, calls, stream);
   return time_runs([&] { SUPPORT_CUDA(cudaGraphLaunch(graph.get(), stream)); }, calls, repeats, stream);
+}
+
+double host_us_per_call(const std::function<void(int)>& launch, int calls, cudaStream_t stream) {
+  double host_s = 0.0;
+  const support::Graph discarded = capture_graph(launch, calls, stream, &host_s);
+  return 1e6 * host_s / calls;
 }
 
 Timing time_graph_or_eager(const std::function<void(int)>& launch, int calls, int repeats, cudaStream_t stream) {

@@ -30,6 +30,11 @@ Timing time_graph(const std::function<void(int)>& launch, int calls, int repeats
 // synchronization or allocation inside them): the numbers still come back, marked.
 Timing time_graph_or_eager(const std::function<void(int)>& launch, int calls, int repeats, cudaStream_t stream);
 
+// The host's time per call of launch(0) .. launch(calls - 1) while they are captured into a graph on
+// `stream` (so nothing runs and the GPU never holds the host back): the checks and launch work each
+// call does on the host, in microseconds. The graph is discarded. Throws what a launch throws.
+double host_us_per_call(const std::function<void(int)>& launch, int calls, cudaStream_t stream);
+
 // Calls per timed run so that a run lasts about target_us given a first estimate of one call, rounded
 // up to a multiple of `multiple` (the input sets rotated through).
 int calls_for(double estimate_us, double target_us, int multiple);

@@ -66,6 +66,8 @@ void run_decode(const Input& q, const Input& k_cache, const Input& block_table, 
       .out = to_view("out", out, kDecodeDtypes),
       .lse = to_view("lse", lse, kFloat32Dtype),
       .stream = to_stream(stream),
+      // A DLPack CUDA array is memory of its device: the runtime need not be asked per call.
+      .skip_pointer_queries = true,
   };
   const Plan plan = plan_from_arrays(tile_scheduler_metadata, num_splits, args.q, args.k_cache);
   const Buffer raw = to_buffer("workspace", workspace);

@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "check.h"
 #include "device.h"
+#include "openmla/error.h"
 #include "reference_gpu.h"
 
 namespace openmla::test {
@@ -101,6 +103,36 @@ TEST(GpuCases, CacheOver4GiB) {
   OPENMLA_REQUIRE_GPU();
   // 60,000 untouched pages of 64 x 576 elements before the used ones: offsets past 2^31 elements.
   expect_matches_reference({.b = 2, .h_q = 16, .s_k = 500, .seed = 60, .leading_pages = 60000});
+}
+
+TEST(GpuCases, PointerQueries) {
+  // Decode asks the runtime where each pointer lives and refuses host memory, unless the caller vouches
+  // for its pointers (skip_pointer_queries): then the same problem decodes without the queries, and the
+  // checks of the views' devices still hold.
+  OPENMLA_REQUIRE_GPU();
+  const Problem problem = make_problem({.b = 3, .h_q = 16, .s_k = 300, .seed = 71});
+  const DeviceProblem device = upload(problem);
+  std::vector<int32_t> host_table = problem.block_table;
+  try {
+    gpu_decode(problem, device, 0, Kernel::automatic,
+               [&](DecodeArgs& args) { args.block_table.data = host_table.data(); });
+    ADD_FAILURE() << "decode accepted a block table in host memory";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "openmla: block_table: expected memory of cuda:0, given host memory");
+  }
+  for (const Kernel kernel : kernels_here()) {
+    SCOPED_TRACE(kernel_name(kernel));
+    const GpuRun run =
+        gpu_decode(problem, device, 0, kernel, [](DecodeArgs& args) { args.skip_pointer_queries = true; });
+    EXPECT_EQ(run.status.code, StatusCode::ok);
+    EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
+  }
+  EXPECT_THROW(gpu_decode(problem, device, 0, Kernel::automatic,
+                          [](DecodeArgs& args) {
+                            args.skip_pointer_queries = true;
+                            args.lse.device = Device{};
+                          }),
+               Error);
 }
 
 TEST(GpuCases, RepeatedRunsAreBitwiseIdentical) {
