@@ -94,17 +94,20 @@ TEST(GpuGraph, DecodeCapturesKernelsOnly) {
   const Problem problem = make_problem({.b = 3, .h_q = 64, .s_k = 3000, .seed = 103});
   const DeviceProblem device = upload(problem);
   const Device gpu{DeviceType::cuda, 0};
+  const support::Stream owned_stream = support::make_stream();  // not ordered with the default stream
+  cudaStream_t stream = owned_stream.get();
   const PlanConfig config = gpu_plan_config(problem);
   DeviceBuffer plan_memory(static_cast<size_t>(plan_buffer_size(config)));
   const Plan plan = openmla::plan(config, device.seqlens_view(problem),
-                                  Buffer{plan_memory.data(), static_cast<int64_t>(plan_memory.bytes()), gpu});
+                                  Buffer{plan_memory.data(), static_cast<int64_t>(plan_memory.bytes()), gpu}, stream);
   const int64_t workspace_bytes = workspace_size(config, 512);
   DeviceBuffer workspace(static_cast<size_t>(workspace_bytes));
   Output output = make_output(problem.spec);
   DeviceBuffer out(output.out.size() * 2);
   DeviceBuffer lse(output.lse.size() * 4);
-  const support::Stream owned_stream = support::make_stream();
-  cudaStream_t stream = owned_stream.get();
+  // The uploads (default stream; a pageable one may land after cudaMemcpy returns) and the plan are
+  // done before any replay on `stream` reads them.
+  SUPPORT_CUDA(cudaDeviceSynchronize());
   for (const Kernel kernel : kernels_here()) {
     SCOPED_TRACE(kernel_name(kernel));
     DecodeArgs args;
