@@ -101,8 +101,8 @@ void check_memory(const DecodeArgs& a, int64_t workspace_need) {
   detail::check_no_self_overlap("lse", a.lse);
   const detail::Named q{"q", span_of("q", a.q)};
   const detail::Named k_cache{"k_cache", span_of("k_cache", a.k_cache)};
-  const detail::Named k_scale{"k_scale",
-                              detail::has_scale(a.cache_format) ? span_of("k_scale", a.k_scale) : detail::Span{}};
+  const detail::Named k_scale{"k_scale", detail::has_scale(a.cache_format) ? span_of("k_scale", a.k_scale)
+                                                                           : detail::Span{}};
   const detail::Named block_table{"block_table", span_of("block_table", a.block_table)};
   const detail::Named cache_seqlens{"cache_seqlens", span_of("cache_seqlens", a.cache_seqlens)};
   const PlanConfig& c = a.plan->config;
