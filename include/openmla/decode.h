@@ -66,7 +66,7 @@ struct DecodeArgs {
   // decode throws). A plan's default num_parts assumes the automatic choice.
   Kernel kernel = Kernel::automatic;
   // On a CUDA device decode asks the CUDA runtime, per call, whether each pointer is memory of the
-  // views' device (cudaPointerGetAttributes, 8 queries). A caller whose pointers carry that guarantee
+  // views' device (cudaPointerGetAttributes, 8 queries, 9 with k_scale). A caller whose pointers carry that guarantee
   // already (a framework's device tensors; the Python binding's DLPack CUDA arrays) sets this to skip
   // those queries; every other check stays. Memory elsewhere is then not reported: the kernel faults.
   bool skip_pointer_queries = false;
