@@ -81,6 +81,19 @@ __device__ __forceinline__ void start_status(const DecodeParams& p, int32_t* wor
 // Thread 0: keeps the first offence (the lowest encoded word, status.h) in the CTA's word.
 __device__ __forceinline__ void record_offence(int32_t* word, int32_t offence) { atomicMin(word, offence); }
 
+// Whether a piece's rows are NaN: its own offence (a length or plan field) or a page outside the cache
+// (`bad_page`, set by its loads). Thread 0 records the offence in the CTA's word, word_of() (called only
+// then, so a kernel may derive the word's address where it is needed).
+template <typename WordOf>
+__device__ __forceinline__ bool report_piece(const schedule::Piece& piece, int bad_page, WordOf&& word_of) {
+  const bool bad = piece.status != status::kOk || bad_page != 0;
+  if (bad && threadIdx.x == 0) {
+    const int code = piece.status != status::kOk ? piece.status : status::kPageOutOfRange;
+    record_offence(word_of(), status::encode(piece.seq, code));
+  }
+  return bad;
+}
+
 // Calls run(piece) for every piece of plan part `part`, in order.
 template <typename Run>
 __device__ __forceinline__ void for_each_piece(const DecodeParams& p, int part, Run&& run) {

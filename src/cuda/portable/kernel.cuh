@@ -506,11 +506,7 @@ struct Cta {
       }
     }
     __syncthreads();
-    const bool bad = piece.status != status::kOk || s.bad_page != 0;
-    if (bad && threadIdx.x == 0) {
-      const int code = piece.status != status::kOk ? piece.status : status::kPageOutOfRange;
-      cuda::record_offence(cuda::status_word(p), status::encode(piece.seq, code));
-    }
+    const bool bad = cuda::report_piece(piece, s.bad_page, [&] { return cuda::status_word(p); });
 #pragma unroll
     for (int mt = 0; mt < Tr::kOMTiles; ++mt) {
 #pragma unroll

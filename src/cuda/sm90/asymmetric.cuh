@@ -45,6 +45,7 @@
 #include "../common/ptx/mbarrier.cuh"
 #include "../common/ptx/tma.cuh"
 #include "../common/ptx/wgmma.cuh"
+#include "../common/walk.cuh"
 #include "fp8_convert.cuh"
 #include "layout.cuh"
 #include "openmla/decode.h"
@@ -399,7 +400,7 @@ struct AsymmetricCta {
     tiles_done += n_tiles;
     cuda::sync_cta<kCtaBarrier>();  // row statistics and the bad-page flag are final
 
-    const bool bad = report_piece(piece, s.bad_page, s.walk.status);
+    const bool bad = cuda::report_piece(piece, s.bad_page, [&] { return s.walk.status; });
     const float max[2] = {s.row_max[row0], s.row_max[row0 + 8]};
     const float sum[2] = {s.row_sum[row0], s.row_sum[row0 + 8]};
     if constexpr (kPerTensor) {

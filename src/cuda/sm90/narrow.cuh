@@ -41,6 +41,7 @@
 #include "../common/ptx/tma.cuh"
 #include "../common/ptx/wgmma.cuh"
 #include "../common/row_result.cuh"
+#include "../common/walk.cuh"
 #include "fp8_fragments.cuh"
 #include "layout.cuh"
 #include "openmla/decode.h"
@@ -398,7 +399,7 @@ struct NarrowCta {
     }
     __syncthreads();  // both warpgroups' tiles are done and their row statistics stored
 
-    const bool bad = report_piece(piece, s.bad_page, s.walk.status);
+    const bool bad = cuda::report_piece(piece, s.bad_page, [&] { return s.walk.status; });
     // Column slots are compile-time indices of o (else it would live in local memory): slot c of the
     // half this warpgroup keeps is c + kHalfCols on warpgroup 1, of the half it gives c on warpgroup 1.
     const bool second = warpgroup == 1;

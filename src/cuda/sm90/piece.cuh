@@ -8,14 +8,12 @@
 #include <cstdint>
 
 #include "../../core/pieces.h"
-#include "../../core/status.h"
 #include "../common/params.h"
 #include "../common/ptx.cuh"
 #include "../common/ptx/fence.cuh"
 #include "../common/ptx/mbarrier.cuh"
 #include "../common/ptx/tma.cuh"
 #include "../common/row_result.cuh"
-#include "../common/walk.cuh"
 #include "layout.cuh"
 
 namespace openmla::sm90 {
@@ -166,17 +164,6 @@ __device__ void write_rows(const cuda::DecodeParams& p, const Piece& piece, int 
       p.lse[piece.seq * p.lse_stride_b + head * p.lse_stride_h + i * p.lse_stride_s] = r.lse;
     }
   }
-}
-
-// The piece's offence into the CTA's status word (thread 0; cuda::SharedWalk::status) and whether its
-// rows are NaN.
-__device__ __forceinline__ bool report_piece(const Piece& piece, int bad_page, int32_t* status_word) {
-  const bool bad = piece.status != status::kOk || bad_page != 0;
-  if (bad && threadIdx.x == 0) {
-    const int code = piece.status != status::kOk ? piece.status : status::kPageOutOfRange;
-    cuda::record_offence(status_word, status::encode(piece.seq, code));
-  }
-  return bad;
 }
 
 }  // namespace openmla::sm90

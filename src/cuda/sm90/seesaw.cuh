@@ -48,6 +48,7 @@
 #include "../common/ptx/stmatrix.cuh"
 #include "../common/ptx/tma.cuh"
 #include "../common/ptx/wgmma.cuh"
+#include "../common/walk.cuh"
 #include "layout.cuh"
 #include "piece.cuh"
 #include "traits.h"
@@ -620,7 +621,7 @@ struct SeesawCta {
       }
     }
     __syncthreads();  // row sums and the bad-page flag are final
-    const bool bad = report_piece(piece, s.bad_page, s.walk.status);
+    const bool bad = cuda::report_piece(piece, s.bad_page, [&] { return s.walk.status; });
     float sum[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
