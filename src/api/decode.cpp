@@ -254,18 +254,19 @@ std::vector<int32_t> read_words(const Buffer& buffer, int64_t first, int64_t n, 
 
 // The status a buffer holds: one word, or a decode's record of one word per CTA (core/status.h).
 int32_t status_word(const Buffer& buffer, void* stream) {
-  const std::vector<int32_t> header = read_words(buffer, 0, 1, stream);
+  // The record's header, or the single word of a buffer too small for one.
+  const int64_t header_words = buffer.bytes / 4 >= status::kRecordHeaderWords ? status::kRecordHeaderWords : 1;
+  const std::vector<int32_t> header = read_words(buffer, 0, header_words, stream);
   if (header[0] != status::kRecordMagic) {
     return header[0];
   }
-  // Words the buffer has room for after the header.
-  const int64_t capacity = buffer.bytes / 4 - status::kRecordHeaderWords;
-  if (capacity < 0) {
+  if (header_words < status::kRecordHeaderWords) {
     fail("workspace",
          "a status word or a decode's status record (>= " + std::to_string(4 * status::kRecordHeaderWords) + " bytes)",
          "a record's first word in " + std::to_string(buffer.bytes) + " bytes");
   }
-  const int64_t n = read_words(buffer, 1, 1, stream)[0];
+  const int64_t capacity = buffer.bytes / 4 - status::kRecordHeaderWords;  // words after the header
+  const int64_t n = header[1];
   if (n < 0 || n > capacity) {
     fail("workspace", "a status record of 0 to " + std::to_string(capacity) + " words (the buffer's size)",
          std::to_string(n) + " words");
