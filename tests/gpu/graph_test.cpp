@@ -121,29 +121,29 @@ TEST(GpuGraph, DecodeCapturesKernelsOnly) {
     args.lse = on_gpu(output.lse_view(), lse.data());
     args.kernel = kernel;
     args.stream = stream;
-    cudaGraph_t graph;
     SUPPORT_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
     decode(args);
-    SUPPORT_CUDA(cudaStreamEndCapture(stream, &graph));
+    cudaGraph_t captured = nullptr;
+    SUPPORT_CUDA(cudaStreamEndCapture(stream, &captured));
+    const support::Graph graph(captured);
     size_t count = 0;
-    SUPPORT_CUDA(cudaGraphGetNodes(graph, nullptr, &count));
+    SUPPORT_CUDA(cudaGraphGetNodes(graph.get(), nullptr, &count));
     std::vector<cudaGraphNode_t> nodes(count);
-    SUPPORT_CUDA(cudaGraphGetNodes(graph, nodes.data(), &count));
+    SUPPORT_CUDA(cudaGraphGetNodes(graph.get(), nodes.data(), &count));
     EXPECT_EQ(count, 2u) << "the decode kernel and the combine";
     for (cudaGraphNode_t node : nodes) {
       cudaGraphNodeType type;
       SUPPORT_CUDA(cudaGraphNodeGetType(node, &type));
       EXPECT_EQ(type, cudaGraphNodeTypeKernel);
     }
-    cudaGraphExec_t exec;
-    SUPPORT_CUDA(cudaGraphInstantiate(&exec, graph, 0));
-    SUPPORT_CUDA(cudaGraphLaunch(exec, stream));
+    cudaGraphExec_t instantiated = nullptr;
+    SUPPORT_CUDA(cudaGraphInstantiate(&instantiated, graph.get(), 0));
+    const support::GraphExec exec(instantiated);
+    SUPPORT_CUDA(cudaGraphLaunch(exec.get(), stream));
     EXPECT_EQ(read_status(args.workspace, stream).code, StatusCode::ok);
     out.download(output.out.data(), out.bytes());
     lse.download(output.lse.data(), lse.bytes());
     EXPECT_TRUE(matches(gpu_reference(problem, device), output.out_view(), output.lse_view()));
-    cudaGraphExecDestroy(exec);
-    cudaGraphDestroy(graph);
   }
 }
 
