@@ -190,9 +190,27 @@ __device__ void load_q_fp8(
   ptx::fence_proxy_async_shared();
 }
 
+// Words 0-3 of `w` from the 16 bytes at `at` (shared memory, 16-byte aligned), and words 4-7 from the
+// 16 bytes after them when `both`.
+__device__ __forceinline__ void read_words(const uint8_t* at, bool both, uint32_t (&w)[8]) {
+  const uint4 lo = *reinterpret_cast<const uint4*>(at);
+  w[0] = lo.x;
+  w[1] = lo.y;
+  w[2] = lo.z;
+  w[3] = lo.w;
+  if (both) {
+    const uint4 hi = *reinterpret_cast<const uint4*>(at + 16);
+    w[4] = hi.x;
+    w[5] = hi.y;
+    w[6] = hi.z;
+    w[7] = hi.w;
+  }
+}
+
 // sc = S^T of the tile at `tile` against q in `sq` (load_q_fp8's order): chunk by chunk, thread c of a
 // quad converts dims [64 j + 16 c, +16) of keys `key` and `key` + 8 into the chunk's four A fragments
-// while the wgmma of the chunk before run (two fragment sets, so wait_group 1 before reusing one).
+// while the wgmma of the chunk before run (two fragment sets, so wait_group 1 before reusing one). A
+// chunk's bytes are read before that wait, so that their latency passes while the products retire.
 template <typename Op, CacheFormat kFormat>
 __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key, int quad_col, float (&sc)[8]) {
   constexpr int kBytes = kTokenBytes<kFormat>;
@@ -204,16 +222,25 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
 #pragma unroll
   for (int j = 0; j < kChunks; ++j) {
     uint32_t(&frag)[kStepsPerChunk][4] = a[j % 2];
+    // The chunk's bytes of the two keys, read before the wait below: 16 dims of e4m3 (words 0-3), or
+    // on the RoPE part of a 656-byte token 16 dims already in q's dtype (dims 16 c + 2 m, +1 in word
+    // m), and the 656-byte token's scale of the chunk.
+    const bool rope = kScaled && j == kChunks - 1;
+    const int offset = rope ? kRopeOffset + 32 * quad_col : j * kChunkCols + 16 * quad_col;
+    uint32_t w0[8];
+    uint32_t w1[8];
+    read_words(k0 + offset, rope, w0);
+    read_words(k1 + offset, rope, w1);
+    float s0 = 1.f;
+    float s1 = 1.f;
+    if (kScaled && !rope) {
+      s0 = *reinterpret_cast<const float*>(k0 + kScaleOffset + 4 * (j / 2));
+      s1 = *reinterpret_cast<const float*>(k1 + kScaleOffset + 4 * (j / 2));
+    }
     if (j >= 2) {
       ptx::wgmma_wait<1>();  // chunk j - 2's products, which read frag, retired
     }
-    if (kScaled && j == kChunks - 1) {  // the RoPE part: already Op (q's dtype), dims 16 c + 2 m, +1 in word m
-      const uint4 lo0 = *reinterpret_cast<const uint4*>(k0 + kRopeOffset + 32 * quad_col);
-      const uint4 hi0 = *reinterpret_cast<const uint4*>(k0 + kRopeOffset + 32 * quad_col + 16);
-      const uint4 lo1 = *reinterpret_cast<const uint4*>(k1 + kRopeOffset + 32 * quad_col);
-      const uint4 hi1 = *reinterpret_cast<const uint4*>(k1 + kRopeOffset + 32 * quad_col + 16);
-      const uint32_t w0[8] = {lo0.x, lo0.y, lo0.z, lo0.w, hi0.x, hi0.y, hi0.z, hi0.w};
-      const uint32_t w1[8] = {lo1.x, lo1.y, lo1.z, lo1.w, hi1.x, hi1.y, hi1.z, hi1.w};
+    if (rope) {
 #pragma unroll
       for (int i = 0; i < kStepsPerChunk; ++i) {
         frag[i][0] = w0[2 * i];
@@ -222,16 +249,6 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
         frag[i][3] = w1[2 * i + 1];
       }
     } else {
-      const uint4 v0 = *reinterpret_cast<const uint4*>(k0 + j * kChunkCols + 16 * quad_col);
-      const uint4 v1 = *reinterpret_cast<const uint4*>(k1 + j * kChunkCols + 16 * quad_col);
-      float s0 = 1.f;
-      float s1 = 1.f;
-      if constexpr (kScaled) {
-        s0 = *reinterpret_cast<const float*>(k0 + kScaleOffset + 4 * (j / 2));
-        s1 = *reinterpret_cast<const float*>(k1 + kScaleOffset + 4 * (j / 2));
-      }
-      const uint32_t w0[4] = {v0.x, v0.y, v0.z, v0.w};
-      const uint32_t w1[4] = {v1.x, v1.y, v1.z, v1.w};
 #pragma unroll
       for (int i = 0; i < kStepsPerChunk; ++i) {
         frag[i][0] = e4m3_pair<Op, kScaled>(w0[i], s0, s0);
@@ -258,8 +275,9 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
 
 // O^T += V^T P^T over the tile at `tile`, P^T in `sp` (keys in pv_key_position's order): k16 step by
 // step, the thread (warp w, quad g, column c of the quad) converts dims [128 w + 16 g, +16) of keys
-// 16 kk + 4 {0..3} + c into the step's eight A fragments (one per m64 block). A tile that ends a piece
-// early has its tokens past the end zeroed in shared memory first (zero_tail), scales included.
+// 16 kk + 4 {0..3} + c into the step's eight A fragments (one per m64 block), its bytes read before the
+// wait for the step two before (as in scores). A tile that ends a piece early has its tokens past the
+// end zeroed in shared memory first (zero_tail), scales included.
 template <typename Op, CacheFormat kFormat>
 __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int warp, int quad_row, int quad_col,
                                            float (&o)[kOutBlocks][8]) {
@@ -271,8 +289,8 @@ __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int
 #pragma unroll
   for (int kk = 0; kk < kBlockN / 16; ++kk) {
     uint32_t(&frag)[kOutBlocks][4] = a[kk % 2];
-    if (kk >= 2) {
-      ptx::wgmma_wait<1>();  // step kk - 2's products, which read frag, retired
+    if (kScaled && kk >= 2) {
+      ptx::wgmma_wait<1>();  // 656-byte tokens: before the reads, within the register budget
     }
     uint32_t w[4][4];  // [key 16 kk + 4 e + c][word]
     float s[4];
@@ -285,6 +303,9 @@ __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int
       w[e][2] = v.z;
       w[e][3] = v.w;
       s[e] = kScaled ? *reinterpret_cast<const float*>(tile + key * kBytes + kScaleOffset + 4 * warp) : 1.f;
+    }
+    if (!kScaled && kk >= 2) {
+      ptx::wgmma_wait<1>();  // step kk - 2's products, which read frag, retired
     }
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
