@@ -275,9 +275,10 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
 
 // O^T += V^T P^T over the tile at `tile`, P^T in `sp` (keys in pv_key_position's order): k16 step by
 // step, the thread (warp w, quad g, column c of the quad) converts dims [128 w + 16 g, +16) of keys
-// 16 kk + 4 {0..3} + c into the step's eight A fragments (one per m64 block), its bytes read before the
-// wait for the step two before (as in scores). A tile that ends a piece early has its tokens past the
-// end zeroed in shared memory first (zero_tail), scales included.
+// 16 kk + 4 {0..3} + c into the step's eight A fragments (one per m64 block). Per tensor the step's bytes
+// are read before the wait for the step two before (as in scores); the 656-byte token's words and
+// scales would not fit the register budget across that wait. A tile that ends a piece early has its
+// tokens past the end zeroed in shared memory first (zero_tail), scales included.
 template <typename Op, CacheFormat kFormat>
 __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int warp, int quad_row, int quad_col,
                                            float (&o)[kOutBlocks][8]) {
@@ -290,7 +291,7 @@ __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int
   for (int kk = 0; kk < kBlockN / 16; ++kk) {
     uint32_t(&frag)[kOutBlocks][4] = a[kk % 2];
     if (kScaled && kk >= 2) {
-      ptx::wgmma_wait<1>();  // 656-byte tokens: before the reads, within the register budget
+      ptx::wgmma_wait<1>();  // step kk - 2's products, which read frag, retired
     }
     uint32_t w[4][4];  // [key 16 kk + 4 e + c][word]
     float s[4];
