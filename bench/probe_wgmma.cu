@@ -6,7 +6,7 @@
 // issues kGroups groups of kSteps wgmma on one accumulator (A from shared memory or registers, B from
 // shared memory, 128-byte swizzle, the operand addresses of a score product), committing and waiting
 // per group. It prints the SM clocks per wgmma of one warpgroup and the SM's tensor rate against
-// 2,048 bf16 multiply-adds per clock (989 TFLOPS at 1.83 GHz on 132 SMs).
+// 2,048 bf16 multiply-adds per clock (989 TFLOPS at 1.83 GHz on an H100's or H200's 132 SMs).
 //
 // usage: openmla-probe-wgmma        (a GPU of compute capability 9.0; built for sm_90a only)
 
@@ -15,14 +15,14 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <vector>
 
 namespace {
 
 constexpr int kSmemBytes = 200 * 1024;
 constexpr int kSteps = 36;   // wgmma per group: the k16 steps of a 576-deep score product
 constexpr int kGroups = 64;  // groups per measurement
-constexpr int kCtas = 132;
-constexpr int kReps = 20;  // timed launches
+constexpr int kReps = 20;    // timed launches
 
 // Shared-memory matrix descriptor with the 128-byte swizzle (PTX ISA "Matrix Descriptor Format").
 __device__ __forceinline__ uint64_t desc(uint32_t addr, uint32_t leading, uint32_t stride) {
@@ -223,7 +223,7 @@ struct Wgmma<256, kTransB> {
 
 enum class A { smem, registers };
 
-// One CTA per SM; warpgroups below kIssuing issue, the others only wait at the kernel's end.
+// One CTA per SM; warpgroups below kIssuing issue, the others return at once.
 template <int N, A kA, int kTransB, int kIssuing>
 __global__ void __launch_bounds__(256, 1) issue_rate(unsigned long long* clocks, float* sink) {
   extern __shared__ __align__(1024) char smem[];
@@ -273,37 +273,39 @@ __global__ void __launch_bounds__(256, 1) issue_rate(unsigned long long* clocks,
   }
 }
 
+// The mean over the `ctas` CTAs (one per SM) of the first warpgroup's clocks, as one table row.
 template <int N, A kA, int kTransB, int kIssuing>
-bool measure(const char* name) {
+bool measure(const char* name, int ctas) {
   auto* kernel = &issue_rate<N, kA, kTransB, kIssuing>;
   unsigned long long* clocks = nullptr;
   float* sink = nullptr;
   cudaEvent_t start = nullptr;
   cudaEvent_t stop = nullptr;
   bool ok = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes) == cudaSuccess &&
-            cudaMalloc(&clocks, kCtas * 2 * sizeof(unsigned long long)) == cudaSuccess &&
+            cudaMalloc(&clocks, static_cast<size_t>(ctas) * 2 * sizeof(unsigned long long)) == cudaSuccess &&
             cudaMalloc(&sink, 256 * sizeof(float)) == cudaSuccess && cudaEventCreate(&start) == cudaSuccess &&
             cudaEventCreate(&stop) == cudaSuccess;
   float ms = 0.f;
-  unsigned long long host[kCtas * 2] = {};
+  std::vector<unsigned long long> host(static_cast<size_t>(ctas) * 2);
   if (ok) {
-    kernel<<<kCtas, 256, kSmemBytes>>>(clocks, sink);  // warm-up
+    kernel<<<ctas, 256, kSmemBytes>>>(clocks, sink);  // warm-up
     cudaEventRecord(start);
     for (int r = 0; r < kReps; ++r) {
-      kernel<<<kCtas, 256, kSmemBytes>>>(clocks, sink);
+      kernel<<<ctas, 256, kSmemBytes>>>(clocks, sink);
     }
     cudaEventRecord(stop);
     ok = cudaEventSynchronize(stop) == cudaSuccess && cudaEventElapsedTime(&ms, start, stop) == cudaSuccess &&
-         cudaMemcpy(host, clocks, sizeof host, cudaMemcpyDeviceToHost) == cudaSuccess;
+         cudaMemcpy(host.data(), clocks, host.size() * sizeof(unsigned long long), cudaMemcpyDeviceToHost) ==
+             cudaSuccess;
   }
   if (ok) {
     double mean = 0.0;
-    for (int c = 0; c < kCtas; ++c) {
-      mean += static_cast<double>(host[2 * c]) / kCtas;
+    for (int c = 0; c < ctas; ++c) {
+      mean += static_cast<double>(host[2 * static_cast<size_t>(c)]) / ctas;
     }
     const double per_wgmma = mean / (kGroups * kSteps);
     const double ideal = 64.0 * N * 16 / 2048;  // SM clocks of one wgmma at the full tensor rate
-    const double flops = 2.0 * 64 * N * 16 * kGroups * kSteps * kIssuing * kCtas * kReps;
+    const double flops = 2.0 * 64 * N * 16 * kGroups * kSteps * kIssuing * ctas * kReps;
     std::printf("%-30s %7.1f %7.1f %6.1f%% %8.1f\n", name, per_wgmma, ideal, 100.0 * ideal * kIssuing / per_wgmma,
                 flops / (ms * 1e-3) / 1e12);
   } else {
@@ -319,19 +321,24 @@ bool measure(const char* name) {
 }  // namespace
 
 int main() {
+  int sms = 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) {
+    std::printf("no CUDA device: %s\n", cudaGetErrorString(cudaGetLastError()));
+    return 1;
+  }
   std::printf("%-30s %7s %7s %7s %8s\n", "wgmma (warpgroups issuing)", "clk", "ideal", "rate", "TFLOPS");
-  bool ok = measure<16, A::smem, 0, 1>("ss m64n16k16 (1)");
-  ok = measure<16, A::smem, 0, 2>("ss m64n16k16 (2)") && ok;
-  ok = measure<16, A::registers, 0, 2>("rs m64n16k16 (2)") && ok;
-  ok = measure<32, A::smem, 0, 1>("ss m64n32k16 (1)") && ok;
-  ok = measure<32, A::smem, 0, 2>("ss m64n32k16 (2)") && ok;
-  ok = measure<32, A::registers, 0, 2>("rs m64n32k16 (2)") && ok;
-  ok = measure<64, A::smem, 0, 1>("ss m64n64k16 (1)") && ok;
-  ok = measure<64, A::smem, 0, 2>("ss m64n64k16 (2)") && ok;
-  ok = measure<64, A::registers, 0, 2>("rs m64n64k16 (2)") && ok;
-  ok = measure<128, A::smem, 0, 2>("ss m64n128k16 (2)") && ok;
-  ok = measure<256, A::smem, 1, 1>("ss m64n256k16 trans-b (1)") && ok;
-  ok = measure<256, A::smem, 1, 2>("ss m64n256k16 trans-b (2)") && ok;
-  ok = measure<256, A::registers, 1, 2>("rs m64n256k16 trans-b (2)") && ok;
+  bool ok = measure<16, A::smem, 0, 1>("ss m64n16k16 (1)", sms);
+  ok = measure<16, A::smem, 0, 2>("ss m64n16k16 (2)", sms) && ok;
+  ok = measure<16, A::registers, 0, 2>("rs m64n16k16 (2)", sms) && ok;
+  ok = measure<32, A::smem, 0, 1>("ss m64n32k16 (1)", sms) && ok;
+  ok = measure<32, A::smem, 0, 2>("ss m64n32k16 (2)", sms) && ok;
+  ok = measure<32, A::registers, 0, 2>("rs m64n32k16 (2)", sms) && ok;
+  ok = measure<64, A::smem, 0, 1>("ss m64n64k16 (1)", sms) && ok;
+  ok = measure<64, A::smem, 0, 2>("ss m64n64k16 (2)", sms) && ok;
+  ok = measure<64, A::registers, 0, 2>("rs m64n64k16 (2)", sms) && ok;
+  ok = measure<128, A::smem, 0, 2>("ss m64n128k16 (2)", sms) && ok;
+  ok = measure<256, A::smem, 1, 1>("ss m64n256k16 trans-b (1)", sms) && ok;
+  ok = measure<256, A::smem, 1, 2>("ss m64n256k16 trans-b (2)", sms) && ok;
+  ok = measure<256, A::registers, 1, 2>("rs m64n256k16 trans-b (2)", sms) && ok;
   return ok ? 0 : 1;
 }
