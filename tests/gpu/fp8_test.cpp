@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -64,23 +65,29 @@ void for_each_cache(const Problem& problem, const std::vector<Fp8CacheSpec>& spe
   }
 }
 
-// The automatic choice (asserted to be expected_automatic_kernel's) and the forced portable kernel,
-// each against the reference and the CPU backend.
+// The automatic choice (asserted to be expected_automatic_kernel's) and the forced portable kernel on
+// `cache`, each against the reference and the CPU backend.
+void expect_cache_matches(const Problem& problem, const DeviceProblem& device, const Fp8Cache& cache,
+                          const DeviceFp8& on_gpu, int64_t num_parts) {
+  const Output cpu = host_decode(problem, num_parts, &cache);
+  for (Kernel kernel : {Kernel::automatic, Kernel::portable}) {
+    SCOPED_TRACE(kernel_name(kernel));
+    const GpuRun run = gpu_decode(problem, device, num_parts, kernel, on_gpu.use(cache));
+    EXPECT_EQ(run.kernel, kernel == Kernel::automatic ? expected_automatic_kernel(problem) : kernel);
+    EXPECT_EQ(run.status.code, StatusCode::ok);
+    EXPECT_TRUE(matches(reference_decode(problem, cache), run.output.out_view(), run.output.lse_view()));
+    EXPECT_TRUE(
+        matches(reference_from_output(cpu.out_view(), cpu.lse_view()), run.output.out_view(), run.output.lse_view()))
+        << "against the CPU backend";
+  }
+}
+
+// expect_cache_matches on the problem's cache quantized to each spec.
 void expect_problem_matches(const Problem& problem, int64_t num_parts = 0,
                             const std::vector<Fp8CacheSpec>& specs = kSpecs) {
   const DeviceProblem device = upload(problem);
   for_each_cache(problem, specs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
-    const Output cpu = host_decode(problem, num_parts, &cache);
-    for (Kernel kernel : {Kernel::automatic, Kernel::portable}) {
-      SCOPED_TRACE(kernel_name(kernel));
-      const GpuRun run = gpu_decode(problem, device, num_parts, kernel, on_gpu.use(cache));
-      EXPECT_EQ(run.kernel, kernel == Kernel::automatic ? expected_automatic_kernel(problem) : kernel);
-      EXPECT_EQ(run.status.code, StatusCode::ok);
-      EXPECT_TRUE(matches(reference_decode(problem, cache), run.output.out_view(), run.output.lse_view()));
-      EXPECT_TRUE(
-          matches(reference_from_output(cpu.out_view(), cpu.lse_view()), run.output.out_view(), run.output.lse_view()))
-          << "against the CPU backend";
-    }
+    expect_cache_matches(problem, device, cache, on_gpu, num_parts);
   });
 }
 
@@ -172,6 +179,56 @@ TEST(GpuFp8, RowsThatSeeOneKeyMeetTheDesignBounds) {
   }
 }
 
+// Multiplies the scale of block b (128 values) of the 656-byte token in slot `slot` of a page by 2^k,
+// k = 3 (slot / 64 % 4) + 2 ((slot + b) % 3), and requantizes its values divided by 2^k (each stays
+// within one rounding of its value), so the dequantized values keep their size while the scales lie up
+// to 2^13 apart: 2^0 to 2^4 within a token, and rising by 2^3 from one 64-token tile of a 256-token page
+// to the next. NaN scales (unused slots) stay.
+void spread_scales(Fp8Cache& cache) {
+  auto* bytes = static_cast<uint8_t*>(cache.bytes.data());  // [num_blocks, page_size, h_kv, 656]
+  for (int64_t block = 0; block < cache.num_blocks; ++block) {
+    for (int64_t slot = 0; slot < cache.page_size; ++slot) {
+      for (int64_t head = 0; head < cache.h_kv; ++head) {
+        uint8_t* token = bytes + ((block * cache.page_size + slot) * cache.h_kv + head) * cache.row_bytes;
+        for (int b = 0; b < 4; ++b) {
+          float scale = 0.f;
+          std::memcpy(&scale, token + 512 + 4 * b, 4);
+          if (std::isnan(scale)) {
+            continue;
+          }
+          const int k = static_cast<int>(3 * (slot / 64 % 4) + 2 * ((slot + b) % 3));
+          for (int i = 128 * b; i < 128 * (b + 1); ++i) {
+            token[i] = double_to_e4m3(std::ldexp(e4m3_to_double(token[i]), -k));
+          }
+          scale = std::ldexp(scale, k);
+          std::memcpy(token + 512 + 4 * b, &scale, 4);
+        }
+      }
+    }
+  }
+}
+
+// 656-byte tokens whose scales lie far apart (spread_scales), in q's dtype bf16 and fp16: the Hopper
+// kernel's narrow schedule brings each key's factors and each warp's output rows into fp16's range by
+// powers of two (src/cuda/sm90/fp8_fragments.cuh), and these scales make it raise the output rows'
+// power mid-piece. Power-of-two scales keep every product exact, so the design bounds hold.
+TEST(GpuFp8, ScalesFarApartOn656ByteTokens) {
+  OPENMLA_REQUIRE_GPU();
+  for (DType dtype : {DType::bf16, DType::fp16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Problem problem =
+        make_problem({.b = 4, .h_q = 16, .s_k = 1500, .varlen = true, .page_size = 256, .dtype = dtype, .seed = 216});
+    Fp8Cache cache = quantize_cache(problem, {.format = CacheFormat::fp8_656, .pow2_scales = true});
+    spread_scales(cache);
+    const DeviceProblem device = upload(problem);
+    const DeviceFp8 on_gpu(cache);
+    for (int64_t num_parts : {0, 3}) {  // split pieces, and one piece per sequence
+      SCOPED_TRACE("num_parts " + std::to_string(num_parts));
+      expect_cache_matches(problem, device, cache, on_gpu, num_parts);
+    }
+  }
+}
+
 // Scales that are not powers of two (another writer's): each key value is rounded to bf16 once (relative
 // 2^-9), which moves a score by at most softmax_scale * 2^-9 * sum_d |q_d k_d|, about 2.7e-4 for this
 // data (N(0, 0.1^2) values, d_qk 576: (1 / 24) * 2^-9 * 512 * 0.1^2 * 2 / pi). A row that sees one key
@@ -193,12 +250,13 @@ TEST(GpuFp8, RowsThatSeeOneKeyWithOtherScalesWithinOneRoundingOfTheKeys) {
 }
 
 // On a per-tensor cache the Hopper kernel's products run in fp16 (src/cuda/sm90/fp8_fragments.cuh, in
-// both its schedules), and each bf16 q row is stored times a power of two that brings its largest value near 2^14. Rows
-// whose values lie far outside fp16's range (near 2^22, where fp16 overflows, or near 2^-30, where it
-// flushes to zero), with a softmax scale that gives them ordinary scores, and rows of both kinds in one
-// call, match the reference. (On a 656-byte cache with scales that are not powers of two, rows near 2^20
-// move their lse beyond the design bound through the keys' rounding alone, in every backend: see
-// RowsThatSeeOneKeyWithOtherScalesWithinOneRoundingOfTheKeys.)
+// both its schedules), as on a 656-byte cache in its narrow schedule, and each bf16 q row is stored times
+// a power of two that brings its largest value near 2^14. Rows whose values lie far outside fp16's range
+// (near 2^22, where fp16 overflows, or near 2^-30, where it flushes to zero), with a softmax scale that
+// gives them ordinary scores, and rows of both kinds in one call, match the reference. (On a 656-byte
+// cache with scales that are not powers of two, rows near 2^20 move their lse beyond the design bound
+// through the keys' rounding alone, in every backend: see
+// RowsThatSeeOneKeyWithOtherScalesWithinOneRoundingOfTheKeys; so its scales here are powers of two.)
 TEST(GpuFp8, QueryRowsOutsideFp16Range) {
   OPENMLA_REQUIRE_GPU();
   const std::vector<std::vector<int>> row_exponents = {{20}, {-30}, {20, -30, 0, 6}};
@@ -215,7 +273,8 @@ TEST(GpuFp8, QueryRowsOutsideFp16Range) {
         const int exponent = exponents[static_cast<size_t>(i / d_qk) % exponents.size()];  // by query row
         problem.q[i] = double_to_half(std::ldexp(half_to_double(problem.q[i], DType::bf16), exponent), DType::bf16);
       }
-      expect_problem_matches(problem, 0, {{.format = CacheFormat::fp8_per_tensor}});
+      expect_problem_matches(
+          problem, 0, {{.format = CacheFormat::fp8_per_tensor}, {.format = CacheFormat::fp8_656, .pow2_scales = true}});
     }
   }
 }

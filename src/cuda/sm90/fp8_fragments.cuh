@@ -1,10 +1,9 @@
 #pragma once
 // The narrow schedule's operands on an FP8 cache (docs/fp8.md, docs/hopper-kernel.md). A tile stays in
 // shared memory as TMA wrote it: 64 tokens of 576 (fp8_per_tensor) or 656 (fp8_656) bytes, unswizzled.
-// Each warpgroup converts the values its products need straight into wgmma A fragments of the operand
-// type Op (below: e4m3 -> fp16 exactly, the per-tensor case; for the 656-byte token, times its scale in
-// fp32, rounded once to q's dtype), so both products take A from registers and no 16-bit copy of a tile
-// exists:
+// Each warpgroup converts the values its products need straight into fp16 wgmma A fragments (e4m3 ->
+// fp16 exactly; the 656-byte token's values times their scale brought into a power-of-two range, below),
+// so both products take A from registers and no 16-bit copy of a tile exists:
 //   S^T [64 keys, 16] = K [64 keys, 576] . Q^T       36 wgmma m64n16k16 RS, Q^T from shared memory
 //   O^T [512, 16]    += V^T [512, 64 keys] . P^T     8 m64 blocks x 4 k16 steps RS, P^T from shared memory
 //
@@ -19,6 +18,19 @@
 //   between the two halves of the 128-byte bank line: a 16-byte load conflicts 2-way, not 4-way as with
 //   keys 16 apart). P^T is stored with its keys in that order (pv_key_position) and the rows are put
 //   back in place when written (pv_dim).
+//
+// The 656-byte token's scales (one fp32 per 128 values) are applied as fp16 factors within a range that
+// keeps every scaled value finite in fp16, whatever the scales' own range:
+// - Scores: key k's four scales are divided by 2^g_k, g_k = floor(log2) of the largest, so each factor is
+//   below 2 and a value times it at most 896; the key's row of S^T is multiplied by 2^g_k after the
+//   product. Its RoPE part, stored in q's dtype, goes through a product of its own in that dtype.
+// - Output: warp w's rows of O^T are dims [128 w, +128), one scale block, so the warp keeps one exponent
+//   g (ValueExponent): its rows of O^T hold the output times 2^-g, each value's factor is its scale
+//   times 2^-g, and a tile with a scale of 2^(g + 7) or more first raises g to that scale's exponent
+//   and rescales the rows (rarely after a piece's first tile); a factor below 2^7 keeps a value times
+//   it at most 57,344.
+// With power-of-two scales every factor and product is exact; otherwise a value is rounded twice in
+// fp16 (its factor, then the product), within fp16's precision of the exact value.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -57,7 +69,7 @@ __device__ __forceinline__ int pv_dim(int mb, int row) {
 }
 
 // Two e4m3 values (bytes 0 and 1 of `word`, or bytes 2 and 3 when kHigh, the lower byte first) as an
-// Op pair, times lo_scale / hi_scale when kScaled (rounded once, from fp32).
+// Op pair, times lo_scale / hi_scale when kScaled (rounded once, from fp32): the converter warpgroup's.
 template <typename Op, bool kScaled, bool kHigh = false>
 __device__ __forceinline__ uint32_t e4m3_pair(uint32_t word, float lo_scale, float hi_scale) {
   const uint32_t halves = ptx::cvt_f16x2_e4m3x2<kHigh>(word);  // fp16 pair, exact
@@ -69,7 +81,32 @@ __device__ __forceinline__ uint32_t e4m3_pair(uint32_t word, float lo_scale, flo
   }
 }
 
-// The 16-bit type of both products' operands on an FP8 cache. Per-tensor values need no scale, and
+// Two e4m3 values as in e4m3_pair, as an fp16 pair times the fp16 pair `factors` (rounded once).
+template <bool kHigh = false>
+__device__ __forceinline__ uint32_t e4m3_pair_times(uint32_t word, uint32_t factors) {
+  const uint32_t halves = ptx::cvt_f16x2_e4m3x2<kHigh>(word);
+  __half2 a;
+  __half2 b;
+  memcpy(&a, &halves, sizeof(a));
+  memcpy(&b, &factors, sizeof(b));
+  const __half2 product = __hmul2(a, b);
+  uint32_t bits;
+  memcpy(&bits, &product, sizeof(bits));
+  return bits;
+}
+
+// 2^e as a float, for e in [-126, 127].
+__device__ __forceinline__ float exp2i(int e) { return __uint_as_float(static_cast<uint32_t>(127 + e) << 23); }
+
+// floor(log2 |x|) for a normal x, clamped to [-126, 126] so that 2^e and 2^-e are normal floats (exp2i):
+// 0 and subnormals give -126, inf and NaN 126.
+__device__ __forceinline__ int exponent_of(float x) {
+  const int e = static_cast<int>(__float_as_uint(x) >> 23 & 0xffu) - 127;
+  return e < -126 ? -126 : (e > 126 ? 126 : e);
+}
+
+// The 16-bit type of the asymmetric schedule's operands on an FP8 cache (its converter warpgroup,
+// fp8_convert.cuh; the narrow schedule's are fp16 on both formats). Per-tensor values need no scale, and
 // e4m3 converts to fp16 exactly in one instruction (to bf16 it takes four, through fp32), so those
 // products run in fp16 whatever q's dtype: a bf16 q row is stored in fp16 times a power of two that
 // brings its largest |value| into [2^14, 2^15) (load_q_fp8). The 656-byte token's values are scaled
@@ -90,19 +127,18 @@ __device__ __forceinline__ int q_row_exponent(float amax) {
   return e < -100 ? -100 : (e > 114 ? 114 : e);
 }
 
-// 2^e as a float, for e in [-126, 127].
-__device__ __forceinline__ float exp2i(int e) { return __uint_as_float(static_cast<uint32_t>(127 + e) << 23); }
-
 // Packed rows [kRows m_tile, +kRows) of q for `seq` into `sq` as Op (Operand), by the kThreads threads
 // of the consumer warpgroups; rows past p.rows are zero. kScoreOrder: each chunk's dims in the narrow
 // score product's k order (above), each 16-byte unit gathering four 4-byte pairs 32 bytes apart; else
 // in their own order, the asymmetric schedule's swizzled chunks. Warp w stores rows w, w + 8, ...,
 // kBatchRows at a time (their loads issued together): lane l the 16-byte units l, l + 32 and l + 64 of
 // the row's 72. A bf16 row in fp16 is scaled by 2^-exponent[r] (q_row_exponent of the row's largest
-// |value|, a warp reduction); otherwise exponent[r] is 0. `between()` runs once, when every thread's
-// loads of its first batch are on their way (a caller's own loads then share their round trip).
+// |value|, a warp reduction); otherwise exponent[r] is 0. kRopeInT: the RoPE chunk (the last) stays in
+// T, scaled the same way (exactly: a power of two), for the 656-byte token's RoPE product. `between()`
+// runs once, when every thread's loads of its first batch are on their way (a caller's own loads then
+// share their round trip).
 template <typename T, typename Op, int kRows = kFp8Rows, bool kScoreOrder = true, int kBatchRows = 1,
-          typename Between = void (*)()>
+          bool kRopeInT = false, typename Between = void (*)()>
 __device__ void load_q_fp8(
     const cuda::DecodeParams& p, int seq, int m_tile, int kv_head, Op (&sq)[kChunks][kRows * kChunkCols],
     int (&exponent)[kRows], Between&& between = [] {}) {
@@ -176,8 +212,13 @@ __device__ void load_q_fp8(
             const float2 b = unpack2<T>(u.y);
             const float2 c = unpack2<T>(u.z);
             const float2 d = unpack2<T>(u.w);
-            u = make_uint4(pack2<Op>(a.x * down, a.y * down), pack2<Op>(b.x * down, b.y * down),
-                           pack2<Op>(c.x * down, c.y * down), pack2<Op>(d.x * down, d.y * down));
+            if (kRopeInT && x / 8 == kChunks - 1) {
+              u = make_uint4(pack2<T>(a.x * down, a.y * down), pack2<T>(b.x * down, b.y * down),
+                             pack2<T>(c.x * down, c.y * down), pack2<T>(d.x * down, d.y * down));
+            } else {
+              u = make_uint4(pack2<Op>(a.x * down, a.y * down), pack2<Op>(b.x * down, b.y * down),
+                             pack2<Op>(c.x * down, c.y * down), pack2<Op>(d.x * down, d.y * down));
+            }
           }
           *reinterpret_cast<uint4*>(reinterpret_cast<char*>(&sq[x / 8][0]) + swizzled_offset(r, 8 * (x % 8))) = u;
         }
@@ -207,40 +248,59 @@ __device__ __forceinline__ void read_words(const uint8_t* at, bool both, uint32_
   }
 }
 
-// sc = S^T of the tile at `tile` against q in `sq` (load_q_fp8's order): chunk by chunk, thread c of a
-// quad converts dims [64 j + 16 c, +16) of keys `key` and `key` + 8 into the chunk's four A fragments
-// while the wgmma of the chunk before run (two fragment sets, so wait_group 1 before reusing one). A
-// chunk's bytes are read before that wait, so that their latency passes while the products retire.
-template <typename Op, CacheFormat kFormat>
+// A 656-byte key's four scales as fp16 factor pairs (f[b]: the factor of block b twice), divided by 2^g
+// for g = floor(log2) of the largest (exponent_of), and 2^g (`up`), which its scores are multiplied by.
+// A NaN scale stays NaN in its factor (fmaxf leaves it out of the largest).
+__device__ __forceinline__ void key_factors(const uint8_t* token, uint32_t (&f)[4], float& up) {
+  const float4 s = *reinterpret_cast<const float4*>(token + kScaleOffset);
+  const int g = exponent_of(fmaxf(fmaxf(fabsf(s.x), fabsf(s.y)), fmaxf(fabsf(s.z), fabsf(s.w))));
+  const float down = exp2i(-g);
+  f[0] = pack2<__half>(s.x * down, s.x * down);
+  f[1] = pack2<__half>(s.y * down, s.y * down);
+  f[2] = pack2<__half>(s.z * down, s.z * down);
+  f[3] = pack2<__half>(s.w * down, s.w * down);
+  up = exp2i(g);
+}
+
+// sc = S^T of the tile at `tile` against q in `sq` (load_q_fp8's order), in fp16 products: chunk by
+// chunk, thread c of a quad converts dims [64 j + 16 c, +16) of keys `key` and `key` + 8 into the chunk's
+// four A fragments while the wgmma of the chunk before run (two fragment sets, so wait_group 1 before
+// reusing one). A chunk's bytes are read before that wait, so that their latency passes while the
+// products retire. On a 656-byte token the values are taken times their key's factors (key_factors)
+// and the RoPE chunk, already in T (q's dtype), goes into an accumulator of its own; the key's scores
+// are then 2^g times the first plus the second.
+template <typename T, CacheFormat kFormat>
 __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key, int quad_col, float (&sc)[8]) {
   constexpr int kBytes = kTokenBytes<kFormat>;
   constexpr bool kScaled = kFormat == CacheFormat::fp8_656;
   const uint8_t* k0 = tile + key * kBytes;  // [kBytes] key `key`
   const uint8_t* k1 = k0 + 8 * kBytes;      // [kBytes] key `key` + 8
   const uint64_t q_desc = k_major_desc(sq);
+  uint32_t f0[4];  // key `key`'s factor pairs, per block of 128 dims (656-byte tokens)
+  uint32_t f1[4];  // key `key` + 8's
+  float up0 = 1.f;
+  float up1 = 1.f;
+  if constexpr (kScaled) {
+    key_factors(k0, f0, up0);
+    key_factors(k1, f1, up1);
+  }
+  float rope[8];  // the RoPE chunk's S^T (656-byte tokens)
   uint32_t a[2][kStepsPerChunk][4];
 #pragma unroll
   for (int j = 0; j < kChunks; ++j) {
     uint32_t(&frag)[kStepsPerChunk][4] = a[j % 2];
     // The chunk's bytes of the two keys, read before the wait below: 16 dims of e4m3 (words 0-3), or
-    // on the RoPE part of a 656-byte token 16 dims already in q's dtype (dims 16 c + 2 m, +1 in word
-    // m), and the 656-byte token's scale of the chunk.
-    const bool rope = kScaled && j == kChunks - 1;
-    const int offset = rope ? kRopeOffset + 32 * quad_col : j * kChunkCols + 16 * quad_col;
+    // on the RoPE part of a 656-byte token 16 dims already in T (dims 16 c + 2 m, +1 in word m).
+    const bool in_rope = kScaled && j == kChunks - 1;
+    const int offset = in_rope ? kRopeOffset + 32 * quad_col : j * kChunkCols + 16 * quad_col;
     uint32_t w0[8];
     uint32_t w1[8];
-    read_words(k0 + offset, rope, w0);
-    read_words(k1 + offset, rope, w1);
-    float s0 = 1.f;
-    float s1 = 1.f;
-    if (kScaled && !rope) {
-      s0 = *reinterpret_cast<const float*>(k0 + kScaleOffset + 4 * (j / 2));
-      s1 = *reinterpret_cast<const float*>(k1 + kScaleOffset + 4 * (j / 2));
-    }
+    read_words(k0 + offset, in_rope, w0);
+    read_words(k1 + offset, in_rope, w1);
     if (j >= 2) {
       ptx::wgmma_wait<1>();  // chunk j - 2's products, which read frag, retired
     }
-    if (rope) {
+    if (in_rope) {
 #pragma unroll
       for (int i = 0; i < kStepsPerChunk; ++i) {
         frag[i][0] = w0[2 * i];
@@ -248,13 +308,21 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
         frag[i][2] = w0[2 * i + 1];
         frag[i][3] = w1[2 * i + 1];
       }
+    } else if (kScaled) {
+#pragma unroll
+      for (int i = 0; i < kStepsPerChunk; ++i) {
+        frag[i][0] = e4m3_pair_times(w0[i], f0[j / 2]);
+        frag[i][1] = e4m3_pair_times(w1[i], f1[j / 2]);
+        frag[i][2] = e4m3_pair_times<true>(w0[i], f0[j / 2]);
+        frag[i][3] = e4m3_pair_times<true>(w1[i], f1[j / 2]);
+      }
     } else {
 #pragma unroll
       for (int i = 0; i < kStepsPerChunk; ++i) {
-        frag[i][0] = e4m3_pair<Op, kScaled>(w0[i], s0, s0);
-        frag[i][1] = e4m3_pair<Op, kScaled>(w1[i], s1, s1);
-        frag[i][2] = e4m3_pair<Op, kScaled, true>(w0[i], s0, s0);
-        frag[i][3] = e4m3_pair<Op, kScaled, true>(w1[i], s1, s1);
+        frag[i][0] = ptx::cvt_f16x2_e4m3x2<false>(w0[i]);
+        frag[i][1] = ptx::cvt_f16x2_e4m3x2<false>(w1[i]);
+        frag[i][2] = ptx::cvt_f16x2_e4m3x2<true>(w0[i]);
+        frag[i][3] = ptx::cvt_f16x2_e4m3x2<true>(w1[i]);
       }
     }
 #pragma unroll
@@ -264,37 +332,86 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
     ptx::wgmma_fence();
 #pragma unroll
     for (int i = 0; i < kStepsPerChunk; ++i) {
-      ptx::wgmma_m64n16k16_rs<Op>(sc, frag[i], ptx::smem_desc_advance(q_desc, j * kFp8Rows * kRowBytes + 32 * i),
-                                  j > 0 || i > 0);
+      const uint64_t q_at = ptx::smem_desc_advance(q_desc, j * kFp8Rows * kRowBytes + 32 * i);
+      if (in_rope) {
+        ptx::wgmma_m64n16k16_rs<T>(rope, frag[i], q_at, i > 0);
+      } else {
+        ptx::wgmma_m64n16k16_rs<__half>(sc, frag[i], q_at, j > 0 || i > 0);
+      }
     }
     ptx::wgmma_commit();
   }
   ptx::wgmma_wait<0>();
   ptx::pin_registers(sc);
+  if constexpr (kScaled) {
+    ptx::pin_registers(rope);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {  // register i: key `key` + 8 (i % 4 / 2)
+      sc[i] = sc[i] * (i % 4 < 2 ? up0 : up1) + rope[i];
+    }
+  }
 }
 
-// O^T += V^T P^T over the tile at `tile`, P^T in `sp` (keys in pv_key_position's order): k16 step by
-// step, the thread (warp w, quad g, column c of the quad) converts dims [128 w + 16 g, +16) of keys
-// 16 kk + 4 {0..3} + c into the step's eight A fragments (one per m64 block). Per tensor the step's bytes
-// are read before the wait for the step two before (as in scores); the 656-byte token's words and
-// scales would not fit the register budget across that wait. A tile that ends a piece early has its
-// tokens past the end zeroed in shared memory first (zero_tail), scales included.
-template <typename Op, CacheFormat kFormat>
+// No value exponent yet (a piece's start): the first tile sets it.
+inline constexpr int kNoValueExponent = -1000;
+
+// 656-byte tokens, output product: raises the value exponent g of warp `warp` (whose rows of O^T are
+// dims [128 warp, +128), one scale block) when a scale of that block among the tile's keys reaches
+// 2^(g + 7), to that scale's exponent, rescaling the warp's rows of o; returns 2^-g. The four threads of
+// a quad read every 4th key and meet by shuffles, so every quad of the warp takes the same decision.
+__device__ __forceinline__ float raise_value_exponent(const uint8_t* tile, int warp, int quad_col,
+                                                      float (&o)[kOutBlocks][8], int& g) {
+  constexpr int kBytes = kTokenBytes<CacheFormat::fp8_656>;
+  float largest = 0.f;
+#pragma unroll
+  for (int x = 0; x < kBlockN / 4; ++x) {
+    largest = fmaxf(
+        largest, fabsf(*reinterpret_cast<const float*>(tile + (4 * x + quad_col) * kBytes + kScaleOffset + 4 * warp)));
+  }
+  largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, 1));
+  largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, 2));
+  const int e = exponent_of(largest);
+  if (e >= g + 7) {
+    const float factor = ptx::ex2(static_cast<float>(g - e));  // 0 from kNoValueExponent, when o is 0
+#pragma unroll
+    for (int mb = 0; mb < kOutBlocks; ++mb) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        o[mb][i] *= factor;
+      }
+    }
+    g = e;
+  }
+  return exp2i(-g);
+}
+
+// 2^g of a value exponent: what the warp's rows of o are multiplied by when written (1 while unset).
+__device__ __forceinline__ float value_up(int g) { return g == kNoValueExponent ? 1.f : exp2i(g); }
+
+// O^T += V^T P^T over the tile at `tile`, P^T in `sp` (keys in pv_key_position's order), in fp16
+// products: k16 step by step, the thread (warp w, quad g, column c of the quad) converts dims
+// [128 w + 16 g, +16) of keys 16 kk + 4 {0..3} + c into the step's eight A fragments (one per m64 block);
+// a step's bytes are read before the wait for the step two before (as in scores). On 656-byte tokens
+// each key's values are taken times its scale over 2^g, g the warp's value exponent (raise_value_exponent).
+// A tile that ends a piece early has its tokens past the end zeroed in shared memory first (zero_tail),
+// scales included.
+template <CacheFormat kFormat>
 __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int warp, int quad_row, int quad_col,
-                                           float (&o)[kOutBlocks][8]) {
+                                           float (&o)[kOutBlocks][8], int& value_exponent) {
   constexpr int kBytes = kTokenBytes<kFormat>;
   constexpr bool kScaled = kFormat == CacheFormat::fp8_656;
   const uint8_t* dims = tile + 128 * warp + 16 * quad_row;  // the thread's 16 dims of key 0
   const uint64_t p_desc = k_major_desc(sp);
+  float down = 1.f;
+  if constexpr (kScaled) {
+    down = raise_value_exponent(tile, warp, quad_col, o, value_exponent);
+  }
   uint32_t a[2][kOutBlocks][4];
 #pragma unroll
   for (int kk = 0; kk < kBlockN / 16; ++kk) {
     uint32_t(&frag)[kOutBlocks][4] = a[kk % 2];
-    if (kScaled && kk >= 2) {
-      ptx::wgmma_wait<1>();  // step kk - 2's products, which read frag, retired
-    }
     uint32_t w[4][4];  // [key 16 kk + 4 e + c][word]
-    float s[4];
+    float s[4];        // [key 16 kk + 4 e + c] its scale of the warp's block (656-byte tokens)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int key = 16 * kk + 4 * e + quad_col;
@@ -305,9 +422,11 @@ __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int
       w[e][3] = v.w;
       s[e] = kScaled ? *reinterpret_cast<const float*>(tile + key * kBytes + kScaleOffset + 4 * warp) : 1.f;
     }
-    if (!kScaled && kk >= 2) {
+    if (kk >= 2) {
       ptx::wgmma_wait<1>();  // step kk - 2's products, which read frag, retired
     }
+    const uint32_t lo_factors = pack2<__half>(s[0] * down, s[1] * down);  // keys e = 0, 1 (656-byte tokens)
+    const uint32_t hi_factors = pack2<__half>(s[2] * down, s[3] * down);  // keys e = 2, 3
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
       const int word = mb / 2;
@@ -316,16 +435,23 @@ __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int
       const uint32_t sel = b | (4 + b) << 4 | (b + 1) << 8 | (5 + b) << 12;
       const uint32_t lo_keys = __byte_perm(w[0][word], w[1][word], sel);
       const uint32_t hi_keys = __byte_perm(w[2][word], w[3][word], sel);
-      frag[mb][0] = e4m3_pair<Op, kScaled>(lo_keys, s[0], s[1]);
-      frag[mb][1] = e4m3_pair<Op, kScaled, true>(lo_keys, s[0], s[1]);
-      frag[mb][2] = e4m3_pair<Op, kScaled>(hi_keys, s[2], s[3]);
-      frag[mb][3] = e4m3_pair<Op, kScaled, true>(hi_keys, s[2], s[3]);
+      if constexpr (kScaled) {
+        frag[mb][0] = e4m3_pair_times(lo_keys, lo_factors);
+        frag[mb][1] = e4m3_pair_times<true>(lo_keys, lo_factors);
+        frag[mb][2] = e4m3_pair_times(hi_keys, hi_factors);
+        frag[mb][3] = e4m3_pair_times<true>(hi_keys, hi_factors);
+      } else {
+        frag[mb][0] = ptx::cvt_f16x2_e4m3x2<false>(lo_keys);
+        frag[mb][1] = ptx::cvt_f16x2_e4m3x2<true>(lo_keys);
+        frag[mb][2] = ptx::cvt_f16x2_e4m3x2<false>(hi_keys);
+        frag[mb][3] = ptx::cvt_f16x2_e4m3x2<true>(hi_keys);
+      }
       ptx::pin_registers(frag[mb]);
     }
     ptx::wgmma_fence();
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
-      ptx::wgmma_m64n16k16_rs<Op>(o[mb], frag[mb], ptx::smem_desc_advance(p_desc, kk * 32), true);
+      ptx::wgmma_m64n16k16_rs<__half>(o[mb], frag[mb], ptx::smem_desc_advance(p_desc, kk * 32), true);
     }
     ptx::wgmma_commit();
   }

@@ -55,7 +55,7 @@ struct NarrowCta {
   static_assert(kRows == 16 || kRows == kNarrowMaxRows, "wgmma N of 16 or 32");
   static constexpr bool kFp8 = kFormat != CacheFormat::plain;
   static_assert(!kFp8 || kRows == kFp8Rows, "an FP8 cache takes wgmma N = 16");
-  using Op = fp8::Operand<T, kFormat>;  // the products' 16-bit operands: T, fp16 on a per-tensor FP8 cache
+  using Op = std::conditional_t<kFp8, __half, T>;  // the products' 16-bit operands: fp16 on an FP8 cache
   using Shared = std::conditional_t<kFp8, typename Traits<T>::template NarrowFp8Shared<Op>,
                                     typename Traits<T>::template NarrowPlainShared<kRows>>;
   static constexpr int kTileStages = kFp8 ? kFp8Stages : kStages;
@@ -144,13 +144,15 @@ struct NarrowCta {
     float sum[kCols];    // this thread's share of the sum: its keys of each tile
     int limit[kCols];    // keys below the limit are visible to the row
     float scale[kCols];  // scores to the log2 domain: score_scale, times 2^q_exponent of the row (FP8)
+    int value_exponent;  // 656-byte tokens: the thread's rows of O^T hold O^T times 2^-value_exponent
+                         // (fp8::raise_value_exponent; the same in every thread of a warp)
   };
 
   // sc = S^T of the tile in `stage`: 36 k16 steps over the 9 chunks, 32 bytes per step within a chunk.
   __device__ void compute_scores(int stage, float (&sc)[kRegs]) const {
     const uint32_t sq = ptx::smem_addr(&s.q[0][0]);
     if constexpr (kFp8) {
-      fp8::scores<Op, kFormat>(reinterpret_cast<const uint8_t*>(stage_data(stage)), sq, key_row, wg_thread % 4, sc);
+      fp8::scores<T, kFormat>(reinterpret_cast<const uint8_t*>(stage_data(stage)), sq, key_row, wg_thread % 4, sc);
       return;
     }
     const uint64_t k_desc = k_major_desc(ptx::smem_addr(stage_data(stage)));
@@ -262,7 +264,8 @@ struct NarrowCta {
   // O^T = O^T * factor + V^T P^T: V^T MN-major from the stage (FP8: converted into registers), P^T
   // K-major from the warpgroup's P. A factor is exactly 1 unless its row's base moved; the warp skips
   // the kOutBlocks x kRegs multiplications when no row of its threads moved.
-  __device__ void accumulate(int stage, const float (&factor)[kCols], float (&o)[kOutBlocks][kRegs]) const {
+  __device__ void accumulate(int stage, const float (&factor)[kCols], RowState& row,
+                             float (&o)[kOutBlocks][kRegs]) const {
     const uint32_t sp = ptx::smem_addr(&s.p[warpgroup][0]);
     bool moved = false;
 #pragma unroll
@@ -284,8 +287,8 @@ struct NarrowCta {
       ptx::pin_registers(o[mb]);
     }
     if constexpr (kFp8) {
-      fp8::accumulate<Op, kFormat>(reinterpret_cast<const uint8_t*>(stage_data(stage)), sp, warp, lane / 4, lane % 4,
-                                   o);
+      fp8::accumulate<kFormat>(reinterpret_cast<const uint8_t*>(stage_data(stage)), sp, warp, lane / 4, lane % 4, o,
+                               row.value_exponent);
       return;
     }
     const uint64_t v_desc = mn_major_desc(ptx::smem_addr(stage_data(stage)));
@@ -355,7 +358,7 @@ struct NarrowCta {
       for (int c = 0; c < kCols; ++c) {
         row.sum[c] += tile_sum[c];
       }
-      accumulate(stage, factor, o);
+      accumulate(stage, factor, row, o);
       sync_warpgroup();  // every warp's products retired: the stage and P are free; the flags may be reused
       if (wg_thread == 0) {
         issue_next(piece, t + kTileStages, n_tiles);
@@ -430,6 +433,11 @@ struct NarrowCta {
       const float given_max1 = s.wg_max[1][given];
       const float given_max = fmaxf(given_max0, given_max1);
       give_scale[c] = ptx::ex2((second ? given_max1 : given_max0) - (given_max == -INFINITY ? 0.f : given_max));
+      if constexpr (kFormat == CacheFormat::fp8_656) {  // the thread's rows of O^T to the output's scale
+        const float up = fp8::value_up(row.value_exponent);
+        keep_scale[c] *= up;
+        give_scale[c] *= up;
+      }
     }
     auto* mine = reinterpret_cast<float4*>(stage_data(warpgroup));                    // [kExchangeUnits][128]
     const auto* theirs = reinterpret_cast<const float4*>(stage_data(1 - warpgroup));  // [kExchangeUnits][128]
@@ -555,7 +563,8 @@ struct NarrowCta {
       }
     };
     if constexpr (kFp8) {
-      fp8::load_q_fp8<T, Op, kFp8Rows, true, kQBatchRows>(p, piece.seq, 0, kv_head, s.q, s.q_exponent, issue_first);
+      fp8::load_q_fp8<T, Op, kFp8Rows, true, kQBatchRows, kFormat == CacheFormat::fp8_656>(
+          p, piece.seq, 0, kv_head, s.q, s.q_exponent, issue_first);
     } else {
       issue_first();
       load_q<T, kRows>(p, piece.seq, 0, kv_head, s.q);
@@ -573,6 +582,7 @@ struct NarrowCta {
       row.limit[c] = visible < piece.key_end ? visible : piece.key_end;
       row.scale[c] = kFp8 ? score_scale * fp8::exp2i(s.q_exponent[r]) : score_scale;
     }
+    row.value_exponent = fp8::kNoValueExponent;
     float o[kOutBlocks][kRegs];  // [512 dims, kRows rows] O^T, m64 block by block
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
