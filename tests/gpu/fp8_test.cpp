@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "check.h"
@@ -208,16 +209,18 @@ void spread_scales(Fp8Cache& cache) {
   }
 }
 
-// 656-byte tokens whose scales lie far apart (spread_scales), in q's dtype bf16 and fp16: the Hopper
-// kernel's narrow schedule brings each key's factors and each warp's output rows into fp16's range by
-// powers of two (src/cuda/sm90/fp8_fragments.cuh), and these scales make it raise the output rows'
-// power mid-piece. Power-of-two scales keep every product exact, so the design bounds hold.
+// 656-byte tokens whose scales lie far apart (spread_scales), in q's dtype bf16 and fp16, on both Hopper
+// schedules: the narrow one (h_q = 16) brings each key's factors and each warp's output rows into
+// fp16's range by powers of two (src/cuda/sm90/fp8_fragments.cuh), the asymmetric one's converter
+// (h_q = 64, bf16) each tile's (fp8_convert.cuh), and these scales make both raise the output's power
+// mid-piece. Power-of-two scales keep every product exact, so the design bounds hold.
 TEST(GpuFp8, ScalesFarApartOn656ByteTokens) {
   OPENMLA_REQUIRE_GPU();
-  for (DType dtype : {DType::bf16, DType::fp16}) {
-    SCOPED_TRACE(dtype_name(dtype));
+  for (const auto& [h_q, dtype] : {std::pair{16, DType::bf16}, std::pair{16, DType::fp16}, std::pair{64, DType::bf16},
+                                   std::pair{64, DType::fp16}}) {
+    SCOPED_TRACE("h_q " + std::to_string(h_q) + ", " + dtype_name(dtype));
     const Problem problem =
-        make_problem({.b = 4, .h_q = 16, .s_k = 1500, .varlen = true, .page_size = 256, .dtype = dtype, .seed = 216});
+        make_problem({.b = 4, .h_q = h_q, .s_k = 1500, .varlen = true, .page_size = 256, .dtype = dtype, .seed = 216});
     Fp8Cache cache = quantize_cache(problem, {.format = CacheFormat::fp8_656, .pow2_scales = true});
     spread_scales(cache);
     const DeviceProblem device = upload(problem);

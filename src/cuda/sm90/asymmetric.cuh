@@ -26,7 +26,11 @@
 // stage (per tensor: three boxes of three chunks, raw[stage][box]; 656-byte tokens: one box), the
 // converter turns them in place into the 16-bit chunks (fp8_convert.cuh) and arrives on full[stage]
 // (128 arrivals), and the consumers run the same code as on a 16-bit cache; per tensor in fp16 with
-// k_scale in the scores' factor and on the output. The converter converts tile t while the consumers
+// k_scale in the scores' factor and on the output. On 656-byte tokens with a bf16 q (fp8::kTileExponent)
+// in fp16 too: the converter stores a tile's values times their scale over 2^G (fp8_convert.cuh), G
+// the piece's exponent at that tile (it only rises), so warpgroup 0 multiplies the tile's scores by 2^G
+// and, where G rose, the rows' earlier output by 2^(old G - new G) with the softmax's factor; the output
+// rows are multiplied by the last 2^G when written. The converter converts tile t while the consumers
 // compute tile t - 1, then issues tile t + 1 into the stage of tile t - 1 once that is released. The
 // two roles are compiled apart (their own register budgets), so their CTA-wide barriers are the
 // unaligned kCta (cuda::sync_cta).
@@ -67,8 +71,9 @@ struct AsymmetricCta {
   static constexpr int kProducer = kFp8 ? kThreads : kProducerThread;  // the thread that issues the loads
   static constexpr int kCtaBarrier = kFp8 ? kCta : 0;  // the CTA-wide barrier of a piece (cuda::sync_cta)
   static constexpr int kQBatchRows = 4;                // q rows a warp loads at once on an FP8 cache (fp8::load_q_fp8)
-  using Op = fp8::Operand<T, kFormat>;  // the products' 16-bit operands: T, fp16 on a per-tensor FP8 cache
+  using Op = fp8::Operand<T, kFormat>;                 // the products' 16-bit operands: T, or fp16 (fp8_fragments.cuh)
   static constexpr bool kQScaled = !std::is_same_v<T, Op>;  // q rows stored times 2^-q_exponent (fp8::load_q_fp8)
+  static constexpr bool kTileExponent = fp8::kTileExponent<T, kFormat>;  // tiles times 2^-G; RoPE products in T
   using Shared = typename Traits<Op>::AsymmetricShared;
 
   const cuda::DecodeParams& p;
@@ -88,6 +93,8 @@ struct AsymmetricCta {
   uint32_t tiles_issued = 0;  // tiles issued in all pieces so far
   uint64_t policy = 0;        // L2 evict-first: the cache is streamed once (16-bit cache)
   int32_t next_block = 0;     // cache block of the next tile to issue, read a tile ahead
+  // State of the converter (kTileExponent).
+  int value_exponent = fp8::kNoExponent;  // G of the piece's tiles so far
 
   __device__ void init() {
     score_scale = p.scale_log2;
@@ -176,7 +183,11 @@ struct AsymmetricCta {
 #pragma unroll
     for (int ks = 0; ks < kChunks * kChunkCols / 16; ++ks) {
       const uint32_t offset = ks / 4 * kChunkBytes + ks % 4 * 32;
-      ptx::wgmma_m64n64k16_ss<Op>(sc, k_major_desc(sq + offset), k_major_desc(kv + offset), ks > 0);
+      if (kTileExponent && ks / 4 == kChunks - 1) {  // the RoPE chunk, in T
+        ptx::wgmma_m64n64k16_ss<T>(sc, k_major_desc(sq + offset), k_major_desc(kv + offset), ks > 0);
+      } else {
+        ptx::wgmma_m64n64k16_ss<Op>(sc, k_major_desc(sq + offset), k_major_desc(kv + offset), ks > 0);
+      }
     }
     ptx::wgmma_commit();
     ptx::wgmma_wait<0>();
@@ -211,8 +222,15 @@ struct AsymmetricCta {
   // (pf[kk]: keys [16 kk, 16 kk + 16)), updates the rows' max and sum and returns the factors that
   // rescale what the rows accumulated before. Masking is a select, so a NaN score of a key past a
   // row's limit never reaches P.
-  __device__ void softmax(float (&sc)[kScoreRegisters], int key0, RowState& row, uint32_t (&pf)[kKSteps][4],
+  // kTileExponent: the scores are multiplied by 2^G of the tile in `stage` and the factors by 2^(old G -
+  // new G).
+  __device__ void softmax(float (&sc)[kScoreRegisters], int key0, int stage, RowState& row, uint32_t (&pf)[kKSteps][4],
                           float (&factor)[2]) const {
+    float scale[2] = {row.scale[0], row.scale[1]};
+    if constexpr (kTileExponent) {  // score_scale x 2^q_exponent x 2^G, from shared memory
+      scale[0] = score_scale * fp8::exp2i(s.q_exponent[row0]) * s.tile_up[stage];
+      scale[1] = score_scale * fp8::exp2i(s.q_exponent[row0 + 8]) * s.tile_up[stage];
+    }
     const bool masked = key0 + kBlockN > min(row.limit[0], row.limit[1]);
     float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
@@ -220,7 +238,7 @@ struct AsymmetricCta {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int key = key0 + 8 * j + fragment_col(wg_thread) + e % 2;
-        const float v = sc[4 * j + e] * row.scale[e / 2];
+        const float v = sc[4 * j + e] * scale[e / 2];
         sc[4 * j + e] = masked && key >= row.limit[e / 2] ? -INFINITY : v;
         tile_max[e / 2] = fmaxf(tile_max[e / 2], sc[4 * j + e]);
       }
@@ -233,9 +251,13 @@ struct AsymmetricCta {
       const float new_max = fmaxf(row.max[h], tile_max[h]);
       // A row that has seen no key keeps max -inf: subtract 0 so that exp2 gives 0, not NaN.
       use_max[h] = new_max == -INFINITY ? 0.f : new_max;
-      factor[h] = ptx::ex2(row.max[h] - use_max[h]);
+      const float drop = row.max[h] - use_max[h];
+      factor[h] = ptx::ex2(drop);
       row.max[h] = new_max;
       row.sum[h] *= factor[h];
+      if constexpr (kTileExponent) {  // the earlier output also times 2^(old G - new G)
+        factor[h] = ptx::ex2(drop + s.tile_shift[stage]);
+      }
     }
 #pragma unroll
     for (int j = 0; j < kScoreRegisters / 4; ++j) {
@@ -286,7 +308,7 @@ struct AsymmetricCta {
       compute_scores(kv, sc);
       uint32_t pf[kKSteps][4];
       float factor[2];
-      softmax(sc, key0, row, pf, factor);
+      softmax(sc, key0, stage, row, pf, factor);
       if (key0 + kBlockN > piece.key_end) {
         zero_tail(stage, piece.key_end - key0);
       }
@@ -354,8 +376,9 @@ struct AsymmetricCta {
     for (int t = 0; t < n_tiles; ++t) {
       const uint32_t n = tiles_done + t;
       const int stage = static_cast<int>(n % kStages);
-      fp8::convert_tile<Op, kFormat>(reinterpret_cast<char*>(&s.kv[stage][0][0]), s.raw[stage], n / kStages % 2,
-                                     wg_thread);
+      fp8::convert_tile<T, kFormat>(reinterpret_cast<char*>(&s.kv[stage][0][0]), s.raw[stage], n / kStages % 2,
+                                    wg_thread, piece.key_end - (piece.key_begin + t * kBlockN),
+                                    {s.exponent_max, s.tile_up[stage], s.tile_shift[stage], value_exponent});
       ptx::mbarrier_arrive(ptx::smem_addr(&s.full[stage]));
       if (threadIdx.x == kProducer && t + 1 >= kStages) {
         issue_next(piece, t + 1, n_tiles);
@@ -406,6 +429,9 @@ struct AsymmetricCta {
     if constexpr (kPerTensor) {
       scale_rows(o, out_scale, out_scale);
     }
+    if constexpr (kTileExponent) {  // the output accumulated O times 2^-G
+      scale_rows(o, s.value_up, s.value_up);
+    }
     write_rows<T>(p, piece, m_tile, kv_head, bad, max, sum, o);
   }
 
@@ -423,14 +449,19 @@ struct AsymmetricCta {
     }
     if constexpr (kRole == Role::consumer) {
       if constexpr (kQScaled) {
-        fp8::load_q_fp8<T, Op, kBlockM, false, kQBatchRows>(p, piece.seq, m_tile, kv_head, s.q, s.q_exponent);
+        fp8::load_q_fp8<T, Op, kBlockM, false, kQBatchRows, kTileExponent>(p, piece.seq, m_tile, kv_head, s.q,
+                                                                           s.q_exponent);
       } else {
         load_q<T>(p, piece.seq, m_tile, kv_head, s.q);
       }
     }
     cuda::sync_cta<kCtaBarrier>();  // q is in shared memory, visible to the async proxy
     if constexpr (kRole == Role::converter) {
+      value_exponent = fp8::kNoExponent;
       converter_warpgroup(piece, n_tiles);
+      if (kTileExponent && wg_thread == 0) {
+        s.value_up = value_exponent == fp8::kNoExponent ? 1.f : fp8::exp2i(value_exponent);
+      }
       tiles_done += n_tiles;
       cuda::sync_cta<kCtaBarrier>();  // matches the consumers' barrier before they write the rows
     } else {

@@ -4,8 +4,11 @@
 // values (layout.cuh) that the consumer warpgroups read exactly as they read a bf16 or fp16 tile.
 //   per tensor: the raw e4m3 values, exact in fp16 (the operand type, fp8_fragments.cuh: Operand);
 //     k_scale is applied to the scores and to the output, in fp32;
-//   656-byte tokens: each e4m3 value times its 128-value group's scale in fp32, rounded once to q's
-//     dtype; the RoPE part (64 values, stored in q's dtype) copied.
+//   656-byte tokens, bf16 q (kTileExponent): the scales over 2^G as fp16 factors, G the piece's exponent
+//     at this tile (TileExponent), each e4m3 value times its factor in fp16, the RoPE part (64 bf16
+//     values) times 2^-G, exactly;
+//   656-byte tokens, fp16 q: each e4m3 value times its 128-value group's scale in fp32, rounded once to
+//     fp16; the RoPE part (64 values, stored in q's dtype) copied.
 //
 // A stage of kTileBytes (73,728) holds, during the conversion, the 16-bit tile over bytes
 // [0, 73,728) (chunk c, dims [64 c, +64) of the 64 tokens, at 8,192 c) and the raw tile over its top
@@ -134,24 +137,72 @@ __host__ __device__ constexpr bool in_place_order_holds() {
 static_assert(in_place_order_holds<CacheFormat::fp8_per_tensor>() && in_place_order_holds<CacheFormat::fp8_656>(),
               "the in-place conversion order overwrites raw bytes before they are read");
 
+// The exponent G of a piece's 656-byte tiles (kTileExponent): the first tile's takes floor(log2) of its
+// largest scale, and a later tile raises it to its own where that is more than 6 above, so G only rises
+// and each factor (a scale over 2^G) stays below 2^7, each value times it below 448 x 2^7 = 57,344 in
+// fp16. Only the tokens before `valid` count (the others may hold any bytes).
+struct TileExponent {
+  int* warp_max;  // [4] shared: each converter warp's largest exponent of the tile
+  float& up;      // shared: 2^G of the tile, for the consumers
+  float& shift;   // shared: G before - G of the tile (at most 0; 0 on the piece's first)
+  int& running;   // the converter's G of the piece so far (fp8::kNoExponent before its first tile)
+};
+
 // Converts the stage's raw tile in place (above), by the converter's 128 threads (`thread` 0..127):
 // step s waits for raw_landed[s] (per tensor; the 656-byte token's one box: raw_landed[0] before step
 // 0) to complete its phase of parity `parity`, reads the step's raw units, and writes their swizzled
 // 16-byte units. The 656-byte token's RoPE chunk (8) follows the last step as a phase of its own (read,
 // barrier, write), which keeps fewer registers live; its pieces are overwritten only by its own
 // writes. The proxy fence makes the writes visible to the consumers' wgmma once the caller signals them.
-template <typename Op, CacheFormat kFormat>
+// kTileExponent: `valid` tokens of the tile are the piece's; G is set as TileExponent says, with one more
+// barrier before the first step's writes.
+template <typename T, CacheFormat kFormat>
 __device__ __forceinline__ void convert_tile(char* stage, const uint64_t (&raw_landed)[kConvertSteps], uint32_t parity,
-                                             int thread) {
+                                             int thread, int valid, TileExponent exponent) {
   using L = RawTile<kFormat>;
+  using Op = Operand<T, kFormat>;
   constexpr bool kScaled = kFormat == CacheFormat::fp8_656;
+  constexpr bool kFactors = kTileExponent<T, kFormat>;
   constexpr int kE4m3Chunks = kScaled ? kVChunks : kChunks;  // chunks of e4m3 values
   const char* raw = stage + kRawOffset<kFormat>;
+  uint32_t factors[4];  // kFactors: each 128-value block's factor of the thread's token, twice
+  float down = 1.f;     // kFactors: 2^-G
 #pragma unroll
   for (int step = 0; step < kConvertSteps; ++step) {
     const int c0 = step * kChunksPerStep;
     if (step < L::kBoxes) {
       ptx::mbarrier_wait(ptx::smem_addr(&raw_landed[step]), parity);
+    }
+    if constexpr (kFactors) {
+      if (step == 0) {  // the scales lie in chunk 7's bytes, overwritten only in the last step
+        const float4 sc = *reinterpret_cast<const float4*>(raw + L::scale(0, thread));
+        const int mine = thread % kBlockN < valid
+                             ? exponent_of(fmaxf(fmaxf(fabsf(sc.x), fabsf(sc.y)), fmaxf(fabsf(sc.z), fabsf(sc.w))))
+                             : -126;
+        const int warp_max = __reduce_max_sync(0xffffffffu, mine);
+        if (thread % 32 == 0) {
+          exponent.warp_max[thread / 32] = warp_max;
+        }
+        ptx::bar_sync(kConvert, kConverterThreads);
+        int largest = exponent.warp_max[0];
+#pragma unroll
+        for (int w = 1; w < kConverterThreads / 32; ++w) {
+          largest = max(largest, exponent.warp_max[w]);
+        }
+        const int before = exponent.running;
+        if (largest > before + 6) {
+          exponent.running = largest;
+        }
+        if (thread == 0) {
+          exponent.up = exp2i(exponent.running);
+          exponent.shift = before == kNoExponent ? 0.f : static_cast<float>(before - exponent.running);
+        }
+        down = exp2i(-exponent.running);
+        factors[0] = pack2<__half>(sc.x * down, sc.x * down);
+        factors[1] = pack2<__half>(sc.y * down, sc.y * down);
+        factors[2] = pack2<__half>(sc.z * down, sc.z * down);
+        factors[3] = pack2<__half>(sc.w * down, sc.w * down);
+      }
     }
     uint2 in[kChunksPerStep][kUnitsPerThread];  // [chunk][k] the 8 e4m3 bytes of unit k
     float scale[kChunksPerStep];                // [chunk] 656-byte tokens: the scale of the thread's token
@@ -163,7 +214,7 @@ __device__ __forceinline__ void convert_tile(char* stage, const uint64_t (&raw_l
         for (int k = 0; k < kUnitsPerThread; ++k) {
           in[j][k] = *reinterpret_cast<const uint2*>(raw + L::values(c, thread, k));
         }
-        if constexpr (kScaled) {
+        if constexpr (kScaled && !kFactors) {
           scale[j] = *reinterpret_cast<const float*>(raw + L::scale(c, thread));
         } else {
           scale[j] = 1.f;
@@ -180,10 +231,17 @@ __device__ __forceinline__ void convert_tile(char* stage, const uint64_t (&raw_l
 #pragma unroll
         for (int k = 0; k < kUnitsPerThread; ++k) {
           const uint2 v = in[j][k];
-          const float f = scale[j];
-          *reinterpret_cast<uint4*>(stage + c * kChunkBytes + L::dest(thread, k)) =
-              make_uint4(e4m3_pair<Op, kScaled>(v.x, f, f), e4m3_pair<Op, kScaled, true>(v.x, f, f),
-                         e4m3_pair<Op, kScaled>(v.y, f, f), e4m3_pair<Op, kScaled, true>(v.y, f, f));
+          uint4 out;
+          if constexpr (kFactors) {
+            const uint32_t f = factors[c / 2];
+            out = make_uint4(e4m3_pair_times(v.x, f), e4m3_pair_times<true>(v.x, f), e4m3_pair_times(v.y, f),
+                             e4m3_pair_times<true>(v.y, f));
+          } else {
+            const float f = scale[j];
+            out = make_uint4(e4m3_pair<Op, kScaled>(v.x, f, f), e4m3_pair<Op, kScaled, true>(v.x, f, f),
+                             e4m3_pair<Op, kScaled>(v.y, f, f), e4m3_pair<Op, kScaled, true>(v.y, f, f));
+          }
+          *reinterpret_cast<uint4*>(stage + c * kChunkBytes + L::dest(thread, k)) = out;
         }
       }
     }
@@ -193,6 +251,15 @@ __device__ __forceinline__ void convert_tile(char* stage, const uint64_t (&raw_l
 #pragma unroll
     for (int k = 0; k < kUnitsPerThread; ++k) {
       rope[k] = *reinterpret_cast<const uint4*>(raw + L::rope(thread, k));
+      if constexpr (kFactors) {  // times 2^-G, exact in bf16
+        uint32_t w[4] = {rope[k].x, rope[k].y, rope[k].z, rope[k].w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const float2 f = unpack2<T>(w[i]);
+          w[i] = pack2<T>(f.x * down, f.y * down);
+        }
+        rope[k] = make_uint4(w[0], w[1], w[2], w[3]);
+      }
     }
     ptx::bar_sync(kConvert, kConverterThreads);
 #pragma unroll

@@ -105,14 +105,25 @@ __device__ __forceinline__ int exponent_of(float x) {
   return e < -126 ? -126 : (e > 126 ? 126 : e);
 }
 
+// Whether the asymmetric schedule's converter (fp8_convert.cuh) stores a 656-byte tile's values times
+// fp16 factors, their scales over 2^G for an exponent G of the tile's largest scales: with a bf16 q. An
+// fp16 q's RoPE values could leave fp16's range times 2^-G, so its values are scaled in fp32 and rounded
+// once to fp16 instead.
+template <typename T, CacheFormat kFormat>
+inline constexpr bool kTileExponent = kFormat == CacheFormat::fp8_656&& std::is_same_v<T, __nv_bfloat16>;
+
+// No value exponent yet (a piece's start): its first tile sets it.
+inline constexpr int kNoExponent = -1000;
+
 // The 16-bit type of the asymmetric schedule's operands on an FP8 cache (its converter warpgroup,
 // fp8_convert.cuh; the narrow schedule's are fp16 on both formats). Per-tensor values need no scale, and
 // e4m3 converts to fp16 exactly in one instruction (to bf16 it takes four, through fp32), so those
 // products run in fp16 whatever q's dtype: a bf16 q row is stored in fp16 times a power of two that
-// brings its largest |value| into [2^14, 2^15) (load_q_fp8). The 656-byte token's values are scaled
-// in fp32 and rounded once to q's dtype, whose range holds them.
+// brings its largest |value| into [2^14, 2^15) (load_q_fp8). So do the 656-byte token's with a bf16 q
+// (kTileExponent; its RoPE product in bf16); with an fp16 q they are scaled in fp32 and rounded once to
+// fp16.
 template <typename T, CacheFormat kFormat>
-using Operand = std::conditional_t<kFormat == CacheFormat::fp8_per_tensor, __half, T>;
+using Operand = std::conditional_t<kFormat == CacheFormat::fp8_per_tensor || kTileExponent<T, kFormat>, __half, T>;
 
 // The exponent e of a q row whose largest |value| is `amax`: the row is stored times 2^-e, its largest
 // value then in [2^14, 2^15), so that fp16 holds every value of the row at bf16's precision down to
@@ -352,9 +363,6 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
   }
 }
 
-// No value exponent yet (a piece's start): the first tile sets it.
-inline constexpr int kNoValueExponent = -1000;
-
 // 656-byte tokens, output product: raises the value exponent g of warp `warp` (whose rows of O^T are
 // dims [128 warp, +128), one scale block) when a scale of that block among the tile's keys reaches
 // 2^(g + 7), to that scale's exponent, rescaling the warp's rows of o; returns 2^-g. The four threads of
@@ -372,7 +380,7 @@ __device__ __forceinline__ float raise_value_exponent(const uint8_t* tile, int w
   largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, 2));
   const int e = exponent_of(largest);
   if (e >= g + 7) {
-    const float factor = ptx::ex2(static_cast<float>(g - e));  // 0 from kNoValueExponent, when o is 0
+    const float factor = ptx::ex2(static_cast<float>(g - e));  // 0 from kNoExponent, when o is 0
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
 #pragma unroll
@@ -386,7 +394,7 @@ __device__ __forceinline__ float raise_value_exponent(const uint8_t* tile, int w
 }
 
 // 2^g of a value exponent: what the warp's rows of o are multiplied by when written (1 while unset).
-__device__ __forceinline__ float value_up(int g) { return g == kNoValueExponent ? 1.f : exp2i(g); }
+__device__ __forceinline__ float value_up(int g) { return g == kNoExponent ? 1.f : exp2i(g); }
 
 // O^T += V^T P^T over the tile at `tile`, P^T in `sp` (keys in pv_key_position's order), in fp16
 // products: k16 step by step, the thread (warp w, quad g, column c of the quad) converts dims

@@ -582,7 +582,7 @@ struct NarrowCta {
       row.limit[c] = visible < piece.key_end ? visible : piece.key_end;
       row.scale[c] = kFp8 ? score_scale * fp8::exp2i(s.q_exponent[r]) : score_scale;
     }
-    row.value_exponent = fp8::kNoValueExponent;
+    row.value_exponent = fp8::kNoExponent;
     float o[kOutBlocks][kRegs];  // [512 dims, kRows rows] O^T, m64 block by block
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
