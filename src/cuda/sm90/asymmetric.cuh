@@ -79,6 +79,8 @@ struct AsymmetricCta {
   const cuda::DecodeParams& p;
   const CUtensorMap* cache_map;  // [num_blocks, h_kv, 9 chunks, page_size, 64 elements or bytes] boxes of
                                  // 64 tokens x 9 chunks (make_cache_map, make_fp8_chunk_map)
+  const CUtensorMap* part_maps;  // FP8: [2] on 656-byte tokens the scales' and the RoPE values' boxes of
+                                 // 64 tokens (make_fp8_part_maps; per tensor unused)
   Shared& s;
   int m_tile;
   int kv_head;
@@ -93,8 +95,6 @@ struct AsymmetricCta {
   uint32_t tiles_issued = 0;  // tiles issued in all pieces so far
   uint64_t policy = 0;        // L2 evict-first: the cache is streamed once (16-bit cache)
   int32_t next_block = 0;     // cache block of the next tile to issue, read a tile ahead
-  // State of the converter (kTileExponent).
-  int value_exponent = fp8::kNoExponent;  // G of the piece's tiles so far
 
   __device__ void init() {
     score_scale = p.scale_log2;
@@ -114,6 +114,10 @@ struct AsymmetricCta {
     }
     if (threadIdx.x == kProducer) {
       ptx::prefetch_tensormap(cache_map);
+      if constexpr (kFormat == CacheFormat::fp8_656) {
+        ptx::prefetch_tensormap(&part_maps[0]);
+        ptx::prefetch_tensormap(&part_maps[1]);
+      }
       if constexpr (!kFp8) {  // the converter makes it per load instead: one register pair fewer held
         policy = ptx::create_policy_evict_first();
       }
@@ -140,7 +144,9 @@ struct AsymmetricCta {
     }
     const uint32_t tile = ptx::smem_addr(&s.kv[stage][0][0]);
     const int key0 = piece.key_begin + t * kBlockN;
-    if constexpr (kFp8) {
+    if constexpr (kFormat == CacheFormat::fp8_656) {
+      issue_656(tile + fp8::kRawOffset<kFormat>, ptx::smem_addr(&s.raw[stage][0]), key0, block);
+    } else if constexpr (kFp8) {
       using Raw = fp8::RawTile<kFormat>;
       constexpr int kBoxPieces = Raw::kPieces / Raw::kBoxes;
       constexpr int kBoxBytes = kBoxPieces * Raw::kPieceBytes;
@@ -153,6 +159,24 @@ struct AsymmetricCta {
     } else {
       load_tile(p, cache_map, tile, ptx::smem_addr(&s.full[stage]), key0, kv_head, block, policy, s.bad_page);
     }
+  }
+
+  // A 656-byte tile's raw bytes (fp8::RawTile) into `raw`: the e4m3 values, the scales and the RoPE
+  // values in three loads that complete `landed` together (a bad block: a plain arrival, as load_tile).
+  __device__ void issue_656(uint32_t raw, uint32_t landed, int key0, int32_t block) {
+    using Raw = fp8::RawTile<CacheFormat::fp8_656>;
+    if (block < 0 || block >= p.num_blocks) {
+      s.bad_page = 1;
+      ptx::mbarrier_arrive(landed);
+      return;
+    }
+    ptx::mbarrier_arrive_expect_tx(landed, fp8::kRawBytes<CacheFormat::fp8_656>);
+    const uint64_t evict_first = ptx::create_policy_evict_first();
+    const int token = page_token(p, key0);
+    ptx::tma_load_5d(raw, cache_map, 0, token, 0, kv_head, block, landed, evict_first);
+    ptx::tma_load_4d(raw + Raw::kValueBytes, &part_maps[0], 0, token, kv_head, block, landed, evict_first);
+    ptx::tma_load_4d(raw + Raw::kRopePiece * Raw::kPieceBytes, &part_maps[1], 0, token, kv_head, block, landed,
+                     evict_first);
   }
 
   // Issues tile t if the piece has it, with the block read earlier, and reads the next tile's block.
@@ -376,9 +400,15 @@ struct AsymmetricCta {
     for (int t = 0; t < n_tiles; ++t) {
       const uint32_t n = tiles_done + t;
       const int stage = static_cast<int>(n % kStages);
-      fp8::convert_tile<T, kFormat>(reinterpret_cast<char*>(&s.kv[stage][0][0]), s.raw[stage], n / kStages % 2,
-                                    wg_thread, piece.key_end - (piece.key_begin + t * kBlockN),
-                                    {s.exponent_max, s.tile_up[stage], s.tile_shift[stage], value_exponent});
+      char* tile = reinterpret_cast<char*>(&s.kv[stage][0][0]);
+      float down = 1.f;  // kTileExponent: 2^-G of the tile
+      if constexpr (kTileExponent) {
+        // G of the tile before, from its stage (written by this warpgroup's thread 0 before the last barrier)
+        const int before = t == 0 ? fp8::kNoExponent : fp8::exponent_of(s.tile_up[(n + 1) % kStages]);
+        down = fp8::tile_exponent<kFormat>(s, stage, n / kStages % 2, wg_thread,
+                                           piece.key_end - (piece.key_begin + t * kBlockN), before);
+      }
+      fp8::convert_tile<T, kFormat>(tile, s.raw[stage], n / kStages % 2, wg_thread, down);
       ptx::mbarrier_arrive(ptx::smem_addr(&s.full[stage]));
       if (threadIdx.x == kProducer && t + 1 >= kStages) {
         issue_next(piece, t + 1, n_tiles);
@@ -457,10 +487,9 @@ struct AsymmetricCta {
     }
     cuda::sync_cta<kCtaBarrier>();  // q is in shared memory, visible to the async proxy
     if constexpr (kRole == Role::converter) {
-      value_exponent = fp8::kNoExponent;
       converter_warpgroup(piece, n_tiles);
-      if (kTileExponent && wg_thread == 0) {
-        s.value_up = value_exponent == fp8::kNoExponent ? 1.f : fp8::exp2i(value_exponent);
+      if (kTileExponent && wg_thread == 0) {  // 2^G of the piece's last tile
+        s.value_up = n_tiles == 0 ? 1.f : s.tile_up[(tiles_done + n_tiles - 1) % kStages];
       }
       tiles_done += n_tiles;
       cuda::sync_cta<kCtaBarrier>();  // matches the consumers' barrier before they write the rows

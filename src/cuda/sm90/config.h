@@ -73,7 +73,7 @@ inline constexpr int kConverterThreads = kWarpgroupThreads;
 inline constexpr int kConvertSteps = 3;  // a tile is converted in 3 steps of 3 chunks
 // The raw tile in pieces of 64 tokens (sm90/fp8_convert.cuh RawTile, sm90/launch.cu make_fp8_chunk_map):
 // bytes of each token per piece. Per tensor a chunk's e4m3 values, one TMA box per step; 656-byte
-// tokens 16 bytes (656 = 41 x 16), one box of all 41 pieces.
+// tokens 16 bytes (656 = 41 x 16: pieces of 1,024 bytes, which the three loads of a tile fill whole).
 inline constexpr int kPerTensorPieceBytes = kChunkCols;
 inline constexpr int kToken656PieceBytes = 16;
 inline constexpr int kWideFp8Threads = kThreads + kConverterThreads;      // 384

@@ -5,7 +5,7 @@
 //   per tensor: the raw e4m3 values, exact in fp16 (the operand type, fp8_fragments.cuh: Operand);
 //     k_scale is applied to the scores and to the output, in fp32;
 //   656-byte tokens, bf16 q (kTileExponent): the scales over 2^G as fp16 factors, G the piece's exponent
-//     at this tile (TileExponent), each e4m3 value times its factor in fp16, the RoPE part (64 bf16
+//     at this tile (tile_exponent), each e4m3 value times its factor in fp16, the RoPE part (64 bf16
 //     values) times 2^-G, exactly;
 //   656-byte tokens, fp16 q: each e4m3 value times its 128-value group's scale in fp32, rounded once to
 //     fp16; the RoPE part (64 values, stored in q's dtype) copied.
@@ -15,9 +15,10 @@
 // kRawBytes, in pieces of 64 tokens (RawTile):
 //   per tensor: 9 pieces of [64 tokens][64 bytes], piece c = chunk c's e4m3 bytes (make_fp8_chunk_map),
 //     from byte 36,864;
-//   656-byte tokens: 41 pieces of [64 tokens][16 bytes], piece k = bytes [16 k, +16) of each token
-//     (make_fp8_chunk_map too): pieces 4 c .. 4 c + 3 chunk c's e4m3 bytes, 32 the scales, 33-40 the
-//     RoPE values, from byte 31,744.
+//   656-byte tokens: 41 pieces of 1,024 bytes from byte 31,744, in three TMA loads with rows of 64,
+//     16 and 128 bytes: pieces 4 c .. 4 c + 3 chunk c's e4m3 bytes as [64 tokens][64 bytes]
+//     (make_fp8_chunk_map), piece 32 the scales as [64 tokens][16 bytes], pieces 33-40 the RoPE values
+//     as [64 tokens][128 bytes] (make_fp8_part_maps).
 // Chunks are converted in steps of three, in order: every piece a step's writes overlap is read, by
 // every converter thread, in that step or an earlier one (in_place_order_holds), and from the first
 // step whose writes overlap raw bytes on, a barrier (kConvert) separates a step's reads from its writes.
@@ -75,27 +76,26 @@ template <>
 struct RawTile<CacheFormat::fp8_656> {
   static constexpr int kPieceBytes = kBlockN * kToken656PieceBytes;                        // 1,024
   static constexpr int kPieces = kTokenBytes<CacheFormat::fp8_656> / kToken656PieceBytes;  // 41
-  static constexpr int kBoxes = 1;                                                         // one TMA box of every piece
-  static constexpr int kScalePiece = kScaleOffset / kToken656PieceBytes;                   // 32
-  static constexpr int kRopePiece = kRopeOffset / kToken656PieceBytes;                     // 33
+  static constexpr int kBoxes = 1;                                        // the three loads complete one barrier
+  static constexpr int kScalePiece = kScaleOffset / kToken656PieceBytes;  // 32
+  static constexpr int kRopePiece = kRopeOffset / kToken656PieceBytes;    // 33
+  static constexpr int kValueBytes = kVChunks * 4 * kPieceBytes;          // 32,768: the first load's
   __host__ __device__ static constexpr int last_reader(int k) {
     return k < kScalePiece ? k / 4 : (k == kScalePiece ? kVChunks - 1 : kChunks - 1);
   }
-  // Thread t's units are token t % 64's values [8 u, +8) for u = t / 64 + 2 k: a warp's units are one
-  // unit of 32 tokens (reads: 16-byte strides; writes: one 16-byte unit of 32 rows), and a thread's
-  // units share one token and its scales.
+  // Thread t's units are token t / 2's values [8 u, +8) for u = 4 (t % 2) + k: a thread's units share
+  // one token and its scales (reads: 32 contiguous bytes per thread, 1,024 per warp; writes: two 16-byte
+  // units in each of 16 rows per k).
+  __device__ static int unit(int thread, int k) { return 4 * (thread % 2) + k; }
   __device__ static int values(int c, int thread, int k) {
-    return (4 * c + k) * kPieceBytes + thread % kBlockN * kToken656PieceBytes + thread / kBlockN * 8;
+    return c * 4 * kPieceBytes + thread / 2 * kChunkCols + unit(thread, k) * 8;
   }
-  __device__ static uint32_t dest(int thread, int k) {
-    return swizzled_offset(thread % kBlockN, (thread / kBlockN + 2 * k) * 8);
-  }
-  // The scale of chunk c's values of the thread's token, and the thread's k-th unit of RoPE values.
-  __device__ static int scale(int c, int thread) {
-    return kScalePiece * kPieceBytes + thread % kBlockN * kToken656PieceBytes + c / 2 * 4;
-  }
+  __device__ static uint32_t dest(int thread, int k) { return swizzled_offset(thread / 2, unit(thread, k) * 8); }
+  // The four scales of the thread's token (16 bytes), and its unit k of RoPE values (8 values, for
+  // dest(thread, k) of the RoPE chunk).
+  __device__ static int scales(int thread) { return kScalePiece * kPieceBytes + thread / 2 * 16; }
   __device__ static int rope(int thread, int k) {
-    return (kRopePiece + thread / kBlockN + 2 * k) * kPieceBytes + thread % kBlockN * kToken656PieceBytes;
+    return kRopePiece * kPieceBytes + thread / 2 * 128 + unit(thread, k) * 16;
   }
 };
 
@@ -141,12 +141,39 @@ static_assert(in_place_order_holds<CacheFormat::fp8_per_tensor>() && in_place_or
 // largest scale, and a later tile raises it to its own where that is more than 6 above, so G only rises
 // and each factor (a scale over 2^G) stays below 2^7, each value times it below 448 x 2^7 = 57,344 in
 // fp16. Only the tokens before `valid` count (the others may hold any bytes).
-struct TileExponent {
-  int* warp_max;  // [4] shared: each converter warp's largest exponent of the tile
-  float& up;      // shared: 2^G of the tile, for the consumers
-  float& shift;   // shared: G before - G of the tile (at most 0; 0 on the piece's first)
-  int& running;   // the converter's G of the piece so far (fp8::kNoExponent before its first tile)
-};
+//
+// kTileExponent: once the raw bytes of the tile in stage `stage` of s landed (s.raw[stage][0], parity
+// `parity`), sets its G from `before`, the G of the piece's tile before it (kNoExponent for its first),
+// as above from the scales of its first `valid` tokens (the converter's 128 threads, one named
+// barrier), writes 2^G and the shift of G for the consumers (s.tile_up, s.tile_shift) and returns 2^-G.
+template <CacheFormat kFormat, typename Shared>
+__device__ __forceinline__ float tile_exponent(Shared& s, int stage, uint32_t parity, int thread, int valid,
+                                               int before) {
+  using L = RawTile<kFormat>;
+  const char* raw = reinterpret_cast<const char*>(&s.kv[stage][0][0]) + kRawOffset<kFormat>;
+  ptx::mbarrier_wait(ptx::smem_addr(&s.raw[stage][0]), parity);
+  // The four scales of the thread's token (two threads per token).
+  const float4 sc = *reinterpret_cast<const float4*>(raw + L::scales(thread));
+  const int mine = thread / 2 < valid
+                       ? exponent_of(fmaxf(fmaxf(fabsf(sc.x), fabsf(sc.y)), fmaxf(fabsf(sc.z), fabsf(sc.w))))
+                       : -126;  // the least exponent_of
+  const int warp_max = __reduce_max_sync(0xffffffffu, mine);
+  if (thread % 32 == 0) {
+    s.exponent_max[thread / 32] = warp_max;
+  }
+  ptx::bar_sync(kConvert, kConverterThreads);
+  int largest = s.exponent_max[0];
+#pragma unroll
+  for (int w = 1; w < kConverterThreads / 32; ++w) {
+    largest = max(largest, s.exponent_max[w]);
+  }
+  const int g = largest > before + 6 ? largest : before;
+  if (thread == 0) {
+    s.tile_up[stage] = exp2i(g);
+    s.tile_shift[stage] = before == kNoExponent ? 0.f : static_cast<float>(before - g);
+  }
+  return exp2i(-g);
+}
 
 // Converts the stage's raw tile in place (above), by the converter's 128 threads (`thread` 0..127):
 // step s waits for raw_landed[s] (per tensor; the 656-byte token's one box: raw_landed[0] before step
@@ -154,58 +181,33 @@ struct TileExponent {
 // 16-byte units. The 656-byte token's RoPE chunk (8) follows the last step as a phase of its own (read,
 // barrier, write), which keeps fewer registers live; its pieces are overwritten only by its own
 // writes. The proxy fence makes the writes visible to the consumers' wgmma once the caller signals them.
-// kTileExponent: `valid` tokens of the tile are the piece's; G is set as TileExponent says, with one more
-// barrier before the first step's writes.
+// kTileExponent: `down` is 2^-G of the tile (tile_exponent).
 template <typename T, CacheFormat kFormat>
 __device__ __forceinline__ void convert_tile(char* stage, const uint64_t (&raw_landed)[kConvertSteps], uint32_t parity,
-                                             int thread, int valid, TileExponent exponent) {
+                                             int thread, float down = 1.f) {
   using L = RawTile<kFormat>;
   using Op = Operand<T, kFormat>;
   constexpr bool kScaled = kFormat == CacheFormat::fp8_656;
   constexpr bool kFactors = kTileExponent<T, kFormat>;
   constexpr int kE4m3Chunks = kScaled ? kVChunks : kChunks;  // chunks of e4m3 values
   const char* raw = stage + kRawOffset<kFormat>;
-  uint32_t factors[4];  // kFactors: each 128-value block's factor of the thread's token, twice
-  float down = 1.f;     // kFactors: 2^-G
+  float scale[4] = {1.f, 1.f, 1.f, 1.f};  // 656-byte tokens: the thread's token's scale of each 128 values
 #pragma unroll
   for (int step = 0; step < kConvertSteps; ++step) {
     const int c0 = step * kChunksPerStep;
     if (step < L::kBoxes) {
       ptx::mbarrier_wait(ptx::smem_addr(&raw_landed[step]), parity);
     }
-    if constexpr (kFactors) {
+    if constexpr (kScaled) {
       if (step == 0) {  // the scales lie in chunk 7's bytes, overwritten only in the last step
-        const float4 sc = *reinterpret_cast<const float4*>(raw + L::scale(0, thread));
-        const int mine = thread % kBlockN < valid
-                             ? exponent_of(fmaxf(fmaxf(fabsf(sc.x), fabsf(sc.y)), fmaxf(fabsf(sc.z), fabsf(sc.w))))
-                             : -126;
-        const int warp_max = __reduce_max_sync(0xffffffffu, mine);
-        if (thread % 32 == 0) {
-          exponent.warp_max[thread / 32] = warp_max;
-        }
-        ptx::bar_sync(kConvert, kConverterThreads);
-        int largest = exponent.warp_max[0];
-#pragma unroll
-        for (int w = 1; w < kConverterThreads / 32; ++w) {
-          largest = max(largest, exponent.warp_max[w]);
-        }
-        const int before = exponent.running;
-        if (largest > before + 6) {
-          exponent.running = largest;
-        }
-        if (thread == 0) {
-          exponent.up = exp2i(exponent.running);
-          exponent.shift = before == kNoExponent ? 0.f : static_cast<float>(before - exponent.running);
-        }
-        down = exp2i(-exponent.running);
-        factors[0] = pack2<__half>(sc.x * down, sc.x * down);
-        factors[1] = pack2<__half>(sc.y * down, sc.y * down);
-        factors[2] = pack2<__half>(sc.z * down, sc.z * down);
-        factors[3] = pack2<__half>(sc.w * down, sc.w * down);
+        const float4 sc = *reinterpret_cast<const float4*>(raw + L::scales(thread));
+        scale[0] = sc.x;
+        scale[1] = sc.y;
+        scale[2] = sc.z;
+        scale[3] = sc.w;
       }
     }
     uint2 in[kChunksPerStep][kUnitsPerThread];  // [chunk][k] the 8 e4m3 bytes of unit k
-    float scale[kChunksPerStep];                // [chunk] 656-byte tokens: the scale of the thread's token
 #pragma unroll
     for (int j = 0; j < kChunksPerStep; ++j) {
       const int c = c0 + j;
@@ -213,11 +215,6 @@ __device__ __forceinline__ void convert_tile(char* stage, const uint64_t (&raw_l
 #pragma unroll
         for (int k = 0; k < kUnitsPerThread; ++k) {
           in[j][k] = *reinterpret_cast<const uint2*>(raw + L::values(c, thread, k));
-        }
-        if constexpr (kScaled && !kFactors) {
-          scale[j] = *reinterpret_cast<const float*>(raw + L::scale(c, thread));
-        } else {
-          scale[j] = 1.f;
         }
       }
     }
@@ -228,16 +225,16 @@ __device__ __forceinline__ void convert_tile(char* stage, const uint64_t (&raw_l
     for (int j = 0; j < kChunksPerStep; ++j) {
       const int c = c0 + j;
       if (c < kE4m3Chunks) {
+        const float f = scale[c / 2 % 4];
+        const uint32_t factor = pack2<__half>(f * down, f * down);  // kFactors
 #pragma unroll
         for (int k = 0; k < kUnitsPerThread; ++k) {
           const uint2 v = in[j][k];
           uint4 out;
           if constexpr (kFactors) {
-            const uint32_t f = factors[c / 2];
-            out = make_uint4(e4m3_pair_times(v.x, f), e4m3_pair_times<true>(v.x, f), e4m3_pair_times(v.y, f),
-                             e4m3_pair_times<true>(v.y, f));
+            out = make_uint4(e4m3_pair_times(v.x, factor), e4m3_pair_times<true>(v.x, factor),
+                             e4m3_pair_times(v.y, factor), e4m3_pair_times<true>(v.y, factor));
           } else {
-            const float f = scale[j];
             out = make_uint4(e4m3_pair<Op, kScaled>(v.x, f, f), e4m3_pair<Op, kScaled, true>(v.x, f, f),
                              e4m3_pair<Op, kScaled>(v.y, f, f), e4m3_pair<Op, kScaled, true>(v.y, f, f));
           }

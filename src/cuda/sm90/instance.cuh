@@ -21,12 +21,12 @@ void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile
 }
 
 template <typename T, CacheFormat kFormat>
-void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& raw_map, dim3 grid,
-                           cudaStream_t stream) {
+void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& raw_map, const Fp8PartMaps& part_maps,
+                           dim3 grid, cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename AsymmetricCta<T, kFormat>::Shared);
   cuda::allow_shared_memory<&asymmetric_fp8_kernel<T, kFormat>, kBytes>();
   cuda::launch_kernel(&asymmetric_fp8_kernel<T, kFormat>, grid, dim3(kWideFp8Threads), kBytes, stream, true, params,
-                      raw_map);
+                      raw_map, part_maps);
 }
 
 template <typename T, int kRows, CacheFormat kFormat>

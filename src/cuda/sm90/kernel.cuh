@@ -17,6 +17,7 @@
 #include "arch.h"
 #include "asymmetric.cuh"
 #include "narrow.cuh"
+#include "part_maps.h"
 #include "seesaw.cuh"
 #include "traits.h"
 
@@ -39,22 +40,24 @@ __global__ void __launch_bounds__(kThreads, 1)
 #if OPENMLA_SM90_DEVICE_CODE
   extern __shared__ __align__(1024) char smem[];
   auto& s = *reinterpret_cast<typename Traits<T>::AsymmetricShared*>(smem);
-  AsymmetricCta<T> cta{p, &tile_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
+  AsymmetricCta<T> cta{p, &tile_map, nullptr, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
   run_part(p, cta, s.walk);
 #endif
 }
 
 // The asymmetric schedule on an FP8 cache: 384 threads, the third warpgroup the converter. Each role
 // walks the plan part under its own register budget (config.h), compiled apart. raw_map: boxes of the
-// tile's raw bytes (sm90/launch.h make_fp8_chunk_map).
+// tile's raw bytes (sm90/launch.h make_fp8_chunk_map); part_maps: on 656-byte tokens those of its
+// scales and RoPE values (make_fp8_part_maps).
 template <typename T, CacheFormat kFormat>
 __global__ void __launch_bounds__(kWideFp8Threads, 1)
-    asymmetric_fp8_kernel(const __grid_constant__ cuda::DecodeParams p, const __grid_constant__ CUtensorMap raw_map) {
+    asymmetric_fp8_kernel(const __grid_constant__ cuda::DecodeParams p, const __grid_constant__ CUtensorMap raw_map,
+                          const __grid_constant__ Fp8PartMaps part_maps) {
 #if OPENMLA_SM90_DEVICE_CODE
   using Cta = AsymmetricCta<T, kFormat>;
   extern __shared__ __align__(1024) char smem[];
   auto& s = *reinterpret_cast<typename Cta::Shared*>(smem);
-  Cta cta{p, &raw_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
+  Cta cta{p, &raw_map, &part_maps.maps[0], s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
   ptx::grid_dependency_wait();  // as in run_part
   cuda::start_status_shared(p, s.walk);
   cta.init();

@@ -208,8 +208,8 @@ CUtensorMap make_fp8_chunk_map(const TensorView& k_cache, CacheFormat format) {
   const int64_t row = k_cache.sizes[3];  // bytes of one token and KV head: 576 or 656
   const int64_t token = stride_bytes(k_cache, 1, k_cache.sizes[2] * row);
   const bool per_tensor = format == CacheFormat::fp8_per_tensor;
-  const cuuint32_t piece = per_tensor ? kPerTensorPieceBytes : kToken656PieceBytes;
-  const cuuint32_t pieces = static_cast<cuuint32_t>(row) / piece;  // 9 or 41
+  constexpr cuuint32_t piece = kChunkCols;                                  // bytes: a chunk's e4m3 values
+  const cuuint32_t pieces = per_tensor ? kChunks : cuda::kDV / kChunkCols;  // 9, or 8 before the scales
   const cuuint64_t dims[5] = {piece, static_cast<cuuint64_t>(k_cache.sizes[1]), pieces,
                               static_cast<cuuint64_t>(k_cache.sizes[2]), static_cast<cuuint64_t>(k_cache.sizes[0])};
   const cuuint64_t strides[4] = {static_cast<cuuint64_t>(token), piece,
@@ -217,6 +217,26 @@ CUtensorMap make_fp8_chunk_map(const TensorView& k_cache, CacheFormat format) {
                                  static_cast<cuuint64_t>(stride_bytes(k_cache, 0, k_cache.sizes[1] * token))};
   const cuuint32_t box[5] = {piece, kBlockN, per_tensor ? pieces / kConvertSteps : pieces, 1, 1};
   return encode_cache_map(k_cache, CU_TENSOR_MAP_DATA_TYPE_UINT8, 5, dims, strides, box, CU_TENSOR_MAP_SWIZZLE_NONE);
+}
+
+Fp8PartMaps make_fp8_part_maps(const TensorView& k_cache) {
+  const int64_t row = k_cache.sizes[3];  // 656
+  const int64_t token = stride_bytes(k_cache, 1, k_cache.sizes[2] * row);
+  const cuuint64_t strides[3] = {static_cast<cuuint64_t>(token), static_cast<cuuint64_t>(stride_bytes(k_cache, 2, row)),
+                                 static_cast<cuuint64_t>(stride_bytes(k_cache, 0, k_cache.sizes[1] * token))};
+  Fp8PartMaps parts{};
+  const int64_t offsets[2] = {cuda::kDV, cuda::kDV + 16};  // the scales, the RoPE values
+  const cuuint32_t widths[2] = {16, static_cast<cuuint32_t>(row - cuda::kDV - 16)};
+  for (int i = 0; i < 2; ++i) {
+    TensorView part = k_cache;
+    part.data = static_cast<char*>(k_cache.data) + offsets[i];
+    const cuuint64_t dims[4] = {widths[i], static_cast<cuuint64_t>(k_cache.sizes[1]),
+                                static_cast<cuuint64_t>(k_cache.sizes[2]), static_cast<cuuint64_t>(k_cache.sizes[0])};
+    const cuuint32_t box[4] = {widths[i], kBlockN, 1, 1};
+    parts.maps[i] =
+        encode_cache_map(part, CU_TENSOR_MAP_DATA_TYPE_UINT8, 4, dims, strides, box, CU_TENSOR_MAP_SWIZZLE_NONE);
+  }
+  return parts;
 }
 
 namespace {
@@ -229,8 +249,8 @@ void launch_fp8(const cuda::DecodeParams& params, CacheFormat format, const Tens
   const CUtensorMap map = wide ? make_fp8_chunk_map(k_cache, format) : make_fp8_cache_map(k_cache);
   const bool per_tensor = format == CacheFormat::fp8_per_tensor;
   if (wide) {
-    per_tensor ? launch_asymmetric_fp8<T, CacheFormat::fp8_per_tensor>(params, map, grid, stream)
-               : launch_asymmetric_fp8<T, CacheFormat::fp8_656>(params, map, grid, stream);
+    per_tensor ? launch_asymmetric_fp8<T, CacheFormat::fp8_per_tensor>(params, map, Fp8PartMaps{}, grid, stream)
+               : launch_asymmetric_fp8<T, CacheFormat::fp8_656>(params, map, make_fp8_part_maps(k_cache), grid, stream);
   } else if (per_tensor) {
     launch_narrow<T, kFp8Rows, CacheFormat::fp8_per_tensor>(params, map, grid, stream);
   } else {

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "openmla/decode.h"
 #include "openmla/plan.h"
+#include "part_maps.h"
 
 namespace openmla::sm90 {
 
@@ -52,11 +53,16 @@ CUtensorMap make_cache_map(const TensorView& k_cache, int box_chunks);
 CUtensorMap make_fp8_cache_map(const TensorView& k_cache);
 
 // The tensor map of an FP8 k_cache [num_blocks, page_size, h_kv, 576 or 656 bytes] as the asymmetric
-// schedule's converter reads it (sm90/fp8_convert.cuh RawTile): rank 5 over bytes {piece, page_size
-// tokens, pieces, h_kv, num_blocks}, no swizzle. Per tensor pieces of 64 bytes (a chunk's e4m3 values),
-// box {64, 64, 3, 1, 1}: 3 pieces of [64 tokens][64 bytes]; 656-byte tokens pieces of 16 bytes, box
-// {16, 64, 41, 1, 1}: all 41 pieces of [64 tokens][16 bytes].
+// schedule's converter reads its e4m3 values (sm90/fp8_convert.cuh RawTile): rank 5 over bytes {64,
+// page_size tokens, pieces of 64 bytes, h_kv, num_blocks}, no swizzle. Per tensor 9 pieces (a chunk's
+// e4m3 values each), box {64, 64, 3, 1, 1}: 3 pieces of [64 tokens][64 bytes]; 656-byte tokens the 8
+// pieces of bytes 0-511, box {64, 64, 8, 1, 1}.
 CUtensorMap make_fp8_chunk_map(const TensorView& k_cache, CacheFormat format);
+
+// The tensor maps of a 656-byte k_cache's scales (bytes 512-527) and RoPE values (528-655) as the
+// converter reads them: rank 4 over bytes {16 or 128, page_size tokens, h_kv, num_blocks} from that
+// byte of the first token, box {16 or 128, 64, 1, 1}: [64 tokens][16 or 128 bytes], no swizzle.
+Fp8PartMaps make_fp8_part_maps(const TensorView& k_cache);
 
 // Launches the decode kernel on `stream`: on a plain cache the one of schedule_for(params.rows), on an
 // FP8 cache the narrow schedule's for at most kFp8Rows rows, the asymmetric schedule's with a
@@ -68,12 +74,12 @@ void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat fo
 // parallel): the asymmetric and narrow kernels with a map of whole tiles (box_chunks 9), the seesaw
 // kernel with maps of low (chunks 0-3) and high (chunks 4-8) tile halves; the narrow kernel on an FP8
 // cache (kFormat) with make_fp8_cache_map's; the asymmetric kernel on an FP8 cache (kFormat) with
-// make_fp8_chunk_map's.
+// make_fp8_chunk_map's (and on 656-byte tokens make_fp8_part_maps').
 template <typename T>
 void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream);
 template <typename T, CacheFormat kFormat>
-void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& raw_map, dim3 grid,
-                           cudaStream_t stream);
+void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& raw_map, const Fp8PartMaps& part_maps,
+                           dim3 grid, cudaStream_t stream);
 template <typename T, int kRows, CacheFormat kFormat>
 void launch_narrow(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream);
 template <typename T>

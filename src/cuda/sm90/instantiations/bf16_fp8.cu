@@ -11,8 +11,9 @@ template void launch_narrow<__nv_bfloat16, kFp8Rows, CacheFormat::fp8_656>(const
                                                                            const CUtensorMap&, dim3, cudaStream_t);
 
 template void launch_asymmetric_fp8<__nv_bfloat16, CacheFormat::fp8_per_tensor>(const cuda::DecodeParams&,
-                                                                                const CUtensorMap&, dim3, cudaStream_t);
+                                                                                const CUtensorMap&, const Fp8PartMaps&,
+                                                                                dim3, cudaStream_t);
 template void launch_asymmetric_fp8<__nv_bfloat16, CacheFormat::fp8_656>(const cuda::DecodeParams&, const CUtensorMap&,
-                                                                         dim3, cudaStream_t);
+                                                                         const Fp8PartMaps&, dim3, cudaStream_t);
 
 }  // namespace openmla::sm90

@@ -10,8 +10,8 @@ template void launch_narrow<__half, kFp8Rows, CacheFormat::fp8_656>(const cuda::
                                                                     cudaStream_t);
 
 template void launch_asymmetric_fp8<__half, CacheFormat::fp8_per_tensor>(const cuda::DecodeParams&, const CUtensorMap&,
-                                                                         dim3, cudaStream_t);
-template void launch_asymmetric_fp8<__half, CacheFormat::fp8_656>(const cuda::DecodeParams&, const CUtensorMap&, dim3,
-                                                                  cudaStream_t);
+                                                                         const Fp8PartMaps&, dim3, cudaStream_t);
+template void launch_asymmetric_fp8<__half, CacheFormat::fp8_656>(const cuda::DecodeParams&, const CUtensorMap&,
+                                                                  const Fp8PartMaps&, dim3, cudaStream_t);
 
 }  // namespace openmla::sm90
