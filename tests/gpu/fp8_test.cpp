@@ -253,12 +253,12 @@ TEST(GpuFp8, RowsThatSeeOneKeyWithOtherScalesWithinOneRoundingOfTheKeys) {
 }
 
 // On a per-tensor cache the Hopper kernel's products run in fp16 (src/cuda/sm90/fp8_fragments.cuh, in
-// both its schedules), as on a 656-byte cache in its narrow schedule, and each bf16 q row is stored times
-// a power of two that brings its largest value near 2^14. Rows whose values lie far outside fp16's range
-// (near 2^22, where fp16 overflows, or near 2^-30, where it flushes to zero), with a softmax scale that
-// gives them ordinary scores, and rows of both kinds in one call, match the reference. (On a 656-byte
-// cache with scales that are not powers of two, rows near 2^20 move their lse beyond the design bound
-// through the keys' rounding alone, in every backend: see
+// both its schedules), as on a 656-byte cache (both schedules with a bf16 q), and each bf16 q row is
+// stored times a power of two that brings its largest value near 2^14. Rows whose values lie far
+// outside fp16's range (near 2^22, where fp16 overflows, or near 2^-30, where it flushes to zero), with
+// a softmax scale that gives them ordinary scores, and rows of both kinds in one call, match the
+// reference. (On a 656-byte cache with scales that are not powers of two, rows near 2^20 move their lse
+// beyond the design bound through the keys' rounding alone, in every backend: see
 // RowsThatSeeOneKeyWithOtherScalesWithinOneRoundingOfTheKeys; so its scales here are powers of two.)
 TEST(GpuFp8, QueryRowsOutsideFp16Range) {
   OPENMLA_REQUIRE_GPU();

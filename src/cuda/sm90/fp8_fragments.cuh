@@ -25,7 +25,7 @@
 //   below 2 and a value times it at most 896; the key's row of S^T is multiplied by 2^g_k after the
 //   product. Its RoPE part, stored in q's dtype, goes through a product of its own in that dtype.
 // - Output: warp w's rows of O^T are dims [128 w, +128), one scale block, so the warp keeps one exponent
-//   g (ValueExponent): its rows of O^T hold the output times 2^-g, each value's factor is its scale
+//   g (raise_value_exponent): its rows of O^T hold the output times 2^-g, each value's factor is its scale
 //   times 2^-g, and a tile with a scale of 2^(g + 7) or more first raises g to that scale's exponent
 //   and rescales the rows (rarely after a piece's first tile); a factor below 2^7 keeps a value times
 //   it at most 57,344.
@@ -110,7 +110,7 @@ __device__ __forceinline__ int exponent_of(float x) {
 // fp16 q's RoPE values could leave fp16's range times 2^-G, so its values are scaled in fp32 and rounded
 // once to fp16 instead.
 template <typename T, CacheFormat kFormat>
-inline constexpr bool kTileExponent = kFormat == CacheFormat::fp8_656&& std::is_same_v<T, __nv_bfloat16>;
+inline constexpr bool kTileExponent = (kFormat == CacheFormat::fp8_656) && std::is_same_v<T, __nv_bfloat16>;
 
 // No value exponent yet (a piece's start): its first tile sets it.
 inline constexpr int kNoExponent = -1000;
