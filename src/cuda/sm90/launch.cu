@@ -224,9 +224,10 @@ Fp8PartMaps make_fp8_part_maps(const TensorView& k_cache) {
   const int64_t token = stride_bytes(k_cache, 1, k_cache.sizes[2] * row);
   const cuuint64_t strides[3] = {static_cast<cuuint64_t>(token), static_cast<cuuint64_t>(stride_bytes(k_cache, 2, row)),
                                  static_cast<cuuint64_t>(stride_bytes(k_cache, 0, k_cache.sizes[1] * token))};
+  constexpr int64_t kScaleBytes = 16;  // 4 fp32 scales after the 512 e4m3 values
   Fp8PartMaps parts{};
-  const int64_t offsets[2] = {cuda::kDV, cuda::kDV + 16};  // the scales, the RoPE values
-  const cuuint32_t widths[2] = {16, static_cast<cuuint32_t>(row - cuda::kDV - 16)};
+  const int64_t offsets[2] = {cuda::kDV, cuda::kDV + kScaleBytes};  // the scales, the RoPE values
+  const cuuint32_t widths[2] = {kScaleBytes, static_cast<cuuint32_t>(row - cuda::kDV - kScaleBytes)};
   for (int i = 0; i < 2; ++i) {
     TensorView part = k_cache;
     part.data = static_cast<char*>(k_cache.data) + offsets[i];
