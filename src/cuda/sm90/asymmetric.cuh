@@ -201,16 +201,21 @@ struct AsymmetricCta {
   // ---- warpgroup 0: scores, softmax, left half of the output ---------------------------------------
 
   // sc = Q K^T of the tile in `stage`: 36 k16 steps over the 9 chunks, 32 bytes per step within a chunk.
+  // Each step's descriptors are one add from the two bases; warpgroup 0 reaches this code through a
+  // branch ptxas knows to be warp-uniform (consume), so they stay on the uniform datapath.
   __device__ void compute_scores(uint32_t kv, float (&sc)[kScoreRegisters]) const {
-    const uint32_t sq = ptx::smem_addr(&s.q[0][0]);
+    const uint64_t q_desc = k_major_desc(ptx::smem_addr(&s.q[0][0]));
+    const uint64_t k_desc = k_major_desc(kv);
     ptx::wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < kChunks * kChunkCols / 16; ++ks) {
       const uint32_t offset = ks / 4 * kChunkBytes + ks % 4 * 32;
+      const uint64_t q_at = ptx::smem_desc_advance(q_desc, offset);
+      const uint64_t k_at = ptx::smem_desc_advance(k_desc, offset);
       if (kTileExponent && ks / 4 == kChunks - 1) {  // the RoPE chunk, in T
-        ptx::wgmma_m64n64k16_ss<T>(sc, k_major_desc(sq + offset), k_major_desc(kv + offset), ks > 0);
+        ptx::wgmma_m64n64k16_ss<T>(sc, q_at, k_at, ks > 0);
       } else {
-        ptx::wgmma_m64n64k16_ss<Op>(sc, k_major_desc(sq + offset), k_major_desc(kv + offset), ks > 0);
+        ptx::wgmma_m64n64k16_ss<Op>(sc, q_at, k_at, ks > 0);
       }
     }
     ptx::wgmma_commit();
@@ -426,7 +431,10 @@ struct AsymmetricCta {
     for (int i = 0; i < kAccumulators; ++i) {
       o[i] = 0.f;
     }
-    if (warpgroup == 0) {
+    // The warpgroup broadcast from lane 0: the same value, but one ptxas knows to be warp-uniform, so
+    // the wgmma descriptors below it are built on the uniform datapath instead of in vector registers
+    // moved over one R2UR at a time.
+    if (__shfl_sync(0xffffffffu, warpgroup, 0) == 0) {
       const int s_k = p.seqlens[piece.seq * p.seqlens_stride];
       RowState row;
 #pragma unroll
