@@ -85,8 +85,8 @@ struct RawTile<CacheFormat::fp8_656> {
   }
   // Thread t's units are token t / 2's values [8 u, +8) for u = 4 (t % 2) + k: a thread's units share
   // one token and its scales. A warp's 8-byte reads of one k lie 32 bytes apart (8-way bank conflicts;
-  // the per-tensor order, 256 contiguous bytes, would need a scale per unit); its writes of one k are
-  // two 16-byte units in each of 16 rows.
+  // a conflict-free order, four threads per token, measured no faster: docs/fp8.md); its writes of one
+  // k are two 16-byte units in each of 16 rows.
   __device__ static int unit(int thread, int k) { return 4 * (thread % 2) + k; }
   __device__ static int values(int c, int thread, int k) {
     return c * 4 * kPieceBytes + thread / 2 * kChunkCols + unit(thread, k) * 8;
