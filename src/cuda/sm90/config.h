@@ -26,12 +26,11 @@ inline constexpr int kColsPerWarpgroup = cuda::kDV / kWarpgroups;            // 
 inline constexpr int kVChunksPerWarpgroup = kColsPerWarpgroup / kChunkCols;  // 4
 inline constexpr int kTileBytes = kChunks * kChunkBytes;  // 73,728 bytes of one cache tile (one TMA box)
 
-// The seesaw schedule loads a tile in two halves with their own barriers: the low half (chunks 0-3,
-// warpgroup 0's value columns) and the high half (chunks 4-8: warpgroup 1's value columns and the
-// RoPE chunk), each refilled as soon as its last reader is done.
+// The seesaw schedule refills a tile in two halves: the low half (chunks 0-3, warpgroup 0's value
+// columns) and the high half (chunks 4-8: warpgroup 1's value columns and the RoPE chunk), each as
+// soon as its last reader is done; every chunk has its own box and barrier.
 inline constexpr int kLowChunks = kVChunksPerWarpgroup;   // 4
 inline constexpr int kHighChunks = kChunks - kLowChunks;  // 5
-inline constexpr int kHalves = 2;
 
 // The seesaw schedule keeps a row's exponent base until a tile's max exceeds it by more than this
 // (log2 units): probabilities stay below 2^8, exact in bf16 and fp16 alike, and the row sum uses the

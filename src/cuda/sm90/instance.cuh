@@ -37,11 +37,10 @@ void launch_narrow(const cuda::DecodeParams& params, const CUtensorMap& tile_map
 }
 
 template <typename T>
-void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& low_map, const CUtensorMap& high_map, dim3 grid,
-                   cudaStream_t stream) {
+void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& chunk_map, dim3 grid, cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename Traits<T>::SeesawShared);
   cuda::allow_shared_memory<&seesaw_kernel<T>, kBytes>();
-  cuda::launch_kernel(&seesaw_kernel<T>, grid, dim3(kThreads), kBytes, stream, true, params, low_map, high_map);
+  cuda::launch_kernel(&seesaw_kernel<T>, grid, dim3(kThreads), kBytes, stream, true, params, chunk_map);
 }
 
 }  // namespace openmla::sm90

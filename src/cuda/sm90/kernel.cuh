@@ -89,15 +89,14 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-// low_map / high_map: boxes of 64 tokens x kLowChunks / kHighChunks chunks.
+// chunk_map: boxes of 64 tokens x 1 chunk (make_cache_map).
 template <typename T>
 __global__ void __launch_bounds__(kThreads, 1)
-    seesaw_kernel(const __grid_constant__ cuda::DecodeParams p, const __grid_constant__ CUtensorMap low_map,
-                  const __grid_constant__ CUtensorMap high_map) {
+    seesaw_kernel(const __grid_constant__ cuda::DecodeParams p, const __grid_constant__ CUtensorMap chunk_map) {
 #if OPENMLA_SM90_DEVICE_CODE
   extern __shared__ __align__(1024) char smem[];
   auto& s = *reinterpret_cast<typename Traits<T>::SeesawShared*>(smem);
-  SeesawCta<T> cta{p, &low_map, &high_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
+  SeesawCta<T> cta{p, &chunk_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
   run_part(p, cta, s.walk);
 #endif
 }

@@ -293,12 +293,11 @@ void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat fo
     }
     return;
   }
-  const CUtensorMap low_map = make_cache_map(k_cache, kLowChunks);
-  const CUtensorMap high_map = make_cache_map(k_cache, kHighChunks);
+  const CUtensorMap chunk_map = make_cache_map(k_cache, 1);
   if (bf16) {
-    launch_seesaw<__nv_bfloat16>(params, low_map, high_map, grid, stream);
+    launch_seesaw<__nv_bfloat16>(params, chunk_map, grid, stream);
   } else {
-    launch_seesaw<__half>(params, low_map, high_map, grid, stream);
+    launch_seesaw<__half>(params, chunk_map, grid, stream);
   }
 }
 

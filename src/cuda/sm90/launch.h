@@ -72,7 +72,7 @@ void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat fo
 
 // The launches of one element type (instantiations/*.cu, one file per element type so they compile in
 // parallel): the asymmetric and narrow kernels with a map of whole tiles (box_chunks 9), the seesaw
-// kernel with maps of low (chunks 0-3) and high (chunks 4-8) tile halves; the narrow kernel on an FP8
+// kernel with a map of single chunks (box_chunks 1); the narrow kernel on an FP8
 // cache (kFormat) with make_fp8_cache_map's; the asymmetric kernel on an FP8 cache (kFormat) with
 // make_fp8_chunk_map's (and on 656-byte tokens make_fp8_part_maps').
 template <typename T>
@@ -83,7 +83,6 @@ void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& 
 template <typename T, int kRows, CacheFormat kFormat>
 void launch_narrow(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream);
 template <typename T>
-void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& low_map, const CUtensorMap& high_map, dim3 grid,
-                   cudaStream_t stream);
+void launch_seesaw(const cuda::DecodeParams& params, const CUtensorMap& chunk_map, dim3 grid, cudaStream_t stream);
 
 }  // namespace openmla::sm90

@@ -122,14 +122,25 @@ __device__ void load_q(const cuda::DecodeParams& p, int seq, int m_tile, int kv_
   ptx::fence_proxy_async_shared();
 }
 
+// threadIdx.x read with a volatile asm, which the compiler can neither merge with other reads nor
+// hoist: a schedule short of registers computes thread-dependent values from it where they are used
+// instead of holding them across its tile loop.
+__device__ __forceinline__ int fresh_thread_index() {
+  uint32_t tid;
+  asm volatile("mov.u32 %0, %%tid.x;\n" : "=r"(tid));
+  return static_cast<int>(tid);
+}
+
 // Writes the thread's two rows (row0 and row0 + 8 of its warpgroup's accumulator) of its warpgroup's
 // half of the output (cuda::row_result from each row's base `max`, log2 domain, and sum `sum`): the
-// final out and lse, or a split piece's normalized partial and its lse in the workspace.
+// final out and lse, or a split piece's normalized partial and its lse in the workspace. `thread`:
+// threadIdx.x (or fresh_thread_index()).
 template <typename T>
 __device__ void write_rows(const cuda::DecodeParams& p, const Piece& piece, int m_tile, int kv_head, bool bad,
-                           const float (&max)[2], const float (&sum)[2], const float (&o)[kAccumulators]) {
-  const int warpgroup = static_cast<int>(threadIdx.x) / kWarpgroupThreads;
-  const int wg_thread = static_cast<int>(threadIdx.x) % kWarpgroupThreads;
+                           const float (&max)[2], const float (&sum)[2], const float (&o)[kAccumulators],
+                           int thread = static_cast<int>(threadIdx.x)) {
+  const int warpgroup = thread / kWarpgroupThreads;
+  const int wg_thread = thread % kWarpgroupThreads;
   const int col0 = warpgroup * kColsPerWarpgroup + fragment_col(wg_thread);
   const bool writes_lse = warpgroup == 0 && wg_thread % 4 == 0;
 #pragma unroll

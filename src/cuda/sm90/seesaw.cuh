@@ -12,23 +12,24 @@
 //   warpgroup 0                                  warpgroup 1
 //   base_a from S_a -> smem ─ kMaxA ───────────▶ base_b from base_a and S_b -> smem
 //   P_a = exp2(S_a - base_a) in registers    ◀── kMaxB
-//   O_L = O_L * scale_a + P_a V_a[L]  (RS)       .
-//   P_a * scale_b -> stage 0 chunk 8 ─ kPa ────▶ O_R = O_R * scale + P_a V_a[R]  (SS)
-//   .                                        ◀── kPb ─ P_b = exp2(S_b - base_b) -> p, registers
-//   refill stage 0 low half                      O_R += P_b V_b[R]  (RS)
-//   O_L = O_L * scale_b + P_b V_b[L]  (SS)       refill stage 0 high half, then stage 1 high half
-//   S_a' of the next pair (low chunks first),    S_b' of the next pair (high chunks first)
-//     refill stage 1 low half in between
+//   O_L = O_L * scale_a + P_a V_a[L]  (RS)       P_b = exp2(S_b - base_b) -> p, registers ─ kPb ─┐
+//   P_a * scale_b -> stage 0 chunk 8 ─ kPa ──┐   O_R = O_R * scale + P_b V_b[R]  (RS)            │
+//   refill stage 0 low half                  └─▶ O_R += P_a V_a[R]  (SS)                         │
+//   O_L = O_L * scale_b + P_b V_b[L]  (SS)  ◀───────────────────────────────────────────────────┘
+//   refill stage 1 low half                      refill stage 1 high half, then stage 0 high half
+//   S_a' of the next pair (low chunks first)     S_b' of the next pair (high chunks first)
 // scale_a, scale_b and scale are the factors from the old base to the new one; they are exactly 1,
 // and the rescale of O is skipped (a warp vote), unless a tile's max exceeds the base by more than
 // kRescaleThreshold.
 //
-// Loads: each tile arrives in two halves, low (chunks 0-3) and high (chunks 4-8), each with its own
-// mbarrier full[stage][half] (1 arrival: the loader's arrive.expect_tx, plus the bytes). A half is
-// refilled with the next pair's tile by the warpgroup that reads it last, after every warp of that
-// warpgroup retired its wgmma (a barrier of the warpgroup): warpgroup 0's first thread loads the low
-// halves, warpgroup 1's first thread the high halves, so no empty barriers are needed. Stage s's
-// loads are counted per stage: the parity of a load's phase is its count's (walk.h).
+// Loads: each tile arrives in two halves, low (chunks 0-3) and high (chunks 4-8), one TMA box and one
+// mbarrier full[stage][chunk] per chunk (1 arrival: the loader's arrive.expect_tx, plus the bytes), so
+// that a score product starts on a half's first chunk while the rest lands: each chunk's wgmma are a
+// commit group of their own behind the wait for it. A half is refilled with the next pair's tile by
+// the warpgroup that reads it last, after every warp of that warpgroup retired its wgmma (a barrier of
+// the warpgroup): warpgroup 0's first thread loads the low halves, warpgroup 1's first thread the high
+// halves, so no empty barriers are needed. Stage s's loads are counted per stage: the parity of a
+// load's phase is its count's (walk.h).
 //
 // Tiles whose keys reach past some row's limit (the piece's partial last tile, the last keys of
 // causal rows) are walked first, the last tile first; the pairs after them have no mask code. With an
@@ -71,28 +72,32 @@ struct SeesawCta {
   };
 
   const cuda::DecodeParams& p;
-  const CUtensorMap* low_map;   // boxes of 64 tokens x chunks 0-3
-  const CUtensorMap* high_map;  // boxes of 64 tokens x chunks 4-8
+  const CUtensorMap* chunk_map;  // boxes of 64 tokens x 1 chunk
   Shared& s;
   int m_tile;
   int kv_head;
   int warpgroup = static_cast<int>(threadIdx.x) / kWarpgroupThreads;
-  int wg_thread = static_cast<int>(threadIdx.x) % kWarpgroupThreads;
-  int row0 = fragment_row(wg_thread);  // the thread's accumulator rows: row0 and row0 + 8
   // Parities of the loads of stage 0 (bit 0) and stage 1 (bit 1) consumed in earlier pieces.
   uint32_t phases = 0;
+
+  // The thread's index in its warpgroup and its accumulator rows (row0 and row0 + 8), from
+  // fresh_thread_index() wherever they are used: the pair loop then computes what it needs from them
+  // instead of holding thread-dependent indices and addresses in registers across the loop, which
+  // spilled them at 255 registers.
+  __device__ static int wg_thread() { return fresh_thread_index() % kWarpgroupThreads; }
+  __device__ static int row0() { return fragment_row(wg_thread()); }
 
   __device__ void init() {
     if (threadIdx.x == 0) {
       for (int stage = 0; stage < kStages; ++stage) {
-        for (int half = 0; half < kHalves; ++half) {
-          ptx::mbarrier_init(ptx::smem_addr(&s.full[stage][half]), 1);
+        for (int chunk = 0; chunk < kChunks; ++chunk) {
+          ptx::mbarrier_init(ptx::smem_addr(&s.full[stage][chunk]), 1);
         }
       }
       ptx::fence_mbarrier_init();
     }
-    if (wg_thread == 0) {
-      ptx::prefetch_tensormap(warpgroup == 0 ? low_map : high_map);
+    if (wg_thread() == 0) {
+      ptx::prefetch_tensormap(chunk_map);
     }
     __syncthreads();
   }
@@ -100,25 +105,32 @@ struct SeesawCta {
   // ---- loads (the first thread of each warpgroup) ----------------------------------------------------
 
   // Loads half kHalf (0: chunks 0-3, 1: chunks 4-8) of the tile of keys [key0, key0 + 64), in cache
-  // block `block`, into `stage`. A block outside [0, num_blocks) is never read: the barrier gets a
-  // plain arrival (no bytes), the consumers run on over stale data, and the piece is written as NaN
-  // (the low half's loader records it: both halves see the same block).
+  // block `block`, into `stage`, one box per chunk. A block outside [0, num_blocks) is never read: each
+  // chunk's barrier gets a plain arrival (no bytes), the consumers run on over stale data, and the
+  // piece is written as NaN (the low half's loader records it: both halves see the same block).
   template <int kHalf>
   __device__ void load(int stage, int key0, int32_t block) {
-    const uint32_t full = ptx::smem_addr(&s.full[stage][kHalf]);
+    constexpr int kFirst = kHalf == 0 ? 0 : kLowChunks;
+    constexpr int kEnd = kHalf == 0 ? kLowChunks : kChunks;
     if (block < 0 || block >= p.num_blocks) {
       if (kHalf == 0) {
         s.bad_page = 1;
       }
-      ptx::mbarrier_arrive(full);
+#pragma unroll
+      for (int chunk = kFirst; chunk < kEnd; ++chunk) {
+        ptx::mbarrier_arrive(ptx::smem_addr(&s.full[stage][chunk]));
+      }
       return;
     }
-    constexpr int kFirst = kHalf == 0 ? 0 : kLowChunks;
-    constexpr int kBytes = (kHalf == 0 ? kLowChunks : kHighChunks) * kChunkBytes;
     const int token = page_token(p, key0);
-    ptx::mbarrier_arrive_expect_tx(full, kBytes);
-    ptx::tma_load_5d(ptx::smem_addr(&s.kv[stage][kFirst][0]), kHalf == 0 ? low_map : high_map, 0, token, kFirst,
-                     kv_head, block, full, ptx::create_policy_evict_first());  // the cache is streamed once
+    const uint64_t policy = ptx::create_policy_evict_first();  // the cache is streamed once
+#pragma unroll
+    for (int chunk = kFirst; chunk < kEnd; ++chunk) {
+      const uint32_t full = ptx::smem_addr(&s.full[stage][chunk]);
+      ptx::mbarrier_arrive_expect_tx(full, kChunkBytes);
+      ptx::tma_load_5d(ptx::smem_addr(&s.kv[stage][chunk][0]), chunk_map, 0, token, chunk, kv_head, block, full,
+                       policy);
+    }
   }
 
   // The first loads of a piece: pair 0's tile a into stage 0 and its tile b into stage 1, or, when pair
@@ -133,39 +145,57 @@ struct SeesawCta {
     }
   }
 
-  // Waits for half `half` of the tile that pair k consumes from `stage`.
-  __device__ void wait_full(int stage, int half, const Walk& w, int k) const {
-    ptx::mbarrier_wait(ptx::smem_addr(&s.full[stage][half]), w.parity(phases, stage, k));
+  // Waits for chunks [kFirst, kFirst + kCount) of the tile that pair k consumes from `stage`.
+  template <int kFirst, int kCount>
+  __device__ void wait_full(int stage, const Walk& w, int k) const {
+    const uint32_t parity = w.parity(phases, stage, k);
+#pragma unroll
+    for (int chunk = kFirst; chunk < kFirst + kCount; ++chunk) {
+      ptx::mbarrier_wait(ptx::smem_addr(&s.full[stage][chunk]), parity);
+    }
   }
 
   // ---- products ------------------------------------------------------------------------------------
 
-  // Issues sc (+)= Q K^T over chunks [kFirst, kFirst + kCount) of the tile at shared address kv;
-  // kFresh: the first of them overwrites sc.
+  // Issues sc (+)= Q K^T over chunks [kFirst, kFirst + kCount) of the tile pair k consumes from
+  // `stage`, each chunk's wgmma a commit group behind the wait for its bytes (a wgmma.fence after each
+  // wait, or ptxas serializes the products); kFresh: the first of them overwrites sc.
   template <int kFirst, int kCount, bool kFresh>
-  __device__ void issue_scores(uint32_t kv, float (&sc)[kScoreRegisters]) const {
-    const uint32_t sq = ptx::smem_addr(&s.q[0][0]);
+  __device__ void issue_scores(int stage, const Walk& w, int k, float (&sc)[kScoreRegisters]) const {
+    const uint64_t q_desc = k_major_desc(ptx::smem_addr(&s.q[0][0]));
+    const uint64_t k_desc = k_major_desc(ptx::smem_addr(&s.kv[stage][0][0]));
+    const uint32_t parity = w.parity(phases, stage, k);
 #pragma unroll
-    for (int ks = kFirst * kKStepsPerChunk; ks < (kFirst + kCount) * kKStepsPerChunk; ++ks) {
-      const uint32_t offset = ks / kKStepsPerChunk * kChunkBytes + ks % kKStepsPerChunk * 32;
-      ptx::wgmma_m64n64k16_ss<T>(sc, k_major_desc(sq + offset), k_major_desc(kv + offset),
-                                 !kFresh || ks > kFirst * kKStepsPerChunk);
+    for (int chunk = kFirst; chunk < kFirst + kCount; ++chunk) {
+      ptx::mbarrier_wait(ptx::smem_addr(&s.full[stage][chunk]), parity);
+      ptx::wgmma_fence();
+#pragma unroll
+      for (int ks = chunk * kKStepsPerChunk; ks < (chunk + 1) * kKStepsPerChunk; ++ks) {
+        const uint32_t offset = chunk * kChunkBytes + ks % kKStepsPerChunk * 32;
+        ptx::wgmma_m64n64k16_ss<T>(sc, ptx::smem_desc_advance(q_desc, offset), ptx::smem_desc_advance(k_desc, offset),
+                                   !kFresh || ks > kFirst * kKStepsPerChunk);
+      }
+      ptx::wgmma_commit();
     }
   }
 
   // Issues o += P V, P from registers and V MN-major from the 4 chunks at shared address v.
   __device__ void issue_values(float (&o)[kAccumulators], const uint32_t (&pf)[kKSteps][4], uint32_t v) const {
+    const uint64_t v_desc = mn_major_desc(v);
 #pragma unroll
     for (int kk = 0; kk < kKSteps; ++kk) {
-      ptx::wgmma_m64n256k16_rs<T, 1>(o, pf[kk], mn_major_desc(v + kk * 16 * kRowBytes));
+      ptx::wgmma_m64n256k16_rs<T, 1>(o, pf[kk], ptx::smem_desc_advance(v_desc, kk * 16 * kRowBytes));
     }
   }
 
   // Issues o += P V, P K-major from the swizzled chunk at sp.
   __device__ void issue_values(float (&o)[kAccumulators], uint32_t sp, uint32_t v) const {
+    const uint64_t p_desc = k_major_desc(sp);
+    const uint64_t v_desc = mn_major_desc(v);
 #pragma unroll
     for (int kk = 0; kk < kKSteps; ++kk) {
-      ptx::wgmma_m64n256k16_ss<T, 1>(o, k_major_desc(sp + kk * 32), mn_major_desc(v + kk * 16 * kRowBytes));
+      ptx::wgmma_m64n256k16_ss<T, 1>(o, ptx::smem_desc_advance(p_desc, kk * 32),
+                                     ptx::smem_desc_advance(v_desc, kk * 16 * kRowBytes));
     }
   }
 
@@ -183,7 +213,7 @@ struct SeesawCta {
       for (int e = 0; e < 4; ++e) {
         float v = sc[4 * j + e] * p.scale_log2;
         if constexpr (kMasked) {
-          const int key = key0 + 8 * j + fragment_col(wg_thread) + e % 2;
+          const int key = key0 + 8 * j + fragment_col(wg_thread()) + e % 2;
           v = key >= limit[e / 2] ? -INFINITY : v;
         }
         sc[4 * j + e] = v;
@@ -239,19 +269,21 @@ struct SeesawCta {
   // aligned): the four 8 x 8 matrices of the step are pf[kk][0..3] = (rows +0 / +8 of the warp's 16) x
   // (keys 16 kk + 0 / + 8), and lane l addresses row l % 8 of matrix l / 8. Its swizzled 16-byte unit
   // is (2 kk + matrix / 2) ^ (row % 8), i.e. the lane's unit for kk = 0 with kk * 2 xor-ed in.
-  __device__ uint32_t p_address(uint32_t chunk, int kk) const {
-    const int lane = wg_thread % 32;
-    const int matrix = lane / 8;
-    const int row = 16 * (wg_thread / 32) + 8 * (matrix % 2) + lane % 8;
-    const uint32_t unit0 = static_cast<uint32_t>((matrix / 2) ^ (lane % 8));
+  __device__ static uint32_t p_address(uint32_t chunk, int kk) {
+    const uint32_t tid = static_cast<uint32_t>(wg_thread());
+    const uint32_t lane = tid % 32;
+    const uint32_t matrix = lane / 8;
+    const uint32_t row = 16 * (tid / 32) + 8 * (matrix % 2) + lane % 8;
+    const uint32_t unit0 = (matrix / 2) ^ (lane % 8);
     return (chunk + row * kRowBytes + unit0 * 16) ^ (static_cast<uint32_t>(kk) << 5);
   }
 
   // The other warpgroup's product reads P from the swizzled chunk at `chunk`: pf as it is.
   __device__ void store_p(uint32_t chunk, const uint32_t (&pf)[kKSteps][4]) const {
+    const uint32_t base = p_address(chunk, 0);
 #pragma unroll
     for (int kk = 0; kk < kKSteps; ++kk) {
-      ptx::stmatrix_x4(p_address(chunk, kk), pf[kk][0], pf[kk][1], pf[kk][2], pf[kk][3]);
+      ptx::stmatrix_x4(base ^ (static_cast<uint32_t>(kk) << 5), pf[kk][0], pf[kk][1], pf[kk][2], pf[kk][3]);
     }
   }
 
@@ -291,7 +323,7 @@ struct SeesawCta {
     char* v = reinterpret_cast<char*>(&s.kv[0][kWarpgroup * kVChunksPerWarpgroup][0]);
     constexpr int kUnits = kVChunksPerWarpgroup * kChunkBytes / 16;
 #pragma unroll 1
-    for (int x = wg_thread; x < kUnits; x += kWarpgroupThreads) {
+    for (int x = wg_thread(); x < kUnits; x += kWarpgroupThreads) {
       if (x / 8 % kBlockN >= valid) {
         *reinterpret_cast<uint4*>(v + x * 16) = make_uint4(0, 0, 0, 0);
       }
@@ -303,27 +335,41 @@ struct SeesawCta {
   // ---- pairs ----------------------------------------------------------------------------------------
 
   // What a warpgroup needs to know about pair k beyond the walk: whether it has a tile b and a next
-  // pair, and for the next pair its position a and (the loaders only) the cache blocks of its tiles,
-  // read at the start of the pair so that the pair's work hides the latency.
+  // pair, and for the next pair its position a. The loaders also ask for the cache blocks of the next
+  // pair's tiles, copied into next_block[warpgroup] asynchronously (no register holds them while the
+  // pair's work hides the latency; next_block reads them).
   struct Pair {
     bool has_b;
     bool next;
     int next_a;
-    int32_t block_a;
-    int32_t block_b;
   };
 
   template <bool kMasked>
   __device__ Pair pair(const Piece& piece, const Walk& w, int k) const {
-    Pair pr{!kMasked || w.has_b(k), k + 1 < w.pairs(), 0, 0, 0};
+    Pair pr{!kMasked || w.has_b(k), k + 1 < w.pairs(), 0};
     if (pr.next) {
       pr.next_a = w.pos_a(k + 1);
-      if (wg_thread == 0) {
-        pr.block_a = cache_block(p, piece, w.key0(pr.next_a));
-        pr.block_b = pr.has_b ? cache_block(p, piece, w.key0(pr.next_a + 1)) : 0;
+      if (wg_thread() == 0) {
+        ask_block(piece, w.key0(pr.next_a), 0);
+        if (pr.has_b) {
+          ask_block(piece, w.key0(pr.next_a + 1), 1);
+        }
       }
     }
     return pr;
+  }
+
+  // The block-table entry of `key` to next_block[warpgroup][slot] (cache_block's entry), asynchronously.
+  __device__ void ask_block(const Piece& piece, int key, int slot) const {
+    const int page = p.page_shift >= 0 ? key >> p.page_shift : key / p.page_size;
+    ptx::cp_async_4(ptx::smem_addr(&s.next_block[warpgroup][slot]),
+                    p.block_table + piece.seq * p.bt_stride_b + static_cast<int64_t>(page) * p.bt_stride_page);
+  }
+
+  // The entry ask_block copied into `slot`.
+  __device__ int32_t next_block(int slot) const {
+    ptx::cp_async_wait_all();
+    return s.next_block[warpgroup][slot];
   }
 
   // ---- warpgroup 0: tile a's scores, O_L -------------------------------------------------------------
@@ -347,9 +393,9 @@ struct SeesawCta {
       scale_a[h] = factor(row.base[h], base_a[h]);
       row.sum[h] *= scale_a[h];
     }
-    if (wg_thread % 4 == 0) {
-      s.base_a[row0] = base_a[0];
-      s.base_a[row0 + 8] = base_a[1];
+    if (wg_thread() % 4 == 0) {
+      s.base_a[row0()] = base_a[0];
+      s.base_a[row0() + 8] = base_a[1];
     }
     ptx::bar_arrive(kMaxA, kThreads);
 
@@ -380,7 +426,7 @@ struct SeesawCta {
     float scale_b[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const float base_b = s.base_b[row0 + 8 * h];
+      const float base_b = s.base_b[row0() + 8 * h];
       scale_b[h] = factor(base_a[h], base_b);
       row.base[h] = base_b;
       row.sum[h] *= scale_b[h];
@@ -390,36 +436,32 @@ struct SeesawCta {
     ptx::bar_arrive(kPa, kThreads);
     ptx::wgmma_wait<0>();
     ptx::pin_registers(o);
-
-    // O_L = O_L * scale_b + P_b V_b[:, 0:256], P_b from warpgroup 1. Every warp of this warpgroup
-    // passed its wait for P_a V_a before kPb completed: stage 0's low half is free for the next pair.
-    ptx::bar_sync(kPb, kThreads);
-    if (wg_thread == 0 && pr.next) {
-      load<0>(0, w.key0(pr.next_a), pr.block_a);
+    if (pr.next) {  // every warp of this warpgroup retired P_a V_a: stage 0's low half is free
+      ptx::bar_sync(kLocal0, kWarpgroupThreads);
+      if (wg_thread() == 0) {
+        load<0>(0, w.key0(pr.next_a), next_block(0));
+      }
     }
+
+    // O_L = O_L * scale_b + P_b V_b[:, 0:256], P_b from warpgroup 1.
+    ptx::bar_sync(kPb, kThreads);
     if (pr.has_b) {
       rescale(o, scale_b);
-      wait_full(1, 0, w, k);
+      wait_full<0, kLowChunks>(1, w, k);
       ptx::pin_registers(o);
       ptx::wgmma_fence();
       issue_values(o, ptx::smem_addr(s.p), kv_b);
       ptx::wgmma_commit();
       if (pr.next) {
-        // The next pair's scores of tile a, low half first (loaded first), with the refill of stage
-        // 1's low half in between, once P_b V_b retired in every warp.
-        wait_full(0, 0, w, k + 1);
-        ptx::wgmma_fence();
-        issue_scores<0, kLowChunks, true>(kv_a, sc);
-        ptx::wgmma_commit();
-        ptx::wgmma_wait<1>();
+        // Stage 1's low half refilled as soon as P_b V_b retired in every warp (warpgroup 1's next
+        // scores wait for it), then the next pair's scores of tile a.
+        ptx::wgmma_wait<0>();
+        ptx::pin_registers(o);
         ptx::bar_sync(kLocal0, kWarpgroupThreads);
-        if (wg_thread == 0) {
-          load<0>(1, w.key0(pr.next_a + 1), pr.block_b);
+        if (wg_thread() == 0) {
+          load<0>(1, w.key0(pr.next_a + 1), next_block(1));
         }
-        wait_full(0, 1, w, k + 1);
-        ptx::wgmma_fence();
-        issue_scores<kLowChunks, kHighChunks, false>(kv_a, sc);
-        ptx::wgmma_commit();
+        issue_scores<0, kChunks, true>(0, w, k + 1, sc);
       }
       ptx::wgmma_wait<0>();
     } else if (pr.next) {  // stage 1 already holds the next tile b
@@ -431,15 +473,8 @@ struct SeesawCta {
 
   // The scores of pair k's tile a when nothing else is in flight: stage 0, low half first.
   __device__ void next_scores_a(const Walk& w, int k, float (&sc)[kScoreRegisters]) {
-    const uint32_t kv = ptx::smem_addr(&s.kv[0][0][0]);
-    wait_full(0, 0, w, k);
-    ptx::wgmma_fence();
-    issue_scores<0, kLowChunks, true>(kv, sc);
-    ptx::wgmma_commit();
-    wait_full(0, 1, w, k);
-    ptx::wgmma_fence();
-    issue_scores<kLowChunks, kHighChunks, false>(kv, sc);
-    ptx::wgmma_commit();
+    issue_scores<0, kLowChunks, true>(0, w, k, sc);
+    issue_scores<kLowChunks, kHighChunks, false>(0, w, k, sc);
     ptx::wgmma_wait<0>();
   }
 
@@ -462,30 +497,26 @@ struct SeesawCta {
     float scale[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const float base_b = next_base(s.base_a[row0 + 8 * h], tile[h]);
+      const float base_b = next_base(s.base_a[row0() + 8 * h], tile[h]);
       scale[h] = factor(row.base[h], base_b);
       row.base[h] = base_b;
       row.sum[h] *= scale[h];
     }
-    if (wg_thread % 4 == 0) {
-      s.base_b[row0] = row.base[0];
-      s.base_b[row0 + 8] = row.base[1];
+    if (wg_thread() % 4 == 0) {
+      s.base_b[row0()] = row.base[0];
+      s.base_b[row0() + 8] = row.base[1];
     }
     ptx::bar_arrive(kMaxB, kThreads);
 
-    // O_R = O_R * scale + P_a V_a[:, 256:512], P_a from warpgroup 0 through stage 0's RoPE chunk.
-    ptx::bar_sync(kPa, kThreads);
-    wait_full(0, 1, w, k);
+    // A partial tile a: its rows past the piece's end zeroed in this warpgroup's V chunks. Warpgroup 0's
+    // scores of tile a retired before it arrived on kMaxA.
     if (kMasked && piece.key_end - key_a < kBlockN) {
-      zero_tail<1>(piece.key_end - key_a);  // warpgroup 0 arrived on kPa after its scores of tile a retired
+      wait_full<kLowChunks, kVChunksPerWarpgroup>(0, w, k);
+      zero_tail<1>(piece.key_end - key_a);
     }
-    rescale(o, scale);
-    ptx::pin_registers(o);
-    ptx::wgmma_fence();
-    issue_values(o, kv_a + kRopeChunk * kChunkBytes, kv_a + kLowChunks * kChunkBytes);
-    ptx::wgmma_commit();
 
-    // P_b: to warpgroup 0 through `p`, and from registers into O_R += P_b V_b[:, 256:512].
+    // P_b first: to warpgroup 0 through `p`, and from registers into O_R = O_R * scale + P_b V_b[:, 256:512].
+    rescale(o, scale);
     if (pr.has_b) {
       uint32_t pf[kKSteps][4];
       exponentiate(sc, row.base, row.sum);
@@ -493,6 +524,7 @@ struct SeesawCta {
       store_p(ptx::smem_addr(s.p), pf);
       ptx::fence_proxy_async_shared();
       ptx::bar_arrive(kPb, kThreads);
+      ptx::pin_registers(o);
 #pragma unroll
       for (int kk = 0; kk < kKSteps; ++kk) {
         ptx::pin_registers(pf[kk]);
@@ -500,30 +532,34 @@ struct SeesawCta {
       ptx::wgmma_fence();
       issue_values(o, pf, kv_b + kLowChunks * kChunkBytes);
       ptx::wgmma_commit();
-      // Refill the high halves for the next pair: stage 0's once P_a V_a retired in every warp of
-      // this warpgroup, stage 1's once P_b V_b did.
+    } else {  // stage 1 already holds the next tile b
+      ptx::bar_arrive(kPb, kThreads);
+    }
+
+    // O_R += P_a V_a[:, 256:512], P_a from warpgroup 0 through stage 0's RoPE chunk.
+    ptx::bar_sync(kPa, kThreads);
+    wait_full<kLowChunks, kVChunksPerWarpgroup>(0, w, k);
+    ptx::pin_registers(o);
+    ptx::wgmma_fence();
+    issue_values(o, kv_a + kRopeChunk * kChunkBytes, kv_a + kLowChunks * kChunkBytes);
+    ptx::wgmma_commit();
+
+    // Refill the high halves for the next pair, each once its last product retired in every warp of
+    // this warpgroup: stage 1's (read first by the next scores) after P_b V_b, stage 0's after P_a V_a.
+    if (pr.has_b) {
       ptx::wgmma_wait<1>();
       if (pr.next) {
         ptx::bar_sync(kLocal1, kWarpgroupThreads);
-        if (wg_thread == 0) {
-          load<1>(0, w.key0(pr.next_a), pr.block_a);
+        if (wg_thread() == 0) {
+          load<1>(1, w.key0(pr.next_a + 1), next_block(1));
         }
       }
-      ptx::wgmma_wait<0>();
-      if (pr.next) {
-        ptx::bar_sync(kLocal1, kWarpgroupThreads);
-        if (wg_thread == 0) {
-          load<1>(1, w.key0(pr.next_a + 1), pr.block_b);
-        }
-      }
-    } else {  // stage 1 already holds the next tile b
-      ptx::bar_arrive(kPb, kThreads);
-      ptx::wgmma_wait<0>();
-      if (pr.next) {
-        ptx::bar_sync(kLocal1, kWarpgroupThreads);
-        if (wg_thread == 0) {
-          load<1>(0, w.key0(pr.next_a), pr.block_a);
-        }
+    }
+    ptx::wgmma_wait<0>();
+    if (pr.next) {
+      ptx::bar_sync(kLocal1, kWarpgroupThreads);
+      if (wg_thread() == 0) {
+        load<1>(0, w.key0(pr.next_a), next_block(0));
       }
     }
     ptx::pin_registers(o);
@@ -534,15 +570,8 @@ struct SeesawCta {
 
   // The scores of pair k's tile b when nothing else is in flight: stage 1, high half first.
   __device__ void next_scores_b(const Walk& w, int k, float (&sc)[kScoreRegisters]) {
-    const uint32_t kv = ptx::smem_addr(&s.kv[1][0][0]);
-    wait_full(1, 1, w, k);
-    ptx::wgmma_fence();
-    issue_scores<kLowChunks, kHighChunks, true>(kv, sc);
-    ptx::wgmma_commit();
-    wait_full(1, 0, w, k);
-    ptx::wgmma_fence();
-    issue_scores<0, kLowChunks, false>(kv, sc);
-    ptx::wgmma_commit();
+    issue_scores<kLowChunks, kHighChunks, true>(1, w, k, sc);
+    issue_scores<0, kLowChunks, false>(1, w, k, sc);
     ptx::wgmma_wait<0>();
     ptx::pin_registers(sc);
   }
@@ -561,7 +590,7 @@ struct SeesawCta {
     const int s_k = p.seqlens[piece.seq * p.seqlens_stride];
     const Walk w = walk(piece, s_k);
     __syncthreads();  // every thread is done with the previous piece's shared memory
-    if (wg_thread == 0) {
+    if (wg_thread() == 0) {
       if (warpgroup == 0) {
         s.bad_page = 0;
         load_first<0>(piece, w);
@@ -575,7 +604,7 @@ struct SeesawCta {
     RowState row;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int packed = m_tile * kBlockM + row0 + 8 * h;
+      const int packed = m_tile * kBlockM + row0() + 8 * h;
       const int i = packed < p.rows ? packed / p.group : p.s_q - 1;  // padding rows: no causal limit
       const int visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
       row.limit[h] = visible < piece.key_end ? visible : piece.key_end;
@@ -587,7 +616,9 @@ struct SeesawCta {
     }
     float sc[kScoreRegisters];  // S of the warpgroup's tile of the current pair, then its P
     int k = 0;
-    if (warpgroup == 0) {
+    // The warpgroup broadcast from lane 0: a value ptxas knows to be warp-uniform, so that the wgmma
+    // descriptors below it stay on the uniform datapath.
+    if (__shfl_sync(0xffffffffu, warpgroup, 0) == 0) {
       if (w.tiles > 0) {
         next_scores_a(w, 0, sc);
       }
@@ -616,8 +647,8 @@ struct SeesawCta {
     for (int h = 0; h < 2; ++h) {
       row.sum[h] += __shfl_xor_sync(0xffffffffu, row.sum[h], 1);
       row.sum[h] += __shfl_xor_sync(0xffffffffu, row.sum[h], 2);
-      if (wg_thread % 4 == 0) {
-        s.sum[warpgroup][row0 + 8 * h] = row.sum[h];
+      if (wg_thread() % 4 == 0) {
+        s.sum[warpgroup][row0() + 8 * h] = row.sum[h];
       }
     }
     __syncthreads();  // row sums and the bad-page flag are final
@@ -625,9 +656,9 @@ struct SeesawCta {
     float sum[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      sum[h] = s.sum[0][row0 + 8 * h] + s.sum[1][row0 + 8 * h];
+      sum[h] = s.sum[0][row0() + 8 * h] + s.sum[1][row0() + 8 * h];
     }
-    write_rows<T>(p, piece, m_tile, kv_head, bad, row.base, sum, o);
+    write_rows<T>(p, piece, m_tile, kv_head, bad, row.base, sum, o, fresh_thread_index());
   }
 };
 

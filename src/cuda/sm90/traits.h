@@ -48,12 +48,13 @@ struct Traits {
     alignas(1024) T q[kChunks][kBlockM * kChunkCols];            // [9][64 rows, 64 dims] of the m-tile's q
     alignas(1024) T kv[kStages][kChunks][kBlockN * kChunkCols];  // [stage][9][64 tokens, 64 dims]; v = chunks 0..7
     alignas(1024) T p[kBlockM * kBlockN];                        // [64 rows, 64 keys] P_b (warpgroup 1 -> 0)
-    float base_a[kBlockM];            // rows' exponent base after tile a (log2 domain; warpgroup 0 -> 1)
-    float base_b[kBlockM];            // rows' exponent base after tile b (warpgroup 1 -> 0)
-    float sum[kWarpgroups][kBlockM];  // at the end of a piece: each warpgroup's share of the row sums
-    uint64_t full[kStages][kHalves];  // mbarrier: the half's TMA bytes landed (1 arrival + transaction bytes)
-    int bad_page;                     // the piece used a block-table entry outside [0, num_blocks)
-    cuda::SharedWalk walk;            // the CTA's walk over its plan part (common/walk.cuh)
+    float base_a[kBlockM];               // rows' exponent base after tile a (log2 domain; warpgroup 0 -> 1)
+    float base_b[kBlockM];               // rows' exponent base after tile b (warpgroup 1 -> 0)
+    float sum[kWarpgroups][kBlockM];     // at the end of a piece: each warpgroup's share of the row sums
+    uint64_t full[kStages][kChunks];     // mbarrier: the chunk's TMA bytes landed (1 arrival + transaction bytes)
+    int32_t next_block[kWarpgroups][2];  // each loader's cache blocks of the next pair's tiles a and b
+    int bad_page;                        // the piece used a block-table entry outside [0, num_blocks)
+    cuda::SharedWalk walk;               // the CTA's walk over its plan part (common/walk.cuh)
   };
   static_assert(sizeof(SeesawShared) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
 

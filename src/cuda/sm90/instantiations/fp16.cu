@@ -8,7 +8,6 @@ template void launch_narrow<__half, 16, CacheFormat::plain>(const cuda::DecodePa
                                                             cudaStream_t);
 template void launch_narrow<__half, kNarrowMaxRows, CacheFormat::plain>(const cuda::DecodeParams&, const CUtensorMap&,
                                                                         dim3, cudaStream_t);
-template void launch_seesaw<__half>(const cuda::DecodeParams&, const CUtensorMap&, const CUtensorMap&, dim3,
-                                    cudaStream_t);
+template void launch_seesaw<__half>(const cuda::DecodeParams&, const CUtensorMap&, dim3, cudaStream_t);
 
 }  // namespace openmla::sm90
