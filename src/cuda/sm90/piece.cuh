@@ -25,11 +25,17 @@ inline constexpr int kKSteps = kBlockN / 16;                 // k16 steps of P V
 // One sequence piece (core/pieces.h): its keys, its status found before any load, its partial slot.
 using schedule::Piece;
 
-// The cache block holding key `key` of the piece's sequence. Only pages the piece covers are read
-// (key < key_end <= s_k, and s_k fits the block-table row: the piece walk, core/pieces.h, checked it).
-__device__ __forceinline__ int32_t cache_block(const cuda::DecodeParams& p, const Piece& piece, int key) {
+// The block-table entry of the page holding key `key` of the piece's sequence ([b, max_blocks]).
+// Only pages the piece covers are read (key < key_end <= s_k, and s_k fits the block-table row: the
+// piece walk, core/pieces.h, checked it).
+__device__ __forceinline__ const int32_t* block_entry(const cuda::DecodeParams& p, const Piece& piece, int key) {
   const int page = p.page_shift >= 0 ? key >> p.page_shift : key / p.page_size;
-  return p.block_table[piece.seq * p.bt_stride_b + static_cast<int64_t>(page) * p.bt_stride_page];  // [b, max_blocks]
+  return p.block_table + piece.seq * p.bt_stride_b + static_cast<int64_t>(page) * p.bt_stride_page;
+}
+
+// The cache block holding key `key` of the piece's sequence.
+__device__ __forceinline__ int32_t cache_block(const cuda::DecodeParams& p, const Piece& piece, int key) {
+  return *block_entry(p, piece, key);
 }
 
 // The slot of key `key` within its page: the token coordinate of the TMA box that starts at it.

@@ -359,11 +359,9 @@ struct SeesawCta {
     return pr;
   }
 
-  // The block-table entry of `key` to next_block[warpgroup][slot] (cache_block's entry), asynchronously.
+  // The block-table entry of `key` (cache_block's) to next_block[warpgroup][slot], asynchronously.
   __device__ void ask_block(const Piece& piece, int key, int slot) const {
-    const int page = p.page_shift >= 0 ? key >> p.page_shift : key / p.page_size;
-    ptx::cp_async_4(ptx::smem_addr(&s.next_block[warpgroup][slot]),
-                    p.block_table + piece.seq * p.bt_stride_b + static_cast<int64_t>(page) * p.bt_stride_page);
+    ptx::cp_async_4(ptx::smem_addr(&s.next_block[warpgroup][slot]), block_entry(p, piece, key));
   }
 
   // The entry ask_block copied into `slot`.
@@ -471,10 +469,10 @@ struct SeesawCta {
     ptx::pin_registers(sc);
   }
 
-  // The scores of pair k's tile a when nothing else is in flight: stage 0, low half first.
+  // The scores of pair k's tile a when nothing else is in flight: stage 0, chunks in order (the low
+  // half is loaded first).
   __device__ void next_scores_a(const Walk& w, int k, float (&sc)[kScoreRegisters]) {
-    issue_scores<0, kLowChunks, true>(0, w, k, sc);
-    issue_scores<kLowChunks, kHighChunks, false>(0, w, k, sc);
+    issue_scores<0, kChunks, true>(0, w, k, sc);
     ptx::wgmma_wait<0>();
   }
 
