@@ -171,29 +171,63 @@ struct Cta {
     }
   }
 
-  // Converts the raw tile in s.raw[stage] to T in s.k[0] (RowLayout), 16-byte chunk by chunk.
+  // What one 16-byte chunk of a T row is made from, as read from the raw row: eight e4m3 values (in
+  // bits.x, bits.y) and, for a 656-byte token, their scale; or a 656-byte token's eight RoPE values,
+  // already T (all of bits).
+  struct RawChunk {
+    uint4 bits;
+    float scale;
+  };
+  static constexpr bool kToken = Tr::kFormat == CacheFormat::fp8_656;
+
+  // Chunk c of the raw row at src.
+  __device__ static RawChunk read_chunk(const uint8_t* src, int c) {
+    RawChunk r{};
+    if (kToken && c >= kTokenValueChunks) {
+      r.bits = *reinterpret_cast<const uint4*>(src + kTokenRopeAt + (c - kTokenValueChunks) * 16);
+    } else {
+      const uint2 v = *reinterpret_cast<const uint2*>(src + c * kChunk);
+      r.bits.x = v.x;
+      r.bits.y = v.y;
+      if constexpr (kToken) {
+        r.scale = reinterpret_cast<const float*>(src + kTokenScalesAt)[c * kChunk / kFp8TokenTile];
+      }
+    }
+    return r;
+  }
+
+  // Chunk c of a T row from what read_chunk read.
+  __device__ static uint4 convert_chunk(const RawChunk& r, int c) {
+    if (kToken && c >= kTokenValueChunks) {
+      return r.bits;
+    }
+    return dequant::e4m3x8<T, kToken>(make_uint2(r.bits.x, r.bits.y), r.scale);
+  }
+
+  // Converts the raw tile in s.raw[stage] to T in s.k[0] (RowLayout), 16-byte chunk by chunk. Each
+  // thread reads kReadAhead of its chunks before converting and storing them, so that their shared-
+  // memory reads overlap instead of each waiting behind the previous chunk's store.
   __device__ void convert_tile(int stage) {
     constexpr int kBytes = kRawRowBytes<Tr::kFormat>;
-    constexpr bool kToken = Tr::kFormat == CacheFormat::fp8_656;
+    constexpr int kPerThread = kKeys * kRowChunks / kThreads;  // chunks per thread: 18 (64 keys) or 9
+    constexpr int kReadAhead = 9;
+    static_assert((kKeys * kRowChunks) % kThreads == 0 && kPerThread % kReadAhead == 0);
     const uint8_t* raw = s.raw[stage];  // [kKeys, kBytes]
     char* tile = reinterpret_cast<char*>(s.k[0]);
-    static_assert((kKeys * kRowChunks) % kThreads == 0);
 #pragma unroll
-    for (int i = 0; i < kKeys * kRowChunks / kThreads; ++i) {
-      const int id = threadIdx.x + i * kThreads;
-      const int row = id / kRowChunks;
-      const int c = id % kRowChunks;
-      const uint8_t* src = raw + row * kBytes;
-      uint4 v;
-      if (kToken && c >= kTokenValueChunks) {  // RoPE values, already T
-        v = *reinterpret_cast<const uint4*>(src + kTokenRopeAt + (c - kTokenValueChunks) * 16);
-      } else if constexpr (kToken) {
-        const float scale = reinterpret_cast<const float*>(src + kTokenScalesAt)[c * kChunk / kFp8TokenTile];
-        v = dequant::e4m3x8<T, true>(*reinterpret_cast<const uint2*>(src + c * kChunk), scale);
-      } else {
-        v = dequant::e4m3x8<T, false>(*reinterpret_cast<const uint2*>(src + c * kChunk), 1.f);
+    for (int i0 = 0; i0 < kPerThread; i0 += kReadAhead) {
+      RawChunk in[kReadAhead];
+#pragma unroll
+      for (int j = 0; j < kReadAhead; ++j) {
+        const int id = threadIdx.x + (i0 + j) * kThreads;
+        in[j] = read_chunk(raw + id / kRowChunks * kBytes, id % kRowChunks);
       }
-      *reinterpret_cast<uint4*>(tile + RowLayout::offset(row, c)) = v;
+#pragma unroll
+      for (int j = 0; j < kReadAhead; ++j) {
+        const int id = threadIdx.x + (i0 + j) * kThreads;
+        *reinterpret_cast<uint4*>(tile + RowLayout::offset(id / kRowChunks, id % kRowChunks)) =
+            convert_chunk(in[j], id % kRowChunks);
+      }
     }
   }
 
