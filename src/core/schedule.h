@@ -14,8 +14,10 @@
 
 namespace openmla::schedule {
 
-inline constexpr int64_t kTileN = 64;     // keys per work unit; the kernels' key tile
-inline constexpr int64_t kFixedCost = 2;  // overhead of a sequence, in tiles
+inline constexpr int64_t kTileN = 64;  // keys per work unit; the kernels' key tile
+// The overhead of a sequence, in tiles: on the H200 a piece's start and end (its q, its first tile, its
+// rows) cost about four tiles of 16 query rows (docs/hopper-kernel.md, "Where a decode's pieces lose time").
+inline constexpr int64_t kFixedCost = 4;
 
 // One part's work: sequences first_seq..last_seq (inclusive); tiles [first_tile_begin, ...) of the first
 // and [..., last_tile_end) of the last; first_split is the first sequence's split index. Empty when
