@@ -15,9 +15,10 @@
 namespace openmla::schedule {
 
 inline constexpr int64_t kTileN = 64;  // keys per work unit; the kernels' key tile
-// The overhead of a sequence, in tiles: on the H200 a piece's start and end (its q, its first tile, its
-// rows) cost about four tiles of 16 query rows (docs/hopper-kernel.md, "Where a decode's pieces lose time").
-inline constexpr int64_t kFixedCost = 4;
+// The overhead of a sequence, in tiles. On the H200, 4 made the Hopper kernel's cases of 16 rows up to
+// 14% faster and the portable kernel's h_q = 128 cases 6-16% slower (docs/hopper-kernel.md, "Where a
+// decode's pieces lose time"); the plan holds one constant for both kernels.
+inline constexpr int64_t kFixedCost = 2;
 
 // One part's work: sequences first_seq..last_seq (inclusive); tiles [first_tile_begin, ...) of the first
 // and [..., last_tile_end) of the last; first_split is the first sequence's split index. Empty when
