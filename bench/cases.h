@@ -28,7 +28,7 @@ struct Case {
   // The cache: plain (dtype), or FP8 quantized from the dtype cache by openmla::write_cache (per-tensor
   // scale 1/448: the values lie in [-1, 1]).
   CacheFormat format = CacheFormat::plain;
-  Kernel kernel = Kernel::automatic;  // portable: the portable kernel forced
+  Kernel kernel = Kernel::automatic;  // portable: the portable kernel forced, its plan made for it
   int64_t num_parts = 0;              // the plan's work parts; 0: the library's default
 };
 

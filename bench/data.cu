@@ -196,14 +196,14 @@ DecodeArgs Problem::args(int copy, const Plan& plan, const Buffer& workspace, cu
 }
 
 PlanConfig plan_config(const Case& c, Device device) {
-  return resolve_plan_config(
-      PlanConfig{.batch = c.b,
-                 .s_q = c.s_q,
-                 .h_q = c.h_q,
-                 .h_kv = c.h_kv,
-                 .page_size = c.page_size,
-                 .device = device,
-                 .num_parts = c.num_parts});
+  return resolve_plan_config(PlanConfig{.batch = c.b,
+                                        .s_q = c.s_q,
+                                        .h_q = c.h_q,
+                                        .h_kv = c.h_kv,
+                                        .page_size = c.page_size,
+                                        .device = device,
+                                        .num_parts = c.num_parts,
+                                        .kernel = c.kernel});
 }
 
 DecodeBuffers allocate_decode_buffers(const PlanConfig& config, int64_t d_v) {

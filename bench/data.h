@@ -43,7 +43,7 @@ struct Problem {
   DecodeArgs args(int copy, const Plan& plan, const Buffer& workspace, cudaStream_t stream) const;
 };
 
-// The plan configuration of case `c` decoded on `device`, num_parts resolved.
+// The plan configuration of case `c` decoded on `device`, for its kernel, num_parts resolved.
 PlanConfig plan_config(const Case& c, Device device);
 
 // Device memory for a plan and a decode workspace of `config`.

@@ -4,21 +4,11 @@
 #include <cstdint>
 #include <optional>
 
+#include "openmla/kernel.h"
 #include "openmla/plan.h"
 #include "openmla/tensor.h"
 
 namespace openmla {
-
-// The kernel that runs a decode.
-enum class Kernel : int32_t {
-  automatic = 0,  // openmla chooses: sm90 wherever it serves the call, portable otherwise (CUDA)
-  portable = 1,   // the portable CUDA kernel (mma.sync): every GPU of compute capability >= 8.0
-  sm90 = 2,       // the Hopper kernel (TMA + wgmma): compute capability 9.0, page_size a multiple of 64
-  cpu = 3,        // the CPU backend
-};
-
-// "automatic", "portable", "sm90" or "cpu".
-const char* kernel_name(Kernel kernel);
 
 // How k_cache stores the keys (docs/fp8.md gives both FP8 layouts byte by byte).
 enum class CacheFormat : int32_t {
@@ -46,8 +36,8 @@ inline constexpr int64_t kFp8TokenRope = 64;     // RoPE values in q's dtype, th
 // decode checks the arguments and returns). out, lse and the workspace must not share memory with an
 // input or with each other, and out and lse must give each of their elements its own memory.
 struct DecodeArgs {
-  TensorView q;                        // [b, s_q, h_q, d_qk] bf16 | fp16 (| fp32 on the CPU), last dim contiguous
-  TensorView k_cache;                  // [num_blocks, page_size, h_kv, d_qk] as cache_format says, last dim contiguous
+  TensorView q;        // [b, s_q, h_q, d_qk] bf16 | fp16 (| fp32 on the CPU), last dim contiguous
+  TensorView k_cache;  // [num_blocks, page_size, h_kv, d_qk] as cache_format says, last dim contiguous
   CacheFormat cache_format = CacheFormat::plain;
   TensorView k_scale;                  // [1] fp32 on the decode device with fp8_per_tensor (read by the device,
                                        // so a captured graph replays with a new value); empty (rank 0) otherwise
@@ -63,7 +53,8 @@ struct DecodeArgs {
   void* stream = nullptr;  // cudaStream_t; ignored by the CPU backend
   // Which kernel runs: automatic (on a CUDA device the environment variable OPENMLA_FORCE_PORTABLE=1,
   // read once per process, makes it portable), or one named kernel, which must serve the call (else
-  // decode throws). A plan's default num_parts assumes the automatic choice.
+  // decode throws). The choice is this field's alone: a plan made for another kernel still serves, at
+  // that kernel's balance (PlanConfig::kernel).
   Kernel kernel = Kernel::automatic;
   // On a CUDA device decode asks the CUDA runtime, per call, whether each pointer is memory of the
   // views' device (cudaPointerGetAttributes, 8 queries, 9 with k_scale). A caller whose pointers carry that guarantee

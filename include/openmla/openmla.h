@@ -5,6 +5,7 @@
 #include "openmla/decode.h"
 #include "openmla/error.h"
 #include "openmla/info.h"
+#include "openmla/kernel.h"
 #include "openmla/merge.h"
 #include "openmla/plan.h"
 #include "openmla/tensor.h"

@@ -6,12 +6,14 @@
 // sequence's length it was made from. decode accepts it iff, for every sequence, the given length has
 // as many tiles as the plan holds (so a plan made for the same lengths is always accepted, and a length
 // that moves within its last tile is harmless: the kernels stop at the real length). A plan serves any
-// s_q, h_q, h_kv, page size and d_v: its config's s_q, h_q, h_kv and page_size only choose the default
-// num_parts. The CPU backend checks the plan buffer against the lengths before anything runs; a GPU
-// checks it as it decodes (openmla/decode.h: StatusCode::stale_plan and bad_plan).
+// s_q, h_q, h_kv, page size, d_v and kernel: its config's s_q, h_q, h_kv, page_size and kernel only
+// balance it (the default num_parts, the cost it charges a sequence's start and end). The CPU backend
+// checks the plan buffer against the lengths before anything runs; a GPU checks it as it decodes (openmla/decode.h:
+// StatusCode::stale_plan and bad_plan).
 
 #include <cstdint>
 
+#include "openmla/kernel.h"
 #include "openmla/tensor.h"
 
 namespace openmla {
@@ -30,10 +32,14 @@ struct PlanConfig {
   int64_t page_size = 64;  // tokens per cache page
   Device device{};         // where decode runs: the CPU backend or one CUDA device
   int64_t num_parts = 0;   // work parts (CTAs per head tile, CPU tasks); 0 picks one for the device
+  // The kernel the plan is balanced for: automatic (decode's automatic choice for these shapes; on a
+  // CUDA device OPENMLA_FORCE_PORTABLE=1 makes it portable), or the one a decode will name in
+  // DecodeArgs::kernel: portable or sm90 on a CUDA device (sm90 where it serves this config), cpu on the CPU.
+  Kernel kernel = Kernel::automatic;
 };
 
 struct Plan {
-  PlanConfig config;  // num_parts resolved (> 0)
+  PlanConfig config;  // num_parts (> 0) and kernel (never automatic) resolved
   Buffer buffer;      // the schedule, in memory of config.device
 };
 
@@ -45,7 +51,7 @@ int64_t plan_buffer_size(const PlanConfig& config);
 // synchronization, so it can be captured in a CUDA graph. On the CPU `stream` is ignored.
 Plan plan(const PlanConfig& config, const TensorView& cache_seqlens, const Buffer& buffer, void* stream = nullptr);
 
-// The configuration with num_parts resolved, as `plan` will use it.
+// The configuration with num_parts and kernel resolved, as `plan` will use it.
 PlanConfig resolve_plan_config(const PlanConfig& config);
 
 }  // namespace openmla

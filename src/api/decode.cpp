@@ -101,8 +101,8 @@ void check_memory(const DecodeArgs& a, int64_t workspace_need) {
   detail::check_no_self_overlap("lse", a.lse);
   const detail::Named q{"q", span_of("q", a.q)};
   const detail::Named k_cache{"k_cache", span_of("k_cache", a.k_cache)};
-  const detail::Named k_scale{"k_scale", detail::has_scale(a.cache_format) ? span_of("k_scale", a.k_scale)
-                                                                           : detail::Span{}};
+  const detail::Named k_scale{"k_scale",
+                              detail::has_scale(a.cache_format) ? span_of("k_scale", a.k_scale) : detail::Span{}};
   const detail::Named block_table{"block_table", span_of("block_table", a.block_table)};
   const detail::Named cache_seqlens{"cache_seqlens", span_of("cache_seqlens", a.cache_seqlens)};
   const PlanConfig& c = a.plan->config;
@@ -194,20 +194,6 @@ void check_cpu_kernel(const DecodeArgs& a) {
 }
 
 }  // namespace
-
-const char* kernel_name(Kernel kernel) {
-  switch (kernel) {
-    case Kernel::automatic:
-      return "automatic";
-    case Kernel::portable:
-      return "portable";
-    case Kernel::sm90:
-      return "sm90";
-    case Kernel::cpu:
-      return "cpu";
-  }
-  return "an unknown kernel value";
-}
 
 int64_t workspace_size(const PlanConfig& config, int64_t d_v) {
   detail::check_positive("d_v", d_v);

@@ -14,6 +14,7 @@ namespace {
 
 bool available() { return false; }
 int32_t device_count() { return 0; }
+Kernel plan_kernel(const PlanConfig&) { refuse(); }
 int64_t default_num_parts(const PlanConfig&) { refuse(); }
 void check_args(const DecodeArgs&) { refuse(); }
 Kernel select_kernel(const DecodeArgs&) { refuse(); }

@@ -43,9 +43,17 @@ void check_config(const PlanConfig& config) {
 PlanConfig resolve_plan_config(const PlanConfig& config) {
   check_config(config);
   PlanConfig resolved = config;
+  if (config.device.type == DeviceType::cpu) {
+    if (config.kernel != Kernel::automatic && config.kernel != Kernel::cpu) {
+      detail::fail("kernel", "automatic or cpu for a plan on the CPU", kernel_name(config.kernel));
+    }
+    resolved.kernel = Kernel::cpu;
+  } else {
+    resolved.kernel = cuda::plan_kernel(config);
+  }
   if (resolved.num_parts == 0) {
     resolved.num_parts =
-        config.device.type == DeviceType::cpu ? cpu::default_num_parts() : cuda::default_num_parts(config);
+        config.device.type == DeviceType::cpu ? cpu::default_num_parts() : cuda::default_num_parts(resolved);
   }
   return resolved;
 }

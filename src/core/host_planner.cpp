@@ -8,24 +8,24 @@
 
 namespace openmla::schedule {
 
-void build_on_host(const int32_t* seqlens, int64_t batch, int64_t num_parts, void* buffer) {
+void build_on_host(const int32_t* seqlens, int64_t batch, int64_t num_parts, int64_t fixed, void* buffer) {
   const Layout l = layout(batch, num_parts);
   char* base = static_cast<char*>(buffer);
   auto* prefix = reinterpret_cast<int64_t*>(base + l.prefix_offset);              // [b + 1]
   auto* parts = reinterpret_cast<int32_t*>(base + l.parts_offset);                // [num_parts, kPartFields]
   auto* split_offset = reinterpret_cast<int32_t*>(base + l.split_offset_offset);  // [b + 1]
-  store_header(reinterpret_cast<int32_t*>(base), batch, num_parts);
+  store_header(reinterpret_cast<int32_t*>(base), batch, num_parts, fixed);
   prefix[0] = 0;
   for (int64_t i = 0; i < batch; ++i) {
-    prefix[i + 1] = prefix[i] + seq_cost(seqlens[i]);
+    prefix[i + 1] = prefix[i] + seq_cost(seqlens[i], fixed);
   }
   for (int64_t p = 0; p < num_parts; ++p) {
-    store_part(parts, p, make_part(prefix, batch, num_parts, p));
+    store_part(parts, p, make_part(prefix, batch, num_parts, p, fixed));
   }
   const int64_t len = part_length(prefix[batch], num_parts);
   split_offset[0] = 0;
   for (int64_t i = 0; i < batch; ++i) {
-    split_offset[i + 1] = split_offset[i] + num_splits(prefix, i, len);
+    split_offset[i + 1] = split_offset[i] + num_splits(prefix, i, len, fixed);
   }
 }
 
@@ -37,19 +37,20 @@ Comparison compare_on_host(const void* buffer, const int32_t* seqlens, int64_t b
   }
   // The lengths the plan was made for, up to the tile: each sequence's cost, kept in range on the way
   // (so no sum overflows), as the shortest length of that many tiles.
+  const int64_t fixed = fixed_cost(given);
   std::vector<int32_t> plan_lengths(static_cast<size_t>(batch));  // [b]
   for (int64_t i = 0; i < batch; ++i) {
-    const int64_t begin = given.prefix[i];  // checked: 0 <= begin <= i * (kFixedCost + kMaxTiles)
+    const int64_t begin = given.prefix[i];  // checked: 0 <= begin <= i * (fixed + kMaxTiles)
     const int64_t end = given.prefix[i + 1];
-    if (end < begin + kFixedCost || end > begin + kFixedCost + kMaxTiles) {
+    if (end < begin + fixed || end > begin + fixed + kMaxTiles) {
       return kForeignPlan;
     }
-    const int64_t tiles = end - begin - kFixedCost;
+    const int64_t tiles = end - begin - fixed;
     plan_lengths[i] = tiles == 0 ? 0 : static_cast<int32_t>((tiles - 1) * kTileN + 1);
   }
   const Layout l = layout(batch, num_parts);
   std::vector<int64_t> rebuilt_storage(static_cast<size_t>(l.bytes / 8));
-  build_on_host(plan_lengths.data(), batch, num_parts, rebuilt_storage.data());
+  build_on_host(plan_lengths.data(), batch, num_parts, fixed, rebuilt_storage.data());
   const View rebuilt = view(rebuilt_storage.data(), batch, num_parts);
   const auto same = [](const void* a, const void* b, int64_t count, size_t size) {
     return std::memcmp(a, b, static_cast<size_t>(count) * size) == 0;
@@ -60,7 +61,7 @@ Comparison compare_on_host(const void* buffer, const int32_t* seqlens, int64_t b
     return kForeignPlan;
   }
   for (int64_t i = 0; i < batch; ++i) {
-    const int64_t plan_tiles = given.prefix[i + 1] - given.prefix[i] - kFixedCost;
+    const int64_t plan_tiles = given.prefix[i + 1] - given.prefix[i] - fixed;
     if (num_tiles(seqlens[i]) != plan_tiles) {
       return Comparison{Comparison::kStale, i, plan_tiles};
     }

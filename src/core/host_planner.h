@@ -7,15 +7,17 @@
 
 namespace openmla::schedule {
 
-// seqlens: [batch] int32 host memory; buffer: layout(batch, num_parts).bytes host memory.
-void build_on_host(const int32_t* seqlens, int64_t batch, int64_t num_parts, void* buffer);
+// seqlens: [batch] int32 host memory; buffer: layout(batch, num_parts).bytes host memory; fixed: the
+// overhead of a sequence in tiles, in [1, kMaxFixedCost].
+void build_on_host(const int32_t* seqlens, int64_t batch, int64_t num_parts, int64_t fixed, void* buffer);
 
 // How a plan buffer compares with the plan of given lengths.
 struct Comparison {
   enum Kind {
     kSame,     // the buffer holds the plan of these lengths' tile counts
     kStale,    // it holds a plan of openmla::plan made for other tile counts
-    kForeign,  // it holds something openmla::plan does not write for this batch and num_parts
+    kForeign,  // it holds something openmla::plan does not write for this batch and num_parts (with any
+               // fixed cost)
   };
   Kind kind;
   int64_t seq;         // kStale: the first sequence whose tile count differs

@@ -48,7 +48,9 @@ struct Line {
 
 OPENMLA_HD Line line_of(const View& v, int64_t batch, int64_t num_parts) {
   const int64_t total = v.prefix[batch];
-  const bool ok = total >= kFixedCost * batch && total <= batch * (kFixedCost + kMaxTiles);
+  const int64_t fixed = fixed_cost(v);
+  const bool ok =
+      fixed >= 1 && fixed <= kMaxFixedCost && total >= fixed * batch && total <= batch * (fixed + kMaxTiles);
   return Line{ok, total, ok ? part_length(total, num_parts) : 1};
 }
 
@@ -69,19 +71,20 @@ OPENMLA_HD SeqPlan seq_plan(const View& v, int64_t batch, int64_t num_parts, con
   const int64_t end = v.prefix[seq + 1];
   const int64_t split_begin = v.split_offset[seq];
   const int64_t split_end = v.split_offset[seq + 1];
+  const int64_t fixed = fixed_cost(v);
   SeqPlan s{false, 0, 0, 0, 0, 0};
-  if (!line.ok || begin < 0 || begin > line.total || end < begin + kFixedCost || end > begin + kFixedCost + kMaxTiles ||
+  if (!line.ok || begin < 0 || begin > line.total || end < begin + fixed || end > begin + fixed + kMaxTiles ||
       end > line.total) {
     return s;
   }
-  s.lo = units_lo(begin, end);
-  s.hi = units_hi(begin, end);
+  s.lo = units_lo(begin, end, fixed);
+  s.hi = units_hi(begin, end, fixed);
   const int64_t splits = splits_of_units(s.lo, s.hi, line.len);
   if (split_begin < 0 || split_end - split_begin != splits || split_end > max_splits(batch, num_parts)) {
     return s;
   }
   s.ok = true;
-  s.tiles = end - begin - kFixedCost;
+  s.tiles = end - begin - fixed;
   s.first_split = static_cast<int32_t>(split_begin);
   s.splits = static_cast<int32_t>(splits);
   return s;
@@ -120,8 +123,9 @@ OPENMLA_HD bool part_range_matches(const View& v, const Walk& w) {
   const Part& part = w.part;
   const int64_t a = w.p * w.line.len;
   const int64_t e = a + w.line.len < w.line.total ? a + w.line.len : w.line.total;
-  const auto ends_by_a = [&](int64_t i) { return on_line(v, w.line, i) && seq_hi(v.prefix, i) <= a; };
-  const auto starts_from_e = [&](int64_t i) { return on_line(v, w.line, i) && seq_lo(v.prefix, i) >= e; };
+  const int64_t fixed = fixed_cost(v);
+  const auto ends_by_a = [&](int64_t i) { return on_line(v, w.line, i) && seq_hi(v.prefix, i, fixed) <= a; };
+  const auto starts_from_e = [&](int64_t i) { return on_line(v, w.line, i) && seq_lo(v.prefix, i, fixed) >= e; };
   if (part.first_seq > part.last_seq) {
     const bool stored_empty = part.first_seq == 1 && part.last_seq == 0 && part.first_tile_begin == 0 &&
                               part.last_tile_end == 0 && part.first_split == 0;

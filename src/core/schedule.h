@@ -1,9 +1,9 @@
 #pragma once
 // The split-KV schedule, one algorithm for the host and the device.
 //
-// Every sequence is a run of cost units on one line: kFixedCost units of overhead (loading q, writing a
-// result), then one unit per tile of kTileN keys. The line is cut into num_parts equal pieces of
-// L = ceil(total / num_parts) units; part p takes [p*L, (p+1)*L). A sequence is split where a cut falls
+// Every sequence is a run of cost units on one line: `fixed` units of overhead (loading q, writing a
+// result; the plan's own, in its header), then one unit per tile of kTileN keys. The line is cut into num_parts equal
+// pieces of L = ceil(total / num_parts) units; part p takes [p*L, (p+1)*L). A sequence is split where a cut falls
 // inside its tiles, and each piece of it is one "split" whose partial result the combine merges by LSE.
 // Every quantity below is a closed form of the cost prefix sums, so each part and each sequence can be
 // computed independently (one device thread each) and the host and device agree bit for bit.
@@ -15,10 +15,12 @@
 namespace openmla::schedule {
 
 inline constexpr int64_t kTileN = 64;  // keys per work unit; the kernels' key tile
-// The overhead of a sequence, in tiles. On the H200, 4 made the Hopper kernel's cases of 16 rows up to
-// 14% faster and the portable kernel's h_q = 128 cases 6-16% slower (docs/hopper-kernel.md, "Where a
-// decode's pieces lose time"); the plan holds one constant for both kernels.
-inline constexpr int64_t kFixedCost = 2;
+
+// The overhead of a sequence, in tiles, is chosen where a plan is made, for the kernel that will run it
+// (the Hopper kernel's pieces cost more tiles than the portable kernel's: docs/hopper-kernel.md, "Where
+// a decode's pieces lose time"), and kept in the plan's header; a plan's is in [1, kMaxFixedCost].
+inline constexpr int64_t kDefaultFixedCost = 2;  // the CPU backend's and the portable kernel's
+inline constexpr int64_t kMaxFixedCost = 16;
 
 // One part's work: sequences first_seq..last_seq (inclusive); tiles [first_tile_begin, ...) of the first
 // and [..., last_tile_end) of the last; first_split is the first sequence's split index. Empty when
@@ -33,7 +35,7 @@ struct Part {
 inline constexpr int kPartFields = 5;
 
 // Plan buffer layout, in this order, each array 8-byte aligned:
-//   int32 header[3]            kMagic, batch, num_parts: what the plan was made for (padded to 8 bytes)
+//   int32 header[4]            kMagic, batch, num_parts: what the plan was made for; its fixed cost
 //   int64 prefix[b + 1]        cost prefix sums: prefix[i] = sum of cost(j) for j < i
 //   int32 parts[num_parts][kPartFields]  Part
 //   int32 split_offset[b + 1]  exclusive prefix sum of splits per sequence
@@ -49,7 +51,7 @@ struct Layout {
 // The header's first word: "omla" in memory order, a value neither zeros, a fill byte nor small
 // integers give.
 inline constexpr int32_t kMagic = 0x616c6d6f;
-inline constexpr int kHeaderWords = 3;
+inline constexpr int kHeaderWords = 4;
 
 // The most parts a plan may have (plan.h states it): with batch <= status::kMaxBatch, every int32
 // field of the buffer (split counts included) and every offset into it fit.
@@ -72,26 +74,30 @@ OPENMLA_HD int64_t num_tiles(int32_t seqlen) {
   return seqlen <= 0 ? 0 : (static_cast<int64_t>(seqlen) + kTileN - 1) / kTileN;
 }
 
-OPENMLA_HD int64_t seq_cost(int32_t seqlen) { return kFixedCost + num_tiles(seqlen); }
+OPENMLA_HD int64_t seq_cost(int32_t seqlen, int64_t fixed) { return fixed + num_tiles(seqlen); }
 
 OPENMLA_HD int64_t part_length(int64_t total, int64_t num_parts) { return (total + num_parts - 1) / num_parts; }
 
 // The units that stand for a sequence whose costs span [begin, end) on the line: its tiles, or, when it
 // has none, its first overhead unit (a zero-length sequence still has its rows written by exactly one
 // part).
-OPENMLA_HD int64_t units_lo(int64_t begin, int64_t end) {
-  return end - begin > kFixedCost ? begin + kFixedCost : begin;
+OPENMLA_HD int64_t units_lo(int64_t begin, int64_t end, int64_t fixed) {
+  return end - begin > fixed ? begin + fixed : begin;
 }
-OPENMLA_HD int64_t units_hi(int64_t begin, int64_t end) { return end - begin > kFixedCost ? end : begin + 1; }
+OPENMLA_HD int64_t units_hi(int64_t begin, int64_t end, int64_t fixed) { return end - begin > fixed ? end : begin + 1; }
 
-OPENMLA_HD int64_t seq_lo(const int64_t* prefix, int64_t i) { return units_lo(prefix[i], prefix[i + 1]); }
-OPENMLA_HD int64_t seq_hi(const int64_t* prefix, int64_t i) { return units_hi(prefix[i], prefix[i + 1]); }
+OPENMLA_HD int64_t seq_lo(const int64_t* prefix, int64_t i, int64_t fixed) {
+  return units_lo(prefix[i], prefix[i + 1], fixed);
+}
+OPENMLA_HD int64_t seq_hi(const int64_t* prefix, int64_t i, int64_t fixed) {
+  return units_hi(prefix[i], prefix[i + 1], fixed);
+}
 
 // The parts that units [lo, hi) meet, when each part is len units long.
 OPENMLA_HD int64_t splits_of_units(int64_t lo, int64_t hi, int64_t len) { return (hi - 1) / len - lo / len + 1; }
 
-OPENMLA_HD int32_t num_splits(const int64_t* prefix, int64_t i, int64_t len) {
-  return static_cast<int32_t>(splits_of_units(seq_lo(prefix, i), seq_hi(prefix, i), len));
+OPENMLA_HD int32_t num_splits(const int64_t* prefix, int64_t i, int64_t len, int64_t fixed) {
+  return static_cast<int32_t>(splits_of_units(seq_lo(prefix, i, fixed), seq_hi(prefix, i, fixed), len));
 }
 
 // The sequence whose units contain position x: the largest i with prefix[i] <= x (0 <= x < total).
@@ -109,7 +115,7 @@ OPENMLA_HD int64_t locate(const int64_t* prefix, int64_t batch, int64_t x) {
   return lo;
 }
 
-OPENMLA_HD Part make_part(const int64_t* prefix, int64_t batch, int64_t num_parts, int64_t p) {
+OPENMLA_HD Part make_part(const int64_t* prefix, int64_t batch, int64_t num_parts, int64_t p, int64_t fixed) {
   const int64_t total = prefix[batch];
   const int64_t len = part_length(total, num_parts);
   const int64_t a = p * len;
@@ -119,21 +125,21 @@ OPENMLA_HD Part make_part(const int64_t* prefix, int64_t batch, int64_t num_part
     return part;
   }
   int64_t first = locate(prefix, batch, a);
-  if (seq_hi(prefix, first) <= a) {
+  if (seq_hi(prefix, first, fixed) <= a) {
     ++first;
   }
   int64_t last = locate(prefix, batch, e - 1);
-  if (seq_lo(prefix, last) >= e) {
+  if (seq_lo(prefix, last, fixed) >= e) {
     --last;
   }
   if (first > last) {
     return part;
   }
-  const int64_t first_lo = seq_lo(prefix, first);
-  const int64_t last_lo = seq_lo(prefix, last);
-  const int64_t last_hi = seq_hi(prefix, last);
-  const bool first_has_tiles = prefix[first + 1] - prefix[first] > kFixedCost;
-  const bool last_has_tiles = prefix[last + 1] - prefix[last] > kFixedCost;
+  const int64_t first_lo = seq_lo(prefix, first, fixed);
+  const int64_t last_lo = seq_lo(prefix, last, fixed);
+  const int64_t last_hi = seq_hi(prefix, last, fixed);
+  const bool first_has_tiles = prefix[first + 1] - prefix[first] > fixed;
+  const bool last_has_tiles = prefix[last + 1] - prefix[last] > fixed;
   part.first_seq = static_cast<int32_t>(first);
   part.last_seq = static_cast<int32_t>(last);
   part.first_tile_begin = first_has_tiles ? static_cast<int32_t>((a > first_lo ? a : first_lo) - first_lo) : 0;
@@ -158,16 +164,22 @@ OPENMLA_HD View view(const void* buffer, int64_t batch, int64_t num_parts) {
               reinterpret_cast<const int32_t*>(base + l.split_offset_offset)};
 }
 
-OPENMLA_HD void store_header(int32_t* header, int64_t batch, int64_t num_parts) {
+OPENMLA_HD void store_header(int32_t* header, int64_t batch, int64_t num_parts, int64_t fixed) {
   header[0] = kMagic;
   header[1] = static_cast<int32_t>(batch);
   header[2] = static_cast<int32_t>(num_parts);
+  header[3] = static_cast<int32_t>(fixed);
 }
 
-// Whether the buffer's header says it is a plan of openmla::plan for this batch and num_parts.
+// Whether the buffer's header says it is a plan of openmla::plan for this batch and num_parts, with a
+// fixed cost in range.
 OPENMLA_HD bool header_matches(const View& v, int64_t batch, int64_t num_parts) {
-  return v.header[0] == kMagic && v.header[1] == batch && v.header[2] == num_parts;
+  return v.header[0] == kMagic && v.header[1] == batch && v.header[2] == num_parts && v.header[3] >= 1 &&
+         v.header[3] <= kMaxFixedCost;
 }
+
+// The plan's fixed cost of a sequence; read it once header_matches holds.
+OPENMLA_HD int64_t fixed_cost(const View& v) { return v.header[3]; }
 
 OPENMLA_HD Part load_part(const int32_t* parts, int64_t p) {
   const int32_t* f = parts + p * kPartFields;

@@ -149,13 +149,32 @@ Kernel select_kernel(const DecodeArgs& a) {
   detail::fail("kernel", "automatic, portable or sm90 for a decode on a CUDA device", kernel_name(a.kernel));
 }
 
+Kernel plan_kernel(const PlanConfig& config) {
+  require_device("device", config.device.index);
+  switch (config.kernel) {
+    case Kernel::automatic:
+      return !portable_forced_by_environment() && sm90::plan_unsupported(config) == nullptr ? Kernel::sm90
+                                                                                            : Kernel::portable;
+    case Kernel::portable:
+      return Kernel::portable;
+    case Kernel::sm90:
+      if (const char* reason = sm90::plan_unsupported(config)) {
+        detail::fail("kernel", std::string("a kernel that serves the plan (sm90 needs ") + reason + ")", "sm90");
+      }
+      return Kernel::sm90;
+    case Kernel::cpu:
+      break;
+  }
+  detail::fail("kernel", "automatic, portable or sm90 for a plan on a CUDA device", kernel_name(config.kernel));
+}
+
 int64_t default_num_parts(const PlanConfig& config) {
   const int device = config.device.index;
   require_device("device", device);
   int sms = 0;
   OPENMLA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   const int64_t rows = config.s_q * (config.h_q / config.h_kv);
-  if (!portable_forced_by_environment() && sm90::plan_unsupported(config) == nullptr) {
+  if (config.kernel == Kernel::sm90) {
     // One CTA per SM (the Hopper kernel's shared memory): parts = SMs / CTAs per part.
     const int64_t parts = sms / (sm90::m_tiles(rows) * config.h_kv);
     return parts < 1 ? 1 : parts;
@@ -208,8 +227,9 @@ void plan(const PlanConfig& config, const TensorView& cache_seqlens, void* buffe
   check_device_pointer("cache_seqlens", cache_seqlens.data, device);
   check_device_pointer("plan buffer", buffer, device);
   DeviceScope scope(device);
+  const int64_t fixed = config.kernel == Kernel::sm90 ? sm90::kPlanFixedCost : schedule::kDefaultFixedCost;
   schedule::launch_planner(static_cast<const int32_t*>(cache_seqlens.data), cache_seqlens.strides[0], config.batch,
-                           config.num_parts, buffer, supports_dependent_launch(device),
+                           config.num_parts, fixed, buffer, supports_dependent_launch(device),
                            static_cast<cudaStream_t>(stream));
 }
 

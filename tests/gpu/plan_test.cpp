@@ -1,18 +1,37 @@
-// The device planner produces exactly the host planner's plan, byte for byte.
+// The device planner produces exactly the host planner's plan, byte for byte, with the fixed cost of a
+// sequence of the kernel the plan is made for; a plan that names its kernel is balanced for it.
 
 #include "openmla/plan.h"
 
+#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <random>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/host_planner.h"
 #include "core/schedule.h"
+#include "cuda/sm90/launch.h"
 #include "device.h"
+#include "openmla/error.h"
 
 namespace openmla::test {
 namespace {
+
+bool portable_forced() {
+  const char* forced = std::getenv("OPENMLA_FORCE_PORTABLE");
+  return forced != nullptr && std::string_view(forced) == "1";
+}
+
+// The fixed cost a CUDA plan of `config` charges (src/cuda/backend.cu): the Hopper kernel's where that
+// kernel is the automatic choice, else the portable kernel's.
+int64_t expected_fixed_cost(const PlanConfig& config) {
+  return !portable_forced() && sm90::plan_unsupported(config) == nullptr ? sm90::kPlanFixedCost
+                                                                         : schedule::kDefaultFixedCost;
+}
 
 TEST(GpuPlanner, EqualsHostPlan) {
   OPENMLA_REQUIRE_GPU();
@@ -28,10 +47,15 @@ TEST(GpuPlanner, EqualsHostPlan) {
         len = 0;
       }
     }
-    const PlanConfig config{.batch = b, .h_q = 16, .device = Device{DeviceType::cuda, 0}, .num_parts = num_parts};
+    // Pages of 64 tokens (the Hopper kernel's, on a Hopper GPU) and of 32 (the portable kernel's).
+    const PlanConfig config{.batch = b,
+                            .h_q = 16,
+                            .page_size = trial % 2 == 0 ? 64 : 32,
+                            .device = Device{DeviceType::cuda, 0},
+                            .num_parts = num_parts};
     const int64_t bytes = plan_buffer_size(config);
     std::vector<char> expected(static_cast<size_t>(bytes), 0);
-    schedule::build_on_host(lengths.data(), b, num_parts, expected.data());
+    schedule::build_on_host(lengths.data(), b, num_parts, expected_fixed_cost(config), expected.data());
 
     DeviceBuffer seqlens(lengths.size() * 4);
     seqlens.upload(lengths.data(), seqlens.bytes());
@@ -43,6 +67,76 @@ TEST(GpuPlanner, EqualsHostPlan) {
     buffer.download(got.data(), got.size());
     ASSERT_EQ(expected, got) << "trial " << trial << ": b " << b << ", num_parts " << num_parts;
   }
+}
+
+// The header word of the fixed cost of a plan made on cuda:0 for lengths {1000, 0, 70}, and its
+// resolved configuration.
+struct Made {
+  PlanConfig config;
+  int32_t fixed_cost;
+};
+
+Made make_plan(PlanConfig config) {
+  const std::vector<int32_t> lengths{1000, 0, 70};  // [b]
+  DeviceBuffer seqlens(lengths.size() * 4);
+  seqlens.upload(lengths.data(), seqlens.bytes());
+  config.batch = 3;
+  config.device = Device{DeviceType::cuda, 0};
+  const int64_t bytes = plan_buffer_size(config);
+  DeviceBuffer buffer(static_cast<size_t>(bytes));
+  const Plan made = plan(config, make_view(seqlens.data(), DType::int32, {3}, config.device),
+                         Buffer{buffer.data(), bytes, config.device});
+  const std::vector<int32_t> header = download_vector<int32_t>(buffer, schedule::kHeaderWords);  // [kHeaderWords]
+  return Made{made.config, header[3]};
+}
+
+// On a Hopper GPU an automatic plan the Hopper kernel serves charges its fixed cost; one it does not
+// serve (pages of 32 tokens) charges the portable kernel's.
+TEST(GpuPlanner, ChargesTheFixedCostOfItsKernel) {
+  OPENMLA_REQUIRE_HOPPER();
+  for (const int64_t page_size : {64, 32}) {
+    const Made made = make_plan({.h_q = 128, .page_size = page_size});
+    const bool hopper = page_size == 64 && !portable_forced();
+    EXPECT_EQ(made.fixed_cost, hopper ? sm90::kPlanFixedCost : schedule::kDefaultFixedCost) << "page " << page_size;
+    EXPECT_EQ(made.config.kernel, hopper ? Kernel::sm90 : Kernel::portable) << "page " << page_size;
+  }
+}
+
+// A plan that names its kernel is balanced for it whatever the automatic choice: the portable kernel's
+// part count and fixed cost with pages the Hopper kernel serves, the Hopper kernel's even where
+// OPENMLA_FORCE_PORTABLE=1 makes the automatic choice portable.
+TEST(GpuPlanner, FollowsTheKernelItNames) {
+  OPENMLA_REQUIRE_HOPPER();
+  const Made portable = make_plan({.h_q = 128, .page_size = 64, .kernel = Kernel::portable});
+  const Made portable_pages = make_plan({.h_q = 128, .page_size = 32});  // the portable kernel's pages
+  EXPECT_EQ(portable.config.kernel, Kernel::portable);
+  EXPECT_EQ(portable.fixed_cost, schedule::kDefaultFixedCost);
+  EXPECT_EQ(portable.config.num_parts, portable_pages.config.num_parts);
+  const Made hopper = make_plan({.h_q = 128, .page_size = 64, .kernel = Kernel::sm90});
+  EXPECT_EQ(hopper.config.kernel, Kernel::sm90);
+  EXPECT_EQ(hopper.fixed_cost, sm90::kPlanFixedCost);
+  int sms = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  EXPECT_EQ(hopper.config.num_parts, sms / 2);  // one CTA per SM, two 64-row tiles of 128 heads
+}
+
+void expect_kernel_error(const PlanConfig& config, const std::string& what) {
+  try {
+    make_plan(config);
+    ADD_FAILURE() << "plan accepted kernel " << kernel_name(config.kernel) << "; expected \"" << what << "\"";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+  }
+}
+
+// sm90 where the Hopper kernel cannot serve (pages of 32 tokens; any config off Hopper) and the CPU
+// backend's kernel are refused by name.
+TEST(GpuPlanner, RefusesAKernelThatCannotServe) {
+  OPENMLA_REQUIRE_GPU();
+  expect_kernel_error({.h_q = 16, .page_size = 32, .kernel = Kernel::sm90},
+                      "kernel: expected a kernel that serves the plan (sm90 needs ");
+  expect_kernel_error({.h_q = 16, .kernel = Kernel::cpu},
+                      "kernel: expected automatic, portable or sm90 for a plan on a CUDA device, given cpu");
 }
 
 }  // namespace

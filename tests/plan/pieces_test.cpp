@@ -107,35 +107,57 @@ WalkResult walk_all(const std::vector<int32_t>& buffer, const std::vector<int32_
   return result;
 }
 
-std::vector<int32_t> plan_of(const std::vector<int32_t>& seqlens, int64_t num_parts) {
+std::vector<int32_t> plan_of(const std::vector<int32_t>& seqlens, int64_t num_parts,
+                             int64_t fixed = kDefaultFixedCost) {
   const auto batch = static_cast<int64_t>(seqlens.size());
   std::vector<int32_t> buffer(static_cast<size_t>(layout(batch, num_parts).bytes / 4));
-  build_on_host(seqlens.data(), batch, num_parts, buffer.data());
+  build_on_host(seqlens.data(), batch, num_parts, fixed, buffer.data());
   return buffer;
 }
+
+// The fixed costs of a sequence the plans below are made with: the portable kernel's and the Hopper
+// kernel's, and the range's ends.
+constexpr int64_t kFixedCosts[] = {1, kDefaultFixedCost, 4, kMaxFixedCost};
 
 const std::vector<int32_t> kLengths{256, 31, 700, 0, 130, 5000, 1, 64, 0, 65};
 
 TEST(Pieces, PlanOfTheLengthsWalksIntoItsSchedule) {
-  for (int64_t num_parts : {1, 2, 3, 7, 16, 40, 132}) {
-    SCOPED_TRACE("num_parts " + std::to_string(num_parts));
-    const std::vector<int32_t> buffer = plan_of(kLengths, num_parts);
-    const WalkResult r = walk_all(buffer, kLengths, num_parts);
-    ASSERT_FALSE(r.any_offence);
-    // Every key of every sequence in exactly one piece; a sequence of several pieces uses its splits.
-    const View v = view(buffer.data(), static_cast<int64_t>(kLengths.size()), num_parts);
-    for (size_t seq = 0; seq < kLengths.size(); ++seq) {
-      int next_key = 0;
-      int pieces = 0;
-      for (const Piece& piece : r.pieces) {
-        if (piece.seq == static_cast<int>(seq)) {
-          EXPECT_EQ(piece.key_begin, next_key) << "sequence " << seq;
-          next_key = piece.key_end;
-          ++pieces;
+  for (const int64_t fixed : kFixedCosts) {
+    for (int64_t num_parts : {1, 2, 3, 7, 16, 40, 132}) {
+      SCOPED_TRACE("num_parts " + std::to_string(num_parts) + ", fixed cost " + std::to_string(fixed));
+      const std::vector<int32_t> buffer = plan_of(kLengths, num_parts, fixed);
+      const WalkResult r = walk_all(buffer, kLengths, num_parts);
+      ASSERT_FALSE(r.any_offence);
+      // Every key of every sequence in exactly one piece; a sequence of several pieces uses its splits.
+      const View v = view(buffer.data(), static_cast<int64_t>(kLengths.size()), num_parts);
+      for (size_t seq = 0; seq < kLengths.size(); ++seq) {
+        int next_key = 0;
+        int pieces = 0;
+        for (const Piece& piece : r.pieces) {
+          if (piece.seq == static_cast<int>(seq)) {
+            EXPECT_EQ(piece.key_begin, next_key) << "sequence " << seq;
+            next_key = piece.key_end;
+            ++pieces;
+          }
         }
+        EXPECT_EQ(next_key, kLengths[seq]) << "sequence " << seq;
+        EXPECT_EQ(pieces, v.split_offset[seq + 1] - v.split_offset[seq]) << "sequence " << seq;
       }
-      EXPECT_EQ(next_key, kLengths[seq]) << "sequence " << seq;
-      EXPECT_EQ(pieces, v.split_offset[seq + 1] - v.split_offset[seq]) << "sequence " << seq;
+    }
+  }
+}
+
+// A header whose fixed cost is outside [1, kMaxFixedCost] is not a plan: every row becomes NaN.
+TEST(Pieces, FixedCostOutOfRangeIsABadPlan) {
+  for (const int32_t fixed : {0, -2, static_cast<int32_t>(kMaxFixedCost) + 1, 1 << 30}) {
+    SCOPED_TRACE("fixed cost " + std::to_string(fixed));
+    std::vector<int32_t> buffer = plan_of(kLengths, 7);
+    buffer[3] = fixed;
+    const View v = view(buffer.data(), static_cast<int64_t>(kLengths.size()), 7);
+    EXPECT_FALSE(header_matches(v, static_cast<int64_t>(kLengths.size()), 7));
+    const WalkResult r = walk_all(buffer, kLengths, 7);
+    for (const int32_t status : r.walk_statuses) {
+      EXPECT_EQ(status, status::kBadPlan);
     }
   }
 }
@@ -160,27 +182,29 @@ TEST(Pieces, EveryFieldChangeIsNoticed) {
   // are empty, whose fields are checked too.
   for (const std::vector<int32_t>& lengths : {kLengths, std::vector<int32_t>{256, 31, 700, 0, 130}}) {
     for (int64_t num_parts : {1, 4, 16, 132}) {
-      const auto batch = static_cast<int64_t>(lengths.size());
-      const std::vector<int32_t> good = plan_of(lengths, num_parts);
-      const Layout l = layout(batch, num_parts);
-      std::vector<std::pair<std::string, int64_t>> fields;  // name, int32 word index
-      for (int64_t w = 0; w < kHeaderWords; ++w) {
-        fields.emplace_back("header word " + std::to_string(w), w);
-      }
-      for (int64_t i = 0; i <= batch; ++i) {
-        fields.emplace_back("prefix[" + std::to_string(i) + "]", l.prefix_offset / 4 + 2 * i);
-        fields.emplace_back("split_offset[" + std::to_string(i) + "]", l.split_offset_offset / 4 + i);
-      }
-      for (int64_t w = 0; w < num_parts * kPartFields; ++w) {
-        fields.emplace_back("parts word " + std::to_string(w), l.parts_offset / 4 + w);
-      }
-      for (const auto& [name, word] : fields) {
-        for (int32_t delta : {1, -1, 1000, -1000}) {
-          SCOPED_TRACE(name + " + " + std::to_string(delta) + ", b " + std::to_string(batch) + ", num_parts " +
-                       std::to_string(num_parts));
-          std::vector<int32_t> changed = good;
-          changed[static_cast<size_t>(word)] += delta;
-          EXPECT_TRUE(walk_all(changed, lengths, num_parts).any_offence);
+      for (const int64_t fixed : {kDefaultFixedCost, int64_t{4}}) {
+        const auto batch = static_cast<int64_t>(lengths.size());
+        const std::vector<int32_t> good = plan_of(lengths, num_parts, fixed);
+        const Layout l = layout(batch, num_parts);
+        std::vector<std::pair<std::string, int64_t>> fields;  // name, int32 word index
+        for (int64_t w = 0; w < kHeaderWords; ++w) {
+          fields.emplace_back("header word " + std::to_string(w), w);
+        }
+        for (int64_t i = 0; i <= batch; ++i) {
+          fields.emplace_back("prefix[" + std::to_string(i) + "]", l.prefix_offset / 4 + 2 * i);
+          fields.emplace_back("split_offset[" + std::to_string(i) + "]", l.split_offset_offset / 4 + i);
+        }
+        for (int64_t w = 0; w < num_parts * kPartFields; ++w) {
+          fields.emplace_back("parts word " + std::to_string(w), l.parts_offset / 4 + w);
+        }
+        for (const auto& [name, word] : fields) {
+          for (int32_t delta : {1, -1, 1000, -1000}) {
+            SCOPED_TRACE(name + " + " + std::to_string(delta) + ", b " + std::to_string(batch) + ", num_parts " +
+                         std::to_string(num_parts) + ", fixed cost " + std::to_string(fixed));
+            std::vector<int32_t> changed = good;
+            changed[static_cast<size_t>(word)] += delta;
+            EXPECT_TRUE(walk_all(changed, lengths, num_parts).any_offence);
+          }
         }
       }
     }

@@ -23,7 +23,7 @@ TEST(PlanApi, CpuPlanIsTheHostSchedule) {
   std::vector<int64_t> buffer(static_cast<size_t>(bytes / 8));
   std::vector<int64_t> expected(buffer.size());
   const Plan p = plan(config, make_view(seqlens.data(), DType::int32, {5}), {buffer.data(), bytes});
-  schedule::build_on_host(seqlens.data(), 5, 9, expected.data());
+  schedule::build_on_host(seqlens.data(), 5, 9, schedule::kDefaultFixedCost, expected.data());
   EXPECT_EQ(std::memcmp(buffer.data(), expected.data(), static_cast<size_t>(bytes)), 0);
   EXPECT_EQ(p.config.num_parts, 9);
   EXPECT_EQ(p.buffer.data, buffer.data());
@@ -33,6 +33,11 @@ TEST(PlanApi, DefaultNumPartsIsResolved) {
   const PlanConfig resolved = resolve_plan_config({.batch = 3, .h_q = 8});
   EXPECT_GE(resolved.num_parts, 1);
   EXPECT_EQ(resolved.batch, 3);
+}
+
+TEST(PlanApi, KernelOfACpuPlanIsTheCpu) {
+  EXPECT_EQ(resolve_plan_config({.batch = 3, .h_q = 8}).kernel, Kernel::cpu);
+  EXPECT_EQ(resolve_plan_config({.batch = 3, .h_q = 8, .kernel = Kernel::cpu}).kernel, Kernel::cpu);
 }
 
 void expect_plan_error(const PlanConfig& config, int64_t buffer_bytes, const std::string& what) {
@@ -53,6 +58,12 @@ TEST(PlanApi, RejectsBadConfigs) {
   expect_plan_error({.batch = 2, .h_q = 8, .page_size = 0}, 32768, "page_size: expected >= 1, given 0");
   expect_plan_error({.batch = 2, .h_q = 8, .num_parts = -1}, 32768, "num_parts: expected >= 0");
   expect_plan_error({.batch = 2, .h_q = 8, .num_parts = 4}, 8, "plan buffer: expected >= ");
+  expect_plan_error({.batch = 2, .h_q = 8, .kernel = Kernel::portable}, 32768,
+                    "kernel: expected automatic or cpu for a plan on the CPU, given portable");
+  expect_plan_error({.batch = 2, .h_q = 8, .kernel = Kernel::sm90}, 32768,
+                    "kernel: expected automatic or cpu for a plan on the CPU, given sm90");
+  expect_plan_error({.batch = 2, .h_q = 8, .kernel = static_cast<Kernel>(7)}, 32768,
+                    "kernel: expected automatic or cpu for a plan on the CPU, given an unknown kernel value");
 }
 
 // Sizes are computed with checked arithmetic: counts past the documented limits (plan.h) and products

@@ -40,7 +40,8 @@ __device__ void prefix_sum(int64_t n, Value value, Out* out) {
 }
 
 __global__ void __launch_bounds__(kPlannerThreads)
-    planner_kernel(const int32_t* seqlens, int64_t seqlens_stride, int64_t batch, int64_t num_parts, void* buffer) {
+    planner_kernel(const int32_t* seqlens, int64_t seqlens_stride, int64_t batch, int64_t num_parts, int64_t fixed,
+                   void* buffer) {
   const Layout l = layout(batch, num_parts);
   char* base = static_cast<char*>(buffer);
   auto* prefix = reinterpret_cast<int64_t*>(base + l.prefix_offset);              // [b + 1]
@@ -49,16 +50,16 @@ __global__ void __launch_bounds__(kPlannerThreads)
 
   ptx::grid_dependency_wait();  // a decode launched before may still read the buffer
   if (threadIdx.x == 0) {
-    store_header(reinterpret_cast<int32_t*>(base), batch, num_parts);
+    store_header(reinterpret_cast<int32_t*>(base), batch, num_parts, fixed);
   }
   prefix_sum(
-      batch, [&](int64_t i) { return seq_cost(seqlens[i * seqlens_stride]); }, prefix);
+      batch, [&](int64_t i) { return seq_cost(seqlens[i * seqlens_stride], fixed); }, prefix);
   for (int64_t part = threadIdx.x; part < num_parts; part += kPlannerThreads) {
-    store_part(parts, part, make_part(prefix, batch, num_parts, part));
+    store_part(parts, part, make_part(prefix, batch, num_parts, part, fixed));
   }
   const int64_t len = part_length(prefix[batch], num_parts);
   prefix_sum(
-      batch, [&](int64_t i) { return static_cast<int64_t>(num_splits(prefix, i, len)); }, split_offset);
+      batch, [&](int64_t i) { return static_cast<int64_t>(num_splits(prefix, i, len, fixed)); }, split_offset);
 }
 
 }  // namespace openmla::schedule

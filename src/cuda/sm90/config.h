@@ -38,6 +38,11 @@ inline constexpr int kHighChunks = kChunks - kLowChunks;  // 5
 // no rescale of the output accumulator at all.
 inline constexpr float kRescaleThreshold = 8.f;
 
+// The overhead of a sequence, in tiles, that a plan made for this kernel charges (core/schedule.h): a
+// piece's start and end (its q, its first tile, its rows) cost about four tiles of 16 query rows on the
+// H200 (docs/hopper-kernel.md, "Where a decode's pieces lose time").
+inline constexpr int64_t kPlanFixedCost = 4;
+
 // Arrivals that release a stage: one lane of each consumer warp, after its wgmma reading the stage retired.
 inline constexpr int kStageReaders = kWarps;
 
