@@ -26,10 +26,10 @@ bool portable_forced() {
   return forced != nullptr && std::string_view(forced) == "1";
 }
 
-// The fixed cost a CUDA plan of `config` charges (src/cuda/backend.cu): the Hopper kernel's where that
-// kernel is the automatic choice, else the portable kernel's.
+// The fixed cost a CUDA plan of `config` (16 query rows per KV head) charges: the Hopper kernel's where
+// that kernel is the automatic choice, else the portable kernel's.
 int64_t expected_fixed_cost(const PlanConfig& config) {
-  return !portable_forced() && sm90::plan_unsupported(config) == nullptr ? sm90::kPlanFixedCost
+  return !portable_forced() && sm90::plan_unsupported(config) == nullptr ? sm90::kPlanFixedCostFewRows
                                                                          : schedule::kDefaultFixedCost;
 }
 
@@ -90,15 +90,24 @@ Made make_plan(PlanConfig config) {
   return Made{made.config, header[3]};
 }
 
-// On a Hopper GPU an automatic plan the Hopper kernel serves charges its fixed cost; one it does not
-// serve (pages of 32 tokens) charges the portable kernel's.
+// On a Hopper GPU an automatic plan the Hopper kernel serves charges its fixed cost: 4 tiles up to 32
+// query rows per KV head, 8 from 64; one it does not serve (pages of 32 tokens) charges the portable
+// kernel's.
 TEST(GpuPlanner, ChargesTheFixedCostOfItsKernel) {
   OPENMLA_REQUIRE_HOPPER();
-  for (const int64_t page_size : {64, 32}) {
-    const Made made = make_plan({.h_q = 128, .page_size = page_size});
-    const bool hopper = page_size == 64 && !portable_forced();
-    EXPECT_EQ(made.fixed_cost, hopper ? sm90::kPlanFixedCost : schedule::kDefaultFixedCost) << "page " << page_size;
-    EXPECT_EQ(made.config.kernel, hopper ? Kernel::sm90 : Kernel::portable) << "page " << page_size;
+  struct Shape {
+    int64_t s_q, h_q, h_kv, hopper_cost;
+  };
+  for (const Shape& shape : {Shape{1, 16, 1, 4}, Shape{2, 16, 1, 4}, Shape{1, 64, 2, 4}, Shape{4, 16, 1, 8},
+                             Shape{1, 64, 1, 8}, Shape{1, 128, 1, 8}}) {
+    for (const int64_t page_size : {64, 32}) {
+      const Made made = make_plan({.s_q = shape.s_q, .h_q = shape.h_q, .h_kv = shape.h_kv, .page_size = page_size});
+      const bool hopper = page_size == 64 && !portable_forced();
+      const std::string what = "s_q " + std::to_string(shape.s_q) + " h_q " + std::to_string(shape.h_q) + " h_kv " +
+                               std::to_string(shape.h_kv) + " page " + std::to_string(page_size);
+      EXPECT_EQ(made.fixed_cost, hopper ? shape.hopper_cost : schedule::kDefaultFixedCost) << what;
+      EXPECT_EQ(made.config.kernel, hopper ? Kernel::sm90 : Kernel::portable) << what;
+    }
   }
 }
 
@@ -114,7 +123,7 @@ TEST(GpuPlanner, FollowsTheKernelItNames) {
   EXPECT_EQ(portable.config.num_parts, portable_pages.config.num_parts);
   const Made hopper = make_plan({.h_q = 128, .page_size = 64, .kernel = Kernel::sm90});
   EXPECT_EQ(hopper.config.kernel, Kernel::sm90);
-  EXPECT_EQ(hopper.fixed_cost, sm90::kPlanFixedCost);
+  EXPECT_EQ(hopper.fixed_cost, sm90::kPlanFixedCostManyRows);
   int sms = 0;
   ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
   EXPECT_EQ(hopper.config.num_parts, sms / 2);  // one CTA per SM, two 64-row tiles of 128 heads

@@ -38,10 +38,17 @@ inline constexpr int kHighChunks = kChunks - kLowChunks;  // 5
 // no rescale of the output accumulator at all.
 inline constexpr float kRescaleThreshold = 8.f;
 
-// The overhead of a sequence, in tiles, that a plan made for this kernel charges (core/schedule.h): a
-// piece's start and end (its q, its first tile, its rows) cost about four tiles of 16 query rows on the
-// H200 (docs/hopper-kernel.md, "Where a decode's pieces lose time").
-inline constexpr int64_t kPlanFixedCost = 4;
+// The overhead of a sequence, in tiles, that a plan made for this kernel charges (core/schedule.h), by
+// query rows per KV head. A piece's start and end (its q, its first tile, its rows) cost about four
+// tiles of 16 rows on the H200 (docs/hopper-kernel.md, "Where a decode's pieces lose time"); from 64
+// rows on, each split's partial rows also cost the combine more, and 8 measured faster.
+inline constexpr int64_t kPlanFixedCostFewRows = 4;   // up to kPlanFewRows rows
+inline constexpr int64_t kPlanFixedCostManyRows = 8;  // more
+inline constexpr int64_t kPlanFewRows = 32;
+
+constexpr int64_t plan_fixed_cost(int64_t rows) {
+  return rows <= kPlanFewRows ? kPlanFixedCostFewRows : kPlanFixedCostManyRows;
+}
 
 // Arrivals that release a stage: one lane of each consumer warp, after its wgmma reading the stage retired.
 inline constexpr int kStageReaders = kWarps;
