@@ -41,7 +41,7 @@ inline constexpr float kRescaleThreshold = 8.f;
 // The overhead of a sequence, in tiles, that a plan made for this kernel charges (core/schedule.h), by
 // query rows per KV head. A piece's start and end (its q, its first tile, its rows) cost about four
 // tiles of 16 rows on the H200 (docs/hopper-kernel.md, "Where a decode's pieces lose time"); from 64
-// rows on, each split's partial rows also cost the combine more, and 8 measured faster.
+// rows on 6 to 8 measured faster (more rows a split to write and combine, likely).
 inline constexpr int64_t kPlanFixedCostFewRows = 4;   // up to kPlanFewRows rows
 inline constexpr int64_t kPlanFixedCostManyRows = 8;  // more
 inline constexpr int64_t kPlanFewRows = 32;
