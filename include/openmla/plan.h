@@ -8,8 +8,8 @@
 // that moves within its last tile is harmless: the kernels stop at the real length). A plan serves any
 // s_q, h_q, h_kv, page size, d_v and kernel: its config's s_q, h_q, h_kv, page_size and kernel only
 // balance it (the default num_parts, the cost it charges a sequence's start and end). The CPU backend
-// checks the plan buffer against the lengths before anything runs; a GPU checks it as it decodes (openmla/decode.h:
-// StatusCode::stale_plan and bad_plan).
+// checks the plan buffer against the lengths before anything runs; a GPU checks it as it decodes
+// (openmla/decode.h: StatusCode::stale_plan and bad_plan).
 
 #include <cstdint>
 
@@ -34,7 +34,8 @@ struct PlanConfig {
   int64_t num_parts = 0;   // work parts (CTAs per head tile, CPU tasks); 0 picks one for the device
   // The kernel the plan is balanced for: automatic (decode's automatic choice for these shapes; on a
   // CUDA device OPENMLA_FORCE_PORTABLE=1 makes it portable), or the one a decode will name in
-  // DecodeArgs::kernel: portable or sm90 on a CUDA device (sm90 where it serves this config), cpu on the CPU.
+  // DecodeArgs::kernel: portable or sm90 on a CUDA device (sm90 where it serves this config), cpu on
+  // the CPU.
   Kernel kernel = Kernel::automatic;
 };
 

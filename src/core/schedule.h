@@ -2,9 +2,10 @@
 // The split-KV schedule, one algorithm for the host and the device.
 //
 // Every sequence is a run of cost units on one line: `fixed` units of overhead (loading q, writing a
-// result; the plan's own, in its header), then one unit per tile of kTileN keys. The line is cut into num_parts equal
-// pieces of L = ceil(total / num_parts) units; part p takes [p*L, (p+1)*L). A sequence is split where a cut falls
-// inside its tiles, and each piece of it is one "split" whose partial result the combine merges by LSE.
+// result; the plan's own, in its header), then one unit per tile of kTileN keys. The line is cut into
+// num_parts equal pieces of L = ceil(total / num_parts) units; part p takes [p*L, (p+1)*L). A sequence
+// is split where a cut falls inside its tiles, and each piece of it is one "split" whose partial
+// result the combine merges by LSE.
 // Every quantity below is a closed form of the cost prefix sums, so each part and each sequence can be
 // computed independently (one device thread each) and the host and device agree bit for bit.
 
