@@ -116,6 +116,28 @@ bool portable_forced_by_environment() {
   return forced;
 }
 
+// The CUDA kernel that a request names, for a decode or a plan ("call" / "plan" in the messages):
+// sm90_unsupported() gives why the Hopper kernel cannot serve it, or nullptr.
+template <typename Reason>
+Kernel resolve_kernel(Kernel requested, const char* call, const char* what, Reason sm90_unsupported) {
+  switch (requested) {
+    case Kernel::automatic:
+      return !portable_forced_by_environment() && sm90_unsupported() == nullptr ? Kernel::sm90 : Kernel::portable;
+    case Kernel::portable:
+      return Kernel::portable;
+    case Kernel::sm90:
+      if (const char* reason = sm90_unsupported()) {
+        detail::fail("kernel", std::string("a kernel that serves the ") + call + " (sm90 needs " + reason + ")",
+                     "sm90");
+      }
+      return Kernel::sm90;
+    case Kernel::cpu:
+      break;
+  }
+  detail::fail("kernel", std::string("automatic, portable or sm90 for a ") + what + " on a CUDA device",
+               kernel_name(requested));
+}
+
 }  // namespace
 
 bool available() { return true; }
@@ -132,40 +154,12 @@ int32_t device_count() {
 }
 
 Kernel select_kernel(const DecodeArgs& a) {
-  switch (a.kernel) {
-    case Kernel::automatic:
-      return !portable_forced_by_environment() && sm90::decode_unsupported(a) == nullptr ? Kernel::sm90
-                                                                                         : Kernel::portable;
-    case Kernel::portable:
-      return Kernel::portable;
-    case Kernel::sm90:
-      if (const char* reason = sm90::decode_unsupported(a)) {
-        detail::fail("kernel", std::string("a kernel that serves the call (sm90 needs ") + reason + ")", "sm90");
-      }
-      return Kernel::sm90;
-    case Kernel::cpu:
-      break;
-  }
-  detail::fail("kernel", "automatic, portable or sm90 for a decode on a CUDA device", kernel_name(a.kernel));
+  return resolve_kernel(a.kernel, "call", "decode", [&] { return sm90::decode_unsupported(a); });
 }
 
 Kernel plan_kernel(const PlanConfig& config) {
   require_device("device", config.device.index);
-  switch (config.kernel) {
-    case Kernel::automatic:
-      return !portable_forced_by_environment() && sm90::plan_unsupported(config) == nullptr ? Kernel::sm90
-                                                                                            : Kernel::portable;
-    case Kernel::portable:
-      return Kernel::portable;
-    case Kernel::sm90:
-      if (const char* reason = sm90::plan_unsupported(config)) {
-        detail::fail("kernel", std::string("a kernel that serves the plan (sm90 needs ") + reason + ")", "sm90");
-      }
-      return Kernel::sm90;
-    case Kernel::cpu:
-      break;
-  }
-  detail::fail("kernel", "automatic, portable or sm90 for a plan on a CUDA device", kernel_name(config.kernel));
+  return resolve_kernel(config.kernel, "plan", "plan", [&] { return sm90::plan_unsupported(config); });
 }
 
 int64_t default_num_parts(const PlanConfig& config) {
