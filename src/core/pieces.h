@@ -39,7 +39,8 @@ struct Lengths {
 inline constexpr int64_t kMaxTiles = (int64_t{INT32_MAX} + kTileN - 1) / kTileN;
 
 // The plan's cost line: total units and the part length. ok when total is one that batch sequences
-// can cost, which also keeps every product of the walk far from overflow.
+// can cost, which also keeps every product of the walk far from overflow. Read it once header_matches
+// holds (so the plan's fixed cost is in range).
 struct Line {
   bool ok;
   int64_t total;
@@ -49,8 +50,7 @@ struct Line {
 OPENMLA_HD Line line_of(const View& v, int64_t batch, int64_t num_parts) {
   const int64_t total = v.prefix[batch];
   const int64_t fixed = fixed_cost(v);
-  const bool ok =
-      fixed >= 1 && fixed <= kMaxFixedCost && total >= fixed * batch && total <= batch * (fixed + kMaxTiles);
+  const bool ok = total >= fixed * batch && total <= batch * (fixed + kMaxTiles);
   return Line{ok, total, ok ? part_length(total, num_parts) : 1};
 }
 
