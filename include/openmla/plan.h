@@ -7,7 +7,7 @@
 // as many tiles as the plan holds (so a plan made for the same lengths is always accepted, and a length
 // that moves within its last tile is harmless: the kernels stop at the real length). A plan serves any
 // s_q, h_q, h_kv, page size, d_v and kernel: its config's s_q, h_q, h_kv, page_size and kernel only
-// balance it (the default num_parts, the cost it charges a sequence's start and end). The CPU backend
+// balance it (the default num_parts, the cost it charges each piece of a sequence). The CPU backend
 // checks the plan buffer against the lengths before anything runs; a GPU checks it as it decodes
 // (openmla/decode.h: StatusCode::stale_plan and bad_plan).
 

@@ -39,8 +39,8 @@ struct Lengths {
 inline constexpr int64_t kMaxTiles = (int64_t{INT32_MAX} + kTileN - 1) / kTileN;
 
 // The plan's cost line: total units and the part length. ok when total is one that batch sequences
-// can cost, which also keeps every product of the walk far from overflow. Read it once header_matches
-// holds (so the plan's fixed cost is in range).
+// can cost and the stored part length is in range for it, which also keeps every product of the walk
+// far from overflow. Read it once header_matches holds (so the plan's fixed units are in range).
 struct Line {
   bool ok;
   int64_t total;
@@ -50,8 +50,10 @@ struct Line {
 OPENMLA_HD Line line_of(const View& v, int64_t batch, int64_t num_parts) {
   const int64_t total = v.prefix[batch];
   const int64_t fixed = fixed_cost(v);
-  const bool ok = total >= fixed * batch && total <= batch * (fixed + kMaxTiles);
-  return Line{ok, total, ok ? part_length(total, num_parts) : 1};
+  const int64_t len = stored_len(v);
+  const bool ok =
+      total >= min_units(fixed) * batch && total <= batch * (fixed + kMaxTiles) && len_in_range(len, total, num_parts);
+  return Line{ok, total, ok ? len : 1};
 }
 
 // Sequence seq as the plan holds it: its units [lo, hi) on the line, the key tiles the plan was made
@@ -73,8 +75,8 @@ OPENMLA_HD SeqPlan seq_plan(const View& v, int64_t batch, int64_t num_parts, con
   const int64_t split_end = v.split_offset[seq + 1];
   const int64_t fixed = fixed_cost(v);
   SeqPlan s{false, 0, 0, 0, 0, 0};
-  if (!line.ok || begin < 0 || begin > line.total || end < begin + fixed || end > begin + fixed + kMaxTiles ||
-      end > line.total) {
+  if (!line.ok || begin < 0 || begin > line.total || end < begin + min_units(fixed) ||
+      end > begin + fixed + kMaxTiles || end > line.total) {
     return s;
   }
   s.lo = units_lo(begin, end, fixed);

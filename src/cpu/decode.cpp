@@ -141,7 +141,7 @@ int64_t default_num_parts() { return std::max<int64_t>(1, static_cast<int64_t>(s
 
 void plan(const PlanConfig& config, const TensorView& cache_seqlens, void* buffer) {
   const std::vector<int32_t> lengths = gather_lengths(cache_seqlens, config.batch);  // [b]
-  schedule::build_on_host(lengths.data(), config.batch, config.num_parts, schedule::kDefaultFixedCost, buffer);
+  schedule::build_on_host(lengths.data(), config.batch, config.num_parts, schedule::kDefaultCharge, buffer);
 }
 
 void check_values(const DecodeArgs& a) {

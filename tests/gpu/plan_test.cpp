@@ -1,11 +1,12 @@
-// The device planner produces exactly the host planner's plan, byte for byte, with the fixed cost of a
-// sequence of the kernel the plan is made for; a plan that names its kernel is balanced for it.
+// The device planner produces exactly the host planner's plan, byte for byte, with the charge of the
+// kernel the plan is made for; a plan that names its kernel is balanced for it.
 
 #include "openmla/plan.h"
 
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -26,11 +27,11 @@ bool portable_forced() {
   return forced != nullptr && std::string_view(forced) == "1";
 }
 
-// The fixed cost a CUDA plan of `config` (16 query rows per KV head) charges: the Hopper kernel's where
+// What a CUDA plan of `config` (16 query rows per KV head) charges a piece: the Hopper kernel's where
 // that kernel is the automatic choice, else the portable kernel's.
-int64_t expected_fixed_cost(const PlanConfig& config) {
-  return !portable_forced() && sm90::plan_unsupported(config) == nullptr ? sm90::kPlanFixedCostFewRows
-                                                                         : schedule::kDefaultFixedCost;
+int64_t expected_charge(const PlanConfig& config) {
+  return !portable_forced() && sm90::plan_unsupported(config) == nullptr ? sm90::kPlanChargeFewRows
+                                                                         : schedule::kDefaultCharge;
 }
 
 TEST(GpuPlanner, EqualsHostPlan) {
@@ -47,6 +48,10 @@ TEST(GpuPlanner, EqualsHostPlan) {
         len = 0;
       }
     }
+    if (trial % 4 == 3) {
+      // Equal lengths: a line without overhead units is tried too (core/line_choice.h).
+      std::fill(lengths.begin(), lengths.end(), std::uniform_int_distribution<int32_t>(1, max_len)(rng));
+    }
     // Pages of 64 tokens (the Hopper kernel's, on a Hopper GPU) and of 32 (the portable kernel's).
     const PlanConfig config{.batch = b,
                             .h_q = 16,
@@ -55,7 +60,7 @@ TEST(GpuPlanner, EqualsHostPlan) {
                             .num_parts = num_parts};
     const int64_t bytes = plan_buffer_size(config);
     std::vector<char> expected(static_cast<size_t>(bytes), 0);
-    schedule::build_on_host(lengths.data(), b, num_parts, expected_fixed_cost(config), expected.data());
+    schedule::build_on_host(lengths.data(), b, num_parts, expected_charge(config), expected.data());
 
     DeviceBuffer seqlens(lengths.size() * 4);
     seqlens.upload(lengths.data(), seqlens.bytes());
@@ -69,11 +74,12 @@ TEST(GpuPlanner, EqualsHostPlan) {
   }
 }
 
-// The header word of the fixed cost of a plan made on cuda:0 for lengths {1000, 0, 70}, and its
+// The header word of the fixed units of a plan made on cuda:0 for lengths {1000, 0, 70}, whose line is
+// charged per sequence (a sequence has no tile), so that the word is the plan's charge; and its
 // resolved configuration.
 struct Made {
   PlanConfig config;
-  int32_t fixed_cost;
+  int32_t charge;
 };
 
 Made make_plan(PlanConfig config) {
@@ -90,10 +96,10 @@ Made make_plan(PlanConfig config) {
   return Made{made.config, header[3]};
 }
 
-// On a Hopper GPU an automatic plan the Hopper kernel serves charges its fixed cost: 4 tiles up to 32
+// On a Hopper GPU an automatic plan the Hopper kernel serves charges its cost: 4 tiles up to 32
 // query rows per KV head, 8 from 64; one it does not serve (pages of 32 tokens) charges the portable
 // kernel's.
-TEST(GpuPlanner, ChargesTheFixedCostOfItsKernel) {
+TEST(GpuPlanner, ChargesTheCostOfItsKernel) {
   OPENMLA_REQUIRE_HOPPER();
   struct Shape {
     int64_t s_q, h_q, h_kv, hopper_cost;
@@ -105,25 +111,25 @@ TEST(GpuPlanner, ChargesTheFixedCostOfItsKernel) {
       const bool hopper = page_size == 64 && !portable_forced();
       const std::string what = "s_q " + std::to_string(shape.s_q) + " h_q " + std::to_string(shape.h_q) + " h_kv " +
                                std::to_string(shape.h_kv) + " page " + std::to_string(page_size);
-      EXPECT_EQ(made.fixed_cost, hopper ? shape.hopper_cost : schedule::kDefaultFixedCost) << what;
+      EXPECT_EQ(made.charge, hopper ? shape.hopper_cost : schedule::kDefaultCharge) << what;
       EXPECT_EQ(made.config.kernel, hopper ? Kernel::sm90 : Kernel::portable) << what;
     }
   }
 }
 
 // A plan that names its kernel is balanced for it whatever the automatic choice: the portable kernel's
-// part count and fixed cost with pages the Hopper kernel serves, the Hopper kernel's even where
+// part count and charge with pages the Hopper kernel serves, the Hopper kernel's even where
 // OPENMLA_FORCE_PORTABLE=1 makes the automatic choice portable.
 TEST(GpuPlanner, FollowsTheKernelItNames) {
   OPENMLA_REQUIRE_HOPPER();
   const Made portable = make_plan({.h_q = 128, .page_size = 64, .kernel = Kernel::portable});
   const Made portable_pages = make_plan({.h_q = 128, .page_size = 32});  // the portable kernel's pages
   EXPECT_EQ(portable.config.kernel, Kernel::portable);
-  EXPECT_EQ(portable.fixed_cost, schedule::kDefaultFixedCost);
+  EXPECT_EQ(portable.charge, schedule::kDefaultCharge);
   EXPECT_EQ(portable.config.num_parts, portable_pages.config.num_parts);
   const Made hopper = make_plan({.h_q = 128, .page_size = 64, .kernel = Kernel::sm90});
   EXPECT_EQ(hopper.config.kernel, Kernel::sm90);
-  EXPECT_EQ(hopper.fixed_cost, sm90::kPlanFixedCostManyRows);
+  EXPECT_EQ(hopper.charge, sm90::kPlanChargeManyRows);
   int sms = 0;
   ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
   EXPECT_EQ(hopper.config.num_parts, sms / 2);  // one CTA per SM, two 64-row tiles of 128 heads

@@ -174,7 +174,7 @@ TEST_F(GpuPlanChecks, PlanForOtherLengths) {
 
 TEST_F(GpuPlanChecks, EveryFieldIsChecked) {
   // One field at a time off by one, with the header intact: the kernels notice each (the host test
-  // Pieces.EveryFieldChangeIsNoticed tries more changes and part counts on the same walk).
+  // Pieces.EveryFieldChangeIsNoticedOrHarmless tries more changes and part counts on the same walk).
   const Plan plan = plan_for_problem(4);
   const std::vector<int32_t> good = words();
   const schedule::Layout l = schedule::layout(plan.config.batch, plan.config.num_parts);
@@ -193,6 +193,25 @@ TEST_F(GpuPlanChecks, EveryFieldIsChecked) {
     for (Kernel kernel : kernels_here()) {
       SCOPED_TRACE(name + " + 1, " + trace(kernel, 4));
       expect_plan_offence(gpu_decode_with(problem_, device_, plan, kernel));
+    }
+  }
+}
+
+TEST_F(GpuPlanChecks, PartLengthOutOfRangeMakesEveryRowNaN) {
+  // The header's part length too short to cover the line, past twice the shortest, or negative.
+  const Plan plan = plan_for_problem(4);
+  const std::vector<int32_t> good = words();
+  const schedule::View v = schedule::view(good.data(), plan.config.batch, plan.config.num_parts);
+  const int64_t shortest = schedule::part_length(v.prefix[plan.config.batch], plan.config.num_parts);
+  for (const int64_t len : {shortest - 1, 2 * shortest + 1, int64_t{-shortest}}) {
+    std::vector<int32_t> changed = good;
+    schedule::store_header(changed.data(), plan.config.batch, plan.config.num_parts, schedule::fixed_cost(v), len);
+    write(changed);
+    for (Kernel kernel : kernels_here()) {
+      SCOPED_TRACE("part length " + std::to_string(len) + ", " + trace(kernel, 4));
+      const GpuRun run = gpu_decode_with(problem_, device_, plan, kernel);
+      EXPECT_EQ(run.status.code, StatusCode::bad_plan);
+      expect_poisoned(problem_, device_, run.output, all_sequences());
     }
   }
 }

@@ -23,7 +23,7 @@ TEST(PlanApi, CpuPlanIsTheHostSchedule) {
   std::vector<int64_t> buffer(static_cast<size_t>(bytes / 8));
   std::vector<int64_t> expected(buffer.size());
   const Plan p = plan(config, make_view(seqlens.data(), DType::int32, {5}), {buffer.data(), bytes});
-  schedule::build_on_host(seqlens.data(), 5, 9, schedule::kDefaultFixedCost, expected.data());
+  schedule::build_on_host(seqlens.data(), 5, 9, schedule::kDefaultCharge, expected.data());
   EXPECT_EQ(std::memcmp(buffer.data(), expected.data(), static_cast<size_t>(bytes)), 0);
   EXPECT_EQ(p.config.num_parts, 9);
   EXPECT_EQ(p.buffer.data, buffer.data());
