@@ -108,24 +108,24 @@ WalkResult walk_all(const std::vector<int32_t>& buffer, const std::vector<int32_
   return result;
 }
 
-std::vector<int32_t> plan_of(const std::vector<int32_t>& seqlens, int64_t num_parts, int64_t fixed = kDefaultCharge) {
+std::vector<int32_t> plan_of(const std::vector<int32_t>& seqlens, int64_t num_parts, int64_t charge = kDefaultCharge) {
   const auto batch = static_cast<int64_t>(seqlens.size());
   std::vector<int32_t> buffer(static_cast<size_t>(layout(batch, num_parts).bytes / 4));
-  build_on_host(seqlens.data(), batch, num_parts, fixed, buffer.data());
+  build_on_host(seqlens.data(), batch, num_parts, charge, buffer.data());
   return buffer;
 }
 
-// The fixed costs of a sequence the plans below are made with: the portable kernel's and the Hopper
-// kernel's, and the range's ends.
-constexpr int64_t kFixedCosts[] = {1, kDefaultCharge, 4, kMaxFixedCost};
+// The charges the plans below are made with: the portable kernel's and the Hopper kernel's, and the
+// range's ends.
+constexpr int64_t kCharges[] = {1, kDefaultCharge, 4, kMaxFixedCost};
 
 const std::vector<int32_t> kLengths{256, 31, 700, 0, 130, 5000, 1, 64, 0, 65};
 
 TEST(Pieces, PlanOfTheLengthsWalksIntoItsSchedule) {
-  for (const int64_t fixed : kFixedCosts) {
+  for (const int64_t charge : kCharges) {
     for (int64_t num_parts : {1, 2, 3, 7, 16, 40, 132}) {
-      SCOPED_TRACE("num_parts " + std::to_string(num_parts) + ", fixed cost " + std::to_string(fixed));
-      const std::vector<int32_t> buffer = plan_of(kLengths, num_parts, fixed);
+      SCOPED_TRACE("num_parts " + std::to_string(num_parts) + ", charge " + std::to_string(charge));
+      const std::vector<int32_t> buffer = plan_of(kLengths, num_parts, charge);
       const WalkResult r = walk_all(buffer, kLengths, num_parts);
       ASSERT_FALSE(r.any_offence);
       // Every key of every sequence in exactly one piece; a sequence of several pieces uses its splits.
@@ -150,7 +150,7 @@ TEST(Pieces, PlanOfTheLengthsWalksIntoItsSchedule) {
 // A header whose fixed units are outside [0, kMaxFixedCost] is not a plan: every row becomes NaN.
 TEST(Pieces, FixedCostOutOfRangeIsABadPlan) {
   for (const int32_t fixed : {-1, -2, static_cast<int32_t>(kMaxFixedCost) + 1, 1 << 30}) {
-    SCOPED_TRACE("fixed cost " + std::to_string(fixed));
+    SCOPED_TRACE("fixed units " + std::to_string(fixed));
     std::vector<int32_t> buffer = plan_of(kLengths, 7);
     buffer[3] = fixed;
     const View v = view(buffer.data(), static_cast<int64_t>(kLengths.size()), 7);
@@ -219,9 +219,9 @@ TEST(Pieces, EveryFieldChangeIsNoticedOrHarmless) {
   // are empty, whose fields are checked too.
   for (const std::vector<int32_t>& lengths : {kLengths, std::vector<int32_t>{256, 31, 700, 0, 130}, kEqualLengths}) {
     for (int64_t num_parts : {1, 4, 16, 132}) {
-      for (const int64_t fixed : {kDefaultCharge, int64_t{4}}) {
+      for (const int64_t charge : {kDefaultCharge, int64_t{4}}) {
         const auto batch = static_cast<int64_t>(lengths.size());
-        const std::vector<int32_t> good = plan_of(lengths, num_parts, fixed);
+        const std::vector<int32_t> good = plan_of(lengths, num_parts, charge);
         const WalkResult good_walk = walk_all(good, lengths, num_parts);
         ASSERT_FALSE(good_walk.any_offence);
         const Layout l = layout(batch, num_parts);
@@ -239,7 +239,7 @@ TEST(Pieces, EveryFieldChangeIsNoticedOrHarmless) {
         for (const auto& [name, word] : fields) {
           for (int32_t delta : {1, -1, 1000, -1000}) {
             SCOPED_TRACE(name + " + " + std::to_string(delta) + ", b " + std::to_string(batch) + ", num_parts " +
-                         std::to_string(num_parts) + ", fixed cost " + std::to_string(fixed));
+                         std::to_string(num_parts) + ", charge " + std::to_string(charge));
             std::vector<int32_t> changed = good;
             changed[static_cast<size_t>(word)] += delta;
             const WalkResult r = walk_all(changed, lengths, num_parts);

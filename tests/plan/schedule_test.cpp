@@ -125,7 +125,7 @@ void check_schedule(const std::vector<int32_t>& seqlens, int64_t num_parts, int6
       pieces[i].push_back({p, begin, end, i == part.first_seq ? part.first_split : 0});
     }
     // Balance. The part owns the units [p*len, p*len + len) of the line (clipped to total). Its work
-    // (tiles plus the fixed cost per sequence it touches) differs from that by at most the overhead of the
+    // (tiles plus the fixed units per sequence it touches) differs from that by at most the overhead of the
     // sequence it continues (units before its start) and the spill of a zero-length sequence at its
     // end, or the reverse: the overhead units of a sequence whose tiles start in the next part.
     const int64_t work = tiles_done + fixed * (part.last_seq - part.first_seq + 1);
