@@ -53,7 +53,7 @@ LineCost line_cost(const std::vector<int32_t>& seqlens, const LineChoice& line, 
         ++cost.pieces;
       }
     }
-    cost.slowest = std::max(cost.slowest, part);
+    cost.slowest = std::max<int64_t>(cost.slowest, saturated(part));  // as the planner compares them
   }
   return cost;
 }
