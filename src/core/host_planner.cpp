@@ -39,8 +39,9 @@ LineChoice choose_line(const int32_t* seqlens, int64_t batch, int64_t num_parts,
   std::vector<int64_t> tiles(static_cast<size_t>(batch) + 1);  // [b + 1] tile prefix sums
   bool every_sequence_has_tiles = true;
   for (int64_t i = 0; i < batch; ++i) {
-    tiles[i + 1] = tiles[i] + num_tiles(seqlens[i]);
-    every_sequence_has_tiles = every_sequence_has_tiles && num_tiles(seqlens[i]) > 0;
+    const int64_t n = num_tiles(seqlens[i]);
+    tiles[i + 1] = tiles[i] + n;
+    every_sequence_has_tiles = every_sequence_has_tiles && n > 0;
   }
   if (!line_searched(batch, num_parts)) {
     return line_choice(0, batch, tiles[batch], num_parts, charge);
