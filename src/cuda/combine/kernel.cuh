@@ -20,6 +20,7 @@ namespace openmla::combine {
 
 inline constexpr int kWarps = 8;
 inline constexpr int kThreads = kWarps * 32;
+inline constexpr int kCtasPerSm = 4;  // resident at once (64 registers a thread): launch.cu's warp budget counts on it
 inline constexpr int kVecsPerLane = cuda::kDV / 32 / 4;  // 4 float4 per lane cover a row's 512 values
 
 template <typename T>
@@ -74,15 +75,41 @@ __device__ __forceinline__ RowLse row_lse(const float* partial_lse, int64_t firs
   return RowLse{any_nan ? NAN : (empty ? INFINITY : max_lse + logf(sum)), any_nan, empty};
 }
 
-// acc = sum over the splits k = way, way + ways, ... < n of exp(lse_k - lse) * out_k (the lane's columns
-// lane * 4 + 128 * j), in increasing k.
-__device__ __forceinline__ void weighted_sum(const cuda::DecodeParams& p, int64_t first, int n, int rows, int r,
-                                             float lse, int way, int ways, int lane, float4 (&acc)[kVecsPerLane]) {
+// Split `way` of row r (way < n): its LSE and the lane's columns, loaded before the row's LSE is known
+// so that they travel with row_lse's loads instead of one round trip after them.
+struct FirstSplit {
+  float lse;
+  float4 out[kVecsPerLane];
+};
+
+__device__ __forceinline__ FirstSplit load_first_split(const cuda::DecodeParams& p, int64_t first, int rows, int r,
+                                                       int way, int lane) {
   const int64_t slot_row = (first + way) * rows + r;
-  const float* part_lse = p.partial_lse + slot_row;                                                     // split `way`
+  const float4* part_out = reinterpret_cast<const float4*>(p.partial_out + slot_row * cuda::kDV) + lane;  // [kDV / 4]
+  FirstSplit f;
+  f.lse = p.partial_lse[slot_row];
+#pragma unroll
+  for (int j = 0; j < kVecsPerLane; ++j) {
+    f.out[j] = part_out[j * 32];
+  }
+  return f;
+}
+
+// acc = sum over the splits k = way, way + ways, ... < n of exp(lse_k - lse) * out_k (the lane's columns
+// lane * 4 + 128 * j), in increasing k; split `way` (way < n) is `split`, loaded already.
+__device__ __forceinline__ void weighted_sum(const cuda::DecodeParams& p, int64_t first, int n, int rows, int r,
+                                             float lse, int way, int ways, int lane, const FirstSplit& split,
+                                             float4 (&acc)[kVecsPerLane]) {
+  const float w0 = expf(split.lse - lse);
+#pragma unroll
+  for (int j = 0; j < kVecsPerLane; ++j) {
+    add_scaled(acc[j], w0, split.out[j]);
+  }
+  const int64_t slot_row = (first + way + ways) * rows + r;
+  const float* part_lse = p.partial_lse + slot_row;  // split way + ways
   const float4* part_out = reinterpret_cast<const float4*>(p.partial_out + slot_row * cuda::kDV) + lane;  // [kDV / 4]
   const int64_t lse_step = static_cast<int64_t>(rows) * ways;  // from split k to split k + ways
-  for (int k = way; k < n; k += ways) {
+  for (int k = way + ways; k < n; k += ways) {
     const float w = expf(*part_lse - lse);
 #pragma unroll
     for (int j = 0; j < kVecsPerLane; ++j) {
@@ -94,13 +121,15 @@ __device__ __forceinline__ void weighted_sum(const cuda::DecodeParams& p, int64_
 }
 
 template <typename T, int kWays>
-__global__ void __launch_bounds__(kThreads) combine_kernel(const __grid_constant__ cuda::DecodeParams p) {
+__global__ void __launch_bounds__(kThreads, kCtasPerSm) combine_kernel(const __grid_constant__ cuda::DecodeParams p) {
   __shared__ float4 shares[kWarps][cuda::kDV / 4];  // [warp, kDV]: each warp's sum over its splits
   // The plan's words the checks below read, loaded at once rather than one round trip after another.
   const int seq = blockIdx.x;
   const int x = static_cast<int>(threadIdx.x);
   if (x < 3) {
-    ptx::prefetch_l1(x == 0 ? static_cast<const void*>(p.plan.header) : x == 1 ? p.plan.prefix + p.batch : p.plan.prefix + seq);
+    ptx::prefetch_l1(x == 0   ? static_cast<const void*>(p.plan.header)
+                     : x == 1 ? p.plan.prefix + p.batch
+                              : p.plan.prefix + seq);
   } else if (x < 5) {
     ptx::prefetch_l1(p.plan.split_offset + seq + (x - 3));
   }
@@ -129,9 +158,11 @@ __global__ void __launch_bounds__(kThreads) combine_kernel(const __grid_constant
     float4 acc[kVecsPerLane] = {};
     RowLse row{0.f, false, true};
     if (active) {
+      const bool has_split = way < n;
+      const FirstSplit split = has_split ? load_first_split(p, first, rows, r, way, lane) : FirstSplit{};
       row = row_lse(p.partial_lse, first, n, rows, r, lane);
-      if (!row.any_nan && !row.empty) {
-        weighted_sum(p, first, n, rows, r, row.lse, way, kWays, lane, acc);
+      if (has_split && !row.any_nan && !row.empty) {
+        weighted_sum(p, first, n, rows, r, row.lse, way, kWays, lane, split, acc);
       }
     }
     if constexpr (kWays > 1) {

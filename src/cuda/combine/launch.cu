@@ -9,7 +9,7 @@ namespace openmla::combine {
 
 int warps_per_row(int64_t batch, int64_t rows, int64_t num_parts) {
   // Splits per sequence on average (a plan of num_parts parts has at most batch + num_parts - 1), and no
-  // more warps than an H100 or H200 holds at once (4 CTAs of kWarps warps on each of 132 SMs).
+  // more warps than an H100 or H200 holds at once (kCtasPerSm CTAs of kWarps warps on each of 132 SMs).
   constexpr int64_t kMaxWarps = 4096;
   const int64_t splits = (batch + num_parts - 1) / batch;
   int ways = 1;
@@ -22,7 +22,8 @@ int warps_per_row(int64_t batch, int64_t rows, int64_t num_parts) {
 namespace {
 
 template <typename T>
-void launch_with_ways(const cuda::DecodeParams& params, int ways, dim3 grid, bool dependent_launch, cudaStream_t stream) {
+void launch_with_ways(const cuda::DecodeParams& params, int ways, dim3 grid, bool dependent_launch,
+                      cudaStream_t stream) {
   switch (ways) {
     case 1:
       cuda::launch_kernel(&combine_kernel<T, 1>, grid, dim3(kThreads), 0, stream, dependent_launch, params);

@@ -527,21 +527,12 @@ struct NarrowCta {
     }
   }
 
-  // Brings the q rows of the CTA's next piece (the next sequence of its walk) into L2, so that their
-  // loads there wait for an L2 round trip, not for one through the DRAM queue the cache stream keeps full.
+  // Brings the q rows of the CTA's next piece (the next sequence of its walk) into L2 (prefetch_q_rows).
   __device__ void prefetch_next_q(const Piece& piece) const {
     const schedule::Walk& walk = s.walk.walk;
     const int next = piece.seq + walk.stride;
-    if (next > walk.last) {
-      return;
-    }
-    constexpr int kLines = cuda::kDQK * static_cast<int>(sizeof(T)) / 128;  // 128-byte lines of a q row: 9
-    const auto* q = static_cast<const T*>(p.q);                             // [b, s_q, h_q, kDQK]
-    const int rows = p.rows < kRows ? p.rows : kRows;
-    for (int x = ptx::thread_index_here(); x < rows * kLines; x += kThreads) {  // line x % kLines of row x / kLines
-      const int r = x / kLines;
-      const int head = kv_head * p.group + r % p.group;
-      ptx::prefetch_l2(q + next * p.q_stride_b + r / p.group * p.q_stride_s + head * p.q_stride_h + x % kLines * 64);
+    if (next <= walk.last) {
+      prefetch_q_rows<T, kRows, kThreads>(p, next, 0, kv_head);
     }
   }
 
