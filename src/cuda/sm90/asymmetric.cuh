@@ -473,16 +473,6 @@ struct AsymmetricCta {
     write_rows<T>(p, piece, m_tile, kv_head, bad, max, sum, o);
   }
 
-  // Brings the q rows of the CTA's next piece (the next sequence of its walk) into L2 (prefetch_q_rows),
-  // the consumers' threads sharing the lines.
-  __device__ void prefetch_next_q(const Piece& piece) const {
-    const schedule::Walk& walk = s.walk.walk;
-    const int next = piece.seq + walk.stride;
-    if (next <= walk.last) {
-      prefetch_q_rows<T, kBlockM, kThreads>(p, next, m_tile, kv_head);
-    }
-  }
-
   template <Role kRole = Role::consumer>
   __device__ void run(const Piece& piece) {
     static_assert(kFp8 || kRole == Role::consumer, "a 16-bit cache has no converter");
@@ -502,7 +492,7 @@ struct AsymmetricCta {
       } else {
         load_q<T>(p, piece.seq, m_tile, kv_head, s.q);
       }
-      prefetch_next_q(piece);
+      prefetch_next_q<T, kBlockM, kThreads>(p, s.walk.walk, piece, m_tile, kv_head);  // into L2, for the next piece
     }
     cuda::sync_cta<kCtaBarrier>();  // q is in shared memory, visible to the async proxy
     if constexpr (kRole == Role::converter) {

@@ -527,23 +527,14 @@ struct NarrowCta {
     }
   }
 
-  // Brings the q rows of the CTA's next piece (the next sequence of its walk) into L2 (prefetch_q_rows).
-  __device__ void prefetch_next_q(const Piece& piece) const {
-    const schedule::Walk& walk = s.walk.walk;
-    const int next = piece.seq + walk.stride;
-    if (next <= walk.last) {
-      prefetch_q_rows<T, kRows, kThreads>(p, next, 0, kv_head);
-    }
-  }
-
   // ---- one piece ------------------------------------------------------------------------------------
 
   __device__ void run(const Piece& piece) {
     const int n_tiles = (piece.key_end - piece.key_begin + kBlockN - 1) / kBlockN;
     const int first = static_cast<int>((warpgroup + tiles_done) % kWarpgroups);  // the warpgroup's first tile
     __syncthreads();  // every thread is done with the previous piece's shared memory
-    const int s_k = p.seqlens[piece.seq * p.seqlens_stride];  // read first: its round trip overlaps q's
-    prefetch_next_q(piece);
+    const int s_k = p.seqlens[piece.seq * p.seqlens_stride];                 // read first: its round trip overlaps q's
+    prefetch_next_q<T, kRows, kThreads>(p, s.walk.walk, piece, 0, kv_head);  // into L2, for the next piece
     // The issuing threads read the blocks of their warpgroup's first tiles once their warp's q loads
     // are on their way, so that both wait for the same round trip.
     const auto issue_first = [&] {

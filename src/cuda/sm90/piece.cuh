@@ -131,18 +131,28 @@ __device__ void load_q(const cuda::DecodeParams& p, int seq, int m_tile, int kv_
 // Asks L2 for the q rows of `seq` that a CTA computing m-tile m_tile (rows [kRows m_tile, +kRows), those
 // below p.rows) of KV head kv_head loads, the 128-byte lines spread over kCallers threads: a later
 // load of them then waits for an L2 round trip, not for one through the DRAM queue that the cache
-// stream keeps full. Called for the CTA's next piece while it computes the current one.
+// stream keeps full.
 template <typename T, int kRows, int kCallers>
 __device__ __forceinline__ void prefetch_q_rows(const cuda::DecodeParams& p, int seq, int m_tile, int kv_head) {
   constexpr int kLines = cuda::kDQK * static_cast<int>(sizeof(T)) / 128;  // 128-byte lines of a q row: 9
   const auto* q = static_cast<const T*>(p.q);                             // [b, s_q, h_q, kDQK]
   const int first = m_tile * kRows;
   const int rows = p.rows - first < kRows ? p.rows - first : kRows;
-  for (int x = ptx::thread_index_here() % kCallers; x < rows * kLines;
-       x += kCallers) {  // line x % kLines of row x / kLines
+  // Line x % kLines of row x / kLines.
+  for (int x = ptx::thread_index_here() % kCallers; x < rows * kLines; x += kCallers) {
     const int packed = first + x / kLines;
     const int head = kv_head * p.group + packed % p.group;
     ptx::prefetch_l2(q + seq * p.q_stride_b + packed / p.group * p.q_stride_s + head * p.q_stride_h + x % kLines * 64);
+  }
+}
+
+// prefetch_q_rows for the CTA's next piece, the next sequence of its walk, while it computes `piece`.
+template <typename T, int kRows, int kCallers>
+__device__ __forceinline__ void prefetch_next_q(const cuda::DecodeParams& p, const schedule::Walk& walk,
+                                                const Piece& piece, int m_tile, int kv_head) {
+  const int next = piece.seq + walk.stride;
+  if (next <= walk.last) {
+    prefetch_q_rows<T, kRows, kCallers>(p, next, m_tile, kv_head);
   }
 }
 
