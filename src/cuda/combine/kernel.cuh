@@ -75,6 +75,12 @@ __device__ __forceinline__ RowLse row_lse(const float* partial_lse, int64_t firs
   return RowLse{any_nan ? NAN : (empty ? INFINITY : max_lse + logf(sum)), any_nan, empty};
 }
 
+// The lane's values of partial row `slot_row` ((first + k) * rows + r for split k of row r): its columns
+// lane * 4 + 128 * j at [j * 32].
+__device__ __forceinline__ const float4* lane_values(const cuda::DecodeParams& p, int64_t slot_row, int lane) {
+  return reinterpret_cast<const float4*>(p.partial_out + slot_row * cuda::kDV) + lane;  // [kDV / 4]
+}
+
 // Split `way` of row r (way < n): its LSE and the lane's columns, loaded before the row's LSE is known
 // so that they travel with row_lse's loads instead of one round trip after them.
 struct FirstSplit {
@@ -85,7 +91,7 @@ struct FirstSplit {
 __device__ __forceinline__ FirstSplit load_first_split(const cuda::DecodeParams& p, int64_t first, int rows, int r,
                                                        int way, int lane) {
   const int64_t slot_row = (first + way) * rows + r;
-  const float4* part_out = reinterpret_cast<const float4*>(p.partial_out + slot_row * cuda::kDV) + lane;  // [kDV / 4]
+  const float4* part_out = lane_values(p, slot_row, lane);
   FirstSplit f;
   f.lse = p.partial_lse[slot_row];
 #pragma unroll
@@ -107,7 +113,7 @@ __device__ __forceinline__ void weighted_sum(const cuda::DecodeParams& p, int64_
   }
   const int64_t slot_row = (first + way + ways) * rows + r;
   const float* part_lse = p.partial_lse + slot_row;  // split way + ways
-  const float4* part_out = reinterpret_cast<const float4*>(p.partial_out + slot_row * cuda::kDV) + lane;  // [kDV / 4]
+  const float4* part_out = lane_values(p, slot_row, lane);
   const int64_t lse_step = static_cast<int64_t>(rows) * ways;  // from split k to split k + ways
   for (int k = way + ways; k < n; k += ways) {
     const float w = expf(*part_lse - lse);
