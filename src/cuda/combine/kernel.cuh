@@ -129,19 +129,11 @@ __device__ __forceinline__ void weighted_sum(const cuda::DecodeParams& p, int64_
 template <typename T, int kWays>
 __global__ void __launch_bounds__(kThreads, kCtasPerSm) combine_kernel(const __grid_constant__ cuda::DecodeParams p) {
   __shared__ float4 shares[kWarps][cuda::kDV / 4];  // [warp, kDV]: each warp's sum over its splits
-  // The plan's words the checks below read, loaded at once rather than one round trip after another.
-  const int seq = blockIdx.x;
-  const int x = static_cast<int>(threadIdx.x);
-  if (x < 3) {
-    ptx::prefetch_l1(x == 0   ? static_cast<const void*>(p.plan.header)
-                     : x == 1 ? p.plan.prefix + p.batch
-                              : p.plan.prefix + seq);
-  } else if (x < 5) {
-    ptx::prefetch_l1(p.plan.split_offset + seq + (x - 3));
-  }
-  ptx::grid_dependency_wait();  // the partials come from the decode kernel launched just before
   // The sequence's splits as the plan holds them, checked as the decode kernel checks them
-  // (core/pieces.h): where they cannot be trusted, the decode kernel wrote the rows (NaN) itself.
+  // (core/pieces.h): where they cannot be trusted, the decode kernel wrote the rows (NaN) itself. The
+  // plan is read before the wait: the decode kernel does not write it, and it lets this kernel launch
+  // only from its end, after its own wait for whatever wrote the plan.
+  const int seq = blockIdx.x;
   if (!schedule::header_matches(p.plan, p.batch, p.num_parts)) {
     return;
   }
@@ -150,6 +142,7 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) combine_kernel(const __g
   if (!splits.ok || splits.splits <= 1) {
     return;
   }
+  ptx::grid_dependency_wait();  // the partials come from the decode kernel launched just before
   const int64_t first = splits.first_split;
   const int n = splits.splits;
   const int warp = threadIdx.x / 32;
