@@ -39,16 +39,15 @@ inline constexpr int kHighChunks = kChunks - kLowChunks;  // 5
 inline constexpr float kRescaleThreshold = 8.f;
 
 // What a piece costs this kernel besides its tiles, in tiles, as a plan made for it charges
-// (core/schedule.h, core/line_choice.h), by query rows per KV head. A piece's start and end (its q, its first tile, its rows) cost about four
-// tiles of 16 rows on the H200 (docs/hopper-kernel.md, "Where a decode's pieces lose time"); from 64
-// rows on 6 to 8 measured faster (more rows a split to write and combine, likely).
+// (core/schedule.h, core/line_choice.h), by query rows per KV head. A piece's start and end (its q,
+// its first tile, its rows) cost about four tiles of 16 rows on the H200 (docs/hopper-kernel.md,
+// "Where a decode's pieces lose time"); from 64 rows on 6 to 8 measured faster (more rows a split to
+// write and combine, likely).
 inline constexpr int64_t kPlanChargeFewRows = 4;   // up to kPlanFewRows rows
 inline constexpr int64_t kPlanChargeManyRows = 8;  // more
 inline constexpr int64_t kPlanFewRows = 32;
 
-constexpr int64_t plan_charge(int64_t rows) {
-  return rows <= kPlanFewRows ? kPlanChargeFewRows : kPlanChargeManyRows;
-}
+constexpr int64_t plan_charge(int64_t rows) { return rows <= kPlanFewRows ? kPlanChargeFewRows : kPlanChargeManyRows; }
 
 // Arrivals that release a stage: one lane of each consumer warp, after its wgmma reading the stage retired.
 inline constexpr int kStageReaders = kWarps;
