@@ -41,19 +41,22 @@ TEST(NoCudaDevice, EntryPointsSayNoDeviceWasFound) {
   const PlanConfig config{.batch = 1, .h_q = 16, .device = gpu, .num_parts = 4};
 
   expect_no_device([&] { plan_buffer_size({.batch = 1, .h_q = 16, .device = gpu}); }, "device");
+  expect_no_device([&] { workspace_size(config, 512); }, "device");
   expect_no_device(
       [&] {
         plan(config, make_view(fake, DType::int32, {1}, gpu), Buffer{fake + 4096, plan_buffer_size(config), gpu});
       },
       "device");
-  const Plan plan{config, Buffer{fake + 4096, plan_buffer_size(config), gpu}};
+  expect_no_device([&] { plan_buffer_size(config); }, "device");
+  // Sizes that need no device to compute (plan_buffer_size and workspace_size do): more than enough.
+  const Plan plan{config, Buffer{fake + 4096, 4096, gpu}};
   DecodeArgs args;
   args.q = make_view(fake + 8192, DType::bf16, {1, 1, 16, 576}, gpu);
   args.k_cache = make_view(fake + 65536, DType::bf16, {1, 64, 1, 576}, gpu);
   args.block_table = make_view(fake + 256, DType::int32, {1, 1}, gpu);
   args.cache_seqlens = make_view(fake, DType::int32, {1}, gpu);
   args.plan = &plan;
-  args.workspace = Buffer{fake + 262144, workspace_size(config, 512), gpu};
+  args.workspace = Buffer{fake + 262144, 1 << 19, gpu};
   args.out = make_view(fake + 40960, DType::bf16, {1, 1, 16, 512}, gpu);
   args.lse = make_view(fake + 61440, DType::fp32, {1, 16, 1}, gpu);
   expect_no_device([&] { decode(args); }, "q.device");
