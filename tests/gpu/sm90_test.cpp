@@ -7,16 +7,12 @@
 
 #include <gtest/gtest.h>
 
-#include <array>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "check.h"
+#include "child.h"
 #include "cuda/common/params.h"
 #include "cuda/sm90/launch.h"
 #include "device.h"
@@ -36,37 +32,6 @@ GpuRun expect_hopper_matches(const ProblemSpec& spec, int64_t num_parts = 0) {
   EXPECT_EQ(run.kernel, Kernel::sm90) << kernel_name(run.kernel) << " ran";
   EXPECT_EQ(run.status.code, StatusCode::ok);
   EXPECT_TRUE(matches(gpu_reference(problem, device), run.output.out_view(), run.output.lse_view()));
-  return run;
-}
-
-// The value of environment variable `name` in this process, "" when unset.
-std::string environment(const char* name) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? "" : value;
-}
-
-struct ChildRun {
-  int status;
-  std::string output;
-};
-
-// Runs this test binary again with `assignment` (NAME=value) in its environment and the tests of
-// `filter`. The executable is resolved here (in the shell /proc/self/exe would be the shell), and the
-// sharding variables of a sharded run are dropped, since they could leave the child no test to run.
-ChildRun run_child(const std::string& assignment, const std::string& filter) {
-  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  const std::string command = "env -u GTEST_TOTAL_SHARDS -u GTEST_SHARD_INDEX " + assignment + " '" + self +
-                              "' --gtest_filter='" + filter + "' 2>&1";
-  ChildRun run{-1, ""};
-  FILE* child = popen(command.c_str(), "r");
-  if (child == nullptr) {
-    return run;
-  }
-  std::array<char, 4096> chunk{};
-  while (fgets(chunk.data(), static_cast<int>(chunk.size()), child) != nullptr) {
-    run.output += chunk.data();
-  }
-  run.status = pclose(child);
   return run;
 }
 
@@ -166,14 +131,7 @@ void expect_targeted_cases_pass_with(const std::string& name, sm90::Schedule sma
     EXPECT_EQ(sm90::schedule_for(128), large);
     return;
   }
-  int expected = 1;
-  const ::testing::UnitTest& unit = *::testing::UnitTest::GetInstance();
-  for (int i = 0; i < unit.total_test_suite_count(); ++i) {
-    const std::string_view suite = unit.GetTestSuite(i)->name();
-    if (suite == "Sm90Cases" || suite == "Sm90Sanitize") {
-      expected += unit.GetTestSuite(i)->total_test_count();
-    }
-  }
+  const int expected = 1 + tests_in_suites({"Sm90Cases", "Sm90Sanitize"});
   const ChildRun child = run_child("OPENMLA_SM90_SCHEDULE=" + name, "Sm90Cases.*:Sm90Sanitize.*:" + self);
   EXPECT_EQ(child.status, 0) << child.output;
   EXPECT_NE(child.output.find("[  PASSED  ] " + std::to_string(expected) + " tests."), std::string::npos)

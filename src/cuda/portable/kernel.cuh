@@ -1,6 +1,7 @@
 #pragma once
-// The portable MLA decode kernel (sm_80+): cp.async double-buffered cache tiles gathered through the
-// block table, mma.sync m16n8k16 for both products, online softmax in fp32.
+// The portable MLA decode kernel (sm_80+): cp.async-buffered cache tiles gathered through the block
+// table (two in flight, three of a per-tensor FP8 cache), mma.sync m16n8k16 for both products, online
+// softmax in fp32.
 //
 // Grid: (m_tiles, num_parts, h_kv). CTA (m, p, g) computes query rows [m * kM, (m + 1) * kM) of KV head
 // g (row r = i * group + head, i < s_q) for every sequence piece of plan part p. A piece that is the
@@ -8,6 +9,8 @@
 // the workspace for the combine kernel.
 //
 // Per cache tile of kKeys keys (Cta::run), in five phases:
+//   (0. partial_scores: split scores, a per-tensor FP8 cache at 16 rows: each warp's partial S over a
+//       quarter of the dims, q in its registers (fp8_fragments.cuh); phase 1 adds them up;)
 //   1. scores:        S = Q K^T for each score warp's [16 rows, kKeysPerWarp keys], scaled, masked;
 //   2. softmax_to_p:  the rows' running max moves; P = exp2(S - max) goes to shared memory;
 //   3. rescale:       the output accumulators are scaled by how far their row's max moved;
@@ -15,9 +18,11 @@
 // and once per piece, 5. finish_rows: O / row sum and the lse are written.
 //
 // An FP8 cache (Tr::kFp8, docs/fp8.md) streams its raw rows (half the bytes of bf16) through the
-// cp.async stages instead, and each tile is converted to T in shared memory (convert_tile) before
-// phase 1. fp8_per_tensor converts exactly and applies k_scale to the scores and the output in fp32;
-// fp8_656 multiplies each value by its token's scale and rounds once to T.
+// cp.async stages instead. fp8_per_tensor: the products take their cache operands from the raw tiles,
+// converted to fp16 fragments in registers (fp8_fragments.cuh; q and P in fp16, a bf16 q row times a
+// power of two), and k_scale multiplies the scores and the output in fp32. fp8_656: each tile is
+// converted to T in shared memory (convert_tile) before phase 1, each value times its token's scale,
+// rounded once to T.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -31,6 +36,7 @@
 #include "../common/ptx.cuh"
 #include "../common/walk.cuh"
 #include "dequant.cuh"
+#include "fp8_fragments.cuh"
 #include "fragment.cuh"
 #include "traits.h"
 
@@ -44,8 +50,13 @@ using schedule::Piece;
 template <class Tr>
 struct Cta {
   using T = typename Tr::T;
+  using Op = typename Tr::Op;  // of both products: T, or fp16 on a per-tensor cache
   using Shared = typename Tr::Shared;
   static constexpr bool kFp8 = Tr::kFp8;
+  static constexpr bool kFp8Fragments = Tr::kFp8Fragments;   // per tensor: the products read the raw tiles
+  static constexpr bool kConverts = kFp8 && !kFp8Fragments;  // 656-byte tokens: each tile converted to T
+  static constexpr bool kSplitScores = Tr::kSplitScores;     // per tensor at 16 rows (fp8_fragments.cuh)
+  static constexpr int kLoadStages = Tr::kLoadStages;
   static constexpr int kM = Tr::kM;
   static constexpr int kKeys = Tr::kKeys;
 
@@ -61,6 +72,8 @@ struct Cta {
   int o_m = warp / Tr::kOWarpsN;  // output row group
   int o_n = warp % Tr::kOWarpsN;  // output column group
   bool has_scores = warp_n < Tr::kScoreWarps;
+  int dim_group = warp % kScoreDimGroups;  // split scores: the warp's k16 steps
+  int key_group = warp / kScoreDimGroups;  // ... and keys
   // k_scale (fp8_per_tensor), read once per CTA: on the device, so that a replayed graph sees a new value.
   float k_scale = Tr::kFormat == CacheFormat::fp8_per_tensor ? *p.k_scale : 1.f;
 
@@ -115,7 +128,7 @@ struct Cta {
     const int chunk0 = threadIdx.x % kThreadsPerRow;
     // This thread's rows are a pass apart and its chunks kThreadsPerRow apart, multiples of the swizzle's
     // periods: every one of its slots is the slot of (row0, chunk0) plus a compile-time offset.
-    const uint32_t dst0 = ptx::smem_addr(s.k[stage]) + RowLayout::offset(row0, chunk0);
+    const uint32_t dst0 = ptx::smem_addr(s.tiles.k[stage]) + RowLayout::offset(row0, chunk0);
 #pragma unroll
     for (int i = 0; i < kLoadRows; ++i) {
       const int key = key0 + row0 + i * kRowsPerPass;
@@ -140,7 +153,8 @@ struct Cta {
   }
 
   // The FP8 form of load_k: raw row bytes of keys [key0, key0 + kKeys) into s.raw[stage], this thread's
-  // chunks of its row; zeros (every value, scale and RoPE value 0) past key_end and for a bad block.
+  // chunks of its row (per tensor at their fp8::raw_slot); zeros (every value, scale and RoPE value 0)
+  // past key_end and for a bad block.
   __device__ void load_raw(int key0, int key_end, int stage, const int32_t (&block)[kLoadRows]) {
     constexpr int kBytes = kRawRowBytes<Tr::kFormat>;
     constexpr int kChunks = kBytes / 16;
@@ -166,7 +180,8 @@ struct Cta {
     for (int j = 0; j < kPerThread; ++j) {
       const int c = chunk0 + j * kLoadThreadsPerRow;
       if (kChunks % kLoadThreadsPerRow == 0 || c < kChunks) {
-        ptx::cp_async_16(dst + c * 16, src + (valid ? c * 16 : 0), valid ? 16 : 0);
+        const int slot = kFp8Fragments ? fp8::raw_slot(row, c) : c;
+        ptx::cp_async_16(dst + slot * 16, src + (valid ? c * 16 : 0), valid ? 16 : 0);
       }
     }
   }
@@ -213,7 +228,7 @@ struct Cta {
     constexpr int kReadAhead = 9;
     static_assert((kKeys * kRowChunks) % kThreads == 0 && kPerThread % kReadAhead == 0);
     const uint8_t* raw = s.raw[stage];  // [kKeys, kBytes]
-    char* tile = reinterpret_cast<char*>(s.k[0]);
+    char* tile = reinterpret_cast<char*>(s.tiles.k[0]);
 #pragma unroll
     for (int i0 = 0; i0 < kPerThread; i0 += kReadAhead) {
       RawChunk in[kReadAhead];
@@ -251,9 +266,9 @@ struct Cta {
   __device__ void load_next(const Piece& piece, int tile, int n_tiles, int32_t (&blocks)[kLoadRows]) {
     if (tile < n_tiles) {
       if constexpr (kFp8) {
-        load_raw(piece.key_begin + tile * kKeys, piece.key_end, tile % kStages, blocks);
+        load_raw(piece.key_begin + tile * kKeys, piece.key_end, tile % kLoadStages, blocks);
       } else {
-        load_k(piece.key_begin + tile * kKeys, piece.key_end, tile % kStages, blocks);
+        load_k(piece.key_begin + tile * kKeys, piece.key_end, tile % kLoadStages, blocks);
       }
     }
     ptx::cp_async_commit();
@@ -266,12 +281,14 @@ struct Cta {
   // right after the barrier that opens tile t: the copies issue among the score products, and no
   // barrier closes the tile. Otherwise tile t + 2 is loaded after a barrier that closes tile t, which
   // keeps two tiles in flight for memory-bound shapes.
-  // An FP8 cache converts each tile into the one T tile, so its loads follow the conversion instead.
+  // A 656-byte cache converts each tile into the one T tile, so its loads follow the conversion instead.
   static constexpr bool kEarlyLoads = kRowGroups && !kFp8;
 
   // The fragments each warp keeps in registers across a piece.
-  using Scores = float[Tr::kScoreTiles][4];              // [16 rows, kKeysPerWarp keys] of a score warp
-  using Output = float[Tr::kOMTiles][Tr::kOutTiles][4];  // [kORows rows, kColsPerWarp cols] of an output warp
+  using Scores = float[Tr::kScoreTiles][4];                       // [16 rows, kKeysPerWarp keys] of a score warp
+  using Output = float[Tr::kOMTiles][Tr::kOutTiles][4];           // [kORows rows, kColsPerWarp cols] of an output warp
+  using QSteps = uint32_t[kSplitScores ? fp8::kDimSteps : 1][4];  // split scores: q [16 rows, k16] of the
+                                                                  // warp's dim group, step by step
 
   // This thread's two rows of its warp's score slice (fragment halves 0 and 1) and the keys they see.
   struct ScoreRows {
@@ -294,6 +311,7 @@ struct Cta {
     uint32_t k[kStepsPerPeriod];  // B from K (the score keys)
     uint32_t v[kStepsPerPeriod];  // B from V, through ldmatrix.trans
     uint32_t p[kStepsPerPeriod];  // A from P (steps past P's row are unused)
+    fp8::ValueLanes raw_v;        // per-tensor cache: B from the raw V rows
   };
 
   __device__ Lanes lanes() const {
@@ -309,10 +327,13 @@ struct Cta {
     }
     l.q_slice = ptx::smem_addr(s.q) + warp_m * fragment::kM * kRowBytes;
     l.p_rows = ptx::smem_addr(s.p) + o_m * Tr::kORows * PLayout::kRowBytes;
+    if constexpr (kFp8Fragments) {
+      l.raw_v = fp8::value_lanes(lane, o_n * Tr::kColsPerWarp);
+    }
     return l;
   }
 
-  // Resets the piece's shared state, loads its q, and starts loading its first kStages tiles.
+  // Resets the piece's shared state, loads its q, and starts loading its first kLoadStages tiles.
   __device__ void begin_piece(const Piece& piece, int n_tiles, int32_t (&blocks)[kLoadRows]) {
     __syncthreads();  // the previous piece is done with shared memory
     if (threadIdx.x == 0) {
@@ -322,10 +343,18 @@ struct Cta {
       s.run_max[0][threadIdx.x] = -INFINITY;
     }
     __syncthreads();
-    load_q(piece.seq);
-    fetch_blocks(piece.seq, piece.key_begin, piece.key_end, blocks);
-    for (int tile = 0; tile < kStages; ++tile) {  // cp.async groups: q with tile 0, then tile 1
-      load_next(piece, tile, n_tiles, blocks);
+    const auto first_tiles = [&] {
+      fetch_blocks(piece.seq, piece.key_begin, piece.key_end, blocks);
+      for (int tile = 0; tile < kLoadStages; ++tile) {  // one cp.async group each (plain: q's copies in tile 0's)
+        load_next(piece, tile, n_tiles, blocks);
+      }
+    };
+    if constexpr (kFp8Fragments) {  // q through registers, its loads on their way before the tiles'
+      fp8::load_q<T, kM, kWarps, RowLayout>(p, piece.seq, m_tile, kv_head, reinterpret_cast<char*>(s.q), s.q_exponent,
+                                            first_tiles);
+    } else {
+      load_q(piece.seq);
+      first_tiles();
     }
   }
 
@@ -349,7 +378,7 @@ struct Cta {
     if (kEarlyLoads && tile > 0) {
       ptx::cp_async_wait<0>();
     } else {
-      ptx::cp_async_wait<kStages - 1>();
+      ptx::cp_async_wait<kLoadStages - 1>();
     }
     __syncthreads();
     if (kEarlyLoads && tile > 0) {
@@ -358,30 +387,30 @@ struct Cta {
   }
 
   // The FP8 form of wait_for_tile: once tile `tile` has landed and every warp is done with the T tile,
-  // the tile is converted into it, and its raw stage, free again, starts loading tile + kStages.
+  // the tile is converted into it, and its raw stage, free again, starts loading tile + kLoadStages.
   __device__ void wait_and_convert(const Piece& piece, int tile, int n_tiles, int32_t (&blocks)[kLoadRows]) {
-    ptx::cp_async_wait<kStages - 1>();
+    ptx::cp_async_wait<kLoadStages - 1>();
     __syncthreads();
-    convert_tile(tile % kStages);
+    convert_tile(tile % kLoadStages);
     __syncthreads();
-    load_next(piece, tile + kStages, n_tiles, blocks);
+    load_next(piece, tile + kLoadStages, n_tiles, blocks);
   }
 
-  // Phase 1 (score warps). sc = Q K^T for this warp's 16 rows against its kKeysPerWarp keys of the tile
-  // at key0 (sk: the tile in shared memory), scaled to the log2 domain, keys a row does not see at
-  // -inf; each row's max over the warp's keys goes to s.row_max[warp_n].
-  __device__ void scores(uint32_t sk, int key0, const ScoreRows& rows, const Lanes& l, Scores& sc) {
+  // The A fragment of q for k16 step ks of this warp's score rows.
+  __device__ void q_fragment(const Lanes& l, int ks, uint32_t (&a)[4]) const {
+    const uint32_t period = (ks / kStepsPerPeriod) * RowLayout::kPeriodBytes;
+    ptx::ldmatrix_x4(a, l.q_slice + period + l.q[ks % kStepsPerPeriod]);
+  }
+
+  // sc = Q K^T for this warp's 16 rows against its kKeysPerWarp keys of the T tile at sk.
+  __device__ void score_products(uint32_t sk, const Lanes& l, Scores& sc) const {
     constexpr int kScoreTiles = Tr::kScoreTiles;
-    for (int t = 0; t < kScoreTiles; ++t) {
-      sc[t][0] = sc[t][1] = sc[t][2] = sc[t][3] = 0.f;
-    }
-    const int key_base = warp_n * Tr::kKeysPerWarp;
-    const uint32_t sk_scores = sk + key_base * kRowBytes;  // [kKeysPerWarp keys, kDQK]
+    const uint32_t sk_scores = sk + warp_n * Tr::kKeysPerWarp * kRowBytes;  // [kKeysPerWarp keys, kDQK]
 #pragma unroll
     for (int ks = 0; ks < kRowChunks / 2; ++ks) {
       const uint32_t period = (ks / kStepsPerPeriod) * RowLayout::kPeriodBytes;
       uint32_t a[4];  // Q [16 rows, k16]
-      ptx::ldmatrix_x4(a, l.q_slice + period + l.q[ks % kStepsPerPeriod]);
+      q_fragment(l, ks, a);
       if constexpr (kScoreTiles == 1) {
         uint32_t b[2];  // K [k16, 8 keys]
         ptx::ldmatrix_x2(b, sk_scores + period + l.k[ks % kStepsPerPeriod]);
@@ -396,6 +425,62 @@ struct Cta {
         }
       }
     }
+  }
+
+  // The same on a per-tensor cache, from the raw tile at raw (fp8_fragments.cuh), in fp16.
+  __device__ void score_products_fp8(uint32_t raw, const Lanes& l, Scores& sc) const {
+    fp8::score_products(
+        raw + warp_n * Tr::kKeysPerWarp * fp8::kRowBytes, lane, [&](int ks, uint32_t(&a)[4]) { q_fragment(l, ks, a); },
+        sc);
+  }
+
+  // Split scores, phase 0 (every warp): the partial scores of its key group's kKeyGroupTiles n8 tiles over
+  // its dim group's k16 steps, from the raw tile at raw, to s.partials.
+  __device__ void partial_scores(uint32_t raw, const fp8::KeyLanes& kl, const QSteps& q) {
+    constexpr int kTiles = Tr::kKeyGroupTiles;
+    float acc[kTiles][4];  // [16 rows, 8 keys] per n8 tile
+    fp8::partial_scores(raw + key_group * kTiles * fragment::kN * fp8::kRowBytes, kl, q, acc);
+#pragma unroll
+    for (int t = 0; t < kTiles; ++t) {
+      *reinterpret_cast<float4*>(s.partials.v[dim_group][key_group * kTiles + t][lane]) =
+          make_float4(acc[t][0], acc[t][1], acc[t][2], acc[t][3]);
+    }
+  }
+
+  // Phase 1 (score warps). sc = Q K^T for this warp's 16 rows against its kKeysPerWarp keys of the tile
+  // at key0 (sk: the tile in shared memory, a T tile or a per-tensor cache's raw one; split scores: the
+  // sum of the dim groups' partials, in their order), scaled to the log2 domain, keys a row does not see
+  // at -inf; each row's max over the warp's keys goes to s.row_max[warp_n].
+  __device__ void scores(uint32_t sk, int key0, const ScoreRows& rows, const Lanes& l, Scores& sc) {
+    constexpr int kScoreTiles = Tr::kScoreTiles;
+    for (int t = 0; t < kScoreTiles; ++t) {
+      sc[t][0] = sc[t][1] = sc[t][2] = sc[t][3] = 0.f;
+    }
+    const int key_base = warp_n * Tr::kKeysPerWarp;
+    float scale[2] = {score_scale(), score_scale()};  // of the thread's two rows
+    if constexpr (kFp8Fragments) {
+      if constexpr (kSplitScores) {
+        static_assert(Tr::kScoreTiles == 1, "a score warp's 8 keys are one n8 tile of the partials");
+#pragma unroll
+        for (int dg = 0; dg < kScoreDimGroups; ++dg) {
+          const float4 v = *reinterpret_cast<const float4*>(s.partials.v[dg][warp_n][lane]);
+          sc[0][0] += v.x;
+          sc[0][1] += v.y;
+          sc[0][2] += v.z;
+          sc[0][3] += v.w;
+        }
+      } else {
+        score_products_fp8(sk, l, sc);
+      }
+      if constexpr (std::is_same_v<T, __nv_bfloat16>) {  // q row r was stored times 2^-q_exponent[r]
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          scale[h] *= cuda::exp2i(s.q_exponent[rows.row[h]]);
+        }
+      }
+    } else {
+      score_products(sk, l, sc);
+    }
     float tile_max[2] = {-INFINITY, -INFINITY};
     // Masking only on tiles that reach past some row's last visible key (warp-uniform branch).
     const bool masked = __any_sync(fragment::kFullMask, key0 + key_base + Tr::kKeysPerWarp > rows.min_limit);
@@ -405,7 +490,7 @@ struct Cta {
       for (int e = 0; e < 4; ++e) {
         const int h = fragment::elem_half(e);
         const int key = key0 + key_base + t * fragment::kN + fragment::acc_col(lane) + fragment::elem_col(e);
-        sc[t][e] = !masked || key < rows.limit[h] ? sc[t][e] * score_scale() : -INFINITY;
+        sc[t][e] = !masked || key < rows.limit[h] ? sc[t][e] * scale[h] : -INFINITY;
         tile_max[h] = fmaxf(tile_max[h], sc[t][e]);
       }
     }
@@ -448,7 +533,7 @@ struct Cta {
 
   // Phase 2 (score warps). The rows' new running max (from every score warp's s.row_max) goes to
   // s.run_max[parity ^ 1] and the factor rescaling their output so far to s.row_scale; P = exp2(sc - max)
-  // goes to s.p as T, and its row sums into row_sum, this warp's share of the rows' running sums.
+  // goes to s.p as Op, and its row sums into row_sum, this warp's share of the rows' running sums.
   __device__ void softmax_to_p(const Scores& sc, const ScoreRows& rows, int parity, float (&row_sum)[2]) {
     RowUpdate u[2];
 #pragma unroll
@@ -472,7 +557,7 @@ struct Cta {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int offset = PLayout::offset(rows.row[h], col / kChunk) + (col % kChunk) * 2;
-        *reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(s.p) + offset) = pack2<T>(pr[2 * h], pr[2 * h + 1]);
+        *reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(s.p) + offset) = pack2<Op>(pr[2 * h], pr[2 * h + 1]);
       }
     }
   }
@@ -504,16 +589,29 @@ struct Cta {
     }
   }
 
+  // The A fragments of P for k16 step kk of this warp's output rows.
+  __device__ void p_fragments(const Lanes& l, int kk, uint32_t (&a)[Tr::kOMTiles][4]) const {
+#pragma unroll
+    for (int mt = 0; mt < Tr::kOMTiles; ++mt) {
+      ptx::ldmatrix_x4(a[mt], l.p_rows + mt * fragment::kM * PLayout::kRowBytes + l.p[kk]);
+    }
+  }
+
+  // Phase 4 on a per-tensor cache: acc += P V from the raw tile at raw, in fp16; the warp's accumulator
+  // columns in fp8_fragments' order (fp8::output_dim).
+  __device__ void accumulate_pv_fp8(const uint8_t* raw, const Lanes& l, Output& acc) const {
+    static_assert(Tr::kOutTiles == fp8::kOutTiles, "a warp's 64 output columns");
+    fp8::accumulate<kKeys>(
+        raw, l.raw_v, [&](int kk, uint32_t(&a)[Tr::kOMTiles][4]) { p_fragments(l, kk, a); }, acc);
+  }
+
   // Phase 4. acc += P [kORows rows, kKeys] . V [kKeys, this warp's kColsPerWarp columns] (sk: the tile).
   __device__ void accumulate_pv(uint32_t sk, const Lanes& l, Output& acc) const {
     const uint32_t sv = sk + o_n * Tr::kColsPerWarp * 2;  // V [kKeys, kColsPerWarp] within [kKeys, kDQK]
 #pragma unroll
     for (int kk = 0; kk < kKeys / fragment::kK; ++kk) {
       uint32_t a[Tr::kOMTiles][4];  // P [kORows rows, k16 keys]
-#pragma unroll
-      for (int mt = 0; mt < Tr::kOMTiles; ++mt) {
-        ptx::ldmatrix_x4(a[mt], l.p_rows + mt * fragment::kM * PLayout::kRowBytes + l.p[kk]);
-      }
+      p_fragments(l, kk, a);
 #pragma unroll
       for (int np = 0; np < Tr::kOutTiles / 2; ++np) {
         uint32_t b[4];  // V [k16 keys, 16 columns]: two n8 tiles
@@ -572,14 +670,35 @@ struct Cta {
       }
     }
     const Lanes l = lanes();
+    QSteps q;            // split scores: the warp's q steps, for the whole piece
+    fp8::KeyLanes kl{};  // ... and its lane offsets into the raw tiles
+    if constexpr (kSplitScores) {
+      __syncthreads();  // q is in shared memory
+#pragma unroll
+      for (int i = 0; i < fp8::kDimSteps; ++i) {
+        q_fragment(l, dim_group * fp8::kDimSteps + i, q[i]);
+      }
+      kl = fp8::key_lanes(lane, dim_group);
+    }
     for (int tile = 0; tile < n_tiles; ++tile) {
       const int parity = tile % 2;
-      if constexpr (kFp8) {
+      if constexpr (kConverts) {
         wait_and_convert(piece, tile, n_tiles, blocks);
       } else {
         wait_for_tile(piece, tile, n_tiles, blocks);
       }
-      const uint32_t sk = ptx::smem_addr(s.k[tile % Tr::kTileStages]);  // [kKeys, kDQK] RowLayout
+      const uint8_t* raw = nullptr;  // per tensor: the raw tile [kKeys, 576] (fp8::raw_slot)
+      uint32_t sk = 0;               // the tile the products read: [kKeys, kDQK] RowLayout, or raw
+      if constexpr (kFp8Fragments) {
+        raw = s.raw[tile % kLoadStages];
+        sk = ptx::smem_addr(raw);
+      } else {
+        sk = ptx::smem_addr(s.tiles.k[tile % Tr::kTileStages]);
+      }
+      if constexpr (kSplitScores) {
+        partial_scores(sk, kl, q);
+        __syncthreads();  // every dim group's partial scores are stored
+      }
       Scores sc;
       if (has_scores) {
         scores(sk, piece.key_begin + tile * kKeys, rows, l, sc);
@@ -590,10 +709,14 @@ struct Cta {
       }
       row_group_sync();
       rescale(acc);
-      accumulate_pv(sk, l, acc);
-      if constexpr (!kEarlyLoads && !kFp8) {
+      if constexpr (kFp8Fragments) {
+        accumulate_pv_fp8(raw, l, acc);
+      } else {
+        accumulate_pv(sk, l, acc);
+      }
+      if constexpr (!kEarlyLoads && !kConverts) {
         __syncthreads();
-        load_next(piece, tile + kStages, n_tiles, blocks);
+        load_next(piece, tile + kLoadStages, n_tiles, blocks);
       }
     }
     ptx::cp_async_wait<0>();
@@ -619,6 +742,10 @@ struct Cta {
     const float lse =
         bad ? NAN
             : (empty ? (piece.slot < 0 ? INFINITY : -INFINITY) : row_max * std::numbers::ln2_v<float> + logf(total));
+    if constexpr (kFp8Fragments) {
+      write_row_fp8(piece, i, head, writes_lse, inv, lse, acc, h);
+      return;
+    }
     if (piece.slot < 0) {
       auto* out =
           static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s + head * p.out_stride_h;  // [kDV]
@@ -637,6 +764,45 @@ struct Cta {
       for (int t = 0; t < kOutTiles; ++t) {
         const int col = col_base + t * fragment::kN + fragment::acc_col(lane);
         *reinterpret_cast<float2*>(out + col) = make_float2(acc[t][2 * h] * inv, acc[t][2 * h + 1] * inv);
+      }
+      if (writes_lse) {
+        p.partial_lse[slot_row] = lse;
+      }
+    }
+  }
+
+  // write_row's stores on a per-tensor cache, whose accumulators hold dims in fp8_fragments' order:
+  // this thread's 16 values of the row are the contiguous dims col_base + fp8::output_dim(lane, 0, 0)
+  // on, written 8 (out) or 16 (partial) bytes at a time.
+  template <int kOutTiles>
+  __device__ void write_row_fp8(const Piece& piece, int i, int head, bool writes_lse, float inv, float lse,
+                                const float (&acc)[kOutTiles][4], int h) const {
+    const int dim0 = o_n * Tr::kColsPerWarp + fp8::output_dim(lane, 0, 0);
+    float v[2 * kOutTiles];  // v[8 j + t]: dim dim0 + 8 j + t
+#pragma unroll
+    for (int t = 0; t < kOutTiles; ++t) {
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        v[kOutTiles * j + t] = acc[t][2 * h + j] * inv;
+      }
+    }
+    if (piece.slot < 0) {
+      auto* out = static_cast<T*>(p.out) + piece.seq * p.out_stride_b + i * p.out_stride_s + head * p.out_stride_h +
+                  dim0;  // [16] of the row's kDV
+#pragma unroll
+      for (int q4 = 0; q4 < kOutTiles / 2; ++q4) {  // out rows are 8-byte aligned
+        *reinterpret_cast<uint2*>(out + 4 * q4) =
+            make_uint2(pack2<T>(v[4 * q4], v[4 * q4 + 1]), pack2<T>(v[4 * q4 + 2], v[4 * q4 + 3]));
+      }
+      if (writes_lse) {
+        p.lse[piece.seq * p.lse_stride_b + head * p.lse_stride_h + i * p.lse_stride_s] = lse;
+      }
+    } else {
+      const int64_t slot_row = (piece.slot * p.s_q + i) * p.h_q + head;
+      float* out = p.partial_out + slot_row * cuda::kDV + dim0;  // [16] of the row's kDV
+#pragma unroll
+      for (int q4 = 0; q4 < kOutTiles / 2; ++q4) {
+        *reinterpret_cast<float4*>(out + 4 * q4) = make_float4(v[4 * q4], v[4 * q4 + 1], v[4 * q4 + 2], v[4 * q4 + 3]);
       }
       if (writes_lse) {
         p.partial_lse[slot_row] = lse;

@@ -1,3 +1,5 @@
+#include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "../common/cuda_check.h"
@@ -58,11 +60,42 @@ int shared_bytes(const KernelConfig& config, CacheFormat format) {
   return bytes;
 }
 
+// OPENMLA_PORTABLE_SHARED_BYTES, read once: the most shared memory per block the instances may take
+// (nothing when unset), or the text of a value that is not a positive number of bytes.
+struct SharedCap {
+  std::optional<int> bytes;
+  std::string invalid;
+};
+
+const SharedCap& shared_cap() {
+  static const SharedCap cap = [] {
+    const char* env = std::getenv("OPENMLA_PORTABLE_SHARED_BYTES");
+    if (env == nullptr || *env == '\0') {
+      return SharedCap{};
+    }
+    char* end = nullptr;
+    const long value = std::strtol(env, &end, 10);
+    if (*end != '\0' || value <= 0 || value > (1L << 30)) {
+      return SharedCap{std::nullopt, env};
+    }
+    return SharedCap{static_cast<int>(value), ""};
+  }();
+  return cap;
+}
+
 }  // namespace
 
 KernelConfig select_config(int64_t rows, int device, CacheFormat format) {
   int max_smem = 0;
   OPENMLA_CUDA_CHECK(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  const SharedCap& cap = shared_cap();
+  if (!cap.invalid.empty()) {
+    throw Error("openmla: OPENMLA_PORTABLE_SHARED_BYTES: expected a positive number of bytes, given '" + cap.invalid +
+                "'");
+  }
+  if (cap.bytes && *cap.bytes < max_smem) {
+    max_smem = *cap.bytes;
+  }
   const int widest = format == CacheFormat::plain ? kMaxMSlices<CacheFormat::plain> : kMaxMSlices<CacheFormat::fp8_656>;
   const int wanted = rows <= 16 ? 1 : rows <= 32 || widest == 2 ? 2 : 4;
   for (int keys : {64, 32}) {

@@ -17,7 +17,9 @@ struct KernelConfig {
 };
 
 // The widest instance for `rows` query rows per KV head and the cache format that fits the device's
-// shared memory.
+// shared memory, or the environment's OPENMLA_PORTABLE_SHARED_BYTES where that is less (read once per
+// process: the instances a GPU with that much runs, for tests; any other value than a positive number
+// of bytes throws).
 KernelConfig select_config(int64_t rows, int device, CacheFormat format = CacheFormat::plain);
 
 // Resident CTAs per SM of the bf16/fp16-cache instance (for sizing the plan; not needed to launch).

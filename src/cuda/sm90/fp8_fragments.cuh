@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "../common/fp16_rows.cuh"
 #include "../common/params.h"
 #include "../common/ptx.cuh"
 #include "../common/ptx/cvt.cuh"
@@ -95,8 +96,7 @@ __device__ __forceinline__ uint32_t e4m3_pair_times(uint32_t word, uint32_t fact
   return bits;
 }
 
-// 2^e as a float, for e in [-126, 127].
-__device__ __forceinline__ float exp2i(int e) { return __uint_as_float(static_cast<uint32_t>(127 + e) << 23); }
+using cuda::exp2i;
 
 // floor(log2 |x|) for a normal x, clamped to [-126, 126] so that 2^e and 2^-e are normal floats (exp2i):
 // 0 and subnormals give -126, inf and NaN 126.
@@ -125,25 +125,12 @@ inline constexpr int kNoExponent = -1000;
 template <typename T, CacheFormat kFormat>
 using Operand = std::conditional_t<kFormat == CacheFormat::fp8_per_tensor || kTileExponent<T, kFormat>, __half, T>;
 
-// The exponent e of a q row whose largest |value| is `amax`: the row is stored times 2^-e, its largest
-// value then in [2^14, 2^15), so that fp16 holds every value of the row at bf16's precision down to
-// 2^-28 amax. 0 when amax is 0 (zeros, or nothing but NaN) or inf: the row is stored unscaled, its inf
-// and NaN values staying what they are. Clamped to [-100, 114] so that 2^-e and the scores' factor 2^e
-// stay normal floats.
-__device__ __forceinline__ int q_row_exponent(float amax) {
-  if (!(amax > 0.f) || isinf(amax)) {
-    return 0;
-  }
-  const int e = static_cast<int>(__float_as_uint(amax) >> 23) - 127 - 14;  // floor(log2 amax) - 14
-  return e < -100 ? -100 : (e > 114 ? 114 : e);
-}
-
 // Packed rows [kRows m_tile, +kRows) of q for `seq` into `sq` as Op (Operand), by the kThreads threads
 // of the consumer warpgroups; rows past p.rows are zero. kScoreOrder: each chunk's dims in the narrow
 // score product's k order (above), each 16-byte unit gathering four 4-byte pairs 32 bytes apart; else
 // in their own order, the asymmetric schedule's swizzled chunks. Warp w stores rows w, w + 8, ...,
 // kBatchRows at a time (their loads issued together): lane l the 16-byte units l, l + 32 and l + 64 of
-// the row's 72. A bf16 row in fp16 is scaled by 2^-exponent[r] (q_row_exponent of the row's largest
+// the row's 72. A bf16 row in fp16 is scaled by 2^-exponent[r] (cuda::q_row_exponent of the row's largest
 // |value|, a warp reduction); otherwise exponent[r] is 0. kRopeInT: the RoPE chunk (the last) stays in
 // T, scaled the same way (exactly: a power of two), for the 656-byte token's RoPE product. `between()`
 // runs once, when every thread's loads of its first batch are on their way (a caller's own loads then
@@ -195,22 +182,8 @@ __device__ void load_q_fp8(
     for (int j = 0; j < kBatchRows; ++j) {
       const int r = r0 + kWarpsHere * j;
       int e = 0;
-      if constexpr (!std::is_same_v<T, Op>) {
-        float amax = 0.f;
-#pragma unroll
-        for (int k = 0; k < kUnitsPerLane; ++k) {
-          const uint32_t words[4] = {v[j][k].x, v[j][k].y, v[j][k].z, v[j][k].w};
-#pragma unroll
-          for (int w = 0; w < 4; ++w) {
-            const float2 f = unpack2<T>(words[w]);
-            amax = fmaxf(amax, fmaxf(fabsf(f.x), fabsf(f.y)));  // fmaxf drops NaN; a NaN stays NaN when scaled
-          }
-        }
-#pragma unroll
-        for (int offset = 1; offset < 32; offset *= 2) {
-          amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
-        }
-        e = q_row_exponent(amax);
+      if constexpr (!std::is_same_v<T, Op>) {  // a bf16 row
+        e = cuda::warp_row_exponent(v[j]);
       }
       const float down = exp2i(-e);
 #pragma unroll
