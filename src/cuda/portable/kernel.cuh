@@ -281,8 +281,10 @@ struct Cta {
   // right after the barrier that opens tile t: the copies issue among the score products, and no
   // barrier closes the tile. Otherwise tile t + 2 is loaded after a barrier that closes tile t, which
   // keeps two tiles in flight for memory-bound shapes.
-  // A 656-byte cache converts each tile into the one T tile, so its loads follow the conversion instead.
-  static constexpr bool kEarlyLoads = kRowGroups && !kFp8;
+  // A per-tensor FP8 cache loads early too, tile t + 2 of its three stages, which saves the closing
+  // barrier of every tile. A 656-byte cache converts each tile into the one T tile, so its loads follow
+  // the conversion instead.
+  static constexpr bool kEarlyLoads = (kRowGroups && !kFp8) || kFp8Fragments;
 
   // The fragments each warp keeps in registers across a piece.
   using Scores = float[Tr::kScoreTiles][4];                       // [16 rows, kKeysPerWarp keys] of a score warp
@@ -373,16 +375,17 @@ struct Cta {
     return r;
   }
 
-  // Waits for tile `tile` to land in its stage; then, with early loads, starts loading the next one.
+  // Waits for tile `tile` to land in its stage; then, with early loads, starts loading tile
+  // tile + kLoadStages - 1 into the stage tile - 1 left (every warp is past the barrier, so done with it).
   __device__ void wait_for_tile(const Piece& piece, int tile, int n_tiles, int32_t (&blocks)[kLoadRows]) {
     if (kEarlyLoads && tile > 0) {
-      ptx::cp_async_wait<0>();
+      ptx::cp_async_wait<kLoadStages - 2>();  // the groups of the tiles after this one may be pending
     } else {
       ptx::cp_async_wait<kLoadStages - 1>();
     }
     __syncthreads();
     if (kEarlyLoads && tile > 0) {
-      load_next(piece, tile + 1, n_tiles, blocks);
+      load_next(piece, tile + kLoadStages - 1, n_tiles, blocks);
     }
   }
 
