@@ -12,10 +12,10 @@ inline constexpr int kStages = 2;                       // cache tiles in flight
 inline constexpr int kFp8Stages = 3;                    // ... of a per-tensor FP8 cache (raw tiles, half the bytes)
 inline constexpr int kChunk = 8;                        // elements per 16-byte cp.async / ldmatrix row
 inline constexpr int kRowChunks = cuda::kDQK / kChunk;  // 16-byte chunks in a q or cache row
-inline constexpr int kThreadsPerRow = 8;
+inline constexpr int kThreadsPerRow = 8;                // a warp loads 4 rows of 128 contiguous bytes at a time
 // Split scores on a per-tensor FP8 cache at 16 rows (fp8_fragments.cuh): groups of k16 steps the score
 // product is split into, one per warp of a key group.
-inline constexpr int kScoreDimGroups = 4;  // a warp loads 4 rows of 128 contiguous bytes at a time
+inline constexpr int kScoreDimGroups = 4;
 
 // An FP8 cache row as it lands in shared memory (docs/fp8.md): the row's bytes and 16-byte chunks.
 template <CacheFormat kFormat>
