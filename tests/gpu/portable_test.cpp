@@ -41,7 +41,7 @@ TEST(GpuPortableShared, SmallerGpusRunTheCases) {
       "GpuPortableShared.CapPicksInstances:GpuCases.*:GpuSanitize.*:GpuFp8Sanitize.*:GpuFp8.DecodeStep:"
       "GpuFp8.HopperShapes:GpuFp8.HopperWideShapes:GpuFp8.CausalManyHeadsAndSplits:"
       "GpuFp8.QueryRowsOutsideFp16Range";
-  const int expected = 6 + tests_in_suites({"GpuCases", "GpuSanitize", "GpuFp8Sanitize"});
+  const int expected = 6 + tests_in_suites({"GpuCases", "GpuSanitize", "GpuFp8Sanitize"});  // 6: the tests named
   for (int bytes : {kSm86Bytes, kSm80Bytes}) {
     SCOPED_TRACE("OPENMLA_PORTABLE_SHARED_BYTES=" + std::to_string(bytes));
     const ChildRun child =

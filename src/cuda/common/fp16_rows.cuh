@@ -26,6 +26,13 @@ __device__ __forceinline__ int q_row_exponent(float amax) {
   return e < -100 ? -100 : (e > 114 ? 114 : e);
 }
 
+// A bf16 pair (the lower half first) as two floats.
+__device__ __forceinline__ float2 bf16_pair(uint32_t word) {
+  __nv_bfloat162 v;
+  memcpy(&v, &word, sizeof(v));
+  return __bfloat1622float2(v);
+}
+
 // The exponent (q_row_exponent) of a bf16 row that a warp holds: each lane kUnits 16-byte units of it
 // (eight values each, in any order; units past the row's end zero), the largest |value| over the warp.
 template <int kUnits>
@@ -36,9 +43,7 @@ __device__ __forceinline__ int warp_row_exponent(const uint4 (&units)[kUnits]) {
     const uint32_t words[4] = {units[k].x, units[k].y, units[k].z, units[k].w};
 #pragma unroll
     for (int w = 0; w < 4; ++w) {
-      __nv_bfloat162 pair;
-      memcpy(&pair, &words[w], sizeof(pair));
-      const float2 f = __bfloat1622float2(pair);
+      const float2 f = bf16_pair(words[w]);
       amax = fmaxf(amax, fmaxf(fabsf(f.x), fabsf(f.y)));  // fmaxf drops NaN; a NaN stays NaN when scaled
     }
   }

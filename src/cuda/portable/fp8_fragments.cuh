@@ -240,13 +240,6 @@ __device__ __forceinline__ void accumulate(const uint8_t* raw, const ValueLanes&
   }
 }
 
-// A bf16 pair (the lower half first) as two floats.
-__device__ __forceinline__ float2 bf16_pair(uint32_t word) {
-  __nv_bfloat162 v;
-  memcpy(&v, &word, sizeof(v));
-  return __bfloat1622float2(v);
-}
-
 // The output column (of the warp's 64) that accumulator element 2 h + j of n8 tile t holds in lane `lane`.
 __device__ __forceinline__ int output_dim(int lane, int t, int j) { return 16 * (lane % 4) + 8 * j + t; }
 
@@ -301,7 +294,7 @@ __device__ void load_q(const cuda::DecodeParams& p, int seq, int m_tile, int kv_
           uint32_t words[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
           for (int x = 0; x < 4; ++x) {
-            const float2 f = bf16_pair(words[x]);
+            const float2 f = cuda::bf16_pair(words[x]);
             words[x] = fragment::pack2<__half>(f.x * down, f.y * down);
           }
           w = make_uint4(words[0], words[1], words[2], words[3]);
