@@ -28,6 +28,8 @@ inline constexpr int kTokenRopeAt = kFp8TokenValues + 4 * (kFp8TokenValues / kFp
 enum Barrier : int {
   kBarrierRowGroup0 = 1,  // the warps of output row group 0, in the instances whose row groups sync apart
   kBarrierRowGroup1 = 2,  // the warps of output row group 1
+  kBarrierKeyGroup0 = 3,  // split scores: the warps of key group 0 (fp8_fragments.cuh)
+  kBarrierKeyGroup1 = 4,  // ... of key group 1
 };
 
 }  // namespace openmla::portable

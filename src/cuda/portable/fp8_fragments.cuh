@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "../common/fp16_rows.cuh"
 #include "../common/params.h"
@@ -218,26 +219,34 @@ __device__ __forceinline__ void value_fragments(const uint8_t* raw, const ValueL
   }
 }
 
-// acc[mt][t] += P V over kKeys keys from the raw tile at raw (this lane's reads: v), in fp16: n8 tile t
-// of the warp's 64 output columns in output_dim's order; p_step(kk, a) loads P's A fragments of k16 step
-// kk for each m16 tile mt.
-template <int kKeys, int kOMTiles, typename PStep>
-__device__ __forceinline__ void accumulate(const uint8_t* raw, const ValueLanes& v, PStep&& p_step,
-                                           float (&acc)[kOMTiles][kOutTiles][4]) {
+// acc[mt][t] += P V over the k16 step kk of the raw tile at raw (this lane's reads: v), in fp16: n8 tile t
+// of the warp's 64 output columns in output_dim's order; p_step(kk, a) loads P's A fragments of step kk for
+// each m16 tile mt.
+template <int kOMTiles, typename PStep>
+__device__ __forceinline__ void accumulate_step(const uint8_t* raw, const ValueLanes& v, int kk, PStep&& p_step,
+                                                float (&acc)[kOMTiles][kOutTiles][4]) {
+  uint32_t a[kOMTiles][4];  // P [16 kOMTiles rows, k16 keys]
+  p_step(kk, a);
+  uint32_t b[2][kOutTiles];  // V [k16 keys, 8 columns] per n8 tile: b0, b1
+  value_fragments(raw, v, kk, b);
 #pragma unroll
-  for (int kk = 0; kk < kKeys / fragment::kK; ++kk) {
-    uint32_t a[kOMTiles][4];  // P [16 kOMTiles rows, k16 keys]
-    p_step(kk, a);
-    uint32_t b[2][kOutTiles];  // V [k16 keys, 8 columns] per n8 tile: b0, b1
-    value_fragments(raw, v, kk, b);
+  for (int mt = 0; mt < kOMTiles; ++mt) {
 #pragma unroll
-    for (int mt = 0; mt < kOMTiles; ++mt) {
-#pragma unroll
-      for (int t = 0; t < kOutTiles; ++t) {
-        fragment::mma<__half>(acc[mt][t], a[mt], b[0][t], b[1][t]);
-      }
+    for (int t = 0; t < kOutTiles; ++t) {
+      fragment::mma<__half>(acc[mt][t], a[mt], b[0][t], b[1][t]);
     }
   }
+}
+
+// The same over all kKeys / 16 steps; after(std::integral_constant<int, kk>{}) runs once step kk's products
+// are issued.
+template <int kKeys, int kOMTiles, typename PStep, typename After>
+__device__ __forceinline__ void accumulate(const uint8_t* raw, const ValueLanes& v, PStep&& p_step,
+                                           float (&acc)[kOMTiles][kOutTiles][4], After&& after) {
+  [&]<int... kk>(std::integer_sequence<int, kk...>) {
+    ((accumulate_step(raw, v, kk, p_step, acc), after(std::integral_constant<int, kk>{})), ...);
+  }
+  (std::make_integer_sequence<int, kKeys / fragment::kK>{});
 }
 
 // The output column (of the warp's 64) that accumulator element 2 h + j of n8 tile t holds in lane `lane`.

@@ -10,7 +10,9 @@
 //
 // Per cache tile of kKeys keys (Cta::run), in five phases:
 //   (0. partial_scores: split scores, a per-tensor FP8 cache at 16 rows: each warp's partial S over a
-//       quarter of the dims, q in its registers (fp8_fragments.cuh); phase 1 adds them up;)
+//       quarter of the dims, q in its registers (fp8_fragments.cuh); phase 1 adds them up; that loop,
+//       Cta::run_split, has its own barriers, a lazy softmax base instead of phases 2-3's running max,
+//       and its loads among phase 4's products;)
 //   1. scores:        S = Q K^T for each score warp's [16 rows, kKeysPerWarp keys], scaled, masked;
 //   2. softmax_to_p:  the rows' running max moves; P = exp2(S - max) goes to shared memory;
 //   3. rescale:       the output accumulators are scaled by how far their row's max moved;
@@ -66,14 +68,16 @@ struct Cta {
   int kv_head;
   int warp = threadIdx.x / 32;
   int lane = threadIdx.x % 32;
-  int warp_m = warp / Tr::kWarpsN;  // score row slice
-  int warp_n = warp % Tr::kWarpsN;  // score key slice
+  int dim_group = warp % kScoreDimGroups;  // split scores: the warp's k16 steps
+  int key_group = warp / kScoreDimGroups;  // ... and keys
+  int warp_m = warp / Tr::kWarpsN;         // score row slice
+  // Score key slice: with split scores, n8 tile warp_n of keys is summed by a warp of the key group that
+  // computed its partials, so that the group's own barrier orders the two.
+  int warp_n = kSplitScores ? key_group * Tr::kKeyGroupTiles + dim_group : warp % Tr::kWarpsN;
 
   int o_m = warp / Tr::kOWarpsN;  // output row group
   int o_n = warp % Tr::kOWarpsN;  // output column group
-  bool has_scores = warp_n < Tr::kScoreWarps;
-  int dim_group = warp % kScoreDimGroups;  // split scores: the warp's k16 steps
-  int key_group = warp / kScoreDimGroups;  // ... and keys
+  bool has_scores = kSplitScores ? dim_group < Tr::kKeyGroupTiles : warp_n < Tr::kScoreWarps;
   // k_scale (fp8_per_tensor), read once per CTA: on the device, so that a replayed graph sees a new value.
   float k_scale = Tr::kFormat == CacheFormat::fp8_per_tensor ? *p.k_scale : 1.f;
 
@@ -152,13 +156,35 @@ struct Cta {
     }
   }
 
-  // The FP8 form of load_k: raw row bytes of keys [key0, key0 + kKeys) into s.raw[stage], this thread's
-  // chunks of its row (per tensor at their fp8::raw_slot); zeros (every value, scale and RoPE value 0)
-  // past key_end and for a bad block.
+  // The FP8 form of load_k in two halves: raw_copy finds where this thread's chunks of its row of keys
+  // [key0, key0 + kKeys) come from and go to in s.raw[stage] (per tensor at their fp8::raw_slot), issue
+  // copies them; zeros (every value, scale and RoPE value 0) past key_end and for a bad block.
+  static constexpr int kRawChunks = kRawRowBytes<Tr::kFormat> / 16;
+  static constexpr int kRawCopies = (kRawChunks + kLoadThreadsPerRow - 1) / kLoadThreadsPerRow;  // per thread
+  struct RawCopy {
+    const uint8_t* src;  // the first chunk in the cache
+    uint32_t dst;        // ... its slot in the stage
+    int size;            // bytes each copy reads: 16, or 0 (zero fill, nothing read)
+
+    // Copies [kFirst, kLast) of the thread's kRawCopies.
+    template <int kFirst, int kLast>
+    __device__ void issue() const {
+#pragma unroll
+      for (int j = kFirst; j < kLast; ++j) {
+        if (kRawChunks % kLoadThreadsPerRow == 0 ||
+            static_cast<int>(threadIdx.x) % kLoadThreadsPerRow + j * kLoadThreadsPerRow < kRawChunks) {
+          ptx::cp_async_16(dst + j * kLoadThreadsPerRow * 16, src + j * kLoadThreadsPerRow * 16, size);
+        }
+      }
+    }
+  };
+
   __device__ void load_raw(int key0, int key_end, int stage, const int32_t (&block)[kLoadRows]) {
+    raw_copy(key0, key_end, stage, block).template issue<0, kRawCopies>();
+  }
+
+  __device__ RawCopy raw_copy(int key0, int key_end, int stage, const int32_t (&block)[kLoadRows]) {
     constexpr int kBytes = kRawRowBytes<Tr::kFormat>;
-    constexpr int kChunks = kBytes / 16;
-    constexpr int kPerThread = (kChunks + kLoadThreadsPerRow - 1) / kLoadThreadsPerRow;
     const auto* cache = static_cast<const uint8_t*>(p.k_cache);  // [num_blocks, page_size, h_kv, kBytes]
     const int row = threadIdx.x / kLoadThreadsPerRow;
     const int chunk0 = threadIdx.x % kLoadThreadsPerRow;
@@ -175,15 +201,12 @@ struct Cta {
               kv_head * p.k_stride_head;
       }
     }
-    const uint32_t dst = ptx::smem_addr(s.raw[stage]) + row * kBytes;
-#pragma unroll
-    for (int j = 0; j < kPerThread; ++j) {
-      const int c = chunk0 + j * kLoadThreadsPerRow;
-      if (kChunks % kLoadThreadsPerRow == 0 || c < kChunks) {
-        const int slot = kFp8Fragments ? fp8::raw_slot(row, c) : c;
-        ptx::cp_async_16(dst + slot * 16, src + (valid ? c * 16 : 0), valid ? 16 : 0);
-      }
-    }
+    // Chunk chunk0 + j kLoadThreadsPerRow lies at slot slot0 + j kLoadThreadsPerRow (fp8::raw_slot permutes
+    // chunks within aligned fours), so every copy is the first's plus compile-time offsets. An invalid row
+    // copies 0 bytes (zero fill) and reads none.
+    static_assert(!kFp8Fragments || kLoadThreadsPerRow % 4 == 0);
+    const int slot0 = kFp8Fragments ? fp8::raw_slot(row, chunk0) : chunk0;
+    return RawCopy{src + chunk0 * 16, ptx::smem_addr(s.raw[stage]) + row * kBytes + slot0 * 16, valid ? 16 : 0};
   }
 
   // What one 16-byte chunk of a T row is made from, as read from the raw row: eight e4m3 values (in
@@ -282,8 +305,8 @@ struct Cta {
   // barrier closes the tile. Otherwise tile t + 2 is loaded after a barrier that closes tile t, which
   // keeps two tiles in flight for memory-bound shapes.
   // A per-tensor FP8 cache loads early too, tile t + 2 of its three stages, which saves the closing
-  // barrier of every tile. A 656-byte cache converts each tile into the one T tile, so its loads follow
-  // the conversion instead.
+  // barrier of every tile (at 16 rows, split scores, in run_split's own order). A 656-byte cache converts
+  // each tile into the one T tile, so its loads follow the conversion instead.
   static constexpr bool kEarlyLoads = (kRowGroups && !kFp8) || kFp8Fragments;
 
   // The fragments each warp keeps in registers across a piece.
@@ -328,14 +351,18 @@ struct Cta {
       l.p[j] = 2 * j < Tr::kPChunks ? PLayout::offset(fragment::a_row(lane), 2 * j + fragment::a_chunk(lane)) : 0;
     }
     l.q_slice = ptx::smem_addr(s.q) + warp_m * fragment::kM * kRowBytes;
-    l.p_rows = ptx::smem_addr(s.p) + o_m * Tr::kORows * PLayout::kRowBytes;
+    l.p_rows = ptx::smem_addr(s.p[0]) + o_m * Tr::kORows * PLayout::kRowBytes;
     if constexpr (kFp8Fragments) {
       l.raw_v = fp8::value_lanes(lane, o_n * Tr::kColsPerWarp);
     }
     return l;
   }
 
-  // Resets the piece's shared state, loads its q, and starts loading its first kLoadStages tiles.
+  // Tiles a piece starts with: one per stage, but with split scores, which load a tile's successor
+  // kLoadStages - 1 tiles ahead (run_split), one fewer.
+  static constexpr int kFirstTiles = kSplitScores ? kLoadStages - 1 : kLoadStages;
+
+  // Resets the piece's shared state, loads its q, and starts loading its first kFirstTiles tiles.
   __device__ void begin_piece(const Piece& piece, int n_tiles, int32_t (&blocks)[kLoadRows]) {
     __syncthreads();  // the previous piece is done with shared memory
     if (threadIdx.x == 0) {
@@ -347,7 +374,7 @@ struct Cta {
     __syncthreads();
     const auto first_tiles = [&] {
       fetch_blocks(piece.seq, piece.key_begin, piece.key_end, blocks);
-      for (int tile = 0; tile < kLoadStages; ++tile) {  // one cp.async group each (plain: q's copies in tile 0's)
+      for (int tile = 0; tile < kFirstTiles; ++tile) {  // one cp.async group each (plain: q's copies in tile 0's)
         load_next(piece, tile, n_tiles, blocks);
       }
     };
@@ -453,14 +480,15 @@ struct Cta {
   // Phase 1 (score warps). sc = Q K^T for this warp's 16 rows against its kKeysPerWarp keys of the tile
   // at key0 (sk: the tile in shared memory, a T tile or a per-tensor cache's raw one; split scores: the
   // sum of the dim groups' partials, in their order), scaled to the log2 domain, keys a row does not see
-  // at -inf; each row's max over the warp's keys goes to s.row_max[warp_n].
-  __device__ void scores(uint32_t sk, int key0, const ScoreRows& rows, const Lanes& l, Scores& sc) {
+  // at -inf (scale: row_scales'); each row's max over the warp's keys goes to s.row_max[warp_n] and to
+  // tile_max.
+  __device__ void scores(uint32_t sk, int key0, const ScoreRows& rows, const float (&scale)[2], const Lanes& l,
+                         Scores& sc, float (&tile_max)[2]) {
     constexpr int kScoreTiles = Tr::kScoreTiles;
     for (int t = 0; t < kScoreTiles; ++t) {
       sc[t][0] = sc[t][1] = sc[t][2] = sc[t][3] = 0.f;
     }
     const int key_base = warp_n * Tr::kKeysPerWarp;
-    float scale[2] = {score_scale(), score_scale()};  // of the thread's two rows
     if constexpr (kFp8Fragments) {
       if constexpr (kSplitScores) {
         static_assert(Tr::kScoreTiles == 1, "a score warp's 8 keys are one n8 tile of the partials");
@@ -475,16 +503,10 @@ struct Cta {
       } else {
         score_products_fp8(sk, l, sc);
       }
-      if constexpr (std::is_same_v<T, __nv_bfloat16>) {  // q row r was stored times 2^-q_exponent[r]
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          scale[h] *= cuda::exp2i(s.q_exponent[rows.row[h]]);
-        }
-      }
     } else {
       score_products(sk, l, sc);
     }
-    float tile_max[2] = {-INFINITY, -INFINITY};
+    tile_max[0] = tile_max[1] = -INFINITY;
     // Masking only on tiles that reach past some row's last visible key (warp-uniform branch).
     const bool masked = __any_sync(fragment::kFullMask, key0 + key_base + Tr::kKeysPerWarp > rows.min_limit);
 #pragma unroll
@@ -506,12 +528,16 @@ struct Cta {
     }
   }
 
-  // What scores are multiplied by: softmax_scale * log2(e), times k_scale for fp8_per_tensor.
-  __device__ float score_scale() const {
-    if constexpr (Tr::kFormat == CacheFormat::fp8_per_tensor) {
-      return p.scale_log2 * k_scale;
-    } else {
-      return p.scale_log2;
+  // What the scores of this thread's two rows are multiplied by: softmax_scale * log2(e), times k_scale
+  // for fp8_per_tensor, and times 2^q_exponent[r] for a bf16 q row r stored times 2^-q_exponent[r] (once
+  // q is in shared memory).
+  __device__ void row_scales(const ScoreRows& rows, float (&scale)[2]) const {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      scale[h] = Tr::kFormat == CacheFormat::fp8_per_tensor ? p.scale_log2 * k_scale : p.scale_log2;
+      if constexpr (kFp8Fragments && std::is_same_v<T, __nv_bfloat16>) {
+        scale[h] *= cuda::exp2i(s.q_exponent[rows.row[h]]);
+      }
     }
   }
 
@@ -536,7 +562,7 @@ struct Cta {
 
   // Phase 2 (score warps). The rows' new running max (from every score warp's s.row_max) goes to
   // s.run_max[parity ^ 1] and the factor rescaling their output so far to s.row_scale; P = exp2(sc - max)
-  // goes to s.p as Op, and its row sums into row_sum, this warp's share of the rows' running sums.
+  // goes to s.p[0] (store_p), and its row sums into row_sum, this warp's share of the rows' running sums.
   __device__ void softmax_to_p(const Scores& sc, const ScoreRows& rows, int parity, float (&row_sum)[2]) {
     RowUpdate u[2];
 #pragma unroll
@@ -548,19 +574,27 @@ struct Cta {
         s.row_scale[rows.row[h]] = u[h].scale_old;
       }
     }
+    store_p(sc, rows, {u[0].use_max, u[1].use_max}, 0, row_sum);
+  }
+
+  // P = exp2(sc - use_max of its row) of this score warp's keys to s.p[buffer] as Op; its row sums are
+  // added to sum.
+  __device__ void store_p(const Scores& sc, const ScoreRows& rows, const float (&use_max)[2], int buffer,
+                          float (&sum)[2]) {
 #pragma unroll
     for (int t = 0; t < Tr::kScoreTiles; ++t) {
       float pr[4];  // P, an accumulator fragment like sc[t]
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        pr[e] = ptx::ex2(sc[t][e] - u[fragment::elem_half(e)].use_max);
-        row_sum[fragment::elem_half(e)] += pr[e];
+        pr[e] = ptx::ex2(sc[t][e] - use_max[fragment::elem_half(e)]);
+        sum[fragment::elem_half(e)] += pr[e];
       }
       const int col = warp_n * Tr::kKeysPerWarp + t * fragment::kN + fragment::acc_col(lane);
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int offset = PLayout::offset(rows.row[h], col / kChunk) + (col % kChunk) * 2;
-        *reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(s.p) + offset) = pack2<Op>(pr[2 * h], pr[2 * h + 1]);
+        *reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(s.p[buffer]) + offset) =
+            pack2<Op>(pr[2 * h], pr[2 * h + 1]);
       }
     }
   }
@@ -592,20 +626,23 @@ struct Cta {
     }
   }
 
-  // The A fragments of P for k16 step kk of this warp's output rows.
-  __device__ void p_fragments(const Lanes& l, int kk, uint32_t (&a)[Tr::kOMTiles][4]) const {
+  // The A fragments of P (buffer `buffer`) for k16 step kk of this warp's output rows.
+  __device__ void p_fragments(const Lanes& l, int buffer, int kk, uint32_t (&a)[Tr::kOMTiles][4]) const {
+    const uint32_t rows = l.p_rows + buffer * static_cast<uint32_t>(sizeof(s.p[0]));
 #pragma unroll
     for (int mt = 0; mt < Tr::kOMTiles; ++mt) {
-      ptx::ldmatrix_x4(a[mt], l.p_rows + mt * fragment::kM * PLayout::kRowBytes + l.p[kk]);
+      ptx::ldmatrix_x4(a[mt], rows + mt * fragment::kM * PLayout::kRowBytes + l.p[kk]);
     }
   }
 
-  // Phase 4 on a per-tensor cache: acc += P V from the raw tile at raw, in fp16; the warp's accumulator
-  // columns in fp8_fragments' order (fp8::output_dim).
-  __device__ void accumulate_pv_fp8(const uint8_t* raw, const Lanes& l, Output& acc) const {
+  // Phase 4 on a per-tensor cache: acc += P (buffer `buffer`) V from the raw tile at raw, in fp16; the
+  // warp's accumulator columns in fp8_fragments' order (fp8::output_dim); after(kk) runs once k16 step kk's
+  // products are issued (kk a std::integral_constant).
+  template <typename After>
+  __device__ void accumulate_pv_fp8(const uint8_t* raw, const Lanes& l, int buffer, Output& acc, After&& after) const {
     static_assert(Tr::kOutTiles == fp8::kOutTiles, "a warp's 64 output columns");
     fp8::accumulate<kKeys>(
-        raw, l.raw_v, [&](int kk, uint32_t(&a)[Tr::kOMTiles][4]) { p_fragments(l, kk, a); }, acc);
+        raw, l.raw_v, [&](int kk, uint32_t(&a)[Tr::kOMTiles][4]) { p_fragments(l, buffer, kk, a); }, acc, after);
   }
 
   // Phase 4. acc += P [kORows rows, kKeys] . V [kKeys, this warp's kColsPerWarp columns] (sk: the tile).
@@ -614,7 +651,7 @@ struct Cta {
 #pragma unroll
     for (int kk = 0; kk < kKeys / fragment::kK; ++kk) {
       uint32_t a[Tr::kOMTiles][4];  // P [kORows rows, k16 keys]
-      p_fragments(l, kk, a);
+      p_fragments(l, 0, kk, a);
 #pragma unroll
       for (int np = 0; np < Tr::kOutTiles / 2; ++np) {
         uint32_t b[4];  // V [k16 keys, 16 columns]: two n8 tiles
@@ -630,9 +667,11 @@ struct Cta {
   }
 
   // Phase 5. The rows' sums meet in shared memory (over the quad, then over the score warps of the
-  // slice); a piece with a bad length or page records its offence; every output row is written.
+  // slice); a piece with a bad length or page records its offence; every output row is written, with
+  // the max its P was taken against: row_max(mt, h) for half h of output m16 tile mt.
+  template <typename RowMax>
   __device__ void finish_rows(const Piece& piece, const ScoreRows& rows, float (&row_sum)[2], const Output& acc,
-                              int n_tiles) {
+                              RowMax&& row_max) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       row_sum[h] = fragment::quad_sum(row_sum[h]);
@@ -652,19 +691,13 @@ struct Cta {
         for (int w = 0; w < Tr::kScoreWarps; ++w) {
           total += s.row_sum[w][row];
         }
-        write_row(piece, bad, row, o_n == 0 && fragment::quad_leader(lane), s.run_max[n_tiles % 2][row], total, acc[mt],
-                  h);
+        write_row(piece, bad, row, o_n == 0 && fragment::quad_leader(lane), row_max(mt, h), total, acc[mt], h);
       }
     }
   }
 
-  __device__ void run(const Piece& piece) {
-    const int n_tiles = (piece.key_end - piece.key_begin + kKeys - 1) / kKeys;
-    int32_t blocks[kLoadRows];  // the blocks of the next tile to load
-    begin_piece(piece, n_tiles, blocks);
-    const ScoreRows rows = score_rows(piece);
-    float row_sum[2] = {0.f, 0.f};  // this warp's share of the running sums of its score rows
-    Output acc;
+  // acc = 0.
+  __device__ static void zero(Output& acc) {
 #pragma unroll
     for (int mt = 0; mt < Tr::kOMTiles; ++mt) {
 #pragma unroll
@@ -672,17 +705,26 @@ struct Cta {
         acc[mt][t][0] = acc[mt][t][1] = acc[mt][t][2] = acc[mt][t][3] = 0.f;
       }
     }
-    const Lanes l = lanes();
-    QSteps q;            // split scores: the warp's q steps, for the whole piece
-    fp8::KeyLanes kl{};  // ... and its lane offsets into the raw tiles
+  }
+
+  __device__ void run(const Piece& piece) {
     if constexpr (kSplitScores) {
-      __syncthreads();  // q is in shared memory
-#pragma unroll
-      for (int i = 0; i < fp8::kDimSteps; ++i) {
-        q_fragment(l, dim_group * fp8::kDimSteps + i, q[i]);
-      }
-      kl = fp8::key_lanes(lane, dim_group);
+      run_split(piece);
+    } else {
+      run_tiles(piece);
     }
+  }
+
+  // The tile loop of every instance but split scores' (run_split).
+  __device__ void run_tiles(const Piece& piece) {
+    const int n_tiles = (piece.key_end - piece.key_begin + kKeys - 1) / kKeys;
+    int32_t blocks[kLoadRows];  // the blocks of the next tile to load
+    begin_piece(piece, n_tiles, blocks);
+    const ScoreRows rows = score_rows(piece);
+    float row_sum[2] = {0.f, 0.f};  // this warp's share of the running sums of its score rows
+    Output acc;
+    zero(acc);
+    const Lanes l = lanes();
     for (int tile = 0; tile < n_tiles; ++tile) {
       const int parity = tile % 2;
       if constexpr (kConverts) {
@@ -698,13 +740,12 @@ struct Cta {
       } else {
         sk = ptx::smem_addr(s.tiles.k[tile % Tr::kTileStages]);
       }
-      if constexpr (kSplitScores) {
-        partial_scores(sk, kl, q);
-        __syncthreads();  // every dim group's partial scores are stored
-      }
       Scores sc;
+      float tile_max[2];
       if (has_scores) {
-        scores(sk, piece.key_begin + tile * kKeys, rows, l, sc);
+        float scale[2];
+        row_scales(rows, scale);
+        scores(sk, piece.key_begin + tile * kKeys, rows, scale, l, sc, tile_max);
       }
       row_group_sync();
       if (has_scores) {
@@ -713,7 +754,7 @@ struct Cta {
       row_group_sync();
       rescale(acc);
       if constexpr (kFp8Fragments) {
-        accumulate_pv_fp8(raw, l, acc);
+        accumulate_pv_fp8(raw, l, 0, acc, [](auto) {});
       } else {
         accumulate_pv(sk, l, acc);
       }
@@ -723,7 +764,126 @@ struct Cta {
       }
     }
     ptx::cp_async_wait<0>();
-    finish_rows(piece, rows, row_sum, acc, n_tiles);
+    finish_rows(piece, rows, row_sum, acc, [&](int mt, int h) { return s.run_max[n_tiles % 2][output_row(mt, h)]; });
+  }
+
+  // Split scores (16 rows, per-tensor cache): the tile loop. The threads of key group g load the tile's
+  // rows of that group's keys (load_raw: thread x loads row x / kLoadThreadsPerRow), and only the group's
+  // warps read them in phase 0 and sum their partials, so the two groups meet at one CTA barrier a tile,
+  // where P is complete:
+  //   A (group): the group's rows of tile t have landed;  phase 0: partial scores
+  //   B (group): the group's partials are stored;        phases 1-2: scores, P of the group's keys
+  //   C (CTA):   P is stored and every warp is done with tile t - 1, whose stage starts loading tile
+  //              t + kLoadStages - 1;                     phase 4: O += P V
+  // The softmax needs no CTA-wide max (a lazy base): each row keeps the base its P is taken against until
+  // a score of the row exceeds it by more than 2^kBaseSlack (P <= 2^8 in fp16). C tells every warp
+  // whether one did (__syncthreads_or); then, and only then (a piece's first tile, and where the scores
+  // rise), rebase raises the bases to the rows' max, rescales what came before and stores P again.
+  static constexpr float kBaseSlack = 8.f;
+
+  __device__ void key_group_sync() const {
+    static_assert(kBarrierKeyGroup1 == kBarrierKeyGroup0 + 1 && Tr::kKeyGroups == 2);
+    static_assert(kThreads / Tr::kKeyGroups / kLoadThreadsPerRow == Tr::kKeyGroupTiles * fragment::kN,
+                  "a key group's threads load its keys' rows");
+    ptx::named_barrier(kBarrierKeyGroup0 + key_group, kThreads / Tr::kKeyGroups);
+  }
+
+  // What a row's P is taken against: its base, or 0 while it has seen no key (exp2 then gives 0, not NaN).
+  __device__ static float use_base(float base) { return base == -INFINITY ? 0.f : base; }
+
+  // After C, when some score exceeded its row's base by more than the slack: every row's base becomes its
+  // max so far (the bases and every score warp's s.row_max), the output and the sums so far are rescaled,
+  // and this tile's P is stored again (and tile_sum taken again) against the new bases.
+  __device__ void rebase(const Scores& sc, const ScoreRows& rows, int buffer, float (&base)[2], float (&row_sum)[2],
+                         float (&tile_sum)[2], Output& acc) {
+    static_assert(Tr::kOMTiles == 1 && kM == fragment::kM, "a thread's score rows are its output rows");
+    float factor[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float m = base[h];
+#pragma unroll
+      for (int w = 0; w < Tr::kScoreWarps; ++w) {
+        m = fmaxf(m, s.row_max[w][rows.row[h]]);
+      }
+      factor[h] = ptx::ex2(base[h] - use_base(m));
+      base[h] = m;
+      row_sum[h] *= factor[h];
+      tile_sum[h] = 0.f;
+    }
+#pragma unroll
+    for (int t = 0; t < Tr::kOutTiles; ++t) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        acc[0][t][e] *= factor[fragment::elem_half(e)];
+      }
+    }
+    if (has_scores) {
+      store_p(sc, rows, {use_base(base[0]), use_base(base[1])}, buffer, tile_sum);
+    }
+    __syncthreads();  // P is stored again
+  }
+
+  __device__ void run_split(const Piece& piece) {
+    const int n_tiles = (piece.key_end - piece.key_begin + kKeys - 1) / kKeys;
+    int32_t blocks[kLoadRows];  // the blocks of the next tile to load
+    begin_piece(piece, n_tiles, blocks);
+    const ScoreRows rows = score_rows(piece);
+    float row_sum[2] = {0.f, 0.f};           // this warp's share of the running sums of its rows
+    float base[2] = {-INFINITY, -INFINITY};  // the rows' bases (log2 domain), the same in every warp
+    Output acc;
+    zero(acc);
+    const Lanes l = lanes();
+    __syncthreads();  // q is in shared memory
+    QSteps q;         // the warp's q steps, for the whole piece (addressed as they are: the steps of
+                      // l.q are a period's, and a run-time index into them would put l in local memory)
+#pragma unroll
+    for (int i = 0; i < fp8::kDimSteps; ++i) {
+      const int ks = dim_group * fp8::kDimSteps + i;
+      ptx::ldmatrix_x4(q[i], l.q_slice + RowLayout::offset(fragment::a_row(lane), 2 * ks + fragment::a_chunk(lane)));
+    }
+    const fp8::KeyLanes kl = fp8::key_lanes(lane, dim_group);  // lane offsets into the raw tiles
+    float scale[2];                                            // of the rows' scores, for the whole piece
+    row_scales(rows, scale);
+    for (int tile = 0; tile < n_tiles; ++tile) {
+      const int buffer = tile % 2;                     // of P
+      const uint8_t* raw = s.raw[tile % kLoadStages];  // [kKeys, 576] (fp8::raw_slot)
+      const uint32_t sk = ptx::smem_addr(raw);
+      ptx::cp_async_wait<kLoadStages - 2>();  // the groups of the tiles after this one may be pending
+      key_group_sync();                       // A
+      partial_scores(sk, kl, q);
+      key_group_sync();  // B
+      Scores sc;
+      float tile_max[2];
+      float tile_sum[2] = {0.f, 0.f};
+      bool raise = false;
+      if (has_scores) {
+        scores(sk, piece.key_begin + tile * kKeys, rows, scale, l, sc, tile_max);
+        raise = tile_max[0] > base[0] + kBaseSlack || tile_max[1] > base[1] + kBaseSlack;
+        store_p(sc, rows, {use_base(base[0]), use_base(base[1])}, buffer, tile_sum);
+      }
+      const bool rebases = __syncthreads_or(raise);  // C
+      // Tile tile + kLoadStages - 1 goes to the stage tile - 1 left, its copies spread over the k16 steps
+      // of phase 4 (issued at once, they queue before the phase's shared-memory loads); past the piece's
+      // end they copy nothing (zero fill).
+      const int next = tile + kLoadStages - 1;
+      const RawCopy copy = raw_copy(piece.key_begin + next * kKeys, piece.key_end, next % kLoadStages, blocks);
+      if (rebases) {
+        rebase(sc, rows, buffer, base, row_sum, tile_sum, acc);
+      }
+      row_sum[0] += tile_sum[0];
+      row_sum[1] += tile_sum[1];
+      accumulate_pv_fp8(raw, l, buffer, acc, [&](auto kk) {
+        constexpr int kSteps = kKeys / fragment::kK;
+        copy.template issue<decltype(kk)::value * kRawCopies / kSteps,
+                            (decltype(kk)::value + 1) * kRawCopies / kSteps>();
+      });
+      ptx::cp_async_commit();
+      if (next + 1 < n_tiles) {
+        fetch_blocks(piece.seq, piece.key_begin + (next + 1) * kKeys, piece.key_end, blocks);
+      }
+    }
+    ptx::cp_async_wait<0>();
+    finish_rows(piece, rows, row_sum, acc, [&](int, int h) { return base[h]; });
   }
 
   // Row `row` of the CTA (this thread's half h of an m16 tile): out = acc / sum, lse = max * ln 2 + ln(sum)

@@ -80,6 +80,9 @@ struct Traits {
   static constexpr bool kSplitScores = kFp8Fragments && kMSlices == 1;
   static constexpr int kKeyGroups = kWarps / kScoreDimGroups;
   static constexpr int kKeyGroupTiles = kKeys / 8 / kKeyGroups;
+  // P buffers: with split scores a key group may store tile t + 1's P while the other still reads tile t's,
+  // so P alternates between two by tile parity.
+  static constexpr int kPBuffers = kSplitScores ? 2 : 1;
 
   static_assert(kWarps % kMSlices == 0);
   static_assert(kKeys % (8 * kScoreWarps) == 0 && kKeys % 32 == 0);
@@ -95,13 +98,13 @@ struct Traits {
     alignas(128) Op q[kM * cuda::kDQK];  // [kM, kDQK] RowLayout (on a per-tensor cache in fp8_fragments' k order)
     TTiles<T, kKeys, kTileStages> tiles;
     ScorePartials<kSplitScores ? kKeys / 8 : 0> partials;
-    alignas(128) Op p[kM * kKeys];   // [kM, kKeys] PLayout: the probabilities
-    float row_max[kScoreWarps][kM];  // per score warp, of the current tile
-    float run_max[2][kM];            // running row max before tile t at [t % 2]
-    float row_scale[kM];             // exp2(running max before - after) of the current tile
-    float row_sum[kScoreWarps][kM];  // per score warp, at the end of a segment
-    int q_exponent[kM];              // per-tensor cache, bf16 q: row r of q is stored times 2^-q_exponent[r]
-    int bad_page;                    // a used page index was out of range
+    alignas(128) Op p[kPBuffers][kM * kKeys];  // [buffer][kM, kKeys] PLayout: the probabilities
+    float row_max[kScoreWarps][kM];            // per score warp, of the current tile
+    float run_max[2][kM];                      // running row max before tile t at [t % 2]
+    float row_scale[kM];                       // exp2(running max before - after) of the current tile
+    float row_sum[kScoreWarps][kM];            // per score warp, at the end of a segment
+    int q_exponent[kM];                        // per-tensor cache, bf16 q: row r of q is stored times 2^-q_exponent[r]
+    int bad_page;                              // a used page index was out of range
   };
 };
 
