@@ -851,6 +851,15 @@ struct Cta {
       ptx::cp_async_wait<kLoadStages - 2>();  // the groups of the tiles after this one may be pending
       key_group_sync();                       // A
       partial_scores(sk, kl, q);
+      // Tile tile + kLoadStages - 1 goes to the stage tile - 1 leaves at C. Its addresses are found here,
+      // among phase 0's products, and its copies are spread over the k16 steps of phase 4 (issued at once,
+      // they queue before the phase's shared-memory loads); past the piece's end they copy nothing (zero
+      // fill). The blocks of the tile after it are read a tile ahead.
+      const int next = tile + kLoadStages - 1;
+      const RawCopy copy = raw_copy(piece.key_begin + next * kKeys, piece.key_end, next % kLoadStages, blocks);
+      if (next + 1 < n_tiles) {
+        fetch_blocks(piece.seq, piece.key_begin + (next + 1) * kKeys, piece.key_end, blocks);
+      }
       key_group_sync();  // B
       Scores sc;
       float tile_max[2];
@@ -862,11 +871,6 @@ struct Cta {
         store_p(sc, rows, {use_base(base[0]), use_base(base[1])}, buffer, tile_sum);
       }
       const bool rebases = __syncthreads_or(raise);  // C
-      // Tile tile + kLoadStages - 1 goes to the stage tile - 1 left, its copies spread over the k16 steps
-      // of phase 4 (issued at once, they queue before the phase's shared-memory loads); past the piece's
-      // end they copy nothing (zero fill).
-      const int next = tile + kLoadStages - 1;
-      const RawCopy copy = raw_copy(piece.key_begin + next * kKeys, piece.key_end, next % kLoadStages, blocks);
       if (rebases) {
         rebase(sc, rows, buffer, base, row_sum, tile_sum, acc);
       }
@@ -878,9 +882,6 @@ struct Cta {
                             (decltype(kk)::value + 1) * kRawCopies / kSteps>();
       });
       ptx::cp_async_commit();
-      if (next + 1 < n_tiles) {
-        fetch_blocks(piece.seq, piece.key_begin + (next + 1) * kKeys, piece.key_end, blocks);
-      }
     }
     ptx::cp_async_wait<0>();
     finish_rows(piece, rows, row_sum, acc, [&](int, int h) { return base[h]; });
