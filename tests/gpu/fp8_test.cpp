@@ -139,6 +139,46 @@ TEST(GpuFp8, CausalManyHeadsAndSplits) {
   expect_matches({.b = 2, .s_q = 4, .h_q = 64, .h_kv = 2, .s_k = 300, .causal = true, .seed = 204});
 }
 
+// At most 16 packed rows per KV head (the portable kernel's split loop, the Hopper kernel's narrow
+// schedule), scores large enough that a row's maximum rises by more than 2^8 after its first tile
+// (softmax scale 100: scores with a standard deviation of about 35 log2 units), so that both kernels'
+// lazy bases are raised on later tiles too, the output and the sums so far rescaled; whole and split
+// pieces, both q dtypes, and a page size that is not a power of two (the block and slot of a key by
+// division). 656-byte scales are powers of two here: with others a key value's rounding moves scores of
+// this size beyond the lse bound (RowsThatSeeOneKeyWithOtherScalesWithinOneRoundingOfTheKeys).
+TEST(GpuFp8, SixteenRowsWithRisingScoresAndOddPages) {
+  OPENMLA_REQUIRE_GPU();
+  const std::vector<Fp8CacheSpec> specs = {{.format = CacheFormat::fp8_per_tensor},
+                                           {.format = CacheFormat::fp8_656, .pow2_scales = true}};
+  uint64_t seed = 250;
+  for (DType dtype : {DType::bf16, DType::fp16}) {
+    for (int64_t page : {64, 100}) {
+      for (int64_t parts : {0, 40}) {
+        SCOPED_TRACE(std::string(dtype_name(dtype)) + " page_size " + std::to_string(page) + " num_parts " +
+                     std::to_string(parts));
+        expect_problem_matches(make_problem({.b = 4,
+                                             .h_q = 16,
+                                             .s_k = 1500,
+                                             .varlen = true,
+                                             .page_size = page,
+                                             .dtype = dtype,
+                                             .softmax_scale = 100.f,
+                                             .seed = seed++}),
+                               parts, specs);
+      }
+    }
+  }
+  expect_problem_matches(make_problem({.b = 3,
+                                       .s_q = 2,
+                                       .h_q = 8,
+                                       .s_k = 900,
+                                       .varlen = true,
+                                       .causal = true,
+                                       .softmax_scale = 100.f,
+                                       .seed = seed}),
+                         7, specs);
+}
+
 TEST(GpuFp8, ZeroLengthsAndOtherPageSizes) {
   OPENMLA_REQUIRE_GPU();
   for (int64_t page : {1, 16, 100}) {
