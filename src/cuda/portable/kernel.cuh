@@ -310,10 +310,10 @@ struct Cta {
   static constexpr bool kEarlyLoads = (kRowGroups && !kFp8) || kFp8Fragments;
 
   // The fragments each warp keeps in registers across a piece.
-  using Scores = float[Tr::kScoreTiles][4];                       // [16 rows, kKeysPerWarp keys] of a score warp
-  using Output = float[Tr::kOMTiles][Tr::kOutTiles][4];           // [kORows rows, kColsPerWarp cols] of an output warp
-  using QSteps = uint32_t[kSplitScores ? fp8::kDimSteps : 1][4];  // split scores: q [16 rows, k16] of the
-                                                                  // warp's dim group, step by step
+  using Scores = float[Tr::kScoreTiles][4];              // [16 rows, kKeysPerWarp keys] of a score warp
+  using Output = float[Tr::kOMTiles][Tr::kOutTiles][4];  // [kORows rows, kColsPerWarp cols] of an output warp
+  using QSteps = uint32_t[fp8::kDimSteps][4];            // split scores: q [16 rows, k16] of the warp's dim
+                                                         // group, step by step
 
   // This thread's two rows of its warp's score slice (fragment halves 0 and 1) and the keys they see.
   struct ScoreRows {
