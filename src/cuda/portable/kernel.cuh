@@ -111,22 +111,30 @@ struct Cta {
                 kKeys % kRowsPerPass == 0 && kRowChunks % kThreadsPerRow == 0);
   static_assert(!kFp8 || kLoadRows == 1);
 
-  // The cache block of each of this thread's rows of the tile at key0 (unused past key_end). Read a
-  // tile ahead of load_k, so the block-table latency hides behind a tile of work.
-  __device__ void fetch_blocks(int seq, int key0, int key_end, int32_t (&block)[kLoadRows]) const {
+  // Where each of this thread's rows of a tile lies in the cache: its block (unused past the piece's
+  // end) and its slot in the block.
+  struct Places {
+    int32_t block[kLoadRows];
+    int slot[kLoadRows];
+  };
+
+  // The places of this thread's rows of the tile at key0. Read a tile ahead of the load, so the
+  // block-table latency hides behind a tile of work.
+  __device__ void fetch_places(int seq, int key0, int key_end, Places& at) const {
     const int32_t* pages = p.block_table + seq * p.bt_stride_b;  // [max_blocks]
 #pragma unroll
     for (int i = 0; i < kLoadRows; ++i) {
       const int key = key0 + threadIdx.x / kLoadThreadsPerRow + i * kRowsPerPass;
       const int page = p.page_shift >= 0 ? key >> p.page_shift : key / p.page_size;
-      block[i] = key < key_end ? pages[static_cast<int64_t>(page) * p.bt_stride_page] : 0;
+      at.block[i] = key < key_end ? pages[static_cast<int64_t>(page) * p.bt_stride_page] : 0;
+      at.slot[i] = key - page * p.page_size;
     }
   }
 
-  // Loads keys [key0, key0 + kKeys) into stage buffer `stage` from the blocks fetch_blocks read; keys
+  // Loads keys [key0, key0 + kKeys) into stage buffer `stage` from the places fetch_places read; keys
   // at or past key_end are zero (their slots may hold NaN, and 0 * NaN would reach the output). A
   // block index outside [0, num_blocks) is never dereferenced: the row is zeroed and s.bad_page set.
-  __device__ void load_k(int key0, int key_end, int stage, const int32_t (&block)[kLoadRows]) {
+  __device__ void load_k(int key0, int key_end, int stage, const Places& at) {
     const auto* cache = static_cast<const T*>(p.k_cache);  // [num_blocks, page_size, h_kv, kDQK]
     const int row0 = threadIdx.x / kThreadsPerRow;
     const int chunk0 = threadIdx.x % kThreadsPerRow;
@@ -139,12 +147,11 @@ struct Cta {
       bool valid = key < key_end;
       const T* src = cache;
       if (valid) {
-        if (block[i] < 0 || block[i] >= p.num_blocks) {
+        if (at.block[i] < 0 || at.block[i] >= p.num_blocks) {
           s.bad_page = 1;
           valid = false;
         } else {
-          const int slot = p.page_shift >= 0 ? key & (p.page_size - 1) : key % p.page_size;
-          src = cache + block[i] * p.k_stride_block + static_cast<int64_t>(slot) * p.k_stride_token +
+          src = cache + at.block[i] * p.k_stride_block + static_cast<int64_t>(at.slot[i]) * p.k_stride_token +
                 kv_head * p.k_stride_head + chunk0 * kChunk;
         }
       }
@@ -179,28 +186,29 @@ struct Cta {
     }
   };
 
-  __device__ void load_raw(int key0, int key_end, int stage, const int32_t (&block)[kLoadRows]) {
-    raw_copy(key0, key_end, stage, block).template issue<0, kRawCopies>();
+  __device__ void load_raw(int key0, int key_end, int stage, const Places& at) {
+    bool bad = false;
+    raw_copy(key0, key_end, stage, at, bad).template issue<0, kRawCopies>();
+    if (bad) {
+      s.bad_page = 1;
+    }
   }
 
-  __device__ RawCopy raw_copy(int key0, int key_end, int stage, const int32_t (&block)[kLoadRows]) {
+  // bad_row: set when the row's block is out of range.
+  __device__ RawCopy raw_copy(int key0, int key_end, int stage, const Places& at, bool& bad_row) {
     constexpr int kBytes = kRawRowBytes<Tr::kFormat>;
     const auto* cache = static_cast<const uint8_t*>(p.k_cache);  // [num_blocks, page_size, h_kv, kBytes]
     const int row = threadIdx.x / kLoadThreadsPerRow;
     const int chunk0 = threadIdx.x % kLoadThreadsPerRow;
-    const int key = key0 + row;
-    bool valid = key < key_end;
-    const uint8_t* src = cache;
-    if (valid) {
-      if (block[0] < 0 || block[0] >= p.num_blocks) {
-        s.bad_page = 1;
-        valid = false;
-      } else {
-        const int slot = p.page_shift >= 0 ? key & (p.page_size - 1) : key % p.page_size;
-        src = cache + block[0] * p.k_stride_block + static_cast<int64_t>(slot) * p.k_stride_token +
-              kv_head * p.k_stride_head;
-      }
-    }
+    const bool in_piece = key0 + row < key_end;
+    const bool bad = in_piece && (at.block[0] < 0 || at.block[0] >= p.num_blocks);
+    bad_row = bad_row || bad;
+    const bool valid = in_piece && !bad;
+    // Without branches, so that this arithmetic can interleave with the products around it.
+    const int64_t offset = static_cast<int64_t>(valid ? at.block[0] : 0) * p.k_stride_block +
+                           static_cast<int64_t>(valid ? at.slot[0] : 0) * p.k_stride_token +
+                           (valid ? kv_head * p.k_stride_head : 0);
+    const uint8_t* src = cache + offset;
     // Chunk chunk0 + j kLoadThreadsPerRow lies at slot slot0 + j kLoadThreadsPerRow (fp8::raw_slot permutes
     // chunks within aligned fours), so every copy is the first's plus compile-time offsets. An invalid row
     // copies 0 bytes (zero fill) and reads none.
@@ -284,19 +292,19 @@ struct Cta {
     }
   }
 
-  // Loads tile `tile` (if the piece has it) into its stage buffer from `blocks`, commits a cp.async
-  // group, and fetches into `blocks` the blocks of the tile after it.
-  __device__ void load_next(const Piece& piece, int tile, int n_tiles, int32_t (&blocks)[kLoadRows]) {
+  // Loads tile `tile` (if the piece has it) into its stage buffer from `places`, commits a cp.async
+  // group, and fetches into `places` where the rows of the tile after it lie.
+  __device__ void load_next(const Piece& piece, int tile, int n_tiles, Places& places) {
     if (tile < n_tiles) {
       if constexpr (kFp8) {
-        load_raw(piece.key_begin + tile * kKeys, piece.key_end, tile % kLoadStages, blocks);
+        load_raw(piece.key_begin + tile * kKeys, piece.key_end, tile % kLoadStages, places);
       } else {
-        load_k(piece.key_begin + tile * kKeys, piece.key_end, tile % kLoadStages, blocks);
+        load_k(piece.key_begin + tile * kKeys, piece.key_end, tile % kLoadStages, places);
       }
     }
     ptx::cp_async_commit();
     if (tile + 1 < n_tiles) {
-      fetch_blocks(piece.seq, piece.key_begin + (tile + 1) * kKeys, piece.key_end, blocks);
+      fetch_places(piece.seq, piece.key_begin + (tile + 1) * kKeys, piece.key_end, places);
     }
   }
 
@@ -363,7 +371,7 @@ struct Cta {
   static constexpr int kFirstTiles = kSplitScores ? kLoadStages - 1 : kLoadStages;
 
   // Resets the piece's shared state, loads its q, and starts loading its first kFirstTiles tiles.
-  __device__ void begin_piece(const Piece& piece, int n_tiles, int32_t (&blocks)[kLoadRows]) {
+  __device__ void begin_piece(const Piece& piece, int n_tiles, Places& places) {
     __syncthreads();  // the previous piece is done with shared memory
     if (threadIdx.x == 0) {
       s.bad_page = 0;
@@ -373,9 +381,9 @@ struct Cta {
     }
     __syncthreads();
     const auto first_tiles = [&] {
-      fetch_blocks(piece.seq, piece.key_begin, piece.key_end, blocks);
+      fetch_places(piece.seq, piece.key_begin, piece.key_end, places);
       for (int tile = 0; tile < kFirstTiles; ++tile) {  // one cp.async group each (plain: q's copies in tile 0's)
-        load_next(piece, tile, n_tiles, blocks);
+        load_next(piece, tile, n_tiles, places);
       }
     };
     if constexpr (kFp8Fragments) {  // q through registers, its loads on their way before the tiles'
@@ -404,7 +412,7 @@ struct Cta {
 
   // Waits for tile `tile` to land in its stage; then, with early loads, starts loading tile
   // tile + kLoadStages - 1 into the stage tile - 1 left (every warp is past the barrier, so done with it).
-  __device__ void wait_for_tile(const Piece& piece, int tile, int n_tiles, int32_t (&blocks)[kLoadRows]) {
+  __device__ void wait_for_tile(const Piece& piece, int tile, int n_tiles, Places& places) {
     if (kEarlyLoads && tile > 0) {
       ptx::cp_async_wait<kLoadStages - 2>();  // the groups of the tiles after this one may be pending
     } else {
@@ -412,18 +420,18 @@ struct Cta {
     }
     __syncthreads();
     if (kEarlyLoads && tile > 0) {
-      load_next(piece, tile + kLoadStages - 1, n_tiles, blocks);
+      load_next(piece, tile + kLoadStages - 1, n_tiles, places);
     }
   }
 
   // The FP8 form of wait_for_tile: once tile `tile` has landed and every warp is done with the T tile,
   // the tile is converted into it, and its raw stage, free again, starts loading tile + kLoadStages.
-  __device__ void wait_and_convert(const Piece& piece, int tile, int n_tiles, int32_t (&blocks)[kLoadRows]) {
+  __device__ void wait_and_convert(const Piece& piece, int tile, int n_tiles, Places& places) {
     ptx::cp_async_wait<kLoadStages - 1>();
     __syncthreads();
     convert_tile(tile % kLoadStages);
     __syncthreads();
-    load_next(piece, tile + kLoadStages, n_tiles, blocks);
+    load_next(piece, tile + kLoadStages, n_tiles, places);
   }
 
   // The A fragment of q for k16 step ks of this warp's score rows.
@@ -718,8 +726,8 @@ struct Cta {
   // The tile loop of every instance but split scores' (run_split).
   __device__ void run_tiles(const Piece& piece) {
     const int n_tiles = (piece.key_end - piece.key_begin + kKeys - 1) / kKeys;
-    int32_t blocks[kLoadRows];  // the blocks of the next tile to load
-    begin_piece(piece, n_tiles, blocks);
+    Places places;  // where the rows of the next tile to load lie
+    begin_piece(piece, n_tiles, places);
     const ScoreRows rows = score_rows(piece);
     float row_sum[2] = {0.f, 0.f};  // this warp's share of the running sums of its score rows
     Output acc;
@@ -728,9 +736,9 @@ struct Cta {
     for (int tile = 0; tile < n_tiles; ++tile) {
       const int parity = tile % 2;
       if constexpr (kConverts) {
-        wait_and_convert(piece, tile, n_tiles, blocks);
+        wait_and_convert(piece, tile, n_tiles, places);
       } else {
-        wait_for_tile(piece, tile, n_tiles, blocks);
+        wait_for_tile(piece, tile, n_tiles, places);
       }
       const uint8_t* raw = nullptr;  // per tensor: the raw tile [kKeys, 576] (fp8::raw_slot)
       uint32_t sk = 0;               // the tile the products read: [kKeys, kDQK] RowLayout, or raw
@@ -760,7 +768,7 @@ struct Cta {
       }
       if constexpr (!kEarlyLoads && !kConverts) {
         __syncthreads();
-        load_next(piece, tile + kLoadStages, n_tiles, blocks);
+        load_next(piece, tile + kLoadStages, n_tiles, places);
       }
     }
     ptx::cp_async_wait<0>();
@@ -825,8 +833,8 @@ struct Cta {
 
   __device__ void run_split(const Piece& piece) {
     const int n_tiles = (piece.key_end - piece.key_begin + kKeys - 1) / kKeys;
-    int32_t blocks[kLoadRows];  // the blocks of the next tile to load
-    begin_piece(piece, n_tiles, blocks);
+    Places places;  // where the rows of the next tile to load lie
+    begin_piece(piece, n_tiles, places);
     const ScoreRows rows = score_rows(piece);
     float row_sum[2] = {0.f, 0.f};           // this warp's share of the running sums of its rows
     float base[2] = {-INFINITY, -INFINITY};  // the rows' bases (log2 domain), the same in every warp
@@ -842,6 +850,7 @@ struct Cta {
       ptx::ldmatrix_x4(q[i], l.q_slice + RowLayout::offset(fragment::a_row(lane), 2 * ks + fragment::a_chunk(lane)));
     }
     const fp8::KeyLanes kl = fp8::key_lanes(lane, dim_group);  // lane offsets into the raw tiles
+    bool bad_rows = false;                                     // some row this thread loaded had a block out of range
     float scale[2];                                            // of the rows' scores, for the whole piece
     row_scales(rows, scale);
     for (int tile = 0; tile < n_tiles; ++tile) {
@@ -850,15 +859,17 @@ struct Cta {
       const uint32_t sk = ptx::smem_addr(raw);
       ptx::cp_async_wait<kLoadStages - 2>();  // the groups of the tiles after this one may be pending
       key_group_sync();                       // A
-      partial_scores(sk, kl, q);
       // Tile tile + kLoadStages - 1 goes to the stage tile - 1 leaves at C. Its addresses are found here,
-      // among phase 0's products, and its copies are spread over the k16 steps of phase 4 (issued at once,
-      // they queue before the phase's shared-memory loads); past the piece's end they copy nothing (zero
-      // fill). The blocks of the tile after it are read a tile ahead.
+      // without branches, so that ptxas can interleave them with phase 0's products; its copies are spread
+      // over the k16 steps of phase 4 (issued at once, they queue before the phase's shared-memory loads);
+      // past the piece's end they copy nothing (zero fill). The places of the tile after it are read a tile
+      // ahead.
       const int next = tile + kLoadStages - 1;
-      const RawCopy copy = raw_copy(piece.key_begin + next * kKeys, piece.key_end, next % kLoadStages, blocks);
+      const RawCopy copy =
+          raw_copy(piece.key_begin + next * kKeys, piece.key_end, next % kLoadStages, places, bad_rows);
+      partial_scores(sk, kl, q);
       if (next + 1 < n_tiles) {
-        fetch_blocks(piece.seq, piece.key_begin + (next + 1) * kKeys, piece.key_end, blocks);
+        fetch_places(piece.seq, piece.key_begin + (next + 1) * kKeys, piece.key_end, places);
       }
       key_group_sync();  // B
       Scores sc;
@@ -884,6 +895,9 @@ struct Cta {
       ptx::cp_async_commit();
     }
     ptx::cp_async_wait<0>();
+    if (bad_rows) {
+      s.bad_page = 1;  // before finish_rows' barrier
+    }
     finish_rows(piece, rows, row_sum, acc, [&](int, int h) { return base[h]; });
   }
 
