@@ -187,6 +187,27 @@ struct AsymmetricCta {
     const int32_t block = next_block;
     next_block = t + 1 < n_tiles ? fetch_block(piece, t + 1) : 0;
     issue(piece, t, block);
+    if constexpr (kPerTensor) {
+      if (t + 1 < n_tiles) {
+        prefetch_raw(piece.key_begin + (t + 1) * kBlockN, next_block);
+      }
+    }
+  }
+
+  // Asks L2 for the raw bytes of a per-tensor tile at key0 (cache block `block`; nothing when it is out
+  // of range) a tile before its load. With two stages a tile's load starts only once the consumers
+  // release the stage of the tile before it, so without this its DRAM latency falls within one tile of
+  // their products. (656-byte tokens, whose tile is three loads, measured slower with it.)
+  __device__ void prefetch_raw(int key0, int32_t block) const {
+    if (block < 0 || block >= p.num_blocks) {
+      return;
+    }
+    using Raw = fp8::RawTile<kFormat>;
+    const int token = page_token(p, key0);
+#pragma unroll
+    for (int box = 0; box < Raw::kBoxes; ++box) {
+      ptx::tma_prefetch_l2_5d(cache_map, 0, token, box * (Raw::kPieces / Raw::kBoxes), kv_head, block);
+    }
   }
 
   // ---- all threads ------------------------------------------------------------------------------------

@@ -43,4 +43,14 @@ __device__ __forceinline__ void tma_load_5d(uint32_t dst, const void* map, int32
       : "memory");
 }
 
+// PTX ISA, data movement, cp.async.bulk.prefetch.tensor.5d (tile mode): asks L2 for the box at
+// coordinates {c0..c4} of `map`, as tma_load_5d would read it, and writes nothing to shared memory.
+__device__ __forceinline__ void tma_prefetch_l2_5d(const void* map, int32_t c0, int32_t c1, int32_t c2, int32_t c3,
+                                                   int32_t c4) {
+  asm volatile("cp.async.bulk.prefetch.tensor.5d.L2.global.tile [%0, {%1, %2, %3, %4, %5}];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(c4)
+               : "memory");
+}
+
 }  // namespace openmla::ptx
