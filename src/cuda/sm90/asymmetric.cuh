@@ -10,7 +10,8 @@
 //     rows' rescale factors to shared memory (hand-off "P full"), O[:, 0:256] = O * factor + P V
 //     with P from registers (4 wgmma m64n256k16).
 //   warpgroup 1 (right half): waits "P full", O[:, 256:512] = O * factor + P V with P from shared
-//     memory, then hands P back ("P free"). Its first thread also issues the TMA loads.
+//     memory, then hands P back ("P free"). Its first thread also issues the TMA loads (on an FP8
+//     cache, kConsumersIssue).
 // A piece that is a whole sequence writes out/lse; a piece of a split sequence writes its normalized
 // partial result to the workspace for the combine kernel (the portable kernel's format).
 //
@@ -21,17 +22,20 @@
 //   kPFull / kPFree named barriers carry P from warpgroup 0 to 1 and back.
 // Tile n of the CTA (counted over all its pieces) uses stage n % 2 in phase (n / 2) % 2.
 //
-// On an FP8 cache with more than 16 rows per KV head (asymmetric_fp8_kernel: 384 threads) a third
-// warpgroup, the converter, issues the loads instead: TMA writes a tile's raw bytes into the top of its
-// stage (per tensor: three boxes of three chunks, raw[stage][box]; 656-byte tokens: one box), the
-// converter turns them in place into the 16-bit chunks (fp8_convert.cuh) and arrives on full[stage]
-// (128 arrivals), and the consumers run the same code as on a 16-bit cache; per tensor in fp16 with
-// k_scale in the scores' factor and on the output. On 656-byte tokens with a bf16 q (fp8::kTileExponent)
-// in fp16 too: the converter stores a tile's values times their scale over 2^G (fp8_convert.cuh), G
-// the piece's exponent at that tile (it only rises), so warpgroup 0 multiplies the tile's scores by 2^G
-// and, where G rose, the rows' earlier output by 2^(old G - new G) with the softmax's factor; the output
-// rows are multiplied by the last 2^G when written. The converter converts tile t while the consumers
-// compute tile t - 1, then issues tile t + 1 into the stage of tile t - 1 once that is released. The
+// On an FP8 cache with more than 16 rows per KV head (asymmetric_fp8_kernel: 384 threads) TMA writes a
+// tile's raw bytes into the top of its stage (per tensor: three boxes of three chunks, raw[stage][box];
+// 656-byte tokens: one box), a third warpgroup, the converter, turns them in place into the 16-bit
+// chunks (fp8_convert.cuh) and arrives on full[stage] (128 arrivals), and the consumers run the same
+// code as on a 16-bit cache; per tensor in fp16 with k_scale in the scores' factor and on the output.
+// On 656-byte tokens with a bf16 q (fp8::kTileExponent) in fp16 too: the converter stores a tile's
+// values times their scale over 2^G (fp8_convert.cuh), G the piece's exponent at that tile (it only
+// rises), so warpgroup 0 multiplies the tile's scores by 2^G and, where G rose, the rows' earlier output
+// by 2^(old G - new G) with the softmax's factor; the output rows are multiplied by the last 2^G when
+// written. The converter converts tile t while the consumers
+// compute tile t - 1. Its first thread is the producer (kConsumersIssue false): it issues tile t + 1
+// into the stage of tile t - 1 once that is released and tile t is converted. On 656-byte tokens with a
+// bf16 q the producer is warpgroup 1's, as on a 16-bit cache, so that a load never waits for the
+// conversion of the tile before it (the consumers then hold 224 registers and the converter 56). The
 // two roles are compiled apart (their own register budgets), so their CTA-wide barriers are the
 // unaligned kCta (cuda::sync_cta).
 
@@ -68,7 +72,12 @@ template <typename T, CacheFormat kFormat = CacheFormat::plain>
 struct AsymmetricCta {
   static constexpr bool kFp8 = kFormat != CacheFormat::plain;
   static constexpr bool kPerTensor = kFormat == CacheFormat::fp8_per_tensor;
-  static constexpr int kProducer = kFp8 ? kThreads : kProducerThread;  // the thread that issues the loads
+  // Whether warpgroup 1's first thread issues the loads (kProducerThread) rather than the converter's.
+  // Where the converter issued them, a tile's load also waited for the conversion of the tile before it:
+  // on 656-byte tokens at h_q = 128 (clock trace, H200) about 2,000 cycles of each tile's ~5,400. Per
+  // tensor that wait was rare, and the producer in warpgroup 1 measured slower (docs/fp8.md).
+  static constexpr bool kConsumersIssue = !kFp8 || fp8::kTileExponent<T, kFormat>;
+  static constexpr int kProducer = kConsumersIssue ? kProducerThread : kThreads;  // the thread that issues the loads
   static constexpr int kCtaBarrier = kFp8 ? kCta : 0;  // the CTA-wide barrier of a piece (cuda::sync_cta)
   static constexpr int kQBatchRows = 4;                // q rows a warp loads at once on an FP8 cache (fp8::load_q_fp8)
   using Op = fp8::Operand<T, kFormat>;                 // the products' 16-bit operands: T, or fp16 (fp8_fragments.cuh)
@@ -412,16 +421,17 @@ struct AsymmetricCta {
         ptx::bar_arrive(kPFree, kThreads);
       }
       release_stage(stage);
-      if (!kFp8 && threadIdx.x == kProducerThread) {
+      if (kConsumersIssue && threadIdx.x == kProducer) {
         issue_next(piece, t + kStages, n_tiles);
       }
     }
   }
 
-  // ---- warpgroup 2 on an FP8 cache: the converter; its first thread is the producer ----------------
+  // ---- warpgroup 2 on an FP8 cache: the converter (its first thread the producer: !kConsumersIssue) -
 
-  // Tile t's raw bytes become its 16-bit chunks (full[stage]); then tile t + 1 is issued into the stage
-  // of tile t - 1 (the first two tiles were issued at the start of the piece).
+  // Tile t's raw bytes become its 16-bit chunks (full[stage]); then, where this warpgroup holds the
+  // producer, tile t + 1 is issued into the stage of tile t - 1 (the first two tiles were issued at the
+  // start of the piece).
   __device__ void converter_warpgroup(const Piece& piece, int n_tiles) {
     for (int t = 0; t < n_tiles; ++t) {
       const uint32_t n = tiles_done + t;
@@ -436,10 +446,12 @@ struct AsymmetricCta {
       }
       fp8::convert_tile<T, kFormat>(tile, s.raw[stage], n / kStages % 2, wg_thread, down);
       ptx::mbarrier_arrive(ptx::smem_addr(&s.full[stage]));
-      if (threadIdx.x == kProducer && t + 1 >= kStages) {
-        issue_next(piece, t + 1, n_tiles);
+      if constexpr (!kConsumersIssue) {
+        if (threadIdx.x == kProducer && t + 1 >= kStages) {
+          issue_next(piece, t + 1, n_tiles);
+        }
+        __syncwarp();  // the producer's warp converged again before the next tile's barriers
       }
-      __syncwarp();  // the producer's warp converged again before the next tile's barriers
     }
   }
 
@@ -497,7 +509,7 @@ struct AsymmetricCta {
   template <Role kRole = Role::consumer>
   __device__ void run(const Piece& piece) {
     static_assert(kFp8 || kRole == Role::consumer, "a 16-bit cache has no converter");
-    constexpr bool kIssues = (kRole == Role::converter) == kFp8;  // this role holds the producer thread
+    constexpr bool kIssues = (kRole == Role::consumer) == kConsumersIssue;  // this role holds the producer thread
     const int n_tiles = (piece.key_end - piece.key_begin + kBlockN - 1) / kBlockN;
     cuda::sync_cta<kCtaBarrier>();  // every thread is done with the previous piece's shared memory
     if (kIssues && threadIdx.x == kProducer) {

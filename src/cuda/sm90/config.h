@@ -78,7 +78,8 @@ inline constexpr int kFp8MaxTokenBytes = 656;
 // chunks the two consumer warpgroups read (sm90/fp8_convert.cuh). At launch each of the 384 threads
 // holds kLaunchRegisters (65,536 / 384, rounded down to 8); the register budgets (setmaxnreg) then
 // move the converter's spare registers to the consumers, whose accumulators need them, within the
-// CTA's total (2 x 128 x 216 + 128 x 72 = 384 x 168).
+// CTA's total: 2 x 128 x 216 + 128 x 72 = 384 x 168, or 224 and 56 where the consumers also hold the
+// producer (sm90/asymmetric.cuh kConsumersIssue), indexed by that.
 inline constexpr int kConverterThreads = kWarpgroupThreads;
 inline constexpr int kConvertSteps = 3;  // a tile is converted in 3 steps of 3 chunks
 // The raw tile in pieces of 64 tokens (sm90/fp8_convert.cuh RawTile, sm90/launch.cu make_fp8_chunk_map):
@@ -88,10 +89,12 @@ inline constexpr int kPerTensorPieceBytes = kChunkCols;
 inline constexpr int kToken656PieceBytes = 16;
 inline constexpr int kWideFp8Threads = kThreads + kConverterThreads;      // 384
 inline constexpr int kLaunchRegisters = 65536 / kWideFp8Threads / 8 * 8;  // 168
-inline constexpr int kConsumerRegisters = 216;
-inline constexpr int kConverterRegisters = 72;
-static_assert(kThreads * kConsumerRegisters + kConverterThreads * kConverterRegisters <=
-                  kWideFp8Threads * kLaunchRegisters,
+inline constexpr int kConsumerRegisters[2] = {216, 224};
+inline constexpr int kConverterRegisters[2] = {72, 56};
+static_assert(kThreads * kConsumerRegisters[0] + kConverterThreads * kConverterRegisters[0] <=
+                      kWideFp8Threads * kLaunchRegisters &&
+                  kThreads * kConsumerRegisters[1] + kConverterThreads * kConverterRegisters[1] <=
+                      kWideFp8Threads * kLaunchRegisters,
               "the register budgets exceed what the CTA holds at launch");
 
 // Named barriers (bar.sync / bar.arrive); 0 is __syncthreads. One kernel uses the ids of its schedule.

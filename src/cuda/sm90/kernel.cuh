@@ -63,11 +63,11 @@ __global__ void __launch_bounds__(kWideFp8Threads, 1)
   cta.init();
   const int part = static_cast<int>(blockIdx.y);
   if (threadIdx.x >= kThreads) {
-    ptx::setmaxnreg_dec<kConverterRegisters>();
+    ptx::setmaxnreg_dec<kConverterRegisters[Cta::kConsumersIssue]>();
     cuda::for_each_piece_shared<false, kCta>(p, part, s.walk,
                                              [&](const Piece& piece) { cta.template run<Role::converter>(piece); });
   } else {
-    ptx::setmaxnreg_inc<kConsumerRegisters>();
+    ptx::setmaxnreg_inc<kConsumerRegisters[Cta::kConsumersIssue]>();
     cuda::for_each_piece_shared<true, kCta>(p, part, s.walk,
                                             [&](const Piece& piece) { cta.template run<Role::consumer>(piece); });
   }
