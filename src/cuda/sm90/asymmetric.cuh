@@ -31,13 +31,12 @@
 // values times their scale over 2^G (fp8_convert.cuh), G the piece's exponent at that tile (it only
 // rises), so warpgroup 0 multiplies the tile's scores by 2^G and, where G rose, the rows' earlier output
 // by 2^(old G - new G) with the softmax's factor; the output rows are multiplied by the last 2^G when
-// written. The converter converts tile t while the consumers
-// compute tile t - 1. Its first thread is the producer (kConsumersIssue false): it issues tile t + 1
-// into the stage of tile t - 1 once that is released and tile t is converted. On 656-byte tokens with a
-// bf16 q the producer is warpgroup 1's, as on a 16-bit cache, so that a load never waits for the
-// conversion of the tile before it (the consumers then hold 224 registers and the converter 56). The
-// two roles are compiled apart (their own register budgets), so their CTA-wide barriers are the
-// unaligned kCta (cuda::sync_cta).
+// written. The converter converts tile t while the consumers compute tile t - 1. Its first thread is
+// the producer (kConsumersIssue false): it issues tile t + 1 into the stage of tile t - 1 once that is
+// released and tile t is converted. On 656-byte tokens with a bf16 q the producer is warpgroup 1's, as
+// on a 16-bit cache, so that a load never waits for the conversion of the tile before it (the consumers
+// then hold 224 registers and the converter 56). The two roles are compiled apart (their own register
+// budgets), so their CTA-wide barriers are the unaligned kCta (cuda::sync_cta).
 
 #include <cuda.h>
 #include <cuda_bf16.h>
