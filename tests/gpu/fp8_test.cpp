@@ -1,6 +1,7 @@
 // Decode from FP8 caches (docs/fp8.md), both formats, on the kernel the automatic choice runs (on an
-// H100/H200 the Hopper kernel: its narrow schedule for at most 16 packed rows per KV head, its
-// asymmetric schedule with a converter warpgroup for more; else the portable kernel) and on the forced
+// H100/H200 the Hopper kernel: its narrow schedule for at most 16 packed rows per KV head, for more
+// its asymmetric schedule with a converter warpgroup, or its transposed schedule in the child process
+// of Sm90Schedule.TransposedRunsTheFp8Cases; else the portable kernel) and on the forced
 // portable kernel: against the float64 reference of the dequantized cache and against the CPU
 // backend, with the tolerances of docs/design.md; a captured graph replayed with a new k_scale; bad
 // pages; NaN in unused slots; bitwise repeatable runs.
@@ -171,6 +172,35 @@ TEST(GpuFp8, SixteenRowsWithRisingScoresAndOddPages) {
   expect_problem_matches(make_problem({.b = 3,
                                        .s_q = 2,
                                        .h_q = 8,
+                                       .s_k = 900,
+                                       .varlen = true,
+                                       .causal = true,
+                                       .softmax_scale = 100.f,
+                                       .seed = seed}),
+                         7, specs);
+}
+
+// More than 16 packed rows per KV head with the same large scores: the wide schedules' row bases
+// (the converter's consumers keep exact maxima; the transposed schedule's lazy bases, moved on later
+// tiles by either warpgroup, the output, the sums and the other warpgroup's sums rescaled), whole and
+// split pieces, both q dtypes, s_q = 2 with a causal mask.
+TEST(GpuFp8, WideRowsWithRisingScores) {
+  OPENMLA_REQUIRE_GPU();
+  const std::vector<Fp8CacheSpec> specs = {{.format = CacheFormat::fp8_per_tensor},
+                                           {.format = CacheFormat::fp8_656, .pow2_scales = true}};
+  uint64_t seed = 260;
+  for (DType dtype : {DType::bf16, DType::fp16}) {
+    for (int64_t parts : {0, 40}) {
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + " num_parts " + std::to_string(parts));
+      expect_problem_matches(
+          make_problem(
+              {.b = 4, .h_q = 64, .s_k = 1500, .varlen = true, .dtype = dtype, .softmax_scale = 100.f, .seed = seed++}),
+          parts, specs);
+    }
+  }
+  expect_problem_matches(make_problem({.b = 3,
+                                       .s_q = 2,
+                                       .h_q = 128,
                                        .s_k = 900,
                                        .varlen = true,
                                        .causal = true,

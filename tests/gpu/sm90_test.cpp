@@ -120,6 +120,49 @@ TEST(Sm90Schedule, DefaultIsAsymmetric) {
   EXPECT_EQ(sm90::schedule_for(256), sm90::Schedule::asymmetric);
 }
 
+TEST(Sm90Schedule, DefaultFp8WideIsTheConverter) {
+  OPENMLA_REQUIRE_HOPPER();
+  if (!environment("OPENMLA_SM90_FP8_WIDE").empty()) {
+    GTEST_SKIP() << "OPENMLA_SM90_FP8_WIDE is set in this process";
+  }
+  EXPECT_EQ(sm90::configured_fp8_wide(), sm90::Fp8Wide::converter);
+}
+
+// Every FP8 test (GpuFp8.*, GpuFp8Sanitize.*) once more with OPENMLA_SM90_FP8_WIDE=transposed, in a
+// child process: there decodes of more than 16 packed rows per KV head run the transposed schedule.
+TEST(Sm90Schedule, TransposedRunsTheFp8Cases) {
+  OPENMLA_REQUIRE_HOPPER();
+  const std::string self = "Sm90Schedule.TransposedRunsTheFp8Cases";
+  if (environment("OPENMLA_SM90_FP8_WIDE") == "transposed") {
+    EXPECT_EQ(sm90::configured_fp8_wide(), sm90::Fp8Wide::transposed);
+    return;
+  }
+  const int expected = 1 + tests_in_suites({"GpuFp8", "GpuFp8Sanitize"});
+  const ChildRun child = run_child("OPENMLA_SM90_FP8_WIDE=transposed", "GpuFp8.*:GpuFp8Sanitize.*:" + self);
+  EXPECT_EQ(child.status, 0) << child.output;
+  EXPECT_NE(child.output.find("[  PASSED  ] " + std::to_string(expected) + " tests."), std::string::npos)
+      << child.output;
+}
+
+// Any other value is an error at an FP8 decode, not a silent fallback.
+TEST(Sm90Schedule, UnknownFp8WideValueThrows) {
+  OPENMLA_REQUIRE_HOPPER();
+  if (environment("OPENMLA_SM90_FP8_WIDE") == "fast") {
+    try {
+      sm90::configured_fp8_wide();
+      ADD_FAILURE() << "OPENMLA_SM90_FP8_WIDE=fast did not throw";
+    } catch (const openmla::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("OPENMLA_SM90_FP8_WIDE: expected converter or transposed, given 'fast'"),
+                std::string::npos)
+          << e.what();
+    }
+    return;
+  }
+  const ChildRun child = run_child("OPENMLA_SM90_FP8_WIDE=fast", "Sm90Schedule.UnknownFp8WideValueThrows");
+  EXPECT_EQ(child.status, 0) << child.output;
+  EXPECT_NE(child.output.find("[  PASSED  ] 1 test"), std::string::npos) << child.output;
+}
+
 // The targeted cases (Sm90Cases.*, Sm90Sanitize.*) once more with OPENMLA_SM90_SCHEDULE=<name>, in a
 // child process (the variable is read once per process); the child also runs `self`, which there
 // asserts that the variable took effect: `small` is the schedule of 16 rows, `large` of 128.

@@ -85,6 +85,16 @@ __device__ __forceinline__ float ex2(float x) {
   return y;
 }
 
+// PTX ISA 9.7.8.1, selp.f32: `upper ? a : b`, as one select the compiler cannot turn into an indexed
+// load of a local array when a and b are elements of one (which puts that array in local memory).
+__device__ __forceinline__ float select(bool upper, float a, float b) {
+  float r;
+  asm("{\n.reg .pred p;\nsetp.ne.b32 p, %3, 0;\nselp.f32 %0, %1, %2, p;\n}\n"
+      : "=f"(r)
+      : "f"(a), "f"(b), "r"(static_cast<int>(upper)));
+  return r;
+}
+
 // PTX ISA, parallel synchronization, bar.sync: named barrier `id` (1..15; 0 is __syncthreads) for
 // `threads` threads, a multiple of 32.
 __device__ __forceinline__ void named_barrier(int id, int threads) {

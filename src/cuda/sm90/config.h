@@ -97,6 +97,19 @@ static_assert(kThreads * kConsumerRegisters[0] + kConverterThreads * kConverterR
                       kWideFp8Threads * kLaunchRegisters,
               "the register budgets exceed what the CTA holds at launch");
 
+// The transposed schedule on an FP8 cache (more than kFp8Rows rows; sm90/transposed.cuh): both products
+// transposed, as the narrow schedule's, with the 64 rows of an m-tile as wgmma's N; tiles of 64 raw
+// tokens, three in flight (q's 72 KB, two P buffers and three stages of up to 656-byte tokens fill the
+// shared memory; a fourth does not fit).
+inline constexpr int kTransposedStages = 3;
+
+// The consumer schedule of an FP8 decode of more than kFp8Rows rows per KV head; OPENMLA_SM90_FP8_WIDE
+// picks one per process (sm90/launch.h: configured_fp8_wide).
+enum class Fp8Wide {
+  converter,   // the asymmetric schedule with a converter warpgroup (sm90/asymmetric.cuh; the default)
+  transposed,  // the transposed schedule: no 16-bit copy of a tile (sm90/transposed.cuh)
+};
+
 // Named barriers (bar.sync / bar.arrive); 0 is __syncthreads. One kernel uses the ids of its schedule.
 enum NamedBarrier : int {
   // asymmetric
@@ -120,6 +133,10 @@ enum NamedBarrier : int {
   // asymmetric on an FP8 cache: every thread of the CTA (cuda::sync_cta), where the consumers and the
   // converter, compiled apart, stand for __syncthreads
   kCta = 11,
+  // transposed: warpgroup w stored P of its tile with the rows' bases and factors after it (arrive) ->
+  // the other warpgroup (sync, before its product of that tile)
+  kStoredP0 = 12,  // warpgroup 0's tiles
+  kStoredP1 = 13,  // warpgroup 1's
 };
 
 }  // namespace openmla::sm90

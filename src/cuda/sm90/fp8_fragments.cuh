@@ -1,5 +1,6 @@
 #pragma once
-// The narrow schedule's operands on an FP8 cache (docs/fp8.md, docs/hopper-kernel.md). A tile stays in
+// The narrow schedule's operands on an FP8 cache, and the transposed schedule's scores (64 rows as N;
+// its output product: transposed_fragments.cuh) (docs/fp8.md, docs/hopper-kernel.md). A tile stays in
 // shared memory as TMA wrote it: 64 tokens of 576 (fp8_per_tensor) or 656 (fp8_656) bytes, unswizzled.
 // Each warpgroup converts the values its products need straight into fp16 wgmma A fragments (e4m3 ->
 // fp16 exactly; the 656-byte token's values times their scale brought into a power-of-two range, below),
@@ -111,6 +112,11 @@ __device__ __forceinline__ int exponent_of(float x) {
 // once to fp16 instead.
 template <typename T, CacheFormat kFormat>
 inline constexpr bool kTileExponent = (kFormat == CacheFormat::fp8_656) && std::is_same_v<T, __nv_bfloat16>;
+
+// What a product runs once its last wgmma is issued: nothing, unless its caller gives work to overlap.
+struct NoHook {
+  __device__ void operator()() const {}
+};
 
 // No value exponent yet (a piece's start): its first tile sets it.
 inline constexpr int kNoExponent = -1000;
@@ -246,17 +252,22 @@ __device__ __forceinline__ void key_factors(const uint8_t* token, uint32_t (&f)[
   up = exp2i(g);
 }
 
-// sc = S^T of the tile at `tile` against q in `sq` (load_q_fp8's order), in fp16 products: chunk by
-// chunk, thread c of a quad converts dims [64 j + 16 c, +16) of keys `key` and `key` + 8 into the chunk's
-// four A fragments while the wgmma of the chunk before run (two fragment sets, so wait_group 1 before
-// reusing one). A chunk's bytes are read before that wait, so that their latency passes while the
-// products retire. On a 656-byte token the values are taken times their key's factors (key_factors)
-// and the RoPE chunk, already in T (q's dtype), goes into an accumulator of its own; the key's scores
-// are then 2^g times the first plus the second.
-template <typename T, CacheFormat kFormat>
-__device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key, int quad_col, float (&sc)[8]) {
+// sc = S^T of the tile at `tile` against q's kRows rows in `sq` (load_q_fp8's order), in fp16 products:
+// chunk by chunk, thread c of a quad converts dims [64 j + 16 c, +16) of keys `key` and `key` + 8 into
+// the chunk's four A fragments while the wgmma of the chunk before run (two fragment sets, so
+// wait_group 1 before reusing one). A chunk's bytes are read before that wait, so that their latency
+// passes while the products retire. On a 656-byte token the values are taken times their key's factors
+// (key_factors) and the RoPE chunk, already in T (q's dtype), goes through a product in T: at 16 rows
+// into an accumulator of its own, the key's scores then 2^g times the first plus the second; at 64 rows
+// (kRopeFirst: no registers for a second accumulator) first, into sc, whose key rows are then
+// multiplied by 2^-g (exact) before the e4m3 chunks add to them and by 2^g after. `after_issue` runs once
+// the last products are issued, while they retire.
+template <typename T, CacheFormat kFormat, int kRows = kFp8Rows, typename Hook = NoHook>
+__device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key, int quad_col, float (&sc)[kRows / 2],
+                                       Hook&& after_issue = Hook{}) {
   constexpr int kBytes = kTokenBytes<kFormat>;
   constexpr bool kScaled = kFormat == CacheFormat::fp8_656;
+  constexpr bool kRopeFirst = kScaled && kRows > kFp8Rows;
   const uint8_t* k0 = tile + key * kBytes;  // [kBytes] key `key`
   const uint8_t* k1 = k0 + 8 * kBytes;      // [kBytes] key `key` + 8
   const uint64_t q_desc = k_major_desc(sq);
@@ -268,21 +279,46 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
     key_factors(k0, f0, up0);
     key_factors(k1, f1, up1);
   }
-  float rope[8];  // the RoPE chunk's S^T (656-byte tokens)
+  float rope[kRopeFirst ? 1 : kRows / 2];  // the RoPE chunk's S^T (656-byte tokens, 16 rows)
   uint32_t a[2][kStepsPerChunk][4];
-#pragma unroll
-  for (int j = 0; j < kChunks; ++j) {
-    uint32_t(&frag)[kStepsPerChunk][4] = a[j % 2];
-    // The chunk's bytes of the two keys, read before the wait below: 16 dims of e4m3 (words 0-3), or
-    // on the RoPE part of a 656-byte token 16 dims already in T (dims 16 c + 2 m, +1 in word m).
-    const bool in_rope = kScaled && j == kChunks - 1;
-    const int offset = in_rope ? kRopeOffset + 32 * quad_col : j * kChunkCols + 16 * quad_col;
-    uint32_t w0[8];
-    uint32_t w1[8];
+  uint32_t w0[8];  // the chunk's bytes of key `key`: 16 dims of e4m3 (words 0-3), or on the RoPE part of a
+                   // 656-byte token 16 dims already in T (dims 16 c + 2 m, +1 in word m)
+  uint32_t w1[8];  // ... of key `key` + 8
+  const auto chunk_of = [](int jj) { return kRopeFirst ? (jj + kChunks - 1) % kChunks : jj; };
+  const auto read = [&](int jj) {
+    const bool in_rope = kScaled && chunk_of(jj) == kChunks - 1;
+    const int offset = in_rope ? kRopeOffset + 32 * quad_col : chunk_of(jj) * kChunkCols + 16 * quad_col;
     read_words(k0 + offset, in_rope, w0);
     read_words(k1 + offset, in_rope, w1);
-    if (j >= 2) {
-      ptx::wgmma_wait<1>();  // chunk j - 2's products, which read frag, retired
+  };
+  // At 16 rows a step's bytes are read before its wait; at 64 (kReadAhead), whose products take longer
+  // and leave the wait short, as soon as the step before is converted.
+  constexpr bool kReadAhead = kRows > kFp8Rows;
+  if constexpr (kReadAhead) {
+    read(0);
+  }
+#pragma unroll
+  for (int jj = 0; jj < kChunks; ++jj) {
+    const int j = chunk_of(jj);  // the chunk of step jj
+    uint32_t(&frag)[kStepsPerChunk][4] = a[jj % 2];
+    const bool in_rope = kScaled && j == kChunks - 1;
+    if constexpr (!kReadAhead) {
+      read(jj);
+    }
+    if constexpr (kRopeFirst) {
+      if (jj == 1) {
+        ptx::wgmma_wait<0>();  // the RoPE product: its key rows to the e4m3 chunks' scale
+        ptx::pin_registers(sc);
+        const float down0 = __frcp_rn(up0);
+        const float down1 = __frcp_rn(up1);
+#pragma unroll
+        for (int i = 0; i < kRows / 2; ++i) {  // register i: key `key` + 8 (i % 4 / 2)
+          sc[i] *= i % 4 < 2 ? down0 : down1;
+        }
+      }
+    }
+    if (jj >= 2) {
+      ptx::wgmma_wait<1>();  // step jj - 2's products, which read frag, retired
     }
     if (in_rope) {
 #pragma unroll
@@ -313,41 +349,60 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
     for (int i = 0; i < kStepsPerChunk; ++i) {
       ptx::pin_registers(frag[i]);
     }
+    if constexpr (kReadAhead) {
+      if (jj + 1 < kChunks) {
+        read(jj + 1);
+      }
+    }
     ptx::wgmma_fence();
 #pragma unroll
     for (int i = 0; i < kStepsPerChunk; ++i) {
-      const uint64_t q_at = ptx::smem_desc_advance(q_desc, j * kFp8Rows * kRowBytes + 32 * i);
-      if (in_rope) {
-        ptx::wgmma_m64n16k16_rs<T>(rope, frag[i], q_at, i > 0);
+      const uint64_t q_at = ptx::smem_desc_advance(q_desc, j * kRows * kRowBytes + 32 * i);
+      if constexpr (kRopeFirst) {
+        if (in_rope) {
+          ptx::wgmma_m64nNk16_rs<T, kRows>(sc, frag[i], q_at, i > 0);
+        } else {
+          ptx::wgmma_m64nNk16_rs<__half, kRows>(sc, frag[i], q_at, true);
+        }
+      } else if (in_rope) {
+        ptx::wgmma_m64nNk16_rs<T, kRows>(rope, frag[i], q_at, i > 0);
       } else {
-        ptx::wgmma_m64n16k16_rs<__half>(sc, frag[i], q_at, j > 0 || i > 0);
+        ptx::wgmma_m64nNk16_rs<__half, kRows>(sc, frag[i], q_at, j > 0 || i > 0);
       }
     }
     ptx::wgmma_commit();
   }
+  after_issue();
   ptx::wgmma_wait<0>();
   ptx::pin_registers(sc);
-  if constexpr (kScaled) {
+  if constexpr (kRopeFirst) {
+#pragma unroll
+    for (int i = 0; i < kRows / 2; ++i) {
+      sc[i] *= i % 4 < 2 ? up0 : up1;
+    }
+  } else if constexpr (kScaled) {
     ptx::pin_registers(rope);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {  // register i: key `key` + 8 (i % 4 / 2)
+    for (int i = 0; i < kRows / 2; ++i) {  // register i: key `key` + 8 (i % 4 / 2)
       sc[i] = sc[i] * (i % 4 < 2 ? up0 : up1) + rope[i];
     }
   }
 }
 
-// 656-byte tokens, output product: raises the value exponent g of warp `warp` (whose rows of O^T are
-// dims [128 warp, +128), one scale block) when a scale of that block among the tile's keys reaches
-// 2^(g + 7), to that scale's exponent, rescaling the warp's rows of o; returns 2^-g. The four threads of
-// a quad read every 4th key and meet by shuffles, so every quad of the warp takes the same decision.
-__device__ __forceinline__ float raise_value_exponent(const uint8_t* tile, int warp, int quad_col,
-                                                      float (&o)[kOutBlocks][8], int& g) {
+// 656-byte tokens, output product: raises the value exponent g of a warp whose rows of O^T (o: kBlocks
+// m64 blocks) are dims of scale block `block` (the narrow schedule: dims [128 warp, +128), block = warp)
+// when a scale of that block among the tile's keys reaches 2^(g + 7), to that scale's exponent,
+// rescaling the warp's rows of o; returns 2^-g. The four threads of a quad read every 4th key and meet
+// by shuffles, so every quad of the warp takes the same decision. o must not be in flight.
+template <int kBlocks, int kRegs>
+__device__ __forceinline__ float raise_value_exponent(const uint8_t* tile, int block, int quad_col,
+                                                      float (&o)[kBlocks][kRegs], int& g) {
   constexpr int kBytes = kTokenBytes<CacheFormat::fp8_656>;
   float largest = 0.f;
 #pragma unroll
   for (int x = 0; x < kBlockN / 4; ++x) {
     largest = fmaxf(
-        largest, fabsf(*reinterpret_cast<const float*>(tile + (4 * x + quad_col) * kBytes + kScaleOffset + 4 * warp)));
+        largest, fabsf(*reinterpret_cast<const float*>(tile + (4 * x + quad_col) * kBytes + kScaleOffset + 4 * block)));
   }
   largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, 1));
   largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, 2));
@@ -355,9 +410,9 @@ __device__ __forceinline__ float raise_value_exponent(const uint8_t* tile, int w
   if (e >= g + 7) {
     const float factor = ptx::ex2(static_cast<float>(g - e));  // 0 from kNoExponent, when o is 0
 #pragma unroll
-    for (int mb = 0; mb < kOutBlocks; ++mb) {
+    for (int mb = 0; mb < kBlocks; ++mb) {
 #pragma unroll
-      for (int i = 0; i < 8; ++i) {
+      for (int i = 0; i < kRegs; ++i) {
         o[mb][i] *= factor;
       }
     }
@@ -368,6 +423,33 @@ __device__ __forceinline__ float raise_value_exponent(const uint8_t* tile, int w
 
 // 2^g of a value exponent: what the warp's rows of o are multiplied by when written (1 while unset).
 __device__ __forceinline__ float value_up(int g) { return g == kNoExponent ? 1.f : exp2i(g); }
+
+// The output product's A fragment of m64 block mb: rows h = 0, 1 are bytes b = 2 (mb % 2) and b + 1 of
+// word mb / 2 of the thread's value words, k-indices 2 c + {0, 1} those of keys w[0], w[1] and 2 c + 8 +
+// {0, 1} those of keys w[2], w[3] (each key's words: w[x][word]); on 656-byte tokens times the factor
+// pairs of those keys (e4m3_pair_times), else converted exactly.
+template <bool kScaled, int kWords>
+__device__ __forceinline__ void value_fragment(const uint32_t (&w)[4][kWords], int mb, uint32_t lo_factors,
+                                               uint32_t hi_factors, uint32_t (&frag)[4]) {
+  const int word = mb / 2;
+  const uint32_t b = 2 * (mb % 2);  // byte of dim 2 mb (row h = 0); b + 1: dim 2 mb + 1 (h = 1)
+  // Bytes b and b + 1 of keys x and x + 1, interleaved: [x's b, (x+1)'s b, x's b+1, (x+1)'s b+1].
+  const uint32_t sel = b | (4 + b) << 4 | (b + 1) << 8 | (5 + b) << 12;
+  const uint32_t lo_keys = __byte_perm(w[0][word], w[1][word], sel);
+  const uint32_t hi_keys = __byte_perm(w[2][word], w[3][word], sel);
+  if constexpr (kScaled) {
+    frag[0] = e4m3_pair_times(lo_keys, lo_factors);
+    frag[1] = e4m3_pair_times<true>(lo_keys, lo_factors);
+    frag[2] = e4m3_pair_times(hi_keys, hi_factors);
+    frag[3] = e4m3_pair_times<true>(hi_keys, hi_factors);
+  } else {
+    frag[0] = ptx::cvt_f16x2_e4m3x2<false>(lo_keys);
+    frag[1] = ptx::cvt_f16x2_e4m3x2<true>(lo_keys);
+    frag[2] = ptx::cvt_f16x2_e4m3x2<false>(hi_keys);
+    frag[3] = ptx::cvt_f16x2_e4m3x2<true>(hi_keys);
+  }
+  ptx::pin_registers(frag);
+}
 
 // O^T += V^T P^T over the tile at `tile`, P^T in `sp` (keys in pv_key_position's order), in fp16
 // products: k16 step by step, the thread (warp w, quad g, column c of the quad) converts dims
@@ -410,24 +492,7 @@ __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int
     const uint32_t hi_factors = pack2<__half>(s[2] * down, s[3] * down);  // keys e = 2, 3
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
-      const int word = mb / 2;
-      const uint32_t b = 2 * (mb % 2);  // byte of dim 2 mb (row h = 0); b + 1: dim 2 mb + 1 (h = 1)
-      // Bytes b and b + 1 of keys e and e + 1, interleaved: [e's b, (e+1)'s b, e's b+1, (e+1)'s b+1].
-      const uint32_t sel = b | (4 + b) << 4 | (b + 1) << 8 | (5 + b) << 12;
-      const uint32_t lo_keys = __byte_perm(w[0][word], w[1][word], sel);
-      const uint32_t hi_keys = __byte_perm(w[2][word], w[3][word], sel);
-      if constexpr (kScaled) {
-        frag[mb][0] = e4m3_pair_times(lo_keys, lo_factors);
-        frag[mb][1] = e4m3_pair_times<true>(lo_keys, lo_factors);
-        frag[mb][2] = e4m3_pair_times(hi_keys, hi_factors);
-        frag[mb][3] = e4m3_pair_times<true>(hi_keys, hi_factors);
-      } else {
-        frag[mb][0] = ptx::cvt_f16x2_e4m3x2<false>(lo_keys);
-        frag[mb][1] = ptx::cvt_f16x2_e4m3x2<true>(lo_keys);
-        frag[mb][2] = ptx::cvt_f16x2_e4m3x2<false>(hi_keys);
-        frag[mb][3] = ptx::cvt_f16x2_e4m3x2<true>(hi_keys);
-      }
-      ptx::pin_registers(frag[mb]);
+      value_fragment<kScaled>(w, mb, lo_factors, hi_factors, frag[mb]);
     }
     ptx::wgmma_fence();
 #pragma unroll

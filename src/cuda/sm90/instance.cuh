@@ -29,6 +29,13 @@ void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& 
                       raw_map, part_maps);
 }
 
+template <typename T, CacheFormat kFormat>
+void launch_transposed(const cuda::DecodeParams& params, const CUtensorMap& raw_map, dim3 grid, cudaStream_t stream) {
+  constexpr int kBytes = sizeof(typename TransposedCta<T, kFormat>::Shared);
+  cuda::allow_shared_memory<&transposed_kernel<T, kFormat>, kBytes>();
+  cuda::launch_kernel(&transposed_kernel<T, kFormat>, grid, dim3(kThreads), kBytes, stream, true, params, raw_map);
+}
+
 template <typename T, int kRows, CacheFormat kFormat>
 void launch_narrow(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename NarrowCta<T, kRows, kFormat>::Shared);

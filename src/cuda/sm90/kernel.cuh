@@ -20,6 +20,7 @@
 #include "part_maps.h"
 #include "seesaw.cuh"
 #include "traits.h"
+#include "transposed.cuh"
 
 namespace openmla::sm90 {
 
@@ -85,6 +86,20 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ __align__(1024) char smem[];
   auto& s = *reinterpret_cast<typename Cta::Shared*>(smem);
   Cta cta{p, &tile_map, s, static_cast<int>(blockIdx.z)};
+  run_part(p, cta, s.walk);
+#endif
+}
+
+// The transposed schedule on an FP8 cache (more than 16 rows, OPENMLA_SM90_FP8_WIDE=transposed): 256
+// threads, grid as the asymmetric schedule's. raw_map: boxes of 64 raw tokens (make_fp8_cache_map).
+template <typename T, CacheFormat kFormat>
+__global__ void __launch_bounds__(kThreads, 1)
+    transposed_kernel(const __grid_constant__ cuda::DecodeParams p, const __grid_constant__ CUtensorMap raw_map) {
+#if OPENMLA_SM90_DEVICE_CODE
+  using Cta = TransposedCta<T, kFormat>;
+  extern __shared__ __align__(1024) char smem[];
+  auto& s = *reinterpret_cast<typename Cta::Shared*>(smem);
+  Cta cta{p, &raw_map, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
   run_part(p, cta, s.walk);
 #endif
 }

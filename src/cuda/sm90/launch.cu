@@ -91,7 +91,36 @@ const ScheduleSetting& schedule_setting() {
   return setting;
 }
 
+// OPENMLA_SM90_FP8_WIDE, read once: the FP8 wide schedule, or nothing for a value that names none.
+struct Fp8WideSetting {
+  std::optional<Fp8Wide> schedule;
+  std::string value;
+};
+
+const Fp8WideSetting& fp8_wide_setting() {
+  static const Fp8WideSetting setting = [] {
+    const char* env = std::getenv("OPENMLA_SM90_FP8_WIDE");
+    const std::string value = env == nullptr ? "" : env;
+    if (value.empty() || value == "converter") {
+      return Fp8WideSetting{Fp8Wide::converter, value};
+    }
+    if (value == "transposed") {
+      return Fp8WideSetting{Fp8Wide::transposed, value};
+    }
+    return Fp8WideSetting{std::nullopt, value};
+  }();
+  return setting;
+}
+
 }  // namespace
+
+Fp8Wide configured_fp8_wide() {
+  const Fp8WideSetting& setting = fp8_wide_setting();
+  if (!setting.schedule) {
+    throw Error("openmla: OPENMLA_SM90_FP8_WIDE: expected converter or transposed, given '" + setting.value + "'");
+  }
+  return *setting.schedule;
+}
 
 Schedule configured_schedule() {
   const ScheduleSetting& setting = schedule_setting();
@@ -149,6 +178,9 @@ const char* decode_unsupported(const DecodeArgs& args) {
     }
   }
   configured_schedule();
+  if (fp8) {
+    configured_fp8_wide();
+  }
   return nullptr;
 }
 
@@ -242,13 +274,20 @@ Fp8PartMaps make_fp8_part_maps(const TensorView& k_cache) {
 
 namespace {
 
-// At most kFp8Rows rows: the narrow schedule; more: the asymmetric schedule with its converter.
+// At most kFp8Rows rows: the narrow schedule; more: configured_fp8_wide's, the asymmetric schedule with
+// its converter or the transposed schedule.
 template <typename T>
 void launch_fp8(const cuda::DecodeParams& params, CacheFormat format, const TensorView& k_cache, dim3 grid,
                 cudaStream_t stream) {
   const bool wide = params.rows > kFp8Rows;
-  const CUtensorMap map = wide ? make_fp8_chunk_map(k_cache, format) : make_fp8_cache_map(k_cache);
   const bool per_tensor = format == CacheFormat::fp8_per_tensor;
+  if (wide && configured_fp8_wide() == Fp8Wide::transposed) {
+    const CUtensorMap map = make_fp8_cache_map(k_cache);
+    per_tensor ? launch_transposed<T, CacheFormat::fp8_per_tensor>(params, map, grid, stream)
+               : launch_transposed<T, CacheFormat::fp8_656>(params, map, grid, stream);
+    return;
+  }
+  const CUtensorMap map = wide ? make_fp8_chunk_map(k_cache, format) : make_fp8_cache_map(k_cache);
   if (wide) {
     per_tensor ? launch_asymmetric_fp8<T, CacheFormat::fp8_per_tensor>(params, map, Fp8PartMaps{}, grid, stream)
                : launch_asymmetric_fp8<T, CacheFormat::fp8_656>(params, map, make_fp8_part_maps(k_cache), grid, stream);

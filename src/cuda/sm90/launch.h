@@ -25,7 +25,7 @@ const char* plan_unsupported(const PlanConfig& config);
 // Why the Hopper kernel cannot serve the decode `args` (already checked by the API and the CUDA
 // backend), or nullptr: the device, the decode's page size (a multiple of 64), then a cache that a
 // tensor map cannot describe. Throws openmla::Error where it could serve it but OPENMLA_SM90_SCHEDULE
-// names no schedule.
+// (or on an FP8 cache OPENMLA_SM90_FP8_WIDE) names no schedule.
 const char* decode_unsupported(const DecodeArgs& args);
 
 // 64-row m-tiles of `rows` packed query rows per KV head.
@@ -36,6 +36,11 @@ int64_t m_tiles(int64_t rows);
 // on an H200), "seesaw" or "narrow", tuning switches for comparing schedules. Throws openmla::Error
 // for any other value.
 Schedule configured_schedule();
+
+// The schedule of FP8 decodes of more than kFp8Rows rows per KV head in this process (config.h Fp8Wide):
+// the environment variable OPENMLA_SM90_FP8_WIDE, read once, "converter" (also when unset or empty)
+// or "transposed". Throws openmla::Error for any other value.
+Fp8Wide configured_fp8_wide();
 
 // The schedule of a decode with `rows` packed query rows per KV head (s_q * h_q / h_kv): the configured
 // one, except that narrow takes at most kNarrowMaxRows rows and asymmetric serves larger ones.
@@ -65,8 +70,8 @@ CUtensorMap make_fp8_chunk_map(const TensorView& k_cache, CacheFormat format);
 Fp8PartMaps make_fp8_part_maps(const TensorView& k_cache);
 
 // Launches the decode kernel on `stream`: on a plain cache the one of schedule_for(params.rows), on an
-// FP8 cache the narrow schedule's for at most kFp8Rows rows, the asymmetric schedule's with a
-// converter warpgroup for more.
+// FP8 cache the narrow schedule's for at most kFp8Rows rows, for more the asymmetric schedule's with a
+// converter warpgroup or the transposed schedule's (configured_fp8_wide).
 void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat format, const TensorView& k_cache,
                    int64_t num_parts, int64_t h_kv, cudaStream_t stream);
 
@@ -74,12 +79,15 @@ void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat fo
 // parallel): the asymmetric and narrow kernels with a map of whole tiles (box_chunks 9), the seesaw
 // kernel with a map of single chunks (box_chunks 1); the narrow kernel on an FP8
 // cache (kFormat) with make_fp8_cache_map's; the asymmetric kernel on an FP8 cache (kFormat) with
-// make_fp8_chunk_map's (and on 656-byte tokens make_fp8_part_maps').
+// make_fp8_chunk_map's (and on 656-byte tokens make_fp8_part_maps'); the transposed kernel (kFormat)
+// with make_fp8_cache_map's.
 template <typename T>
 void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream);
 template <typename T, CacheFormat kFormat>
 void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& raw_map, const Fp8PartMaps& part_maps,
                            dim3 grid, cudaStream_t stream);
+template <typename T, CacheFormat kFormat>
+void launch_transposed(const cuda::DecodeParams& params, const CUtensorMap& raw_map, dim3 grid, cudaStream_t stream);
 template <typename T, int kRows, CacheFormat kFormat>
 void launch_narrow(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream);
 template <typename T>

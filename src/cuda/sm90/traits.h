@@ -78,6 +78,30 @@ struct Traits {
     int bad_page;                // the piece used a block-table entry outside [0, num_blocks)
     cuda::SharedWalk walk;       // the CTA's walk over its plan part (common/walk.cuh)
   };
+  // The transposed schedule on an FP8 cache (sm90/transposed.cuh): warpgroup w computes the scores of the
+  // piece's tiles t with t % 2 = w, and both compute their half of every tile's output. Per scorer w:
+  // its P, the rows' bases after its latest tile and the factors that tile applied to what came before.
+  template <int kStageBytes>
+  struct TransposedShared {
+    alignas(1024) __half q[kChunks][kBlockM * kChunkCols];     // [9][64 rows, 64 dims] score order
+    alignas(1024) __half p[kWarpgroups][kBlockM * kBlockN];    // [scorer][64 rows, 64 key positions]
+    alignas(1024) uint8_t kv[kTransposedStages][kStageBytes];  // [stage] 64 raw tokens
+    float base[kWarpgroups][kBlockM];                          // [scorer][row] exponent base (log2 domain)
+    float factor[kWarpgroups][kBlockM];                        // [scorer][row] 2^(base before - base after)
+    float red[kWarpgroups][kWarpgroupThreads / 32][kBlockM];   // per warp: a tile's row max, at the end the row sum
+    float row_scale[kBlockM];                                  // scores to the log2 domain, per row
+    int limit[kBlockM];                                        // keys below it are visible to the row
+    int q_exponent[kBlockM];                                   // q row r stored times 2^-q_exponent[r]
+    alignas(16) int rescale[kWarpgroups][2][kWarpgroupThreads / 32];  // [scorer][tile parity][warp] flags
+    int moved[kWarpgroups];                                           // [scorer] some base moved at its latest tile
+    uint64_t full[kTransposedStages];   // mbarrier: the stage's TMA bytes landed (1 arrival + transaction bytes)
+    uint64_t empty[kTransposedStages];  // mbarrier: every warp's products of the stage retired (kStageReaders)
+    int bad_page[kWarpgroups];          // [issuer] the piece used a block-table entry outside [0, num_blocks)
+    cuda::SharedWalk walk;              // the CTA's walk over its plan part (common/walk.cuh)
+  };
+  static_assert(sizeof(TransposedShared<kBlockN * kFp8MaxTokenBytes>) <= kMaxSharedBytes,
+                "the shared-memory plan exceeds 227 KB");
+
   template <int kRows>
   using NarrowPlainShared = NarrowShared<T, kRows, kStages, kTileBytes>;
   template <typename Op>

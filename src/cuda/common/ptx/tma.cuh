@@ -53,4 +53,13 @@ __device__ __forceinline__ void tma_prefetch_l2_5d(const void* map, int32_t c0, 
                : "memory");
 }
 
+// PTX ISA, data movement, cp.async.bulk.prefetch.tensor.4d (tile mode): as tma_prefetch_l2_5d, for a
+// rank-4 map.
+__device__ __forceinline__ void tma_prefetch_l2_4d(const void* map, int32_t c0, int32_t c1, int32_t c2, int32_t c3) {
+  asm volatile("cp.async.bulk.prefetch.tensor.4d.L2.global.tile [%0, {%1, %2, %3, %4}];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+               : "memory");
+}
+
 }  // namespace openmla::ptx

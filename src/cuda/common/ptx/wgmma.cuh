@@ -248,6 +248,44 @@ __device__ __forceinline__ void wgmma_m64n16k16_rs(float (&d)[8], const uint32_t
   }
 }
 
+// PTX ISA 9.7.15.5.2, wgmma.mma_async m64n64k16, A from registers (the m64nNk16 A fragment, as in
+// wgmma_m64n16k16_rs), B from shared memory, K-major: d[64 x 64] = A[64 x 16] . B[16 x 64] (+ d when
+// `accumulate`). The transposed schedule's products on an FP8 cache (64 query rows as N).
+template <typename T>
+__device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t b_desc,
+                                                   bool accumulate) {
+  const uint32_t scale_d = accumulate ? 1 : 0;
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " OPENMLA_WGMMA_D32
+        ", {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+        : OPENMLA_WGMMA_D32_OPERANDS(d)
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "r"(scale_d)
+        : "memory");
+  } else {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " OPENMLA_WGMMA_D32
+        ", {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+        : OPENMLA_WGMMA_D32_OPERANDS(d)
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "r"(scale_d)
+        : "memory");
+  }
+}
+
+// The RS product of N = kN (16 or 64): wgmma_m64n16k16_rs or wgmma_m64n64k16_rs.
+template <typename T, int kN>
+__device__ __forceinline__ void wgmma_m64nNk16_rs(float (&d)[kN / 2], const uint32_t (&a)[4], uint64_t b_desc,
+                                                  bool accumulate) {
+  static_assert(kN == 16 || kN == 64, "m64n16k16 or m64n64k16");
+  if constexpr (kN == 16) {
+    wgmma_m64n16k16_rs<T>(d, a, b_desc, accumulate);
+  } else {
+    wgmma_m64n64k16_rs<T>(d, a, b_desc, accumulate);
+  }
+}
+
 }  // namespace openmla::ptx
 
 #undef OPENMLA_WGMMA_D8
