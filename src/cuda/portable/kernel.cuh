@@ -853,9 +853,11 @@ struct Cta {
     bool bad_rows = false;                                     // some row this thread loaded had a block out of range
     float scale[2];                                            // of the rows' scores, for the whole piece
     row_scales(rows, scale);
+    int stage = 0;                     // tile % kLoadStages, counted (a modulo by 3 costs a multiply a tile)
+    int next_stage = kLoadStages - 1;  // (tile + kLoadStages - 1) % kLoadStages
     for (int tile = 0; tile < n_tiles; ++tile) {
-      const int buffer = tile % 2;                     // of P
-      const uint8_t* raw = s.raw[tile % kLoadStages];  // [kKeys, 576] (fp8::raw_slot)
+      const int buffer = tile % 2;        // of P
+      const uint8_t* raw = s.raw[stage];  // [kKeys, 576] (fp8::raw_slot)
       const uint32_t sk = ptx::smem_addr(raw);
       ptx::cp_async_wait<kLoadStages - 2>();  // the groups of the tiles after this one may be pending
       key_group_sync();                       // A
@@ -865,8 +867,7 @@ struct Cta {
       // past the piece's end they copy nothing (zero fill). The places of the tile after it are read a tile
       // ahead.
       const int next = tile + kLoadStages - 1;
-      const RawCopy copy =
-          raw_copy(piece.key_begin + next * kKeys, piece.key_end, next % kLoadStages, places, bad_rows);
+      const RawCopy copy = raw_copy(piece.key_begin + next * kKeys, piece.key_end, next_stage, places, bad_rows);
       partial_scores(sk, kl, q);
       if (next + 1 < n_tiles) {
         fetch_places(piece.seq, piece.key_begin + (next + 1) * kKeys, piece.key_end, places);
@@ -893,6 +894,8 @@ struct Cta {
                             (decltype(kk)::value + 1) * kRawCopies / kSteps>();
       });
       ptx::cp_async_commit();
+      next_stage = stage;
+      stage = stage + 1 == kLoadStages ? 0 : stage + 1;
     }
     ptx::cp_async_wait<0>();
     if (bad_rows) {
