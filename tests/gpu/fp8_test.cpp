@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -140,25 +141,23 @@ TEST(GpuFp8, CausalManyHeadsAndSplits) {
   expect_matches({.b = 2, .s_q = 4, .h_q = 64, .h_kv = 2, .s_k = 300, .causal = true, .seed = 204});
 }
 
-// At most 16 packed rows per KV head (the portable kernel's split loop, the Hopper kernel's narrow
-// schedule), scores large enough that a row's maximum rises by more than 2^8 after its first tile
-// (softmax scale 100: scores with a standard deviation of about 35 log2 units), so that both kernels'
-// lazy bases are raised on later tiles too, the output and the sums so far rescaled; whole and split
-// pieces, both q dtypes, and a page size that is not a power of two (the block and slot of a key by
-// division). 656-byte scales are powers of two here: with others a key value's rounding moves scores of
-// this size beyond the lse bound (RowsThatSeeOneKeyWithOtherScalesWithinOneRoundingOfTheKeys).
-TEST(GpuFp8, SixteenRowsWithRisingScoresAndOddPages) {
-  OPENMLA_REQUIRE_GPU();
+// Scores large enough that a row's maximum rises by more than 2^8 after its first tile (softmax scale
+// 100: scores with a standard deviation of about 35 log2 units), so that the kernels' lazy bases are
+// raised on later tiles too, the output and the sums so far rescaled: b=4 s_k=1,500 varlen with h_q
+// query heads for both q dtypes, each page size of `pages` and whole and split pieces, then s_q = 2
+// with a causal mask and h_q_causal heads. 656-byte scales are powers of two here: with others a key
+// value's rounding moves scores of this size beyond the lse bound
+// (RowsThatSeeOneKeyWithOtherScalesWithinOneRoundingOfTheKeys).
+void expect_rising_scores_match(int64_t h_q, std::initializer_list<int64_t> pages, int64_t h_q_causal, uint64_t seed) {
   const std::vector<Fp8CacheSpec> specs = {{.format = CacheFormat::fp8_per_tensor},
                                            {.format = CacheFormat::fp8_656, .pow2_scales = true}};
-  uint64_t seed = 250;
   for (DType dtype : {DType::bf16, DType::fp16}) {
-    for (int64_t page : {64, 100}) {
+    for (int64_t page : pages) {
       for (int64_t parts : {0, 40}) {
         SCOPED_TRACE(std::string(dtype_name(dtype)) + " page_size " + std::to_string(page) + " num_parts " +
                      std::to_string(parts));
         expect_problem_matches(make_problem({.b = 4,
-                                             .h_q = 16,
+                                             .h_q = h_q,
                                              .s_k = 1500,
                                              .varlen = true,
                                              .page_size = page,
@@ -171,7 +170,7 @@ TEST(GpuFp8, SixteenRowsWithRisingScoresAndOddPages) {
   }
   expect_problem_matches(make_problem({.b = 3,
                                        .s_q = 2,
-                                       .h_q = 8,
+                                       .h_q = h_q_causal,
                                        .s_k = 900,
                                        .varlen = true,
                                        .causal = true,
@@ -180,33 +179,19 @@ TEST(GpuFp8, SixteenRowsWithRisingScoresAndOddPages) {
                          7, specs);
 }
 
-// More than 16 packed rows per KV head with the same large scores: the wide schedules' row bases
-// (the converter's consumers keep exact maxima; the transposed schedule's lazy bases, moved on later
-// tiles by either warpgroup, the output, the sums and the other warpgroup's sums rescaled), whole and
-// split pieces, both q dtypes, s_q = 2 with a causal mask.
+// At most 16 packed rows per KV head (the portable kernel's split loop, the Hopper kernel's narrow
+// schedule), and a page size that is not a power of two (the block and slot of a key by division).
+TEST(GpuFp8, SixteenRowsWithRisingScoresAndOddPages) {
+  OPENMLA_REQUIRE_GPU();
+  expect_rising_scores_match(16, {64, 100}, 8, 250);
+}
+
+// More than 16 packed rows per KV head: the wide schedules' row bases (the converter's consumers keep
+// exact maxima; the transposed schedule's lazy bases, moved on later tiles by either warpgroup, the
+// output, the sums and the other warpgroup's sums rescaled).
 TEST(GpuFp8, WideRowsWithRisingScores) {
   OPENMLA_REQUIRE_GPU();
-  const std::vector<Fp8CacheSpec> specs = {{.format = CacheFormat::fp8_per_tensor},
-                                           {.format = CacheFormat::fp8_656, .pow2_scales = true}};
-  uint64_t seed = 260;
-  for (DType dtype : {DType::bf16, DType::fp16}) {
-    for (int64_t parts : {0, 40}) {
-      SCOPED_TRACE(std::string(dtype_name(dtype)) + " num_parts " + std::to_string(parts));
-      expect_problem_matches(
-          make_problem(
-              {.b = 4, .h_q = 64, .s_k = 1500, .varlen = true, .dtype = dtype, .softmax_scale = 100.f, .seed = seed++}),
-          parts, specs);
-    }
-  }
-  expect_problem_matches(make_problem({.b = 3,
-                                       .s_q = 2,
-                                       .h_q = 128,
-                                       .s_k = 900,
-                                       .varlen = true,
-                                       .causal = true,
-                                       .softmax_scale = 100.f,
-                                       .seed = seed}),
-                         7, specs);
+  expect_rising_scores_match(64, {64}, 128, 260);
 }
 
 TEST(GpuFp8, ZeroLengthsAndOtherPageSizes) {

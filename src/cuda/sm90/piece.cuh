@@ -49,10 +49,12 @@ __device__ __forceinline__ int page_token(const cuda::DecodeParams& p, int key) 
 // is its third coordinate), or 64 raw FP8 tokens (a rank-4 map, make_fp8_cache_map). A block outside
 // [0, num_blocks) is never read: `full` gets a plain arrival (no bytes), the consumers run on over
 // stale data, and `bad_page` marks the piece, whose rows are then written as NaN.
-template <int kBytes = kTileBytes, int kRank = 5>
-__device__ __forceinline__ void load_tile(const cuda::DecodeParams& p, const CUtensorMap* map, uint32_t stage,
-                                          uint32_t full, int key0, int kv_head, int32_t block, uint64_t policy,
-                                          int& bad_page, int chunk0 = 0) {
+// load_tile_at takes the token coordinate from token_of(), called only for a block in range (load_tile:
+// page_token of key0; a caller may have found it before).
+template <int kBytes = kTileBytes, int kRank = 5, typename TokenOf>
+__device__ __forceinline__ void load_tile_at(const cuda::DecodeParams& p, const CUtensorMap* map, uint32_t stage,
+                                             uint32_t full, TokenOf&& token_of, int kv_head, int32_t block,
+                                             uint64_t policy, int& bad_page, int chunk0 = 0) {
   if (block < 0 || block >= p.num_blocks) {
     bad_page = 1;
     ptx::mbarrier_arrive(full);
@@ -61,10 +63,17 @@ __device__ __forceinline__ void load_tile(const cuda::DecodeParams& p, const CUt
   ptx::mbarrier_arrive_expect_tx(full, kBytes);
   static_assert(kRank == 4 || kRank == 5, "a rank-4 or rank-5 cache map");
   if constexpr (kRank == 5) {
-    ptx::tma_load_5d(stage, map, 0, page_token(p, key0), chunk0, kv_head, block, full, policy);
+    ptx::tma_load_5d(stage, map, 0, token_of(), chunk0, kv_head, block, full, policy);
   } else {
-    ptx::tma_load_4d(stage, map, 0, page_token(p, key0), kv_head, block, full, policy);
+    ptx::tma_load_4d(stage, map, 0, token_of(), kv_head, block, full, policy);
   }
+}
+template <int kBytes = kTileBytes, int kRank = 5>
+__device__ __forceinline__ void load_tile(const cuda::DecodeParams& p, const CUtensorMap* map, uint32_t stage,
+                                          uint32_t full, int key0, int kv_head, int32_t block, uint64_t policy,
+                                          int& bad_page, int chunk0 = 0) {
+  load_tile_at<kBytes, kRank>(
+      p, map, stage, full, [&] { return page_token(p, key0); }, kv_head, block, policy, bad_page, chunk0);
 }
 
 // Issues tiles first, first + kStride, ... (kCount of them, those below n_tiles) of a piece, their

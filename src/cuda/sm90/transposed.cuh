@@ -171,23 +171,18 @@ struct TransposedCta {
     next_token = page_token(p, piece.key_begin + u * kBlockN);
   }
 
-  // Then tile t + 2 into the stage of tile t - 1, once every warp released it (a block out of range marks
-  // the warpgroup's bad_page instead, as load_tile does).
+  // Then tile t + 2 into the stage of tile t - 1, once every warp released it (load_tile_at: a bad block
+  // marks the warpgroup's bad_page instead).
   __device__ void issue_ahead(int t, int n_tiles) {
     const int u = t + 2;
     if (wg_thread != 0 || t < 1 || u >= n_tiles) {
       return;
     }
     const uint32_t stage = stage_of(u);  // that of tile t - 1
-    const uint32_t full = ptx::smem_addr(&s.full[stage]);
     ptx::mbarrier_wait(ptx::smem_addr(&s.empty[stage]), phase_of(t - 1));
-    if (next_block < 0 || next_block >= p.num_blocks) {
-      s.bad_page[warpgroup] = 1;
-      ptx::mbarrier_arrive(full);
-    } else {
-      ptx::mbarrier_arrive_expect_tx(full, kStageBytes);
-      ptx::tma_load_4d(ptx::smem_addr(&s.kv[stage][0]), cache_map, 0, next_token, kv_head, next_block, full, policy);
-    }
+    load_tile_at<kStageBytes, 4>(
+        p, cache_map, ptx::smem_addr(&s.kv[stage][0]), ptx::smem_addr(&s.full[stage]), [&] { return next_token; },
+        kv_head, next_block, policy, s.bad_page[warpgroup]);
     next_block = after_next;
     after_next = fetched;
   }
