@@ -54,6 +54,7 @@
 #include "../common/ptx/wgmma.cuh"
 #include "../common/walk.cuh"
 #include "fp8_convert.cuh"
+#include "fp8_fragments.cuh"
 #include "layout.cuh"
 #include "openmla/decode.h"
 #include "piece.cuh"
@@ -105,11 +106,7 @@ struct AsymmetricCta {
   int32_t next_block = 0;     // cache block of the next tile to issue, read a tile ahead
 
   __device__ void init() {
-    score_scale = p.scale_log2;
-    if constexpr (kPerTensor) {
-      out_scale = *p.k_scale;
-      score_scale *= out_scale;
-    }
+    fp8::log2_scales<kPerTensor>(p, score_scale, out_scale);
     if (threadIdx.x == 0) {
       for (int stage = 0; stage < kStages; ++stage) {
         ptx::mbarrier_init(ptx::smem_addr(&s.full[stage]), kFp8 ? kConverterThreads : 1);

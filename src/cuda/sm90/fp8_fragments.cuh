@@ -113,6 +113,18 @@ __device__ __forceinline__ int exponent_of(float x) {
 template <typename T, CacheFormat kFormat>
 inline constexpr bool kTileExponent = (kFormat == CacheFormat::fp8_656) && std::is_same_v<T, __nv_bfloat16>;
 
+// The factor that brings scores to the log2 domain (the softmax scale, times k_scale per tensor) and the
+// one the output rows are multiplied by when written (k_scale per tensor, else 1).
+template <bool kPerTensor>
+__device__ __forceinline__ void log2_scales(const cuda::DecodeParams& p, float& score_scale, float& out_scale) {
+  score_scale = p.scale_log2;
+  out_scale = 1.f;
+  if constexpr (kPerTensor) {
+    out_scale = *p.k_scale;
+    score_scale *= out_scale;
+  }
+}
+
 // What a product runs once its last wgmma is issued: nothing, unless its caller gives work to overlap.
 struct NoHook {
   __device__ void operator()() const {}

@@ -51,6 +51,14 @@ __device__ __forceinline__ int fragment_row(int warpgroup_thread) {
 }
 __device__ __forceinline__ int fragment_col(int warpgroup_thread) { return 2 * (warpgroup_thread % 4); }
 
+// The same accumulator by column slot, as the transposed products (narrow, transposed schedules) walk it:
+// slot c of a thread is column 8 (c / 2) + fragment_col + c % 2, whose value in row half h (row + 8 h)
+// is register slot_reg(c, h).
+__device__ __forceinline__ int slot_col(int warpgroup_thread, int c) {
+  return 8 * (c / 2) + fragment_col(warpgroup_thread) + c % 2;
+}
+__host__ __device__ constexpr int slot_reg(int c, int h) { return 4 * (c / 2) + 2 * h + c % 2; }
+
 // The A fragment of an m64nNk16 wgmma (PTX ISA 9.7.15.5.1.1.1, figure "WGMMA .m64nNk16 register
 // fragment layout for matrix A") for k step kk is, value for value, the accumulator's columns
 // [16 kk, 16 kk + 16): register i holds d[8 kk + 2 i] and d[8 kk + 2 i + 1]. So P = softmax(S) goes from

@@ -77,16 +77,12 @@ struct TransposedCta {
   int next_token = 0;      // the page slot of the next tile's first key (its TMA token coordinate)
 
   // Query row (accumulator column) of the thread's column slot c, and the register of slot c in key
-  // half h (m64n64 accumulator: d[4 j + e] at row + 8 (e / 2), column 8 j + fragment_col + e % 2).
-  __device__ int col_of(int c) const { return 8 * (c / 2) + fragment_col(wg_thread) + c % 2; }
-  static constexpr int reg(int c, int h) { return 4 * (c / 2) + 2 * h + c % 2; }
+  // half h (layout.cuh slot_col, slot_reg).
+  __device__ int col_of(int c) const { return slot_col(wg_thread, c); }
+  static constexpr int reg(int c, int h) { return slot_reg(c, h); }
 
   __device__ void init() {
-    score_scale = p.scale_log2;
-    if constexpr (kFormat == CacheFormat::fp8_per_tensor) {
-      out_scale = *p.k_scale;
-      score_scale *= out_scale;
-    }
+    fp8::log2_scales<kFormat == CacheFormat::fp8_per_tensor>(p, score_scale, out_scale);
     if (threadIdx.x == 0) {
       for (int stage = 0; stage < kTransposedStages; ++stage) {
         ptx::mbarrier_init(ptx::smem_addr(&s.full[stage]), 1);
