@@ -203,7 +203,8 @@ PlanConfig plan_config(const Case& c, Device device) {
                                         .page_size = c.page_size,
                                         .device = device,
                                         .num_parts = c.num_parts,
-                                        .kernel = c.kernel});
+                                        .kernel = c.kernel,
+                                        .cache_format = c.format});
 }
 
 DecodeBuffers allocate_decode_buffers(const PlanConfig& config, int64_t d_v) {

@@ -6,13 +6,14 @@
 // sequence's length it was made from. decode accepts it iff, for every sequence, the given length has
 // as many tiles as the plan holds (so a plan made for the same lengths is always accepted, and a length
 // that moves within its last tile is harmless: the kernels stop at the real length). A plan serves any
-// s_q, h_q, h_kv, page size, d_v and kernel: its config's s_q, h_q, h_kv, page_size and kernel only
-// balance it (the default num_parts, the cost it charges each piece of a sequence). The CPU backend
-// checks the plan buffer against the lengths before anything runs; a GPU checks it as it decodes
-// (openmla/decode.h: StatusCode::stale_plan and bad_plan).
+// s_q, h_q, h_kv, page size, d_v, cache format and kernel: its config's s_q, h_q, h_kv, page_size,
+// cache_format and kernel only balance it (the default num_parts, the cost it charges each piece of a
+// sequence). The CPU backend checks the plan buffer against the lengths before anything runs; a GPU
+// checks it as it decodes (openmla/decode.h: StatusCode::stale_plan and bad_plan).
 
 #include <cstdint>
 
+#include "openmla/cache_format.h"
 #include "openmla/kernel.h"
 #include "openmla/tensor.h"
 
@@ -37,6 +38,10 @@ struct PlanConfig {
   // DecodeArgs::kernel: portable or sm90 on a CUDA device (sm90 where it serves this config), cpu on
   // the CPU.
   Kernel kernel = Kernel::automatic;
+  // The cache format of the decodes it serves: on the Hopper kernel a piece of an FP8 decode of at
+  // most 16 query rows per KV head costs more tiles than a 16-bit one (its tiles take about half the
+  // time), so the plan charges it more.
+  CacheFormat cache_format = CacheFormat::plain;
 };
 
 struct Plan {

@@ -1,6 +1,7 @@
 """openmla: Multi-head Latent Attention decoding over a paged latent KV cache.
 
-    plan(cache_seqlens, *, s_q, h_q, h_kv)           the split-KV schedule of a step (once per step)
+    plan(cache_seqlens, *, s_q, h_q, h_kv,           the split-KV schedule of a step (once per step)
+         cache_format)
     decode(q, k_cache, block_table, cache_seqlens,   out [b, s_q, h_q, d_v], lse [b, h_q, s_q]
            *, d_v, plan, workspace, out, lse, ...)
     workspace_size(q, plan, *, d_v)                  bytes of workspace for decode

@@ -91,12 +91,13 @@ def decode(q, k_cache, block_table, cache_seqlens, *, d_v=512, softmax_scale=Non
     softmax_scale = _args.optional_real(softmax_scale, "softmax_scale")
     causal = _args.flag(causal, "causal")
     check = _args.flag(check, "check")
-    format_code = _fp8.cache_format_code(k_cache, k_scale, cache_format)
+    format_name = _fp8.cache_format_name(k_cache, k_scale, cache_format)
+    format_code = _fp8.CACHE_FORMATS[format_name]
     b, s_q, h_q, d_qk = _arrays.rank_checked(q, "q", 4, "[b, s_q, h_q, d_qk]")
     h_kv = _arrays.rank_checked(k_cache, "k_cache", 4, "[num_blocks, page_size, h_kv, d_qk]")[2]
     _check_d_v(d_v, d_qk)
     if plan is None:
-        plan = make_plan(cache_seqlens, s_q=s_q, h_q=h_q, h_kv=h_kv)
+        plan = make_plan(cache_seqlens, s_q=s_q, h_q=h_q, h_kv=h_kv, cache_format=format_name)
     tile_scheduler_metadata, num_splits = plan
     if workspace is None:
         workspace = _arrays.empty(q, (workspace_size(q, plan, d_v=d_v),), "uint8")

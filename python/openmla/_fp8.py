@@ -21,19 +21,30 @@ def _dtype_name(x):
     return str(x.dtype).removeprefix("torch.")
 
 
-def cache_format_code(k_cache, k_scale, cache_format):
-    """The CacheFormat value for decode. None infers it: an FP8 (float8_e4m3fn) or uint8 cache with k_scale is
-    fp8_per_tensor, without k_scale fp8_656; any other cache is plain (bfloat16, float16, float32 on the CPU:
-    the library checks the dtype)."""
+def format_code(cache_format):
+    """The CacheFormat value of a format named "plain", "fp8_per_tensor" or "fp8_656"."""
+    if not isinstance(cache_format, str) or cache_format not in CACHE_FORMATS:
+        raise ValueError(f"openmla: cache_format: expected one of {', '.join(CACHE_FORMATS)}, given {cache_format!r}")
+    return CACHE_FORMATS[cache_format]
+
+
+def cache_format_name(k_cache, k_scale, cache_format):
+    """The name of the cache format a decode or write reads. None infers it: an FP8 (float8_e4m3fn) or uint8
+    cache with k_scale is fp8_per_tensor, without k_scale fp8_656; any other cache is plain (bfloat16,
+    float16, float32 on the CPU: the library checks the dtype)."""
     if cache_format is None:
         if _dtype_name(k_cache) in ("float8_e4m3fn", "uint8"):
-            cache_format = "fp8_per_tensor" if k_scale is not None else "fp8_656"
-        else:
-            cache_format = "plain"
+            return "fp8_per_tensor" if k_scale is not None else "fp8_656"
+        return "plain"
     if cache_format not in CACHE_FORMATS:
         raise ValueError(f"openmla: cache_format: expected one of {', '.join(CACHE_FORMATS)} or None, given "
                          f"{cache_format!r}")
-    return CACHE_FORMATS[cache_format]
+    return cache_format
+
+
+def cache_format_code(k_cache, k_scale, cache_format):
+    """The CacheFormat value for decode or write_cache (cache_format_name's format)."""
+    return CACHE_FORMATS[cache_format_name(k_cache, k_scale, cache_format)]
 
 
 def for_library(k_cache):

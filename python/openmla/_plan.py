@@ -2,7 +2,7 @@
 
 from typing import Any, NamedTuple
 
-from . import _args, _C, _arrays, _sizes, _torch
+from . import _args, _C, _arrays, _fp8, _sizes, _torch
 
 
 class Plan(NamedTuple):
@@ -16,7 +16,8 @@ class Plan(NamedTuple):
     A plan is tied to its batch, its device and, for each sequence, the number of 64-key tiles of the
     length it was made from: decode refuses it for lengths with other tile counts (on the CPU up
     front; on a GPU that sequence's rows become NaN and check_status reports it). It serves any s_q,
-    h_q, h_kv, page size and d_v: those only chose num_parts. So one plan serves every layer of a step.
+    h_q, h_kv, page size, d_v and cache format: those only balance it (num_parts, and what each piece of
+    a sequence is charged). So one plan serves every layer of a step.
     """
 
     tile_scheduler_metadata: Any
@@ -46,16 +47,18 @@ def num_splits_view(tile_scheduler_metadata, batch):
     return tile_scheduler_metadata.reshape(-1)[split_word : split_word + batch + 1]  # [b + 1]
 
 
-def plan(cache_seqlens, *, s_q=1, h_q, h_kv=1, num_parts=0, out=None):
+def plan(cache_seqlens, *, s_q=1, h_q, h_kv=1, num_parts=0, out=None, cache_format="plain"):
     """Computes the split-KV schedule of one decoding step.
 
     cache_seqlens: int32 [b], the number of cached tokens of each sequence, on the decode device
         (numpy array for the CPU backend; torch tensor or cupy array, CPU or CUDA). b = 0 is legal.
-    s_q, h_q, h_kv: query tokens per sequence, query heads and KV heads of the decode calls; used only
-        to pick num_parts for the device.
+    s_q, h_q, h_kv: query tokens per sequence, query heads and KV heads of the decode calls; they pick
+        num_parts for the device and balance the schedule for the kernel that will run them.
     num_parts: work parts (0 picks one for the device).
     out: optional int32 [num_parts, words_per_part] array to write into (e.g. a static buffer for CUDA
         graphs); its shape must be the one a call without `out` returns for the same b and num_parts.
+    cache_format: "plain", "fp8_per_tensor" or "fp8_656", the cache the decode calls read; it only
+        balances the schedule (a piece of an FP8 decode costs the Hopper kernel more tiles).
 
     Returns a Plan in cache_seqlens's framework. On a CUDA device the schedule is computed by a kernel
     on the current stream: no host synchronization, so it can be captured in a CUDA graph.
@@ -65,6 +68,7 @@ def plan(cache_seqlens, *, s_q=1, h_q, h_kv=1, num_parts=0, out=None):
     h_q = _args.integer(h_q, "h_q")
     h_kv = _args.integer(h_kv, "h_kv")
     num_parts = _args.integer(num_parts, "num_parts")
+    format_code = _fp8.format_code(cache_format)
     if out is not None:
         _arrays.check_same_framework(kind, out, "out")
         _arrays.check_writable(out, "out")
@@ -83,9 +87,9 @@ def plan(cache_seqlens, *, s_q=1, h_q, h_kv=1, num_parts=0, out=None):
         raise ValueError(f"openmla: out: expected shape ({parts}, {words}) [num_parts, words_per_part], "
                          f"given {tuple(out.shape)}")
     if kind == "torch":
-        _torch.torch.ops.openmla.plan_(cache_seqlens, out)
+        _torch.torch.ops.openmla.plan_(cache_seqlens, out, s_q, h_q, h_kv, format_code)
     else:
         with _arrays.device_guard(cache_seqlens):
-            _C.plan(cache_seqlens, out, _arrays.stream_of(cache_seqlens))
+            _C.plan(cache_seqlens, out, _arrays.stream_of(cache_seqlens), s_q, h_q, h_kv, format_code)
     num_splits = out.reshape(-1)[split_word : split_word + batch + 1]  # [b + 1]
     return Plan(out, num_splits)

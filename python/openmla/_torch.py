@@ -66,14 +66,17 @@ if torch is not None:
     torch.compiler.assume_constant_result(_sizes.workspace_bytes)
 
     @torch.library.custom_op("openmla::plan_", mutates_args=("tile_scheduler_metadata",))
-    def plan_(cache_seqlens: torch.Tensor, tile_scheduler_metadata: torch.Tensor) -> None:
+    def plan_(cache_seqlens: torch.Tensor, tile_scheduler_metadata: torch.Tensor, s_q: int, h_q: int, h_kv: int,
+              cache_format: int) -> None:
         """Writes the schedule for cache_seqlens [b] int32 into tile_scheduler_metadata
-        [num_parts, words_per_part] int32, on the current stream."""
+        [num_parts, words_per_part] int32, on the current stream, balanced for decodes of s_q, h_q, h_kv
+        and cache_format (the library's CacheFormat value)."""
         with device_guard(cache_seqlens):
-            _C.plan(cache_seqlens.detach(), tile_scheduler_metadata.detach(), current_stream(cache_seqlens))
+            _C.plan(cache_seqlens.detach(), tile_scheduler_metadata.detach(), current_stream(cache_seqlens), s_q,
+                    h_q, h_kv, cache_format)
 
     @plan_.register_fake
-    def _(cache_seqlens, tile_scheduler_metadata):
+    def _(cache_seqlens, tile_scheduler_metadata, s_q, h_q, h_kv, cache_format):
         return None
 
     @torch.library.custom_op("openmla::decode_", mutates_args=("workspace", "out", "lse"))

@@ -79,10 +79,11 @@ def get_mla_metadata(cache_seqlens=None, num_q_tokens_per_head_k=None, num_heads
         the query rows per KV head already fix the schedule.
     get_mla_metadata(): returns (FlashMLASchedMeta(), None), filled by the first flash_mla_with_kvcache
         call that receives it.
-    is_fp8_kvcache is accepted (the schedule does not depend on the cache format); topk (sparse attention)
-    raises NotImplementedError: not supported yet.
+    is_fp8_kvcache balances the schedule for FlashMLA's FP8 tokens (a plan serves either cache: the
+    format only sets what each piece of a sequence is charged); topk (sparse attention) raises
+    NotImplementedError: not supported yet.
     """
-    _args.flag(is_fp8_kvcache, "is_fp8_kvcache")
+    cache_format = "fp8_656" if _args.flag(is_fp8_kvcache, "is_fp8_kvcache") else "plain"
     _refuse_unserved(topk=topk)
     if cache_seqlens is None:
         for name, value in (("num_q_tokens_per_head_k", num_q_tokens_per_head_k), ("num_heads_k", num_heads_k),
@@ -95,7 +96,7 @@ def get_mla_metadata(cache_seqlens=None, num_q_tokens_per_head_k=None, num_heads
     h_kv = _args.integer(num_heads_k, "num_heads_k")
     if num_heads_q is not None:
         _args.integer(num_heads_q, "num_heads_q")
-    return plan(cache_seqlens, s_q=1, h_q=rows * h_kv, h_kv=h_kv)
+    return plan(cache_seqlens, s_q=1, h_q=rows * h_kv, h_kv=h_kv, cache_format=cache_format)
 
 
 def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v, tile_scheduler_metadata,
@@ -145,7 +146,7 @@ def _with_sched_meta(sched_meta, q, k_cache, block_table, cache_seqlens, head_di
     config = SchedConfig(b=b, s_q=s_q, h_q=h_q, page_size=page_size, h_kv=h_kv,
                          causal=_args.flag(causal, "causal"), device=_arrays.device_of(q))
     if sched_meta.config is None:
-        made = plan(cache_seqlens, s_q=s_q, h_q=h_q, h_kv=h_kv)
+        made = plan(cache_seqlens, s_q=s_q, h_q=h_q, h_kv=h_kv, cache_format=cache_format)
         result = decode(q, k_cache, block_table, cache_seqlens, d_v=head_dim_v, softmax_scale=softmax_scale,
                         causal=causal, plan=made, cache_format=cache_format)
         sched_meta.config, sched_meta.plan = config, made

@@ -36,6 +36,16 @@ void check_no_scale(const CacheOperand& c) {
 
 }  // namespace
 
+void check_cache_format(const char* name, CacheFormat format) {
+  switch (format) {
+    case CacheFormat::plain:
+    case CacheFormat::fp8_per_tensor:
+    case CacheFormat::fp8_656:
+      return;
+  }
+  fail(name, "plain, fp8_per_tensor or fp8_656", std::to_string(static_cast<int32_t>(format)));
+}
+
 void check_cache_views(const CacheOperand& c, std::initializer_list<DType> plain_dtypes) {
   switch (c.format) {
     case CacheFormat::plain:
@@ -52,7 +62,7 @@ void check_cache_views(const CacheOperand& c, std::initializer_list<DType> plain
       check_no_scale(c);
       return;
   }
-  fail("cache_format", "plain, fp8_per_tensor or fp8_656", std::to_string(static_cast<int32_t>(c.format)));
+  check_cache_format("cache_format", c.format);  // not one of the three: throws
 }
 
 void check_cache_sizes(const CacheOperand& c, const CacheDims& dims) {

@@ -27,6 +27,9 @@ struct CacheDims {
   const char* d_v_name;  // e.g. "d_v"
 };
 
+// `format` is one of CacheFormat's values (an integer cast to it may be any); `name` is the argument.
+void check_cache_format(const char* name, CacheFormat format);
+
 // Ranks, dtypes and devices of k_cache and k_scale; a plain cache has one of `plain_dtypes`.
 void check_cache_views(const CacheOperand& c, std::initializer_list<DType> plain_dtypes);
 

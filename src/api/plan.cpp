@@ -3,6 +3,7 @@
 #include "../core/schedule.h"
 #include "../core/status.h"
 #include "backends.h"
+#include "cache_format.h"
 #include "check.h"
 #include "overlap.h"
 
@@ -33,6 +34,7 @@ void check_config(const PlanConfig& config) {
   if (config.h_q % config.h_kv != 0) {
     detail::fail("h_q", "a multiple of h_kv = " + std::to_string(config.h_kv), std::to_string(config.h_q));
   }
+  detail::check_cache_format("cache_format", config.cache_format);
   if (config.device.type == DeviceType::cuda && !cuda::available()) {
     detail::fail_no_cuda("device", detail::device_string(config.device));
   }

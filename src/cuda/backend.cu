@@ -222,7 +222,8 @@ void plan(const PlanConfig& config, const TensorView& cache_seqlens, void* buffe
   check_device_pointer("plan buffer", buffer, device);
   DeviceScope scope(device);
   const int64_t rows = config.s_q * (config.h_q / config.h_kv);
-  const int64_t charge = config.kernel == Kernel::sm90 ? sm90::plan_charge(rows) : schedule::kDefaultCharge;
+  const int64_t charge =
+      config.kernel == Kernel::sm90 ? sm90::plan_charge(rows, config.cache_format) : schedule::kDefaultCharge;
   schedule::launch_planner(static_cast<const int32_t*>(cache_seqlens.data), cache_seqlens.strides[0], config.batch,
                            config.num_parts, charge, buffer, supports_dependent_launch(device),
                            static_cast<cudaStream_t>(stream));

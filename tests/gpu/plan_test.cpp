@@ -97,22 +97,27 @@ Made make_plan(PlanConfig config) {
 }
 
 // On a Hopper GPU an automatic plan the Hopper kernel serves charges its cost: 4 tiles up to 32
-// query rows per KV head, 8 from 64; one it does not serve (pages of 32 tokens) charges the portable
-// kernel's.
+// query rows per KV head, 8 from 64, and 6 on an FP8 cache up to 16 rows; one it does not serve (pages
+// of 32 tokens) charges the portable kernel's, whatever the cache format.
 TEST(GpuPlanner, ChargesTheCostOfItsKernel) {
   OPENMLA_REQUIRE_HOPPER();
   struct Shape {
-    int64_t s_q, h_q, h_kv, hopper_cost;
+    int64_t s_q, h_q, h_kv, hopper_cost, hopper_fp8_cost;
   };
-  for (const Shape& shape : {Shape{1, 16, 1, 4}, Shape{2, 16, 1, 4}, Shape{1, 64, 2, 4}, Shape{4, 16, 1, 8},
-                             Shape{1, 64, 1, 8}, Shape{1, 128, 1, 8}}) {
+  for (const Shape& shape : {Shape{1, 16, 1, 4, 6}, Shape{1, 8, 1, 4, 6}, Shape{2, 16, 1, 4, 4}, Shape{1, 64, 2, 4, 4},
+                             Shape{4, 16, 1, 8, 8}, Shape{1, 64, 1, 8, 8}, Shape{1, 128, 1, 8, 8}}) {
     for (const int64_t page_size : {64, 32}) {
-      const Made made = make_plan({.s_q = shape.s_q, .h_q = shape.h_q, .h_kv = shape.h_kv, .page_size = page_size});
-      const bool hopper = page_size == 64 && !portable_forced();
-      const std::string what = "s_q " + std::to_string(shape.s_q) + " h_q " + std::to_string(shape.h_q) + " h_kv " +
-                               std::to_string(shape.h_kv) + " page " + std::to_string(page_size);
-      EXPECT_EQ(made.charge, hopper ? shape.hopper_cost : schedule::kDefaultCharge) << what;
-      EXPECT_EQ(made.config.kernel, hopper ? Kernel::sm90 : Kernel::portable) << what;
+      for (const CacheFormat format : {CacheFormat::plain, CacheFormat::fp8_per_tensor, CacheFormat::fp8_656}) {
+        const Made made = make_plan(
+            {.s_q = shape.s_q, .h_q = shape.h_q, .h_kv = shape.h_kv, .page_size = page_size, .cache_format = format});
+        const bool hopper = page_size == 64 && !portable_forced();
+        const int64_t hopper_cost = format == CacheFormat::plain ? shape.hopper_cost : shape.hopper_fp8_cost;
+        const std::string what = "s_q " + std::to_string(shape.s_q) + " h_q " + std::to_string(shape.h_q) + " h_kv " +
+                                 std::to_string(shape.h_kv) + " page " + std::to_string(page_size) + " " +
+                                 cache_format_name(format);
+        EXPECT_EQ(made.charge, hopper ? hopper_cost : schedule::kDefaultCharge) << what;
+        EXPECT_EQ(made.config.kernel, hopper ? Kernel::sm90 : Kernel::portable) << what;
+      }
     }
   }
 }

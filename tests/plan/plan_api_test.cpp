@@ -64,6 +64,25 @@ TEST(PlanApi, RejectsBadConfigs) {
                     "kernel: expected automatic or cpu for a plan on the CPU, given sm90");
   expect_plan_error({.batch = 2, .h_q = 8, .kernel = static_cast<Kernel>(7)}, 32768,
                     "kernel: expected automatic or cpu for a plan on the CPU, given an unknown kernel value");
+  expect_plan_error({.batch = 2, .h_q = 8, .cache_format = static_cast<CacheFormat>(7)}, 32768,
+                    "cache_format: expected plain, fp8_per_tensor or fp8_656, given 7");
+}
+
+// A plan serves any cache format: one made for another format (which only balances it) is the same plan
+// on the CPU, whose charge does not depend on it.
+TEST(PlanApi, CacheFormatOnlyBalances) {
+  std::vector<int32_t> seqlens{100, 0, 3000};  // [b]
+  std::vector<std::vector<int64_t>> buffers;
+  for (const CacheFormat format : {CacheFormat::plain, CacheFormat::fp8_per_tensor, CacheFormat::fp8_656}) {
+    const PlanConfig config{.batch = 3, .h_q = 16, .num_parts = 4, .cache_format = format};
+    std::vector<int64_t> buffer(static_cast<size_t>(plan_buffer_size(config) / 8), 0);
+    const Plan made =
+        plan(config, make_view(seqlens.data(), DType::int32, {3}), {buffer.data(), plan_buffer_size(config)});
+    EXPECT_EQ(made.config.cache_format, format);
+    buffers.push_back(buffer);
+  }
+  EXPECT_EQ(buffers[0], buffers[1]);
+  EXPECT_EQ(buffers[0], buffers[2]);
 }
 
 // Sizes are computed with checked arithmetic: counts past the documented limits (plan.h) and products

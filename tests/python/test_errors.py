@@ -170,6 +170,9 @@ def test_plan_errors():
         openmla.plan(lengths.astype(np.int64), h_q=4)
     with pytest.raises(ValueError, match=r"out: expected shape \(2, "):
         openmla.plan(lengths, h_q=4, num_parts=2, out=np.empty((2, 1), np.int32))
+    with pytest.raises(ValueError, match=r"^openmla: cache_format: expected one of plain, fp8_per_tensor, fp8_656, "
+                                         r"given 'fp8'$"):
+        openmla.plan(lengths, h_q=4, cache_format="fp8")
     with pytest.raises(TypeError, match="h_q"):
         openmla.plan(lengths)
     with pytest.raises(TypeError, match="^openmla: cache_seqlens: expected dtype int32, given int64$"):

@@ -1,6 +1,8 @@
 """PyTorch CUDA tensors: results on the caller's stream, checked mode, torch.compile and a CUDA graph
 of a whole decoding step replayed with new lengths. DeepSeek shapes: d_qk 576, d_v 512, page 64."""
 
+import os
+
 import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed: torch GPU tests skipped")
@@ -52,6 +54,27 @@ def test_flash_mla_pattern():
         out, lse = flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, D_V, tile_scheduler_metadata,
                                           num_splits, causal=True)
     check(out, lse, q, k_cache, block_table, cache_seqlens, causal=True)
+
+
+def test_plan_is_balanced_for_the_decodes_shapes_and_cache():
+    """What a Python plan charges each piece (its header's fourth word; on these lengths, one of which has no
+    tile, the line's fixed units) is what the C++ API charges for the same shapes and cache format: on the
+    Hopper kernel 4 tiles at 16 query rows per KV head, 8 at 128 and 6 on an FP8 cache of 16 rows; on the
+    portable kernel 2. A plan made from cache_seqlens alone once charged the Hopper kernel's 4 at 128 rows."""
+    from openmla import get_mla_metadata
+
+    cache_seqlens = torch.tensor([1000, 0, 70], dtype=torch.int32, device="cuda")  # [b]
+    hopper = torch.cuda.get_device_capability() == (9, 0) and os.environ.get("OPENMLA_FORCE_PORTABLE") != "1"
+
+    def charge(made):
+        return int(made[0].reshape(-1)[3])
+
+    assert charge(openmla.plan(cache_seqlens, h_q=16)) == (4 if hopper else 2)
+    assert charge(openmla.plan(cache_seqlens, h_q=128)) == (8 if hopper else 2)
+    assert charge(openmla.plan(cache_seqlens, s_q=2, h_q=128, h_kv=2)) == (8 if hopper else 2)
+    assert charge(openmla.plan(cache_seqlens, h_q=16, cache_format="fp8_per_tensor")) == (6 if hopper else 2)
+    assert charge(get_mla_metadata(cache_seqlens, 16, 1, is_fp8_kvcache=True)) == (6 if hopper else 2)
+    assert charge(get_mla_metadata(cache_seqlens, 128, 1)) == (8 if hopper else 2)
 
 
 def test_checked_mode_raises_on_device_offence():

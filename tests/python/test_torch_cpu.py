@@ -66,7 +66,7 @@ def test_opcheck():
     """Schema, fake implementation and functionalization of the registered ops."""
     q, k_cache, block_table, cache_seqlens = tensors(make_case(2, 1, 4, 1, [10, 90]), torch.float16)
     plan = openmla.plan(cache_seqlens, h_q=4)
-    torch.library.opcheck(torch.ops.openmla.plan_.default, (cache_seqlens, torch.empty_like(plan[0])))
+    torch.library.opcheck(torch.ops.openmla.plan_.default, (cache_seqlens, torch.empty_like(plan[0]), 1, 4, 1, 0))
     workspace = torch.empty(openmla.workspace_size(q, plan, d_v=32), dtype=torch.uint8)
     out = torch.empty(2, 1, 4, 32, dtype=torch.float16)  # [b, s_q, h_q, d_v]
     lse = torch.empty(2, 4, 1)  # [b, h_q, s_q]

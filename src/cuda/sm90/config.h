@@ -2,6 +2,7 @@
 // Compile-time constants of the Hopper (sm_90a) decode kernel.
 
 #include "../common/params.h"
+#include "openmla/cache_format.h"
 
 namespace openmla::sm90 {
 
@@ -42,12 +43,13 @@ inline constexpr float kRescaleThreshold = 8.f;
 // (core/schedule.h, core/line_choice.h), by query rows per KV head. A piece's start and end (its q,
 // its first tile, its rows) cost about four tiles of 16 rows on the H200 (docs/hopper-kernel.md,
 // "Where a decode's pieces lose time"); from 64 rows on 6 to 8 measured faster (more rows a split to
-// write and combine, likely).
-inline constexpr int64_t kPlanChargeFewRows = 4;   // up to kPlanFewRows rows
-inline constexpr int64_t kPlanChargeManyRows = 8;  // more
+// write and combine, likely). An FP8 decode of at most kFp8Rows rows (the narrow schedule on raw
+// tiles, each about half a 16-bit tile's time) measured fastest at 6 (docs/fp8.md); plan_charge,
+// below kFp8Rows.
+inline constexpr int64_t kPlanChargeFewRows = 4;     // up to kPlanFewRows rows
+inline constexpr int64_t kPlanChargeManyRows = 8;    // more
+inline constexpr int64_t kPlanChargeFp8FewRows = 6;  // an FP8 cache, up to kFp8Rows rows
 inline constexpr int64_t kPlanFewRows = 32;
-
-constexpr int64_t plan_charge(int64_t rows) { return rows <= kPlanFewRows ? kPlanChargeFewRows : kPlanChargeManyRows; }
 
 // Arrivals that release a stage: one lane of each consumer warp, after its wgmma reading the stage retired.
 inline constexpr int kStageReaders = kWarps;
@@ -72,6 +74,14 @@ inline constexpr int kNarrowMaxRows = 32;
 inline constexpr int kFp8Rows = 16;
 inline constexpr int kFp8Stages = 4;
 inline constexpr int kFp8MaxTokenBytes = 656;
+
+// The charge of a plan for `rows` query rows per KV head on a cache of `format` (kPlanCharge*, above).
+constexpr int64_t plan_charge(int64_t rows, CacheFormat format) {
+  if (format != CacheFormat::plain && rows <= kFp8Rows) {
+    return kPlanChargeFp8FewRows;
+  }
+  return rows <= kPlanFewRows ? kPlanChargeFewRows : kPlanChargeManyRows;
+}
 
 // The asymmetric schedule on an FP8 cache (more than kFp8Rows rows): a third warpgroup, the converter,
 // loads each tile's raw bytes with TMA into its stage and converts them in place into the 16-bit
