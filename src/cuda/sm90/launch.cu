@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "../common/cuda_check.h"
 #include "launch.h"
@@ -67,67 +68,52 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
   return encode;
 }
 
-// OPENMLA_SM90_SCHEDULE, read once: the schedule, or nothing for a value that names none.
-struct ScheduleSetting {
-  std::optional<Schedule> schedule;
+// An environment variable that picks one of a few options: the option its value names (an empty or
+// unset variable names the first), or nothing for a value that names none.
+template <typename Option>
+struct Setting {
+  std::optional<Option> option;
   std::string value;
 };
 
-const ScheduleSetting& schedule_setting() {
-  static const ScheduleSetting setting = [] {
-    const char* env = std::getenv("OPENMLA_SM90_SCHEDULE");
-    const std::string value = env == nullptr ? "" : env;
-    if (value.empty() || value == "asymmetric") {
-      return ScheduleSetting{Schedule::asymmetric, value};
+template <typename Option, size_t N>
+Setting<Option> read_setting(const char* variable, const std::array<std::pair<const char*, Option>, N>& options) {
+  const char* env = std::getenv(variable);
+  const std::string value = env == nullptr ? "" : env;
+  if (value.empty()) {
+    return {options[0].second, value};
+  }
+  for (const auto& [name, option] : options) {
+    if (value == name) {
+      return {option, value};
     }
-    if (value == "seesaw") {
-      return ScheduleSetting{Schedule::seesaw, value};
-    }
-    if (value == "narrow") {
-      return ScheduleSetting{Schedule::narrow, value};
-    }
-    return ScheduleSetting{std::nullopt, value};
-  }();
-  return setting;
+  }
+  return {std::nullopt, value};
 }
 
-// OPENMLA_SM90_FP8_WIDE, read once: the FP8 wide schedule, or nothing for a value that names none.
-struct Fp8WideSetting {
-  std::optional<Fp8Wide> schedule;
-  std::string value;
-};
-
-const Fp8WideSetting& fp8_wide_setting() {
-  static const Fp8WideSetting setting = [] {
-    const char* env = std::getenv("OPENMLA_SM90_FP8_WIDE");
-    const std::string value = env == nullptr ? "" : env;
-    if (value.empty() || value == "converter") {
-      return Fp8WideSetting{Fp8Wide::converter, value};
-    }
-    if (value == "transposed") {
-      return Fp8WideSetting{Fp8Wide::transposed, value};
-    }
-    return Fp8WideSetting{std::nullopt, value};
-  }();
-  return setting;
+// The setting's option, or openmla::Error naming the variable, the values it takes and the one given.
+template <typename Option>
+Option chosen(const Setting<Option>& setting, const char* variable, const char* expected) {
+  if (!setting.option) {
+    throw Error(std::string("openmla: ") + variable + ": expected " + expected + ", given '" + setting.value + "'");
+  }
+  return *setting.option;
 }
 
 }  // namespace
 
+// Each variable is read once per process.
 Fp8Wide configured_fp8_wide() {
-  const Fp8WideSetting& setting = fp8_wide_setting();
-  if (!setting.schedule) {
-    throw Error("openmla: OPENMLA_SM90_FP8_WIDE: expected converter or transposed, given '" + setting.value + "'");
-  }
-  return *setting.schedule;
+  static const Setting<Fp8Wide> setting = read_setting<Fp8Wide, 2>(
+      "OPENMLA_SM90_FP8_WIDE", {{{"converter", Fp8Wide::converter}, {"transposed", Fp8Wide::transposed}}});
+  return chosen(setting, "OPENMLA_SM90_FP8_WIDE", "converter or transposed");
 }
 
 Schedule configured_schedule() {
-  const ScheduleSetting& setting = schedule_setting();
-  if (!setting.schedule) {
-    throw Error("openmla: OPENMLA_SM90_SCHEDULE: expected asymmetric, seesaw or narrow, given '" + setting.value + "'");
-  }
-  return *setting.schedule;
+  static const Setting<Schedule> setting = read_setting<Schedule, 3>(
+      "OPENMLA_SM90_SCHEDULE",
+      {{{"asymmetric", Schedule::asymmetric}, {"seesaw", Schedule::seesaw}, {"narrow", Schedule::narrow}}});
+  return chosen(setting, "OPENMLA_SM90_SCHEDULE", "asymmetric, seesaw or narrow");
 }
 
 Schedule schedule_for(int64_t rows) {
