@@ -166,15 +166,15 @@ class Step(NamedTuple):
 
 
 def plan(block_table, cache_seqlens, *, h_q, s_q=1, h_kv=1, page_size, causal=False, num_parts=0, bounds=None,
-         group=None, rank=None, world_size=None, out=None):
+         group=None, rank=None, world_size=None, out=None, cache_format="plain"):
     """This rank's share of a decoding step: its block table, lengths and split-KV plan.
 
     block_table: int32 [b, max_blocks_per_seq] and cache_seqlens: int32 [b], the whole sequences, on
     this rank's device. page_size: tokens per page of k_cache. bounds: optional int32 [W + 1, b] page
     ranges (default page_bounds). rank, world_size: default the rank and size of `group` in
     torch.distributed; give both to plan a share without a process group (e.g. to run every share in
-    one process). out: optional plan buffer, as in openmla.plan. No host synchronization: a step can
-    be captured in a CUDA graph.
+    one process). out: optional plan buffer, and cache_format the cache the shares read, as in
+    openmla.plan. No host synchronization: a step can be captured in a CUDA graph.
     """
     if rank is None or world_size is None:
         dist = _dist()
@@ -186,7 +186,7 @@ def plan(block_table, cache_seqlens, *, h_q, s_q=1, h_kv=1, page_size, causal=Fa
             raise ValueError(f"openmla: bounds: expected shape ({world_size + 1}, {block_table.shape[0]}) "
                              f"[world_size + 1, b], given {tuple(bounds.shape)}")
         table, lengths = share(block_table, cache_seqlens, bounds, rank, page_size)
-    schedule = _plan(lengths, s_q=s_q, h_q=h_q, h_kv=h_kv, num_parts=num_parts, out=out)
+    schedule = _plan(lengths, s_q=s_q, h_q=h_q, h_kv=h_kv, num_parts=num_parts, out=out, cache_format=cache_format)
     return Step(table, lengths, schedule, share_is_causal(rank, world_size, causal), rank, world_size, group)
 
 

@@ -120,6 +120,9 @@ def test_bounds_given_by_the_engine():
         (lambda s: distributed.plan(np.zeros((2, 4), np.int32), s, h_q=1, page_size=16, rank=0, world_size=2,
                                     bounds=np.zeros((2, 2), np.int32)),
          r"bounds: expected shape \(3, 2\) \[world_size \+ 1, b\], given \(2, 2\)"),
+        (lambda s: distributed.plan(np.zeros((2, 4), np.int32), s, h_q=1, page_size=16, rank=0, world_size=2,
+                                    cache_format="fp8"),
+         "cache_format: expected one of plain, fp8_per_tensor, fp8_656, given 'fp8'"),
     ],
 )
 def test_errors(call, message):
