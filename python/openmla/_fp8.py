@@ -21,11 +21,17 @@ def _dtype_name(x):
     return str(x.dtype).removeprefix("torch.")
 
 
+def _known_name(cache_format, or_none):
+    """cache_format if it names a format, else ValueError listing the names (and None where the call takes it)."""
+    if not isinstance(cache_format, str) or cache_format not in CACHE_FORMATS:
+        names = ", ".join(CACHE_FORMATS) + (" or None" if or_none else "")
+        raise ValueError(f"openmla: cache_format: expected one of {names}, given {cache_format!r}")
+    return cache_format
+
+
 def format_code(cache_format):
     """The CacheFormat value of a format named "plain", "fp8_per_tensor" or "fp8_656"."""
-    if not isinstance(cache_format, str) or cache_format not in CACHE_FORMATS:
-        raise ValueError(f"openmla: cache_format: expected one of {', '.join(CACHE_FORMATS)}, given {cache_format!r}")
-    return CACHE_FORMATS[cache_format]
+    return CACHE_FORMATS[_known_name(cache_format, or_none=False)]
 
 
 def cache_format_name(k_cache, k_scale, cache_format):
@@ -36,10 +42,7 @@ def cache_format_name(k_cache, k_scale, cache_format):
         if _dtype_name(k_cache) in ("float8_e4m3fn", "uint8"):
             return "fp8_per_tensor" if k_scale is not None else "fp8_656"
         return "plain"
-    if cache_format not in CACHE_FORMATS:
-        raise ValueError(f"openmla: cache_format: expected one of {', '.join(CACHE_FORMATS)} or None, given "
-                         f"{cache_format!r}")
-    return cache_format
+    return _known_name(cache_format, or_none=True)
 
 
 def cache_format_code(k_cache, k_scale, cache_format):
