@@ -364,6 +364,72 @@ TEST(GpuFp8, HopperKernelServesMoreRows) {
   }
 }
 
+// An FP8 cache's bytes in another layout on the GPU: token (block, slot, head) of `cache` at byte
+// block * block_stride + slot * token_stride + head * head_stride.
+struct RestridedFp8 {
+  int64_t block_stride, token_stride, head_stride;
+  DeviceBuffer bytes;
+
+  RestridedFp8(const Fp8Cache& cache, int64_t token_bytes, int64_t head_bytes, int64_t block_bytes)
+      : block_stride(block_bytes),
+        token_stride(token_bytes),
+        head_stride(head_bytes),
+        bytes(static_cast<size_t>(cache.num_blocks * block_bytes)) {
+    std::vector<uint8_t> laid(bytes.bytes(), 0xff);                      // padding: NaN bytes, never read
+    const auto* from = static_cast<const uint8_t*>(cache.bytes.data());  // [num_blocks, page_size, h_kv, row]
+    for (int64_t block = 0; block < cache.num_blocks; ++block) {
+      for (int64_t slot = 0; slot < cache.page_size; ++slot) {
+        for (int64_t head = 0; head < cache.h_kv; ++head) {
+          const int64_t token = (block * cache.page_size + slot) * cache.h_kv + head;
+          std::memcpy(&laid[static_cast<size_t>(block * block_stride + slot * token_stride + head * head_stride)],
+                      from + token * cache.row_bytes, static_cast<size_t>(cache.row_bytes));
+        }
+      }
+    }
+    bytes.upload(laid.data(), bytes.bytes());
+  }
+
+  // on_gpu's cache (its k_scale) with these bytes as k_cache.
+  AdjustArgs use(const Fp8Cache& cache, const DeviceFp8& on_gpu) const {
+    return [&cache, &on_gpu, this](DecodeArgs& args) {
+      on_gpu.use(cache)(args);
+      args.k_cache.data = bytes.data();
+      args.k_cache.strides[0] = block_stride;  // the byte views' elements are bytes
+      args.k_cache.strides[1] = token_stride;
+      args.k_cache.strides[2] = head_stride;
+    };
+  }
+};
+
+// Caches laid out otherwise than [num_blocks, page_size, h_kv, token bytes] back to back, both formats,
+// on the automatic choice and the forced portable kernel: one KV head with every token padded by 64
+// bytes, at 16 and 64 packed rows per KV head (the Hopper kernel's narrow schedule and its converter's),
+// and two KV heads, each holding its page's tokens back to back (the KV-head stride larger than the
+// token stride), at 16 rows.
+TEST(GpuFp8, CachesWithOtherStrides) {
+  OPENMLA_REQUIRE_GPU();
+  const std::pair<int64_t, int64_t> heads[] = {{16, 1}, {32, 2}, {64, 1}};  // h_q, h_kv
+  for (const auto& [h_q, h_kv] : heads) {
+    SCOPED_TRACE("h_q " + std::to_string(h_q) + " h_kv " + std::to_string(h_kv));
+    const Problem problem =
+        make_problem({.b = 4, .h_q = h_q, .h_kv = h_kv, .s_k = 700, .varlen = true, .page_size = 128, .seed = 227});
+    const DeviceProblem device = upload(problem);
+    for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
+      const int64_t row = cache.row_bytes;
+      const int64_t page = cache.page_size;
+      const RestridedFp8 laid = h_kv == 1 ? RestridedFp8(cache, row + 64, row, page * (row + 64))
+                                          : RestridedFp8(cache, row, page * row, h_kv * page * row);
+      for (Kernel kernel : {Kernel::automatic, Kernel::portable}) {
+        SCOPED_TRACE(kernel_name(kernel));
+        const GpuRun run = gpu_decode(problem, device, 0, kernel, laid.use(cache, on_gpu));
+        EXPECT_EQ(run.kernel, kernel == Kernel::automatic ? expected_automatic_kernel(problem) : kernel);
+        EXPECT_EQ(run.status.code, StatusCode::ok);
+        EXPECT_TRUE(matches(reference_decode(problem, cache), run.output.out_view(), run.output.lse_view()));
+      }
+    });
+  }
+}
+
 // Repeated decodes of one FP8 cache give the same bits, split sequences included.
 TEST(GpuFp8, RepeatedRunsAreBitwiseIdentical) {
   OPENMLA_REQUIRE_GPU();
