@@ -282,7 +282,7 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
   constexpr bool kRopeFirst = kScaled && kRows > kFp8Rows;
   const uint8_t* k0 = tile + key * kBytes;  // [kBytes] key `key`
   const uint8_t* k1 = k0 + 8 * kBytes;      // [kBytes] key `key` + 8
-  const uint64_t q_desc = k_major_desc(sq);
+  const uint64_t q_desc = uniform_k_major_desc(sq);
   uint32_t f0[4];  // key `key`'s factor pairs, per block of 128 dims (656-byte tokens)
   uint32_t f1[4];  // key `key` + 8's
   float up0 = 1.f;
@@ -476,7 +476,7 @@ __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int
   constexpr int kBytes = kTokenBytes<kFormat>;
   constexpr bool kScaled = kFormat == CacheFormat::fp8_656;
   const uint8_t* dims = tile + 128 * warp + 16 * quad_row;  // the thread's 16 dims of key 0
-  const uint64_t p_desc = k_major_desc(sp);
+  const uint64_t p_desc = uniform_k_major_desc(sp);
   float down = 1.f;
   if constexpr (kScaled) {
     down = raise_value_exponent(tile, warp, quad_col, o, value_exponent);

@@ -34,6 +34,14 @@ __device__ __forceinline__ uint64_t k_major_desc(uint32_t addr) {
   return ptx::smem_desc_sw128(addr, 16, 8 * kRowBytes);
 }
 
+// k_major_desc of an address that is the same in every lane, broadcast from lane 0: the same value,
+// but one ptxas knows to be warp-uniform, so that the descriptor and each one-add advance of it
+// (ptx::smem_desc_advance) stay on the uniform datapath, where the wgmma reads them, instead of being
+// built in vector registers and moved over (R2UR) for every product.
+__device__ __forceinline__ uint64_t uniform_k_major_desc(uint32_t addr) {
+  return k_major_desc(__shfl_sync(0xffffffffu, addr, 0));
+}
+
 // Descriptor of an MN-major operand: B = V [16 keys x 256 dims] of P V, whose N (dims) runs along the
 // chunk rows and K (keys) down them, so `addr` = chunk + 16 keys * 128 bytes * (k step). Leading-
 // dimension byte offset: between consecutive 64-element N blocks = the next chunk, 8192 bytes.
