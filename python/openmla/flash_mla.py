@@ -26,6 +26,11 @@ from ._decode import decode
 from ._plan import Plan, num_splits_view, plan
 
 
+def _cache_format(is_fp8_kvcache):
+    """The cache format FlashMLA's is_fp8_kvcache names: its 656-byte FP8 tokens, or a 16-bit cache."""
+    return "fp8_656" if _args.flag(is_fp8_kvcache, "is_fp8_kvcache") else "plain"
+
+
 def _refuse_unserved(**arguments):
     """NotImplementedError for a FlashMLA argument that is set: every default is False or None."""
     for name, value in arguments.items():
@@ -83,7 +88,7 @@ def get_mla_metadata(cache_seqlens=None, num_q_tokens_per_head_k=None, num_heads
     format only sets what each piece of a sequence is charged); topk (sparse attention) raises
     NotImplementedError: not supported yet.
     """
-    cache_format = "fp8_656" if _args.flag(is_fp8_kvcache, "is_fp8_kvcache") else "plain"
+    cache_format = _cache_format(is_fp8_kvcache)
     _refuse_unserved(topk=topk)
     if cache_seqlens is None:
         for name, value in (("num_q_tokens_per_head_k", num_q_tokens_per_head_k), ("num_heads_k", num_heads_k),
@@ -117,7 +122,7 @@ def flash_mla_with_kvcache(q, k_cache, block_table, cache_seqlens, head_dim_v, t
     indices, attn_sink, extra_k_cache, extra_indices_in_kvcache, topk_length and extra_topk_length raise
     NotImplementedError: not supported yet.
     """
-    cache_format = "fp8_656" if _args.flag(is_fp8_kvcache, "is_fp8_kvcache") else "plain"
+    cache_format = _cache_format(is_fp8_kvcache)
     _refuse_unserved(indices=indices, attn_sink=attn_sink,
                      extra_k_cache=extra_k_cache, extra_indices_in_kvcache=extra_indices_in_kvcache,
                      topk_length=topk_length, extra_topk_length=extra_topk_length)
