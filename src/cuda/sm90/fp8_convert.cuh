@@ -51,7 +51,8 @@ inline constexpr int kUnitsPerThread = kUnits / kConverterThreads;  // 4
 
 // Where a tile's raw bytes lie in their stage, piece by piece, and which 8-value units of a chunk
 // converter thread `thread` takes (k = 0..3): values(c, thread, k) is where their e4m3 bytes lie in the
-// raw tile, dest(thread, k) where their 16-byte unit goes in the chunk.
+// raw tile (a read of kReadBytes takes units k, k + 1, ... from there), dest(thread, k) where their
+// 16-byte unit goes in the chunk.
 template <CacheFormat kFormat>
 struct RawTile;
 
@@ -60,6 +61,7 @@ struct RawTile<CacheFormat::fp8_per_tensor> {
   static constexpr int kPieceBytes = kBlockN * kPerTensorPieceBytes;                               // 4,096
   static constexpr int kPieces = kTokenBytes<CacheFormat::fp8_per_tensor> / kPerTensorPieceBytes;  // 9: chunk c
   static constexpr int kBoxes = kConvertSteps;  // one TMA box of kChunksPerStep pieces per step
+  static constexpr int kReadBytes = 8;           // a thread's read: one unit's e4m3 values
   // The chunk whose conversion reads piece k last.
   __host__ __device__ static constexpr int last_reader(int k) { return k; }
   // Unit x = thread + 128 k is token x / 8's values [8 (x % 8), +8): a warp's units are 4 tokens' 8
@@ -77,26 +79,36 @@ struct RawTile<CacheFormat::fp8_656> {
   static constexpr int kPieceBytes = kBlockN * kToken656PieceBytes;                        // 1,024
   static constexpr int kPieces = kTokenBytes<CacheFormat::fp8_656> / kToken656PieceBytes;  // 41
   static constexpr int kBoxes = 1;                                        // the three loads complete one barrier
+  static constexpr int kReadBytes = 16;                                   // a thread's read: units k and k + 1
   static constexpr int kScalePiece = kScaleOffset / kToken656PieceBytes;  // 32
   static constexpr int kRopePiece = kRopeOffset / kToken656PieceBytes;    // 33
   static constexpr int kValueBytes = kVChunks * 4 * kPieceBytes;          // 32,768: the first load's
   __host__ __device__ static constexpr int last_reader(int k) {
     return k < kScalePiece ? k / 4 : (k == kScalePiece ? kVChunks - 1 : kChunks - 1);
   }
-  // Thread t's units are token t / 2's values [8 u, +8) for u = 4 (t % 2) + k: a thread's units share
-  // one token and its scales. A warp's 8-byte reads of one k lie 32 bytes apart (8-way bank conflicts;
-  // a conflict-free order, four threads per token, measured no faster: docs/fp8.md); its writes of one
-  // k are two 16-byte units in each of 16 rows.
-  __device__ static int unit(int thread, int k) { return 4 * (thread % 2) + k; }
+  // Thread t's unit k is token(t, k) = 32 (k / 2) + t / 4, its values [8 u, +8) for u = unit(t, k) =
+  // 2 (t % 4) + k % 2: four threads share a token, each reading 16 contiguous bytes (units k and k + 1,
+  // k even), so a warp's reads of one k / 2 are 8 tokens' 512 contiguous bytes, free of bank conflicts;
+  // its writes of one k are 4 16-byte units in each of 8 rows, 8 distinct swizzled columns.
+  __device__ static int token(int thread, int k) { return 32 * (k / 2) + thread / 4; }
+  __device__ static int unit(int thread, int k) { return 2 * (thread % 4) + k % 2; }
   __device__ static int values(int c, int thread, int k) {
-    return c * 4 * kPieceBytes + thread / 2 * kChunkCols + unit(thread, k) * 8;
+    return c * 4 * kPieceBytes + token(thread, k) * kChunkCols + unit(thread, k) * 8;
   }
-  __device__ static uint32_t dest(int thread, int k) { return swizzled_offset(thread / 2, unit(thread, k) * 8); }
-  // The four scales of the thread's token (16 bytes), and its unit k of RoPE values (8 values, for
-  // dest(thread, k) of the RoPE chunk).
-  __device__ static int scales(int thread) { return kScalePiece * kPieceBytes + thread / 2 * 16; }
+  __device__ static uint32_t dest(int thread, int k) {
+    return swizzled_offset(token(thread, k), unit(thread, k) * 8);
+  }
+  // The scales of token `tok` (16 bytes: one fp32 per 128 values), and chunk c's among them.
+  __device__ static int scales(int tok) { return kScalePiece * kPieceBytes + tok * 16; }
+  __device__ static int scale(int c, int tok) { return scales(tok) + c / 2 * 4; }
+  // RoPE unit k of thread t (8 values of 16 bytes): x = 128 k + t is token x / 8's unit x % 8, so a
+  // warp reads 4 tokens' 512 contiguous bytes and writes their 4 whole rows of the RoPE chunk.
   __device__ static int rope(int thread, int k) {
-    return kRopePiece * kPieceBytes + thread / 2 * 128 + unit(thread, k) * 16;
+    return kRopePiece * kPieceBytes + (kConverterThreads * k + thread) * 16;
+  }
+  __device__ static uint32_t rope_dest(int thread, int k) {
+    const int x = kConverterThreads * k + thread;
+    return swizzled_offset(x / 8, x % 8 * 8);
   }
 };
 
@@ -145,29 +157,26 @@ static_assert(in_place_order_holds<CacheFormat::fp8_per_tensor>() && in_place_or
 //
 // kTileExponent: once the raw bytes of the tile in stage `stage` of s landed (s.raw[stage][0], parity
 // `parity`), sets its G from `before`, the G of the piece's tile before it (kNoExponent for its first),
-// as above from the scales of its first `valid` tokens (the converter's 128 threads, one named
-// barrier), writes 2^G and the shift of G for the consumers (s.tile_up, s.tile_shift) and returns 2^-G.
+// as above from the scales of its first `valid` tokens, writes 2^G and the shift of G for the consumers
+// (s.tile_up, s.tile_shift; the converter's `thread` 0) and returns 2^-G. Each converter warp reads
+// all 64 tokens' scales (lane l tokens l and l + 32, 512 contiguous bytes a read) and finds the same G
+// by itself, so no barrier joins the warps.
 template <CacheFormat kFormat, typename Shared>
 __device__ __forceinline__ float tile_exponent(Shared& s, int stage, uint32_t parity, int thread, int valid,
                                                int before) {
   using L = RawTile<kFormat>;
   const char* raw = reinterpret_cast<const char*>(&s.kv[stage][0][0]) + kRawOffset<kFormat>;
   ptx::mbarrier_wait(ptx::smem_addr(&s.raw[stage][0]), parity);
-  // The four scales of the thread's token (two threads per token).
-  const float4 sc = *reinterpret_cast<const float4*>(raw + L::scales(thread));
-  const int mine = thread / 2 < valid
-                       ? exponent_of(fmaxf(fmaxf(fabsf(sc.x), fabsf(sc.y)), fmaxf(fabsf(sc.z), fabsf(sc.w))))
-                       : -126;  // the least exponent_of
-  const int warp_max = __reduce_max_sync(0xffffffffu, mine);
-  if (thread % 32 == 0) {
-    s.exponent_max[thread / 32] = warp_max;
-  }
-  ptx::bar_sync(kConvert, kConverterThreads);
-  int largest = s.exponent_max[0];
+  int mine = -126;  // the least exponent_of
 #pragma unroll
-  for (int w = 1; w < kConverterThreads / 32; ++w) {
-    largest = max(largest, s.exponent_max[w]);
+  for (int h = 0; h < 2; ++h) {
+    const int tok = thread % 32 + 32 * h;
+    const float4 sc = *reinterpret_cast<const float4*>(raw + L::scales(tok));
+    if (tok < valid) {
+      mine = max(mine, exponent_of(fmaxf(fmaxf(fabsf(sc.x), fabsf(sc.y)), fmaxf(fabsf(sc.z), fabsf(sc.w)))));
+    }
   }
+  const int largest = __reduce_max_sync(0xffffffffu, mine);
   const int g = largest > before + 6 ? largest : before;
   if (thread == 0) {
     s.tile_up[stage] = exp2i(g);
@@ -178,11 +187,11 @@ __device__ __forceinline__ float tile_exponent(Shared& s, int stage, uint32_t pa
 
 // Converts the stage's raw tile in place (above), by the converter's 128 threads (`thread` 0..127):
 // step s waits for raw_landed[s] (per tensor; the 656-byte token's one box: raw_landed[0] before step
-// 0) to complete its phase of parity `parity`, reads the step's raw units, and writes their swizzled
-// 16-byte units. The 656-byte token's RoPE chunk (8) follows the last step as a phase of its own (read,
-// barrier, write), which keeps fewer registers live; its pieces are overwritten only by its own
-// writes. The proxy fence makes the writes visible to the consumers' wgmma once the caller signals them.
-// kTileExponent: `down` is 2^-G of the tile (tile_exponent).
+// 0) to complete its phase of parity `parity`, reads the step's raw units (656-byte tokens: and their
+// scales), and writes their swizzled 16-byte units. The 656-byte token's RoPE chunk (8) follows the
+// last step as a phase of its own (read, barrier, write), which keeps fewer registers live; its pieces
+// are overwritten only by its own writes. The proxy fence makes the writes visible to the consumers'
+// wgmma once the caller signals them. kTileExponent: `down` is 2^-G of the tile (tile_exponent).
 template <typename T, CacheFormat kFormat>
 __device__ __forceinline__ void convert_tile(char* stage, const uint64_t (&raw_landed)[kConvertSteps], uint32_t parity,
                                              int thread, float down = 1.f) {
@@ -191,31 +200,34 @@ __device__ __forceinline__ void convert_tile(char* stage, const uint64_t (&raw_l
   constexpr bool kScaled = kFormat == CacheFormat::fp8_656;
   constexpr bool kFactors = kTileExponent<T, kFormat>;
   constexpr int kE4m3Chunks = kScaled ? kVChunks : kChunks;  // chunks of e4m3 values
+  constexpr int kUnitsPerRead = L::kReadBytes / 8;
   const char* raw = stage + kRawOffset<kFormat>;
-  float scale[4] = {1.f, 1.f, 1.f, 1.f};  // 656-byte tokens: the thread's token's scale of each 128 values
 #pragma unroll
   for (int step = 0; step < kConvertSteps; ++step) {
     const int c0 = step * kChunksPerStep;
     if (step < L::kBoxes) {
       ptx::mbarrier_wait(ptx::smem_addr(&raw_landed[step]), parity);
     }
-    if constexpr (kScaled) {
-      if (step == 0) {  // the scales lie in chunk 7's bytes, overwritten only in the last step
-        const float4 sc = *reinterpret_cast<const float4*>(raw + L::scales(thread));
-        scale[0] = sc.x;
-        scale[1] = sc.y;
-        scale[2] = sc.z;
-        scale[3] = sc.w;
-      }
-    }
     uint2 in[kChunksPerStep][kUnitsPerThread];  // [chunk][k] the 8 e4m3 bytes of unit k
+    float scale[kChunksPerStep][kUnitsPerThread / kUnitsPerRead];  // 656-byte tokens: [chunk][read] its token's scale
 #pragma unroll
     for (int j = 0; j < kChunksPerStep; ++j) {
       const int c = c0 + j;
       if (c < kE4m3Chunks) {
 #pragma unroll
-        for (int k = 0; k < kUnitsPerThread; ++k) {
-          in[j][k] = *reinterpret_cast<const uint2*>(raw + L::values(c, thread, k));
+        for (int k = 0; k < kUnitsPerThread; k += kUnitsPerRead) {
+          if constexpr (kUnitsPerRead == 2) {
+            const uint4 v = *reinterpret_cast<const uint4*>(raw + L::values(c, thread, k));
+            in[j][k] = make_uint2(v.x, v.y);
+            in[j][k + 1] = make_uint2(v.z, v.w);
+          } else {
+            in[j][k] = *reinterpret_cast<const uint2*>(raw + L::values(c, thread, k));
+          }
+          if constexpr (kScaled) {
+            scale[j][k / kUnitsPerRead] = *reinterpret_cast<const float*>(raw + L::scale(c, L::token(thread, k)));
+          } else {
+            scale[j][k / kUnitsPerRead] = 1.f;
+          }
         }
       }
     }
@@ -226,10 +238,10 @@ __device__ __forceinline__ void convert_tile(char* stage, const uint64_t (&raw_l
     for (int j = 0; j < kChunksPerStep; ++j) {
       const int c = c0 + j;
       if (c < kE4m3Chunks) {
-        const float f = scale[c / 2 % 4];
-        const uint32_t factor = pack2<__half>(f * down, f * down);  // kFactors
 #pragma unroll
         for (int k = 0; k < kUnitsPerThread; ++k) {
+          const float f = scale[j][k / kUnitsPerRead];
+          const uint32_t factor = pack2<__half>(f * down, f * down);  // kFactors
           const uint2 v = in[j][k];
           uint4 out;
           if constexpr (kFactors) {
@@ -262,7 +274,7 @@ __device__ __forceinline__ void convert_tile(char* stage, const uint64_t (&raw_l
     ptx::bar_sync(kConvert, kConverterThreads);
 #pragma unroll
     for (int k = 0; k < kUnitsPerThread; ++k) {
-      *reinterpret_cast<uint4*>(stage + (kChunks - 1) * kChunkBytes + L::dest(thread, k)) = rope[k];
+      *reinterpret_cast<uint4*>(stage + (kChunks - 1) * kChunkBytes + L::rope_dest(thread, k)) = rope[k];
     }
   }
   ptx::fence_proxy_async_shared();

@@ -30,7 +30,6 @@ struct Traits {
     int q_exponent[kBlockM];    // FP8 in fp16: q row r stored times 2^-q_exponent[r] (fp8_fragments.cuh)
     float tile_up[kStages];     // fp8::kTileExponent: 2^G of the stage's tile, which holds its values times 2^-G
     float tile_shift[kStages];  // ... G of the tile before - G (0 on a piece's first tile, whose output is 0)
-    int exponent_max[kConverterThreads / 32];  // ... each converter warp's largest scale exponent of a tile
     float value_up;           // ... at the end of a piece: 2^G of its last tile, the output rows holding O times 2^-G
     uint64_t full[kStages];   // mbarrier: the stage's tile is ready: its TMA bytes landed (1 arrival +
                               // transaction bytes), or on an FP8 cache the converter wrote it (128 arrivals)
