@@ -24,9 +24,10 @@
 //
 // On an FP8 cache with more than 16 rows per KV head (asymmetric_fp8_kernel: 384 threads) TMA writes a
 // tile's raw bytes into the top of its stage (per tensor: three boxes of three chunks, raw[stage][box];
-// 656-byte tokens: one box), a third warpgroup, the converter, turns them in place into the 16-bit
-// chunks (fp8_convert.cuh) and arrives on full[stage] (128 arrivals), and the consumers run the same
-// code as on a 16-bit cache; per tensor in fp16 with k_scale in the scores' factor and on the output.
+// 656-byte tokens: four loads completing raw[stage][0] and [1]), a third warpgroup, the converter, turns
+// them in place into the 16-bit chunks (fp8_convert.cuh) and arrives on full[stage] (128 arrivals), and
+// the consumers run the same code as on a 16-bit cache; per tensor in fp16 with k_scale in the scores'
+// factor and on the output.
 // On 656-byte tokens with a bf16 q (fp8::kTileExponent) in fp16 too: the converter stores a tile's
 // values times their scale over 2^G (fp8_convert.cuh), G the piece's exponent at that tile (it only
 // rises), so warpgroup 0 multiplies the tile's scores by 2^G and, where G rose, the rows' earlier output
@@ -166,21 +167,29 @@ struct AsymmetricCta {
     }
   }
 
-  // A 656-byte tile's raw bytes (fp8::RawTile) into `raw`: the e4m3 values, the scales and the RoPE
-  // values in three loads that complete `landed` together (a bad block: a plain arrival, as load_tile).
+  // A 656-byte tile's raw bytes (fp8::RawTile) into `raw` in four loads: the e4m3 values of chunks 0-3
+  // and the scales complete landed[0], those of chunks 4-7 and the RoPE values landed[1] (a bad block:
+  // a plain arrival on each, as load_tile), so the converter's first step need not wait for the rest.
   __device__ void issue_656(uint32_t raw, uint32_t landed, int key0, int32_t block) {
     using Raw = fp8::RawTile<CacheFormat::fp8_656>;
+    static_assert(Raw::kBoxes == 2, "two landing barriers a tile");
+    constexpr int kLoadBytes = Raw::kValueBytes / Raw::kBoxes;  // 16,384: four chunks' values
+    const uint32_t landed_last = landed + sizeof(uint64_t);       // raw[stage][1]
     if (block < 0 || block >= p.num_blocks) {
       s.bad_page = 1;
       ptx::mbarrier_arrive(landed);
+      ptx::mbarrier_arrive(landed_last);
       return;
     }
-    ptx::mbarrier_arrive_expect_tx(landed, fp8::kRawBytes<CacheFormat::fp8_656>);
     const uint64_t evict_first = ptx::create_policy_evict_first();
     const int token = page_token(p, key0);
+    ptx::mbarrier_arrive_expect_tx(landed, kLoadBytes + Raw::kPieceBytes);
     ptx::tma_load_5d(raw, cache_map, 0, token, 0, kv_head, block, landed, evict_first);
     ptx::tma_load_4d(raw + Raw::kValueBytes, &part_maps[0], 0, token, kv_head, block, landed, evict_first);
-    ptx::tma_load_4d(raw + Raw::kRopePiece * Raw::kPieceBytes, &part_maps[1], 0, token, kv_head, block, landed,
+    ptx::mbarrier_arrive_expect_tx(landed_last, kLoadBytes + Raw::kRopeBytes);
+    ptx::tma_load_5d(raw + kLoadBytes, cache_map, 0, token, kVChunks / Raw::kBoxes, kv_head, block, landed_last,
+                     evict_first);
+    ptx::tma_load_4d(raw + Raw::kRopePiece * Raw::kPieceBytes, &part_maps[1], 0, token, kv_head, block, landed_last,
                      evict_first);
   }
 
@@ -202,7 +211,7 @@ struct AsymmetricCta {
   // Asks L2 for the raw bytes of a per-tensor tile at key0 (cache block `block`; nothing when it is out
   // of range) a tile before its load. With two stages a tile's load starts only once the consumers
   // release the stage of the tile before it, so without this its DRAM latency falls within one tile of
-  // their products. (656-byte tokens, whose tile is three loads, measured slower with it.)
+  // their products. (656-byte tokens, whose tile is four loads, measured slower with it.)
   __device__ void prefetch_raw(int key0, int32_t block) const {
     if (block < 0 || block >= p.num_blocks) {
       return;

@@ -15,10 +15,11 @@
 // kRawBytes, in pieces of 64 tokens (RawTile):
 //   per tensor: 9 pieces of [64 tokens][64 bytes], piece c = chunk c's e4m3 bytes (make_fp8_chunk_map),
 //     from byte 36,864;
-//   656-byte tokens: 41 pieces of 1,024 bytes from byte 31,744, in three TMA loads with rows of 64,
+//   656-byte tokens: 41 pieces of 1,024 bytes from byte 31,744, in four TMA loads with rows of 64,
 //     16 and 128 bytes: pieces 4 c .. 4 c + 3 chunk c's e4m3 bytes as [64 tokens][64 bytes]
-//     (make_fp8_chunk_map), piece 32 the scales as [64 tokens][16 bytes], pieces 33-40 the RoPE values
-//     as [64 tokens][128 bytes] (make_fp8_part_maps).
+//     (make_fp8_chunk_map, chunks 0-3 and 4-7), piece 32 the scales as [64 tokens][16 bytes], pieces
+//     33-40 the RoPE values as [64 tokens][128 bytes] (make_fp8_part_maps); chunks 0-3 and the scales
+//     complete the first barrier, chunks 4-7 and the RoPE values the second.
 // Chunks are converted in steps of three, in order: every piece a step's writes overlap is read, by
 // every converter thread, in that step or an earlier one (in_place_order_holds), and from the first
 // step whose writes overlap raw bytes on, a barrier (kConvert) separates a step's reads from its writes.
@@ -78,11 +79,12 @@ template <>
 struct RawTile<CacheFormat::fp8_656> {
   static constexpr int kPieceBytes = kBlockN * kToken656PieceBytes;                        // 1,024
   static constexpr int kPieces = kTokenBytes<CacheFormat::fp8_656> / kToken656PieceBytes;  // 41
-  static constexpr int kBoxes = 1;                                        // the three loads complete one barrier
+  static constexpr int kBoxes = kValueLoads656;                           // barriers: values 0-3 + scales, 4-7 + RoPE
   static constexpr int kReadBytes = 16;                                   // a thread's read: units k and k + 1
   static constexpr int kScalePiece = kScaleOffset / kToken656PieceBytes;  // 32
   static constexpr int kRopePiece = kRopeOffset / kToken656PieceBytes;    // 33
-  static constexpr int kValueBytes = kVChunks * 4 * kPieceBytes;          // 32,768: the first load's
+  static constexpr int kValueBytes = kVChunks * 4 * kPieceBytes;          // 32,768: the 8 chunks' e4m3 values
+  static constexpr int kRopeBytes = (kPieces - kRopePiece) * kPieceBytes;  // 8,192
   __host__ __device__ static constexpr int last_reader(int k) {
     return k < kScalePiece ? k / 4 : (k == kScalePiece ? kVChunks - 1 : kChunks - 1);
   }
@@ -111,6 +113,21 @@ struct RawTile<CacheFormat::fp8_656> {
     return swizzled_offset(x / 8, x % 8 * 8);
   }
 };
+
+// Whether every chunk a 656-byte tile's conversion step reads has landed by the barrier that step waits
+// for (step s < kBoxes waits for barrier s): chunk c lands with value load c / (kVChunks / kBoxes), the
+// scales with the first (tile_exponent waits for it) and the RoPE values with the last.
+__host__ __device__ constexpr bool landing_order_holds_656() {
+  constexpr int kLoadChunks = kVChunks / kValueLoads656;
+  for (int c = 0; c < kVChunks; ++c) {
+    const int step = c / (kChunks / kConvertSteps);
+    if (c / kLoadChunks > (step < kValueLoads656 ? step : kValueLoads656 - 1)) {
+      return false;
+    }
+  }
+  return kVChunks % kValueLoads656 == 0 && kValueLoads656 <= kConvertSteps;
+}
+static_assert(landing_order_holds_656(), "a conversion step reads 656-byte values before their load completes");
 
 template <CacheFormat kFormat>
 inline constexpr int kRawBytes = RawTile<kFormat>::kPieces* RawTile<kFormat>::kPieceBytes;
@@ -186,8 +203,9 @@ __device__ __forceinline__ float tile_exponent(Shared& s, int stage, uint32_t pa
 }
 
 // Converts the stage's raw tile in place (above), by the converter's 128 threads (`thread` 0..127):
-// step s waits for raw_landed[s] (per tensor; the 656-byte token's one box: raw_landed[0] before step
-// 0) to complete its phase of parity `parity`, reads the step's raw units (656-byte tokens: and their
+// step s < RawTile::kBoxes waits for raw_landed[s] (per tensor a box a step; 656-byte tokens the
+// values of chunks 0-3 and the scales before step 0, chunks 4-7 and the RoPE values before step 1) to
+// complete its phase of parity `parity`, reads the step's raw units (656-byte tokens: and their
 // scales), and writes their swizzled 16-byte units. The 656-byte token's RoPE chunk (8) follows the
 // last step as a phase of its own (read, barrier, write), which keeps fewer registers live; its pieces
 // are overwritten only by its own writes. The proxy fence makes the writes visible to the consumers'

@@ -233,7 +233,7 @@ CUtensorMap make_fp8_chunk_map(const TensorView& k_cache, CacheFormat format) {
   const cuuint64_t strides[4] = {static_cast<cuuint64_t>(token), piece,
                                  static_cast<cuuint64_t>(stride_bytes(k_cache, 2, row)),
                                  static_cast<cuuint64_t>(stride_bytes(k_cache, 0, k_cache.sizes[1] * token))};
-  const cuuint32_t box[5] = {piece, kBlockN, per_tensor ? pieces / kConvertSteps : pieces, 1, 1};
+  const cuuint32_t box[5] = {piece, kBlockN, pieces / (per_tensor ? kConvertSteps : kValueLoads656), 1, 1};
   return encode_cache_map(k_cache, CU_TENSOR_MAP_DATA_TYPE_UINT8, 5, dims, strides, box, CU_TENSOR_MAP_SWIZZLE_NONE);
 }
 
