@@ -24,7 +24,7 @@
 //
 // On an FP8 cache with more than 16 rows per KV head (asymmetric_fp8_kernel: 384 threads) TMA writes a
 // tile's raw bytes into the top of its stage (per tensor: three boxes of three chunks, raw[stage][box];
-// 656-byte tokens: four loads completing raw[stage][0] and [1]), a third warpgroup, the converter, turns
+// 656-byte tokens: five loads, raw[stage][step]), a third warpgroup, the converter, turns
 // them in place into the 16-bit chunks (fp8_convert.cuh) and arrives on full[stage] (128 arrivals), and
 // the consumers run the same code as on a 16-bit cache; per tensor in fp16 with k_scale in the scores'
 // factor and on the output.
@@ -89,8 +89,8 @@ struct AsymmetricCta {
   const cuda::DecodeParams& p;
   const CUtensorMap* cache_map;  // [num_blocks, h_kv, 9 chunks, page_size, 64 elements or bytes] boxes of
                                  // 64 tokens x 9 chunks (make_cache_map, make_fp8_chunk_map)
-  const CUtensorMap* part_maps;  // FP8: [2] on 656-byte tokens the scales' and the RoPE values' boxes of
-                                 // 64 tokens (make_fp8_part_maps; per tensor unused)
+  const CUtensorMap* part_maps;  // FP8: [3] on 656-byte tokens the scales', the RoPE values' and the last
+                                 // value chunks' boxes of 64 tokens (make_fp8_part_maps; per tensor unused)
   Shared& s;
   int m_tile;
   int kv_head;
@@ -123,6 +123,7 @@ struct AsymmetricCta {
       if constexpr (kFormat == CacheFormat::fp8_656) {
         ptx::prefetch_tensormap(&part_maps[0]);
         ptx::prefetch_tensormap(&part_maps[1]);
+        ptx::prefetch_tensormap(&part_maps[2]);
       }
       if constexpr (!kFp8) {  // the converter makes it per load instead: one register pair fewer held
         policy = ptx::create_policy_evict_first();
@@ -167,30 +168,35 @@ struct AsymmetricCta {
     }
   }
 
-  // A 656-byte tile's raw bytes (fp8::RawTile) into `raw` in four loads: the e4m3 values of chunks 0-3
-  // and the scales complete landed[0], those of chunks 4-7 and the RoPE values landed[1] (a bad block:
-  // a plain arrival on each, as load_tile), so the converter's first step need not wait for the rest.
+  // A 656-byte tile's raw bytes (fp8::RawTile) into `raw` in five loads: the e4m3 values of step s's chunks
+  // complete landed[s] (s = 0: with the scales; s = 2: with the RoPE values), so that a conversion step
+  // need not wait for the later ones (a bad block: a plain arrival on each, as load_tile).
   __device__ void issue_656(uint32_t raw, uint32_t landed, int key0, int32_t block) {
     using Raw = fp8::RawTile<CacheFormat::fp8_656>;
-    static_assert(Raw::kBoxes == 2, "two landing barriers a tile");
-    constexpr int kLoadBytes = Raw::kValueBytes / Raw::kBoxes;  // 16,384: four chunks' values
-    const uint32_t landed_last = landed + sizeof(uint64_t);       // raw[stage][1]
+    constexpr uint32_t kBar = sizeof(uint64_t);                     // raw[stage][s] apart
+    constexpr int kBoxBytes = kValueBoxChunks656 * 4 * Raw::kPieceBytes;  // 12,288: three chunks' values
+    constexpr int kLastBytes = kLastValueChunks656 * 4 * Raw::kPieceBytes;
     if (block < 0 || block >= p.num_blocks) {
       s.bad_page = 1;
-      ptx::mbarrier_arrive(landed);
-      ptx::mbarrier_arrive(landed_last);
+#pragma unroll
+      for (int step = 0; step < kConvertSteps; ++step) {
+        ptx::mbarrier_arrive(landed + step * kBar);
+      }
       return;
     }
     const uint64_t evict_first = ptx::create_policy_evict_first();
     const int token = page_token(p, key0);
-    ptx::mbarrier_arrive_expect_tx(landed, kLoadBytes + Raw::kPieceBytes);
+    ptx::mbarrier_arrive_expect_tx(landed, kBoxBytes + Raw::kPieceBytes);
     ptx::tma_load_5d(raw, cache_map, 0, token, 0, kv_head, block, landed, evict_first);
     ptx::tma_load_4d(raw + Raw::kValueBytes, &part_maps[0], 0, token, kv_head, block, landed, evict_first);
-    ptx::mbarrier_arrive_expect_tx(landed_last, kLoadBytes + Raw::kRopeBytes);
-    ptx::tma_load_5d(raw + kLoadBytes, cache_map, 0, token, kVChunks / Raw::kBoxes, kv_head, block, landed_last,
+    ptx::mbarrier_arrive_expect_tx(landed + kBar, kBoxBytes);
+    ptx::tma_load_5d(raw + kBoxBytes, cache_map, 0, token, kValueBoxChunks656, kv_head, block, landed + kBar,
                      evict_first);
-    ptx::tma_load_4d(raw + Raw::kRopePiece * Raw::kPieceBytes, &part_maps[1], 0, token, kv_head, block, landed_last,
-                     evict_first);
+    ptx::mbarrier_arrive_expect_tx(landed + 2 * kBar, kLastBytes + Raw::kRopeBytes);
+    ptx::tma_load_5d(raw + 2 * kBoxBytes, &part_maps[2], 0, token, 2 * kValueBoxChunks656, kv_head, block,
+                     landed + 2 * kBar, evict_first);
+    ptx::tma_load_4d(raw + Raw::kRopePiece * Raw::kPieceBytes, &part_maps[1], 0, token, kv_head, block,
+                     landed + 2 * kBar, evict_first);
   }
 
   // Issues tile t if the piece has it, with the block read earlier, and reads the next tile's block.

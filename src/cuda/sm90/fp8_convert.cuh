@@ -15,11 +15,12 @@
 // kRawBytes, in pieces of 64 tokens (RawTile):
 //   per tensor: 9 pieces of [64 tokens][64 bytes], piece c = chunk c's e4m3 bytes (make_fp8_chunk_map),
 //     from byte 36,864;
-//   656-byte tokens: 41 pieces of 1,024 bytes from byte 31,744, in four TMA loads with rows of 64,
+//   656-byte tokens: 41 pieces of 1,024 bytes from byte 31,744, in five TMA loads with rows of 64,
 //     16 and 128 bytes: pieces 4 c .. 4 c + 3 chunk c's e4m3 bytes as [64 tokens][64 bytes]
-//     (make_fp8_chunk_map, chunks 0-3 and 4-7), piece 32 the scales as [64 tokens][16 bytes], pieces
-//     33-40 the RoPE values as [64 tokens][128 bytes] (make_fp8_part_maps); chunks 0-3 and the scales
-//     complete the first barrier, chunks 4-7 and the RoPE values the second.
+//     (make_fp8_chunk_map: chunks 0-2 and 3-5; make_fp8_part_maps: chunks 6-7), piece 32 the scales as
+//     [64 tokens][16 bytes], pieces 33-40 the RoPE values as [64 tokens][128 bytes] (make_fp8_part_maps);
+//     the values of step s's chunks complete barrier s, with the scales the first and the RoPE values
+//     the last.
 // Chunks are converted in steps of three, in order: every piece a step's writes overlap is read, by
 // every converter thread, in that step or an earlier one (in_place_order_holds), and from the first
 // step whose writes overlap raw bytes on, a barrier (kConvert) separates a step's reads from its writes.
@@ -79,7 +80,7 @@ template <>
 struct RawTile<CacheFormat::fp8_656> {
   static constexpr int kPieceBytes = kBlockN * kToken656PieceBytes;                        // 1,024
   static constexpr int kPieces = kTokenBytes<CacheFormat::fp8_656> / kToken656PieceBytes;  // 41
-  static constexpr int kBoxes = kValueLoads656;                           // barriers: values 0-3 + scales, 4-7 + RoPE
+  static constexpr int kBoxes = kConvertSteps;  // barriers: step s's values (+ the scales, s = 0; + RoPE, s = 2)
   static constexpr int kReadBytes = 16;                                   // a thread's read: units k and k + 1
   static constexpr int kScalePiece = kScaleOffset / kToken656PieceBytes;  // 32
   static constexpr int kRopePiece = kRopeOffset / kToken656PieceBytes;    // 33
@@ -114,20 +115,10 @@ struct RawTile<CacheFormat::fp8_656> {
   }
 };
 
-// Whether every chunk a 656-byte tile's conversion step reads has landed by the barrier that step waits
-// for (step s < kBoxes waits for barrier s): chunk c lands with value load c / (kVChunks / kBoxes), the
-// scales with the first (tile_exponent waits for it) and the RoPE values with the last.
-__host__ __device__ constexpr bool landing_order_holds_656() {
-  constexpr int kLoadChunks = kVChunks / kValueLoads656;
-  for (int c = 0; c < kVChunks; ++c) {
-    const int step = c / (kChunks / kConvertSteps);
-    if (c / kLoadChunks > (step < kValueLoads656 ? step : kValueLoads656 - 1)) {
-      return false;
-    }
-  }
-  return kVChunks % kValueLoads656 == 0 && kValueLoads656 <= kConvertSteps;
-}
-static_assert(landing_order_holds_656(), "a conversion step reads 656-byte values before their load completes");
+static_assert(RawTile<CacheFormat::fp8_per_tensor>::kBoxes == kConvertSteps &&
+                  RawTile<CacheFormat::fp8_656>::kBoxes == kConvertSteps && kValueBoxChunks656 == kChunksPerStep &&
+                  kLastValueChunks656 > 0 && kLastValueChunks656 <= kChunksPerStep,
+              "each conversion step waits for the load of its own chunks (convert_tile)");
 
 template <CacheFormat kFormat>
 inline constexpr int kRawBytes = RawTile<kFormat>::kPieces* RawTile<kFormat>::kPieceBytes;
@@ -203,13 +194,13 @@ __device__ __forceinline__ float tile_exponent(Shared& s, int stage, uint32_t pa
 }
 
 // Converts the stage's raw tile in place (above), by the converter's 128 threads (`thread` 0..127):
-// step s < RawTile::kBoxes waits for raw_landed[s] (per tensor a box a step; 656-byte tokens the
-// values of chunks 0-3 and the scales before step 0, chunks 4-7 and the RoPE values before step 1) to
-// complete its phase of parity `parity`, reads the step's raw units (656-byte tokens: and their
-// scales), and writes their swizzled 16-byte units. The 656-byte token's RoPE chunk (8) follows the
-// last step as a phase of its own (read, barrier, write), which keeps fewer registers live; its pieces
-// are overwritten only by its own writes. The proxy fence makes the writes visible to the consumers'
-// wgmma once the caller signals them. kTileExponent: `down` is 2^-G of the tile (tile_exponent).
+// step s waits for raw_landed[s] (its chunks' values: per tensor one box, 656-byte tokens one load, with
+// the scales before step 0 and the RoPE values before step 2) to complete its phase of parity `parity`,
+// reads the step's raw units (656-byte tokens: and their scales), and writes their swizzled 16-byte units.
+// The 656-byte token's RoPE chunk (8) follows the last step as a phase of its own (read, barrier, write),
+// which keeps fewer registers live; its pieces are overwritten only by its own writes. The proxy fence
+// makes the writes visible to the consumers' wgmma once the caller signals them. kTileExponent: `down` is
+// 2^-G of the tile (tile_exponent).
 template <typename T, CacheFormat kFormat>
 __device__ __forceinline__ void convert_tile(char* stage, const uint64_t (&raw_landed)[kConvertSteps], uint32_t parity,
                                              int thread, float down = 1.f) {
@@ -223,9 +214,7 @@ __device__ __forceinline__ void convert_tile(char* stage, const uint64_t (&raw_l
 #pragma unroll
   for (int step = 0; step < kConvertSteps; ++step) {
     const int c0 = step * kChunksPerStep;
-    if (step < L::kBoxes) {
-      ptx::mbarrier_wait(ptx::smem_addr(&raw_landed[step]), parity);
-    }
+    ptx::mbarrier_wait(ptx::smem_addr(&raw_landed[step]), parity);
     uint2 in[kChunksPerStep][kUnitsPerThread];  // [chunk][k] the 8 e4m3 bytes of unit k
     float scale[kChunksPerStep][kUnitsPerThread / kUnitsPerRead];  // 656-byte tokens: [chunk][read] its token's scale
 #pragma unroll

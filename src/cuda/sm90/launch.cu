@@ -222,7 +222,7 @@ CUtensorMap make_fp8_cache_map(const TensorView& k_cache) {
   return encode_cache_map(k_cache, CU_TENSOR_MAP_DATA_TYPE_UINT32, 4, dims, strides, box, CU_TENSOR_MAP_SWIZZLE_NONE);
 }
 
-CUtensorMap make_fp8_chunk_map(const TensorView& k_cache, CacheFormat format) {
+CUtensorMap make_fp8_chunk_map(const TensorView& k_cache, CacheFormat format, int box_chunks) {
   const int64_t row = k_cache.sizes[3];  // bytes of one token and KV head: 576 or 656
   const int64_t token = stride_bytes(k_cache, 1, k_cache.sizes[2] * row);
   const bool per_tensor = format == CacheFormat::fp8_per_tensor;
@@ -233,7 +233,7 @@ CUtensorMap make_fp8_chunk_map(const TensorView& k_cache, CacheFormat format) {
   const cuuint64_t strides[4] = {static_cast<cuuint64_t>(token), piece,
                                  static_cast<cuuint64_t>(stride_bytes(k_cache, 2, row)),
                                  static_cast<cuuint64_t>(stride_bytes(k_cache, 0, k_cache.sizes[1] * token))};
-  const cuuint32_t box[5] = {piece, kBlockN, pieces / (per_tensor ? kConvertSteps : kValueLoads656), 1, 1};
+  const cuuint32_t box[5] = {piece, kBlockN, static_cast<cuuint32_t>(box_chunks), 1, 1};
   return encode_cache_map(k_cache, CU_TENSOR_MAP_DATA_TYPE_UINT8, 5, dims, strides, box, CU_TENSOR_MAP_SWIZZLE_NONE);
 }
 
@@ -244,6 +244,7 @@ Fp8PartMaps make_fp8_part_maps(const TensorView& k_cache) {
                                  static_cast<cuuint64_t>(stride_bytes(k_cache, 0, k_cache.sizes[1] * token))};
   constexpr int64_t kScaleBytes = 16;  // 4 fp32 scales after the 512 e4m3 values
   Fp8PartMaps parts{};
+  parts.maps[2] = make_fp8_chunk_map(k_cache, CacheFormat::fp8_656, kLastValueChunks656);
   const int64_t offsets[2] = {cuda::kDV, cuda::kDV + kScaleBytes};  // the scales, the RoPE values
   const cuuint32_t widths[2] = {kScaleBytes, static_cast<cuuint32_t>(row - cuda::kDV - kScaleBytes)};
   for (int i = 0; i < 2; ++i) {
@@ -273,7 +274,8 @@ void launch_fp8(const cuda::DecodeParams& params, CacheFormat format, const Tens
                : launch_transposed<T, CacheFormat::fp8_656>(params, map, grid, stream);
     return;
   }
-  const CUtensorMap map = wide ? make_fp8_chunk_map(k_cache, format) : make_fp8_cache_map(k_cache);
+  const CUtensorMap map =
+      wide ? make_fp8_chunk_map(k_cache, format, kChunks / kConvertSteps) : make_fp8_cache_map(k_cache);
   if (wide) {
     per_tensor ? launch_asymmetric_fp8<T, CacheFormat::fp8_per_tensor>(params, map, Fp8PartMaps{}, grid, stream)
                : launch_asymmetric_fp8<T, CacheFormat::fp8_656>(params, map, make_fp8_part_maps(k_cache), grid, stream);

@@ -59,14 +59,15 @@ CUtensorMap make_fp8_cache_map(const TensorView& k_cache);
 
 // The tensor map of an FP8 k_cache [num_blocks, page_size, h_kv, 576 or 656 bytes] as the asymmetric
 // schedule's converter reads its e4m3 values (sm90/fp8_convert.cuh RawTile): rank 5 over bytes {64,
-// page_size tokens, pieces of 64 bytes, h_kv, num_blocks}, no swizzle. Per tensor 9 pieces (a chunk's
-// e4m3 values each), box {64, 64, 3, 1, 1}: 3 pieces of [64 tokens][64 bytes]; 656-byte tokens the 8
-// pieces of bytes 0-511, box {64, 64, 8, 1, 1}.
-CUtensorMap make_fp8_chunk_map(const TensorView& k_cache, CacheFormat format);
+// page_size tokens, pieces of 64 bytes, h_kv, num_blocks}, no swizzle, box {64, 64, box_chunks, 1, 1}:
+// box_chunks pieces of [64 tokens][64 bytes]. Per tensor 9 pieces (a chunk's e4m3 values each), 656-byte
+// tokens the 8 pieces of bytes 0-511; the kernel's map has boxes of 3 (a conversion step's chunks).
+CUtensorMap make_fp8_chunk_map(const TensorView& k_cache, CacheFormat format, int box_chunks);
 
 // The tensor maps of a 656-byte k_cache's scales (bytes 512-527) and RoPE values (528-655) as the
 // converter reads them: rank 4 over bytes {16 or 128, page_size tokens, h_kv, num_blocks} from that
-// byte of the first token, box {16 or 128, 64, 1, 1}: [64 tokens][16 or 128 bytes], no swizzle.
+// byte of the first token, box {16 or 128, 64, 1, 1}: [64 tokens][16 or 128 bytes], no swizzle; and
+// make_fp8_chunk_map's with boxes of the last step's 2 chunks.
 Fp8PartMaps make_fp8_part_maps(const TensorView& k_cache);
 
 // Launches the decode kernel on `stream`: on a plain cache the one of schedule_for(params.rows), on an
