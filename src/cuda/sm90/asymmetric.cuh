@@ -173,7 +173,7 @@ struct AsymmetricCta {
   // need not wait for the later ones (a bad block: a plain arrival on each, as load_tile).
   __device__ void issue_656(uint32_t raw, uint32_t landed, int key0, int32_t block) {
     using Raw = fp8::RawTile<CacheFormat::fp8_656>;
-    constexpr uint32_t kBar = sizeof(uint64_t);                     // raw[stage][s] apart
+    constexpr uint32_t kBar = sizeof(uint64_t);                           // raw[stage][s] apart
     constexpr int kBoxBytes = kValueBoxChunks656 * 4 * Raw::kPieceBytes;  // 12,288: three chunks' values
     constexpr int kLastBytes = kLastValueChunks656 * 4 * Raw::kPieceBytes;
     if (block < 0 || block >= p.num_blocks) {
@@ -217,7 +217,7 @@ struct AsymmetricCta {
   // Asks L2 for the raw bytes of a per-tensor tile at key0 (cache block `block`; nothing when it is out
   // of range) a tile before its load. With two stages a tile's load starts only once the consumers
   // release the stage of the tile before it, so without this its DRAM latency falls within one tile of
-  // their products. (656-byte tokens, whose tile is four loads, measured slower with it.)
+  // their products. (656-byte tokens measured slower with it, by TMA or by plain prefetches: docs/fp8.md.)
   __device__ void prefetch_raw(int key0, int32_t block) const {
     if (block < 0 || block >= p.num_blocks) {
       return;

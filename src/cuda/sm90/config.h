@@ -97,7 +97,7 @@ inline constexpr int kConvertSteps = 3;  // a tile is converted in 3 steps of 3 
 // tokens 16 bytes (656 = 41 x 16: pieces of 1,024 bytes, which the five loads of a tile fill whole).
 // A 656-byte tile's e4m3 values come in three loads, chunks 0-2, 3-5 and 6-7, one a conversion step, each
 // completing a barrier of its own, so that a step's conversion starts before the later loads land.
-inline constexpr int kValueBoxChunks656 = kChunks / kConvertSteps;                              // 3
+inline constexpr int kValueBoxChunks656 = kChunks / kConvertSteps;                               // 3
 inline constexpr int kLastValueChunks656 = kVChunks - (kConvertSteps - 1) * kValueBoxChunks656;  // 2
 inline constexpr int kPerTensorPieceBytes = kChunkCols;
 inline constexpr int kToken656PieceBytes = 16;
