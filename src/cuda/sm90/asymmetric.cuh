@@ -174,7 +174,7 @@ struct AsymmetricCta {
   __device__ void issue_656(uint32_t raw, uint32_t landed, int key0, int32_t block) {
     using Raw = fp8::RawTile<CacheFormat::fp8_656>;
     constexpr uint32_t kBar = sizeof(uint64_t);                           // raw[stage][s] apart
-    constexpr int kBoxBytes = kValueBoxChunks656 * 4 * Raw::kPieceBytes;  // 12,288: three chunks' values
+    constexpr int kBoxBytes = kChunksPerStep * 4 * Raw::kPieceBytes;      // 12,288: three chunks' values
     constexpr int kLastBytes = kLastValueChunks656 * 4 * Raw::kPieceBytes;
     if (block < 0 || block >= p.num_blocks) {
       s.bad_page = 1;
@@ -190,10 +190,9 @@ struct AsymmetricCta {
     ptx::tma_load_5d(raw, cache_map, 0, token, 0, kv_head, block, landed, evict_first);
     ptx::tma_load_4d(raw + Raw::kValueBytes, &part_maps[0], 0, token, kv_head, block, landed, evict_first);
     ptx::mbarrier_arrive_expect_tx(landed + kBar, kBoxBytes);
-    ptx::tma_load_5d(raw + kBoxBytes, cache_map, 0, token, kValueBoxChunks656, kv_head, block, landed + kBar,
-                     evict_first);
+    ptx::tma_load_5d(raw + kBoxBytes, cache_map, 0, token, kChunksPerStep, kv_head, block, landed + kBar, evict_first);
     ptx::mbarrier_arrive_expect_tx(landed + 2 * kBar, kLastBytes + Raw::kRopeBytes);
-    ptx::tma_load_5d(raw + 2 * kBoxBytes, &part_maps[2], 0, token, 2 * kValueBoxChunks656, kv_head, block,
+    ptx::tma_load_5d(raw + 2 * kBoxBytes, &part_maps[2], 0, token, 2 * kChunksPerStep, kv_head, block,
                      landed + 2 * kBar, evict_first);
     ptx::tma_load_4d(raw + Raw::kRopePiece * Raw::kPieceBytes, &part_maps[1], 0, token, kv_head, block,
                      landed + 2 * kBar, evict_first);

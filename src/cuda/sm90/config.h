@@ -91,14 +91,14 @@ constexpr int64_t plan_charge(int64_t rows, CacheFormat format) {
 // CTA's total: 2 x 128 x 216 + 128 x 72 = 384 x 168, or 224 and 56 where the consumers also hold the
 // producer (sm90/asymmetric.cuh kConsumersIssue), indexed by that.
 inline constexpr int kConverterThreads = kWarpgroupThreads;
-inline constexpr int kConvertSteps = 3;  // a tile is converted in 3 steps of 3 chunks
+inline constexpr int kConvertSteps = 3;                         // a tile is converted in 3 steps of 3 chunks
+inline constexpr int kChunksPerStep = kChunks / kConvertSteps;  // (and, per tensor, per TMA box and barrier)
 // The raw tile in pieces of 64 tokens (sm90/fp8_convert.cuh RawTile, sm90/launch.cu make_fp8_chunk_map):
 // bytes of each token per piece. Per tensor a chunk's e4m3 values, one TMA box per step; 656-byte
 // tokens 16 bytes (656 = 41 x 16: pieces of 1,024 bytes, which the five loads of a tile fill whole).
 // A 656-byte tile's e4m3 values come in three loads, chunks 0-2, 3-5 and 6-7, one a conversion step, each
 // completing a barrier of its own, so that a step's conversion starts before the later loads land.
-inline constexpr int kValueBoxChunks656 = kChunks / kConvertSteps;                               // 3
-inline constexpr int kLastValueChunks656 = kVChunks - (kConvertSteps - 1) * kValueBoxChunks656;  // 2
+inline constexpr int kLastValueChunks656 = kVChunks - (kConvertSteps - 1) * kChunksPerStep;  // 2
 inline constexpr int kPerTensorPieceBytes = kChunkCols;
 inline constexpr int kToken656PieceBytes = 16;
 inline constexpr int kWideFp8Threads = kThreads + kConverterThreads;      // 384

@@ -43,8 +43,6 @@
 
 namespace openmla::sm90::fp8 {
 
-// Chunks converted per step (and, per tensor, per TMA box and barrier).
-inline constexpr int kChunksPerStep = kChunks / kConvertSteps;
 static_assert(kChunks % kConvertSteps == 0, "whole steps of chunks");
 
 // 8-value units of a chunk (64 tokens x 8) and a converter thread's share of them.
@@ -116,8 +114,8 @@ struct RawTile<CacheFormat::fp8_656> {
 };
 
 static_assert(RawTile<CacheFormat::fp8_per_tensor>::kBoxes == kConvertSteps &&
-                  RawTile<CacheFormat::fp8_656>::kBoxes == kConvertSteps && kValueBoxChunks656 == kChunksPerStep &&
-                  kLastValueChunks656 > 0 && kLastValueChunks656 <= kChunksPerStep,
+                  RawTile<CacheFormat::fp8_656>::kBoxes == kConvertSteps && kLastValueChunks656 > 0 &&
+                  kLastValueChunks656 <= kChunksPerStep,
               "each conversion step waits for the load of its own chunks (convert_tile)");
 
 template <CacheFormat kFormat>

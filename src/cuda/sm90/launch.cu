@@ -274,8 +274,7 @@ void launch_fp8(const cuda::DecodeParams& params, CacheFormat format, const Tens
                : launch_transposed<T, CacheFormat::fp8_656>(params, map, grid, stream);
     return;
   }
-  const CUtensorMap map =
-      wide ? make_fp8_chunk_map(k_cache, format, kChunks / kConvertSteps) : make_fp8_cache_map(k_cache);
+  const CUtensorMap map = wide ? make_fp8_chunk_map(k_cache, format, kChunksPerStep) : make_fp8_cache_map(k_cache);
   if (wide) {
     per_tensor ? launch_asymmetric_fp8<T, CacheFormat::fp8_per_tensor>(params, map, Fp8PartMaps{}, grid, stream)
                : launch_asymmetric_fp8<T, CacheFormat::fp8_656>(params, map, make_fp8_part_maps(k_cache), grid, stream);
