@@ -267,8 +267,9 @@ __device__ __forceinline__ void key_factors(const uint8_t* token, uint32_t (&f)[
 // sc = S^T of the tile at `tile` against q's kRows rows in `sq` (load_q_fp8's order), in fp16 products:
 // chunk by chunk, thread c of a quad converts dims [64 j + 16 c, +16) of keys `key` and `key` + 8 into
 // the chunk's four A fragments while the wgmma of the chunk before run (two fragment sets, so
-// wait_group 1 before reusing one). A chunk's bytes are read before that wait, so that their latency
-// passes while the products retire. On a 656-byte token the values are taken times their key's factors
+// wait_group 1 before reusing one). A chunk's bytes are read as soon as the chunk before is converted,
+// before its products are issued, so that their latency passes while those issue and the products of the
+// chunk before that retire. On a 656-byte token the values are taken times their key's factors
 // (key_factors) and the RoPE chunk, already in T (q's dtype), goes through a product in T: at 16 rows
 // into an accumulator of its own, the key's scores then 2^g times the first plus the second; at 64 rows
 // (kRopeFirst: no registers for a second accumulator) first, into sc, whose key rows are then
@@ -303,20 +304,12 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
     read_words(k0 + offset, in_rope, w0);
     read_words(k1 + offset, in_rope, w1);
   };
-  // At 16 rows a step's bytes are read before its wait; at 64 (kReadAhead), whose products take longer
-  // and leave the wait short, as soon as the step before is converted.
-  constexpr bool kReadAhead = kRows > kFp8Rows;
-  if constexpr (kReadAhead) {
-    read(0);
-  }
+  read(0);
 #pragma unroll
   for (int jj = 0; jj < kChunks; ++jj) {
     const int j = chunk_of(jj);  // the chunk of step jj
     uint32_t(&frag)[kStepsPerChunk][4] = a[jj % 2];
     const bool in_rope = kScaled && j == kChunks - 1;
-    if constexpr (!kReadAhead) {
-      read(jj);
-    }
     if constexpr (kRopeFirst) {
       if (jj == 1) {
         ptx::wgmma_wait<0>();  // the RoPE product: its key rows to the e4m3 chunks' scale
@@ -361,10 +354,8 @@ __device__ __forceinline__ void scores(const uint8_t* tile, uint32_t sq, int key
     for (int i = 0; i < kStepsPerChunk; ++i) {
       ptx::pin_registers(frag[i]);
     }
-    if constexpr (kReadAhead) {
-      if (jj + 1 < kChunks) {
-        read(jj + 1);
-      }
+    if (jj + 1 < kChunks) {
+      read(jj + 1);
     }
     ptx::wgmma_fence();
 #pragma unroll
@@ -466,8 +457,9 @@ __device__ __forceinline__ void value_fragment(const uint32_t (&w)[4][kWords], i
 // O^T += V^T P^T over the tile at `tile`, P^T in `sp` (keys in pv_key_position's order), in fp16
 // products: k16 step by step, the thread (warp w, quad g, column c of the quad) converts dims
 // [128 w + 16 g, +16) of keys 16 kk + 4 {0..3} + c into the step's eight A fragments (one per m64 block);
-// a step's bytes are read before the wait for the step two before (as in scores). On 656-byte tokens
-// each key's values are taken times its scale over 2^g, g the warp's value exponent (raise_value_exponent).
+// a step's bytes are read as soon as the step before is converted, before its products are issued (as
+// in scores). On 656-byte tokens each key's values are taken times its scale over 2^g, g the warp's value
+// exponent (raise_value_exponent).
 // A tile that ends a piece early has its tokens past the end zeroed in shared memory first (zero_tail),
 // scales included.
 template <CacheFormat kFormat>
@@ -482,11 +474,9 @@ __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int
     down = raise_value_exponent(tile, warp, quad_col, o, value_exponent);
   }
   uint32_t a[2][kOutBlocks][4];
-#pragma unroll
-  for (int kk = 0; kk < kBlockN / 16; ++kk) {
-    uint32_t(&frag)[kOutBlocks][4] = a[kk % 2];
-    uint32_t w[4][4];  // [key 16 kk + 4 e + c][word]
-    float s[4];        // [key 16 kk + 4 e + c] its scale of the warp's block (656-byte tokens)
+  uint32_t w[4][4];  // [key 16 kk + 4 e + c][word] of the step being converted
+  float s[4];        // [key 16 kk + 4 e + c] its scale of the warp's block (656-byte tokens)
+  const auto read = [&](int kk) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int key = 16 * kk + 4 * e + quad_col;
@@ -497,6 +487,11 @@ __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int
       w[e][3] = v.w;
       s[e] = kScaled ? *reinterpret_cast<const float*>(tile + key * kBytes + kScaleOffset + 4 * warp) : 1.f;
     }
+  };
+  read(0);
+#pragma unroll
+  for (int kk = 0; kk < kBlockN / 16; ++kk) {
+    uint32_t(&frag)[kOutBlocks][4] = a[kk % 2];
     if (kk >= 2) {
       ptx::wgmma_wait<1>();  // step kk - 2's products, which read frag, retired
     }
@@ -505,6 +500,9 @@ __device__ __forceinline__ void accumulate(const uint8_t* tile, uint32_t sp, int
 #pragma unroll
     for (int mb = 0; mb < kOutBlocks; ++mb) {
       value_fragment<kScaled>(w, mb, lo_factors, hi_factors, frag[mb]);
+    }
+    if (kk + 1 < kBlockN / 16) {
+      read(kk + 1);  // the next step's bytes, whose latency passes while this step's products issue
     }
     ptx::wgmma_fence();
 #pragma unroll
