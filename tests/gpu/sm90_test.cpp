@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -288,6 +289,74 @@ TEST(Sm90Cases, QueryRowPacking) {
       }
     }
   }
+}
+
+// q rows reach the asymmetric kernel by one TMA box (sm90 make_q_map) where the group divides or is a
+// multiple of 64, by 16-byte copies otherwise: q views with padded heads or heads outside the query
+// positions give the contiguous q's results bit for bit; groups of 24 and 96 (copied) match the reference.
+TEST(Sm90Cases, QueryStridesAndGroups) {
+  OPENMLA_REQUIRE_HOPPER();
+  for (int64_t h_kv : {1, 2}) {
+    const Problem problem = make_problem(
+        {.b = 3, .s_q = 2, .h_q = 64, .h_kv = h_kv, .s_k = 700, .varlen = true, .causal = true, .seed = 440});
+    const ProblemSpec& spec = problem.spec;
+    const DeviceProblem device = upload(problem);
+    const GpuRun contiguous = gpu_decode(problem, device);
+    constexpr int64_t kPadded = 584;  // elements between the heads of one query position: 576 + 8
+    // Strides {b, s_q, h_q} in elements of q stored [b, s_q, h_q, 584], then [b, h_q, s_q, 584].
+    const std::vector<std::vector<int64_t>> layouts = {{spec.s_q * spec.h_q * kPadded, spec.h_q * kPadded, kPadded},
+                                                       {spec.s_q * spec.h_q * kPadded, kPadded, spec.s_q * kPadded}};
+    for (const std::vector<int64_t>& strides : layouts) {
+      SCOPED_TRACE("h_kv " + std::to_string(h_kv) + " q strides " + std::to_string(strides[0]) + ", " +
+                   std::to_string(strides[1]) + ", " + std::to_string(strides[2]));
+      std::vector<uint16_t> stored(static_cast<size_t>(spec.b * spec.s_q * spec.h_q * kPadded), 0);
+      for (int64_t b = 0; b < spec.b; ++b) {
+        for (int64_t i = 0; i < spec.s_q; ++i) {
+          for (int64_t h = 0; h < spec.h_q; ++h) {
+            const int64_t row = (b * spec.s_q + i) * spec.h_q + h;
+            std::copy_n(problem.q.begin() + row * spec.d_qk, spec.d_qk,
+                        stored.begin() + b * strides[0] + i * strides[1] + h * strides[2]);
+          }
+        }
+      }
+      const DeviceBuffer q = upload_vector(stored);
+      const GpuRun strided = gpu_decode(problem, device, 0, Kernel::automatic, [&](DecodeArgs& args) {
+        args.q.data = q.data();
+        std::copy_n(strides.begin(), 3, args.q.strides);
+      });
+      EXPECT_EQ(strided.kernel, Kernel::sm90);
+      EXPECT_EQ(strided.status.code, StatusCode::ok);
+      EXPECT_TRUE(bitwise_equal(contiguous.output, strided.output));
+    }
+  }
+  expect_hopper_matches(
+      {.b = 3, .s_q = 2, .h_q = 48, .h_kv = 2, .s_k = 600, .varlen = true, .causal = true, .seed = 441});
+  expect_hopper_matches({.b = 2, .h_q = 96, .s_k = 900, .varlen = true, .seed = 442});
+}
+
+// Which q layouts and groups make_q_map describes with one box per m-tile, and which it leaves to copies.
+TEST(Sm90Cases, QueryMapEligibility) {
+  OPENMLA_REQUIRE_HOPPER();
+  const DeviceBuffer q(2 * 4 * 128 * 576 * 2);  // [2, 4, 128, 576] 16-bit
+  const auto params = [&](int32_t h_q, int32_t group, int64_t head_stride) {
+    cuda::DecodeParams p{};
+    p.q = q.data();
+    p.batch = 2;
+    p.s_q = 4;
+    p.h_q = h_q;
+    p.group = group;
+    p.q_stride_h = head_stride;
+    p.q_stride_s = h_q * head_stride;
+    p.q_stride_b = 4 * h_q * head_stride;
+    return p;
+  };
+  CUtensorMap map{};
+  EXPECT_TRUE(sm90::make_q_map(params(128, 128, 576), DType::bf16, map));
+  EXPECT_TRUE(sm90::make_q_map(params(128, 64, 576), DType::fp16, map));
+  EXPECT_TRUE(sm90::make_q_map(params(32, 16, 584), DType::bf16, map));
+  EXPECT_FALSE(sm90::make_q_map(params(48, 24, 576), DType::bf16, map));
+  EXPECT_FALSE(sm90::make_q_map(params(96, 96, 576), DType::bf16, map));
+  EXPECT_FALSE(sm90::make_q_map(params(128, 128, 0), DType::bf16, map));
 }
 
 // Split sequences: partial results in the workspace merged by the combine kernel.

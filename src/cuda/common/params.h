@@ -47,6 +47,7 @@ struct DecodeParams {
   int64_t num_blocks;
   float scale_log2;  // softmax_scale * log2(e): scores go through exp2
   bool causal;
+  bool q_by_tma = false;  // the Hopper asymmetric kernel loads an m-tile's q rows with its q map (sm90/launch.cu)
 };
 
 }  // namespace openmla::cuda

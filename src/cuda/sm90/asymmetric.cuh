@@ -94,11 +94,13 @@ struct AsymmetricCta {
   Shared& s;
   int m_tile;
   int kv_head;
+  const CUtensorMap* q_map = nullptr;  // 16-bit cache where p.q_by_tma: the m-tile's q rows in one box (make_q_map)
   int warpgroup = static_cast<int>(threadIdx.x) / kWarpgroupThreads;
   int wg_thread = static_cast<int>(threadIdx.x) % kWarpgroupThreads;
   int lane = static_cast<int>(threadIdx.x) % 32;
   int row0 = fragment_row(wg_thread);  // the thread's accumulator rows: row0 and row0 + 8
   uint32_t tiles_done = 0;             // tiles consumed in earlier pieces
+  uint32_t pieces_done = 0;            // pieces run before (the phase of q_full)
   float score_scale = 0.f;             // scores to the log2 domain: softmax scale (x k_scale per tensor)
   float out_scale = 1.f;               // of the output rows: k_scale per tensor, else 1
   // State of the producer thread only.
@@ -109,6 +111,7 @@ struct AsymmetricCta {
   __device__ void init() {
     fp8::log2_scales<kPerTensor>(p, score_scale, out_scale);
     if (threadIdx.x == 0) {
+      ptx::mbarrier_init(ptx::smem_addr(&s.q_full), 1);
       for (int stage = 0; stage < kStages; ++stage) {
         ptx::mbarrier_init(ptx::smem_addr(&s.full[stage]), kFp8 ? kConverterThreads : 1);
         ptx::mbarrier_init(ptx::smem_addr(&s.empty[stage]), kStageReaders);
@@ -127,6 +130,9 @@ struct AsymmetricCta {
       }
       if constexpr (!kFp8) {  // the converter makes it per load instead: one register pair fewer held
         policy = ptx::create_policy_evict_first();
+        if (p.q_by_tma) {
+          ptx::prefetch_tensormap(q_map);
+        }
       }
     }
     __syncthreads();
@@ -196,6 +202,14 @@ struct AsymmetricCta {
                      landed + 2 * kBar, evict_first);
     ptx::tma_load_4d(raw + Raw::kRopePiece * Raw::kPieceBytes, &part_maps[1], 0, token, kv_head, block,
                      landed + 2 * kBar, evict_first);
+  }
+
+  // The piece's q rows [64 m_tile, +64) into s.q with one TMA box (zeros past s_q), completing q_full.
+  __device__ void issue_q(const Piece& piece) {
+    const int first = m_tile * kBlockM;
+    ptx::mbarrier_arrive_expect_tx(ptx::smem_addr(&s.q_full), sizeof(s.q));
+    ptx::tma_load_5d(ptx::smem_addr(&s.q[0][0]), q_map, 0, kv_head * p.group + first % p.group, first / p.group, 0,
+                     piece.seq, ptx::smem_addr(&s.q_full));
   }
 
   // Issues tile t if the piece has it, with the block read earlier, and reads the next tile's block.
@@ -366,6 +380,9 @@ struct AsymmetricCta {
   }
 
   __device__ void score_warpgroup(const Piece& piece, int n_tiles, float (&o)[kAccumulators], RowState& row) {
+    if (!kFp8 && p.q_by_tma) {
+      ptx::mbarrier_wait(ptx::smem_addr(&s.q_full), pieces_done % 2);
+    }
     for (int t = 0; t < n_tiles; ++t) {
       const uint32_t n = tiles_done + t;
       const int stage = static_cast<int>(n % kStages);
@@ -522,8 +539,12 @@ struct AsymmetricCta {
     constexpr bool kIssues = (kRole == Role::consumer) == kConsumersIssue;  // this role holds the producer thread
     const int n_tiles = (piece.key_end - piece.key_begin + kBlockN - 1) / kBlockN;
     cuda::sync_cta<kCtaBarrier>();  // every thread is done with the previous piece's shared memory
+    const bool q_by_tma = !kFp8 && p.q_by_tma;
     if (kIssues && threadIdx.x == kProducer) {
       s.bad_page = 0;
+      if (q_by_tma) {
+        issue_q(piece);
+      }
       next_block = issue_first_tiles<kStages, 1>(
           0, n_tiles, [&](int t) { return fetch_block(piece, t); },
           [&](int t, int32_t block) { issue(piece, t, block); });
@@ -532,12 +553,14 @@ struct AsymmetricCta {
       if constexpr (kQScaled) {
         fp8::load_q_fp8<T, Op, kBlockM, false, kQBatchRows, kTileExponent>(p, piece.seq, m_tile, kv_head, s.q,
                                                                            s.q_exponent);
-      } else {
+      } else if (!q_by_tma) {
         load_q<T>(p, piece.seq, m_tile, kv_head, s.q);
       }
       prefetch_next_q<T, kBlockM, kThreads>(p, s.walk.walk, piece, m_tile, kv_head);  // into L2, for the next piece
     }
-    cuda::sync_cta<kCtaBarrier>();  // q is in shared memory, visible to the async proxy
+    if (!q_by_tma) {
+      cuda::sync_cta<kCtaBarrier>();  // q is in shared memory, visible to the async proxy
+    }
     if constexpr (kRole == Role::converter) {
       converter_warpgroup(piece, n_tiles);
       if (kTileExponent && wg_thread == 0) {  // 2^G of the piece's last tile
@@ -548,6 +571,7 @@ struct AsymmetricCta {
     } else {
       consume(piece, n_tiles);
     }
+    ++pieces_done;
   }
 };
 

@@ -14,10 +14,11 @@ namespace openmla::sm90 {
 // finishes, and waits for that kernel's completion (griddepcontrol.wait, kernel.cuh) before its first
 // access to global memory. It lets the combine kernel launch early in turn.
 template <typename T>
-void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream) {
+void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, const CUtensorMap& q_map,
+                       dim3 grid, cudaStream_t stream) {
   constexpr int kBytes = sizeof(typename Traits<T>::AsymmetricShared);
   cuda::allow_shared_memory<&asymmetric_kernel<T>, kBytes>();
-  cuda::launch_kernel(&asymmetric_kernel<T>, grid, dim3(kThreads), kBytes, stream, true, params, tile_map);
+  cuda::launch_kernel(&asymmetric_kernel<T>, grid, dim3(kThreads), kBytes, stream, true, params, tile_map, q_map);
 }
 
 template <typename T, CacheFormat kFormat>

@@ -34,14 +34,16 @@ __device__ __forceinline__ void run_part(const cuda::DecodeParams& p, Cta& cta, 
   ptx::launch_dependents();  // the combine kernel may start launching
 }
 
-// tile_map: boxes of 64 tokens x 9 chunks (sm90/launch.h make_cache_map).
+// tile_map: boxes of 64 tokens x 9 chunks (sm90/launch.h make_cache_map); q_map: an m-tile's q rows in one
+// box (make_q_map), read where p.q_by_tma.
 template <typename T>
 __global__ void __launch_bounds__(kThreads, 1)
-    asymmetric_kernel(const __grid_constant__ cuda::DecodeParams p, const __grid_constant__ CUtensorMap tile_map) {
+    asymmetric_kernel(const __grid_constant__ cuda::DecodeParams p, const __grid_constant__ CUtensorMap tile_map,
+                      const __grid_constant__ CUtensorMap q_map) {
 #if OPENMLA_SM90_DEVICE_CODE
   extern __shared__ __align__(1024) char smem[];
   auto& s = *reinterpret_cast<typename Traits<T>::AsymmetricShared*>(smem);
-  AsymmetricCta<T> cta{p, &tile_map, nullptr, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z)};
+  AsymmetricCta<T> cta{p, &tile_map, nullptr, s, static_cast<int>(blockIdx.x), static_cast<int>(blockIdx.z), &q_map};
   run_part(p, cta, s.walk);
 #endif
 }

@@ -259,6 +259,37 @@ Fp8PartMaps make_fp8_part_maps(const TensorView& k_cache) {
   return parts;
 }
 
+bool make_q_map(const cuda::DecodeParams& params, DType dtype, CUtensorMap& map) {
+  constexpr int64_t kRowBytes = cuda::kDQK * 2;
+  const int64_t group = params.group;
+  if ((group % kBlockM != 0 && kBlockM % group != 0) || reinterpret_cast<uintptr_t>(params.q) % 16 != 0) {
+    return false;
+  }
+  // A dimension of one entry is never stepped: its stride is any the driver takes.
+  const int64_t sizes[3] = {params.h_q, params.s_q, params.batch};
+  const int64_t natural[3] = {kRowBytes, params.h_q * kRowBytes, params.s_q * params.h_q * kRowBytes};
+  const int64_t given[3] = {params.q_stride_h * 2, params.q_stride_s * 2, params.q_stride_b * 2};
+  int64_t bytes[3];
+  for (int d = 0; d < 3; ++d) {
+    bytes[d] = sizes[d] == 1 ? natural[d] : given[d];
+    if (bytes[d] <= 0 || bytes[d] % 16 != 0 || bytes[d] >= kMaxStrideBytes) {
+      return false;
+    }
+  }
+  const cuuint64_t dims[5] = {kChunkCols, static_cast<cuuint64_t>(params.h_q), static_cast<cuuint64_t>(params.s_q),
+                              kChunks, static_cast<cuuint64_t>(params.batch)};
+  const cuuint64_t strides[4] = {static_cast<cuuint64_t>(bytes[0]), static_cast<cuuint64_t>(bytes[1]), kChunkCols * 2,
+                                 static_cast<cuuint64_t>(bytes[2])};
+  const cuuint32_t heads = static_cast<cuuint32_t>(group < kBlockM ? group : kBlockM);
+  const cuuint32_t box[5] = {kChunkCols, heads, kBlockM / heads, kChunks, 1};
+  const cuuint32_t element_strides[5] = {1, 1, 1, 1, 1};
+  const CUresult result =
+      encode_tiled()(&map, dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 5,
+                     const_cast<void*>(params.q), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                     CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  return result == CUDA_SUCCESS;
+}
+
 namespace {
 
 // At most kFp8Rows rows: the narrow schedule; more: configured_fp8_wide's, the asymmetric schedule with
@@ -312,10 +343,13 @@ void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat fo
   }
   if (schedule == Schedule::asymmetric) {
     const CUtensorMap tile_map = make_cache_map(k_cache, kChunks);
+    cuda::DecodeParams with_q = params;
+    CUtensorMap q_map{};
+    with_q.q_by_tma = make_q_map(params, dtype, q_map);
     if (bf16) {
-      launch_asymmetric<__nv_bfloat16>(params, tile_map, grid, stream);
+      launch_asymmetric<__nv_bfloat16>(with_q, tile_map, q_map, grid, stream);
     } else {
-      launch_asymmetric<__half>(params, tile_map, grid, stream);
+      launch_asymmetric<__half>(with_q, tile_map, q_map, grid, stream);
     }
     return;
   }

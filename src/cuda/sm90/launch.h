@@ -70,6 +70,14 @@ CUtensorMap make_fp8_chunk_map(const TensorView& k_cache, CacheFormat format, in
 // make_fp8_chunk_map's with boxes of the last step's 2 chunks.
 Fp8PartMaps make_fp8_part_maps(const TensorView& k_cache);
 
+// The tensor map of q [b, s_q, h_q, kDQK] (params.q, 16-bit) as the asymmetric kernel reads an m-tile's
+// rows: rank 5, innermost first {64 elements, h_q heads, s_q, 9 chunks of 64 (128 bytes apart), b}, box
+// {64, G, 64 / G, 9, 1} with G = min(group, 64), 128-byte swizzle, zeros past s_q: one box holds the
+// m-tile's 64 packed rows as the 9 chunks of the shared-memory plan. Where q's layout or group does not
+// allow it (group neither a multiple nor a divisor of 64, strides or address not multiples of 16 bytes,
+// a map the driver refuses) returns false and the kernel copies q with cp.async.
+bool make_q_map(const cuda::DecodeParams& params, DType dtype, CUtensorMap& map);
+
 // Launches the decode kernel on `stream`: on a plain cache the one of schedule_for(params.rows), on an
 // FP8 cache the narrow schedule's for at most kFp8Rows rows, for more the asymmetric schedule's with a
 // converter warpgroup or the transposed schedule's (configured_fp8_wide).
@@ -83,7 +91,8 @@ void launch_decode(const cuda::DecodeParams& params, DType dtype, CacheFormat fo
 // make_fp8_chunk_map's (and on 656-byte tokens make_fp8_part_maps'); the transposed kernel (kFormat)
 // with make_fp8_cache_map's.
 template <typename T>
-void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, dim3 grid, cudaStream_t stream);
+void launch_asymmetric(const cuda::DecodeParams& params, const CUtensorMap& tile_map, const CUtensorMap& q_map,
+                       dim3 grid, cudaStream_t stream);
 template <typename T, CacheFormat kFormat>
 void launch_asymmetric_fp8(const cuda::DecodeParams& params, const CUtensorMap& raw_map, const Fp8PartMaps& part_maps,
                            dim3 grid, cudaStream_t stream);

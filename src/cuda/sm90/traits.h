@@ -31,6 +31,7 @@ struct Traits {
     float tile_up[kStages];     // fp8::kTileExponent: 2^G of the stage's tile, which holds its values times 2^-G
     float tile_shift[kStages];  // ... G of the tile before - G (0 on a piece's first tile, whose output is 0)
     float value_up;           // ... at the end of a piece: 2^G of its last tile, the output rows holding O times 2^-G
+    uint64_t q_full;          // mbarrier: the piece's q rows landed (p.q_by_tma: 1 arrival + their bytes)
     uint64_t full[kStages];   // mbarrier: the stage's tile is ready: its TMA bytes landed (1 arrival +
                               // transaction bytes), or on an FP8 cache the converter wrote it (128 arrivals)
     uint64_t empty[kStages];  // mbarrier: every consumer warp is done reading the stage (kStageReaders)

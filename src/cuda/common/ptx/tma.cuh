@@ -43,6 +43,16 @@ __device__ __forceinline__ void tma_load_5d(uint32_t dst, const void* map, int32
       : "memory");
 }
 
+// tma_load_5d with the default L2 policy.
+__device__ __forceinline__ void tma_load_5d(uint32_t dst, const void* map, int32_t c0, int32_t c1, int32_t c2,
+                                            int32_t c3, int32_t c4, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%2, %3, %4, %5, %6}], [%7];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(c4), "r"(bar)
+      : "memory");
+}
+
 // PTX ISA, data movement, cp.async.bulk.prefetch.tensor.5d (tile mode): asks L2 for the box at
 // coordinates {c0..c4} of `map`, as tma_load_5d would read it, and writes nothing to shared memory.
 __device__ __forceinline__ void tma_prefetch_l2_5d(const void* map, int32_t c0, int32_t c1, int32_t c2, int32_t c3,
