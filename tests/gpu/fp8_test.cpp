@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "check.h"
+#include "core/schedule.h"
 #include "cuda_handles.h"
 #include "device.h"
 #include "fp8_cache.h"
@@ -473,6 +474,35 @@ TEST(GpuFp8, BadPageGivesNaNAndStatus) {
       }
     });
   }
+}
+
+// Each word of a plan's parts off by one, on both FP8 formats: every kernel notices the offence, as on
+// a 16-bit cache (GpuPlanChecks.EveryFieldIsChecked).
+TEST(GpuFp8, EveryPartFieldIsChecked) {
+  OPENMLA_REQUIRE_GPU();
+  const Problem problem = make_problem({.h_q = 16, .seed = 230, .lengths = {256, 31, 700, 0, 130}});
+  const DeviceProblem device = upload(problem);
+  const PlanConfig config = gpu_plan_config(problem, 4);
+  DeviceBuffer memory(static_cast<size_t>(plan_buffer_size(config)));
+  const Plan made = plan(config, device.seqlens_view(problem),
+                         Buffer{memory.data(), static_cast<int64_t>(memory.bytes()), Device{DeviceType::cuda, 0}});
+  std::vector<int32_t> good(memory.bytes() / 4);  // the plan buffer's int32 words
+  memory.download(good.data(), good.size() * 4);
+  const int64_t parts_word = schedule::layout(config.batch, config.num_parts).parts_offset / 4;
+  const std::vector<Fp8CacheSpec> formats = {kSpecs[0], kSpecs[1]};
+  for_each_cache(problem, formats, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
+    for (int64_t w = 0; w < config.num_parts * schedule::kPartFields; ++w) {
+      std::vector<int32_t> changed = good;
+      changed[static_cast<size_t>(parts_word + w)] += 1;
+      memory.upload(changed.data(), changed.size() * 4);
+      for (Kernel kernel : kernels_here()) {
+        SCOPED_TRACE("parts word " + std::to_string(w) + " + 1, " + kernel_name(kernel));
+        const GpuRun run = gpu_decode_with(problem, device, made, kernel, on_gpu.use(cache));
+        EXPECT_TRUE(run.status.code == StatusCode::bad_plan || run.status.code == StatusCode::stale_plan)
+            << "status " << static_cast<int>(run.status.code);
+      }
+    }
+  });
 }
 
 // A captured decode reads k_scale when it runs: replaying the graph after writing a new scale into the

@@ -174,7 +174,10 @@ TEST_F(GpuPlanChecks, PlanForOtherLengths) {
 
 TEST_F(GpuPlanChecks, EveryFieldIsChecked) {
   // One field at a time off by one, with the header intact: the kernels notice each (the host test
-  // Pieces.EveryFieldChangeIsNoticedOrHarmless tries more changes and part counts on the same walk).
+  // Pieces.EveryFieldChangeIsNoticedOrHarmless tries more changes and part counts on the same walk). The
+  // Hopper kernel loads a part's first q rows and tiles from its stored fields while it walks it, so a
+  // changed first tile there leaves loads that the part's first piece releases unread, and a changed
+  // first sequence loads that no piece uses (the part's range no longer matches), which it waits for.
   const Plan plan = plan_for_problem(4);
   const std::vector<int32_t> good = words();
   const schedule::Layout l = schedule::layout(plan.config.batch, plan.config.num_parts);

@@ -4,6 +4,8 @@
 // piece's own offence is the kernel's to record (record_offence) as it writes that piece's rows.
 // Thread 0 starts the CTA's word of the status record before its walk and makes every record.
 
+#include <type_traits>
+
 #include "../../core/pieces.h"
 #include "../../core/status.h"
 #include "params.h"
@@ -206,6 +208,36 @@ __device__ __forceinline__ void prefetch_next_step(const DecodeParams& p, const 
   }
 }
 
+// A guess at the part's first piece from its stored fields (`fields`: [kPartFields]) and its
+// sequence's length alone, before the walk checks them: tiles [tile_begin, tile_end) of sequence seq,
+// none when tile_end == tile_begin. seq lies in the batch and tile_end within the tiles of its length, so
+// a kernel may load the guess's q rows and tiles while thread 0 walks; only the walk decides what is
+// computed.
+struct FirstGuess {
+  int seq;
+  int tile_begin;
+  int tile_end;
+};
+__device__ __forceinline__ FirstGuess guess_first_piece(const DecodeParams& p, const int32_t* fields,
+                                                        const WalkCopy& copy) {
+  const schedule::Part part = schedule::load_part(fields, 0);
+  if (part.first_seq < 0 || part.first_seq >= p.batch || part.first_seq > part.last_seq || part.first_tile_begin < 0) {
+    return FirstGuess{0, 0, 0};
+  }
+  const int32_t s_k = walk_copied(p) ? copy.seqlens[part.first_seq] : p.seqlens[part.first_seq * p.seqlens_stride];
+  const int64_t tiles = schedule::num_tiles(s_k);
+  const int64_t end = part.first_seq == part.last_seq && part.last_tile_end < tiles ? part.last_tile_end : tiles;
+  if (end <= part.first_tile_begin) {
+    return FirstGuess{0, 0, 0};
+  }
+  return FirstGuess{part.first_seq, part.first_tile_begin, static_cast<int>(end)};
+}
+
+// for_each_piece_shared's default `warm`: nothing.
+struct NoWarm {
+  __device__ void operator()(const int32_t*) const {}
+};
+
 // The same walk with its state in shared memory instead of registers, for a kernel whose hot loop
 // needs every register it has (the Hopper kernel): thread 0 walks the part and hands each piece to
 // the CTA through `shared`; every thread copies the piece before `run`. Call it from every thread of the
@@ -214,18 +246,25 @@ __device__ __forceinline__ void prefetch_next_step(const DecodeParams& p, const 
 // (copy_walk), a larger one's from global memory after prefetch_walk. kWithWalker false: the caller's
 // threads exclude thread 0 (a warp-specialized kernel's other role), so its walk is not compiled in.
 // kBarrier: the CTA-wide barrier (sync_cta) of the walk and of `run`. The kernel calls
-// start_status_shared first.
-template <bool kWithWalker = true, int kBarrier = 0, typename Run>
-__device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int part, SharedWalk& shared, Run&& run) {
+// start_status_shared first. Every thread calls warm(fields) with the part's stored fields (in the copy
+// or the plan) while thread 0 walks: a kernel's other threads may start loads there (guess_first_piece).
+template <bool kWithWalker = true, int kBarrier = 0, typename Run, typename Warm = NoWarm>
+__device__ __forceinline__ void for_each_piece_shared(const DecodeParams& p, int part, SharedWalk& shared, Run&& run,
+                                                      Warm&& warm = NoWarm{}) {
   if (walk_copied(p)) {
     copy_walk(p, part, shared.copy);
   } else {
     prefetch_walk(p, part);
   }
   sync_cta<kBarrier>();  // the copy is complete
+  const auto part_fields = [&] {
+    return walk_copied(p) ? shared.copy.part : p.plan.parts + static_cast<int64_t>(part) * schedule::kPartFields;
+  };
+  if constexpr (!std::is_same_v<std::decay_t<Warm>, NoWarm>) {
+    warm(part_fields());
+  }
   if (kWithWalker && threadIdx.x == 0) {
-    const int32_t* fields =
-        walk_copied(p) ? shared.copy.part : p.plan.parts + static_cast<int64_t>(part) * schedule::kPartFields;
+    const int32_t* fields = part_fields();
     shared.walk = schedule::walk_part(walk_view(p, shared.copy), p.batch, p.num_parts, part, fields);
     if (shared.walk.status != status::kOk) {
       record_offence(shared.status, status::encode(status::kNoSequence, shared.walk.status));

@@ -100,7 +100,8 @@ struct AsymmetricCta {
   int lane = static_cast<int>(threadIdx.x) % 32;
   int row0 = fragment_row(wg_thread);  // the thread's accumulator rows: row0 and row0 + 8
   uint32_t tiles_done = 0;             // tiles consumed in earlier pieces
-  uint32_t pieces_done = 0;            // pieces run before (the phase of q_full)
+  uint32_t pieces_done = 0;            // pieces run before (with q_phase, the phase of q_full)
+  uint32_t q_phase = 0;                // 1 once early q rows of another sequence were skipped (warm)
   float score_scale = 0.f;             // scores to the log2 domain: softmax scale (x k_scale per tensor)
   float out_scale = 1.f;               // of the output rows: k_scale per tensor, else 1
   // State of the producer thread only.
@@ -136,6 +137,62 @@ struct AsymmetricCta {
       }
     }
     __syncthreads();
+  }
+
+  // ---- the first tiles, issued during the walk (16-bit cache) -----------------------------------------
+
+  // The producer, while thread 0 walks the part: loads the q rows (q by TMA) and the first tiles of the
+  // piece that the part's stored fields say it starts with (cuda::guess_first_piece; the tiles whose
+  // pages lie in the block-table row) into s.q and the first stages, and records them in s.early, so
+  // that the cache stream's first burst overlaps the walk instead of following it. The part's first
+  // piece uses them when it is that piece, as it always is in a plan that passes the walk's checks
+  // (early_tiles, run); otherwise they are released unread (skip_tiles, run).
+  __device__ void warm(const int32_t* fields) {
+    if (kFp8 || threadIdx.x != kProducer) {
+      return;
+    }
+    const cuda::FirstGuess g = cuda::guess_first_piece(p, fields, s.walk.copy);
+    EarlyTiles early = early_tiles_of<kStages>(p, g);
+    const Piece guess{early.seq, early.key_begin, early.key_begin, status::kOk, -1};  // only its keys from key_begin
+    early.q = p.q_by_tma && g.tile_end > g.tile_begin;
+    if (early.q) {  // first: it is what the piece needs first, and the tiles' burst would queue it behind
+      issue_q(guess);
+    }
+    s.early = early;
+    s.bad_page = 0;
+    issue_first_tiles<kStages, 1>(
+        0, early.count, [&](int t) { return fetch_block(guess, t); },
+        [&](int t, int32_t block) { issue(guess, t, block); });
+  }
+
+  // Of the piece's first tiles, how many the early loads hold (warm): only for the part's first piece.
+  // stale: how many early loads were for another piece.
+  __device__ int early_tiles(const Piece& piece, int n_tiles, int& stale) const {
+    stale = 0;
+    return kFp8 || pieces_done != 0 ? 0 : early_tiles_used<kStages>(s.early, piece, n_tiles, stale);
+  }
+
+  // After the part's last piece: early loads that no piece used (a part without pieces, from a plan the
+  // walk rejects) are waited for, so that no load into shared memory outlives the CTA.
+  __device__ void end_part() const {
+    if (!kFp8 && pieces_done == 0 && threadIdx.x == kProducer) {
+      for (int t = 0; t < s.early.count; ++t) {
+        ptx::mbarrier_wait(ptx::smem_addr(&s.full[t]), 0);
+      }
+      if (s.early.q) {
+        ptx::mbarrier_wait(ptx::smem_addr(&s.q_full), 0);
+      }
+    }
+  }
+
+  // Every consumer warp waits for the next `count` tiles and releases their stages unread.
+  __device__ void skip_tiles(int count) {
+    for (int t = 0; t < count; ++t) {
+      const uint32_t n = tiles_done + t;
+      ptx::mbarrier_wait(ptx::smem_addr(&s.full[n % kStages]), n / kStages % 2);
+      release_stage(static_cast<int>(n % kStages));
+    }
+    tiles_done += count;
   }
 
   // ---- producer (thread kProducer) ------------------------------------------------------------------
@@ -381,7 +438,7 @@ struct AsymmetricCta {
 
   __device__ void score_warpgroup(const Piece& piece, int n_tiles, float (&o)[kAccumulators], RowState& row) {
     if (!kFp8 && p.q_by_tma) {
-      ptx::mbarrier_wait(ptx::smem_addr(&s.q_full), pieces_done % 2);
+      ptx::mbarrier_wait(ptx::smem_addr(&s.q_full), (pieces_done + q_phase) % 2);
     }
     for (int t = 0; t < n_tiles; ++t) {
       const uint32_t n = tiles_done + t;
@@ -540,14 +597,31 @@ struct AsymmetricCta {
     const int n_tiles = (piece.key_end - piece.key_begin + kBlockN - 1) / kBlockN;
     cuda::sync_cta<kCtaBarrier>();  // every thread is done with the previous piece's shared memory
     const bool q_by_tma = !kFp8 && p.q_by_tma;
+    int stale = 0;
+    const int early = early_tiles(piece, n_tiles, stale);
+    if (stale > 0) {
+      skip_tiles(stale);
+    }
+    // The early q rows (warm) are this piece's when it is of their sequence; else this piece's box is
+    // issued once they landed, and warpgroup 0 waits for one phase of q_full more.
+    const bool q_early = !kFp8 && pieces_done == 0 && s.early.q;
+    const bool q_ours = q_early && piece.seq == s.early.seq;
+    q_phase += q_early && !q_ours ? 1 : 0;
     if (kIssues && threadIdx.x == kProducer) {
-      s.bad_page = 0;
-      if (q_by_tma) {
+      if (q_early && !q_ours) {
+        ptx::mbarrier_wait(ptx::smem_addr(&s.q_full), 0);
+      }
+      if (q_by_tma && !q_ours) {
         issue_q(piece);
       }
-      next_block = issue_first_tiles<kStages, 1>(
-          0, n_tiles, [&](int t) { return fetch_block(piece, t); },
-          [&](int t, int32_t block) { issue(piece, t, block); });
+      if (early == 0) {
+        s.bad_page = 0;
+        next_block = issue_first_tiles<kStages, 1>(
+            0, n_tiles, [&](int t) { return fetch_block(piece, t); },
+            [&](int t, int32_t block) { issue(piece, t, block); });
+      } else {
+        next_block = kStages < n_tiles ? fetch_block(piece, kStages) : 0;
+      }
     }
     if constexpr (kRole == Role::consumer) {
       if constexpr (kQScaled) {

@@ -30,7 +30,16 @@ __device__ __forceinline__ void run_part(const cuda::DecodeParams& p, Cta& cta, 
   ptx::grid_dependency_wait();  // every input may come from the kernel before (launched dependent: instance.cuh)
   cuda::start_status_shared(p, walk);
   cta.init();
-  cuda::for_each_piece_shared(p, static_cast<int>(blockIdx.y), walk, [&](const Piece& piece) { cta.run(piece); });
+  const auto run = [&](const Piece& piece) { cta.run(piece); };
+  if constexpr (requires { cta.warm(nullptr); }) {
+    cuda::for_each_piece_shared(p, static_cast<int>(blockIdx.y), walk, run,
+                                [&](const int32_t* fields) { cta.warm(fields); });
+  } else {
+    cuda::for_each_piece_shared(p, static_cast<int>(blockIdx.y), walk, run);
+  }
+  if constexpr (requires { cta.end_part(); }) {
+    cta.end_part();
+  }
   ptx::launch_dependents();  // the combine kernel may start launching
 }
 

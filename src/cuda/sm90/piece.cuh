@@ -14,6 +14,7 @@
 #include "../common/ptx/mbarrier.cuh"
 #include "../common/ptx/tma.cuh"
 #include "../common/row_result.cuh"
+#include "../common/walk.cuh"
 #include "layout.cuh"
 
 namespace openmla::sm90 {
@@ -25,12 +26,16 @@ inline constexpr int kKSteps = kBlockN / 16;                 // k16 steps of P V
 // One sequence piece (core/pieces.h): its keys, its status found before any load, its partial slot.
 using schedule::Piece;
 
+// The page of a sequence that holds its key `key`: its column in the block-table row.
+__device__ __forceinline__ int page_of(const cuda::DecodeParams& p, int key) {
+  return p.page_shift >= 0 ? key >> p.page_shift : key / p.page_size;
+}
+
 // The block-table entry of the page holding key `key` of the piece's sequence ([b, max_blocks]).
 // Only pages the piece covers are read (key < key_end <= s_k, and s_k fits the block-table row: the
 // piece walk, core/pieces.h, checked it).
 __device__ __forceinline__ const int32_t* block_entry(const cuda::DecodeParams& p, const Piece& piece, int key) {
-  const int page = p.page_shift >= 0 ? key >> p.page_shift : key / p.page_size;
-  return p.block_table + piece.seq * p.bt_stride_b + static_cast<int64_t>(page) * p.bt_stride_page;
+  return p.block_table + piece.seq * p.bt_stride_b + static_cast<int64_t>(page_of(p, key)) * p.bt_stride_page;
 }
 
 // The cache block holding key `key` of the piece's sequence.
@@ -74,6 +79,39 @@ __device__ __forceinline__ void load_tile(const cuda::DecodeParams& p, const CUt
                                           int& bad_page, int chunk0 = 0) {
   load_tile_at<kBytes, kRank>(
       p, map, stage, full, [&] { return page_token(p, key0); }, kv_head, block, policy, bad_page, chunk0);
+}
+
+// The tiles a CTA loads while thread 0 walks its part: the first `count` tiles from key key_begin of
+// sequence seq (the piece cuda::guess_first_piece finds in the part's stored fields), in the stages
+// its first piece's first tiles go to.
+struct EarlyTiles {
+  int seq;
+  int key_begin;
+  int count;
+  bool q;  // the CTA's q rows of sequence seq are loaded too
+};
+
+// The early tiles of guess g: its first tiles, at most kCount, up to the first whose page lies outside
+// the block-table row.
+template <int kCount>
+__device__ __forceinline__ EarlyTiles early_tiles_of(const cuda::DecodeParams& p, const cuda::FirstGuess& g) {
+  EarlyTiles early{g.seq, g.tile_begin * kBlockN, 0, false};
+  while (early.count < kCount && early.count < g.tile_end - g.tile_begin &&
+         page_of(p, early.key_begin + early.count * kBlockN) < p.max_blocks) {
+    ++early.count;
+  }
+  return early;
+}
+
+// Of the first kCount tiles of a part's first piece (n_tiles in all), how many the early loads hold:
+// all of them when the early tiles are exactly those (as in every plan that passes the walk's checks),
+// else 0 and `stale` counts the early loads, which the piece must wait for and release unread.
+template <int kCount>
+__device__ __forceinline__ int early_tiles_used(const EarlyTiles& early, const Piece& piece, int n_tiles, int& stale) {
+  const bool same = piece.seq == early.seq && piece.key_begin == early.key_begin &&
+                    (n_tiles < kCount ? n_tiles : kCount) == early.count;
+  stale = same ? 0 : early.count;
+  return same ? early.count : 0;
 }
 
 // Issues tiles first, first + kStride, ... (kCount of them, those below n_tiles) of a piece, their
