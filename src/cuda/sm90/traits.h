@@ -38,7 +38,8 @@ struct Traits {
     uint64_t empty[kStages];  // mbarrier: every consumer warp is done reading the stage (kStageReaders)
     uint64_t raw[kStages][kConvertSteps];  // FP8 cache: box b's raw bytes landed (1 arrival + bytes)
     int bad_page;                          // the piece used a block-table entry outside [0, num_blocks)
-    EarlyTiles early;                      // 16-bit cache: the tiles loaded during the walk
+    alignas(16) EarlyTiles early;          // 16-bit cache: the tiles loaded during the walk (read as one
+                                           // 16-byte load, which must cover no other field)
     cuda::SharedWalk walk;                 // the CTA's walk over its plan part (common/walk.cuh)
   };
   static_assert(sizeof(AsymmetricShared) <= kMaxSharedBytes, "the shared-memory plan exceeds 227 KB");
