@@ -151,6 +151,9 @@ enum NamedBarrier : int {
   // the other warpgroup (sync, before its product of that tile)
   kStoredP0 = 12,  // warpgroup 0's tiles
   kStoredP1 = 13,  // warpgroup 1's
+  // narrow, once per piece: the score product of the piece's first tile retired in its warpgroup
+  // (arrive) -> the other warpgroup (sync, before its first tile), so that the two run apart
+  kStagger = 14,
 };
 
 }  // namespace openmla::sm90

@@ -10,7 +10,9 @@
 // The two warpgroups take alternate tiles: tile n of the CTA (counted over all its pieces) goes to
 // stage n % 2 and warpgroup n % 2, whose first thread issues its TMA load and, once the warpgroup is
 // done with it, the load of tile n + 2. Each warpgroup keeps its own online softmax and its own
-// 512 x kRows fp32 accumulator; no barrier crosses warpgroups inside the tile loop. At the end of a
+// 512 x kRows fp32 accumulator; no barrier crosses warpgroups inside the tile loop. The warpgroup
+// without the piece's first tile starts once the other's score product of that tile has retired
+// (kStagger): started together, the two would run the same phases side by side. At the end of a
 // piece each warpgroup hands the other its share of that one's query rows through shared memory and
 // writes its own rows from registers: out/lse for a whole sequence, the normalized partial and its lse
 // in the workspace for a piece of a split one.
@@ -312,6 +314,10 @@ struct NarrowCta {
   // tile, and after the barrier that publishes P the whole warpgroup raises its bases, rescales, stores
   // P again and passes one more barrier. Other tiles pass two barriers (three when a tail is zeroed).
   __device__ void tiles(const Piece& piece, int first, int n_tiles, RowState& row, float (&o)[kOutBlocks][kRegs]) {
+    const bool leads = first == 0;  // the warpgroup has the piece's first tile
+    if (!leads) {
+      ptx::bar_sync(kStagger, kThreads);  // the other warpgroup's first score product retired
+    }
     for (int t = first; t < n_tiles; t += kWarpgroups) {
       const uint32_t n = tiles_done + t;
       const int stage = static_cast<int>(n % kTileStages);
@@ -320,6 +326,9 @@ struct NarrowCta {
 
       float sc[kRegs];
       compute_scores(stage, sc);
+      if (leads && t == 0) {
+        ptx::bar_arrive(kStagger, kThreads);  // the other warpgroup starts its first tile
+      }
       float max[kCols];
       warp_max(sc, key0, row, max);
       bool flag = false;
@@ -359,6 +368,9 @@ struct NarrowCta {
       if (wg_thread == 0) {
         issue_next(piece, t + kTileStages, n_tiles);
       }
+    }
+    if (leads && n_tiles == 0) {
+      ptx::bar_arrive(kStagger, kThreads);  // an empty piece: nothing to stagger
     }
   }
 
