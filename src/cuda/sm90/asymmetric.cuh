@@ -269,14 +269,15 @@ struct AsymmetricCta {
                      piece.seq, ptx::smem_addr(&s.q_full));
   }
 
-  // Issues tile t if the piece has it, with the block read earlier, and reads the next tile's block.
+  // Issues tile t if the piece has it, with the block read earlier, and then reads the next tile's
+  // block, in that order so that the read lands in next_block's register and nothing waits for it
+  // before the next issue (but the per-tensor L2 prefetch, which needs it).
   __device__ void issue_next(const Piece& piece, int t, int n_tiles) {
     if (t >= n_tiles) {
       return;
     }
-    const int32_t block = next_block;
+    issue(piece, t, next_block);
     next_block = t + 1 < n_tiles ? fetch_block(piece, t + 1) : 0;
-    issue(piece, t, block);
     if constexpr (kPerTensor) {
       if (t + 1 < n_tiles) {
         prefetch_raw(piece.key_begin + (t + 1) * kBlockN, next_block);

@@ -123,15 +123,16 @@ struct NarrowCta {
                                          policy, s.bad_page);
   }
 
-  // Issues tile t if the piece has it, with the block read earlier, and reads the block of the
-  // warpgroup's tile after it (t + 2).
+  // Issues tile t if the piece has it, with the block read earlier, and then reads the block of the
+  // warpgroup's tile after it (t + 2). In that order the read lands in next_block's register itself:
+  // read first, it went to another register, moved into next_block after the issue, and that move
+  // made the issuing thread, and with it its warpgroup's next products, wait for the read's round trip.
   __device__ void issue_next(const Piece& piece, int t, int n_tiles) {
     if (t >= n_tiles) {
       return;
     }
-    const int32_t block = next_block;
+    issue(piece, t, next_block);
     next_block = t + kWarpgroups < n_tiles ? fetch_block(piece, t + kWarpgroups) : 0;
-    issue(piece, t, block);
   }
 
   // ---- one warpgroup's tiles --------------------------------------------------------------------------
