@@ -270,8 +270,8 @@ struct AsymmetricCta {
   }
 
   // Issues tile t if the piece has it, with the block read earlier, and then reads the next tile's
-  // block, in that order so that the read lands in next_block's register and nothing waits for it
-  // before the next issue (but the per-tensor L2 prefetch, which needs it).
+  // block, in that order so that the read lands in next_block's register and nothing but the
+  // per-tensor L2 prefetch, which needs it, waits for it before the next issue.
   __device__ void issue_next(const Piece& piece, int t, int n_tiles) {
     if (t >= n_tiles) {
       return;

