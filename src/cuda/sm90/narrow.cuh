@@ -566,7 +566,7 @@ struct NarrowCta {
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       const int r = col_of(c);
-      const int i = r < p.rows ? r / p.group : 0;
+      const int i = p.causal && r < p.rows ? r / p.group : 0;  // the row's query: only a causal limit needs it
       const int visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
       row.max[c] = -INFINITY;
       row.sum[c] = 0.f;
