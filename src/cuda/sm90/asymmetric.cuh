@@ -557,10 +557,7 @@ struct AsymmetricCta {
       RowState row;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const int packed = m_tile * kBlockM + row0 + 8 * h;
-        const int i = p.causal && packed < p.rows ? packed / p.group : 0;  // only a causal limit needs it
-        const int visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
-        row.limit[h] = visible < piece.key_end ? visible : piece.key_end;
+        row.limit[h] = key_limit(p, s_k, m_tile * kBlockM + row0 + 8 * h, piece.key_end);
         row.scale[h] = kQScaled ? score_scale * fp8::exp2i(s.q_exponent[row0 + 8 * h]) : score_scale;
       }
       score_warpgroup(piece, n_tiles, o, row);

@@ -566,11 +566,9 @@ struct NarrowCta {
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       const int r = col_of(c);
-      const int i = p.causal && r < p.rows ? r / p.group : 0;  // the row's query: only a causal limit needs it
-      const int visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
       row.max[c] = -INFINITY;
       row.sum[c] = 0.f;
-      row.limit[c] = visible < piece.key_end ? visible : piece.key_end;
+      row.limit[c] = key_limit(p, s_k, r, piece.key_end);
       row.scale[c] = kFp8 ? score_scale * fp8::exp2i(s.q_exponent[r]) : score_scale;
     }
     row.value_exponent = fp8::kNoExponent;

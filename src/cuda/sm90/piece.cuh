@@ -48,6 +48,15 @@ __device__ __forceinline__ int page_token(const cuda::DecodeParams& p, int key) 
   return p.page_shift >= 0 ? key & (p.page_size - 1) : key % p.page_size;
 }
 
+// The key below which packed query row `packed` of a piece (keys up to key_end) sees the cache: the
+// piece's end, or for a causal decode the row's own position, s_k - s_q + i + 1 for its query i =
+// packed / group (a padding row past p.rows counts as query 0). Only a causal decode divides.
+__device__ __forceinline__ int key_limit(const cuda::DecodeParams& p, int s_k, int packed, int key_end) {
+  const int i = p.causal && packed < p.rows ? packed / p.group : 0;
+  const int visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
+  return visible < key_end ? visible : key_end;
+}
+
 // Loads the tile of 64 keys from key0 of the piece (cache block `block`) into `stage` with TMA,
 // completing mbarrier `full` with its kBytes: 9 chunks of 16-bit values (kTileBytes) or raw FP8
 // pieces from piece chunk0 on (a rank-5 map, sm90/launch.h make_cache_map, make_fp8_chunk_map: chunk0
