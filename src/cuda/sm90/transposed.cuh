@@ -472,10 +472,7 @@ struct TransposedCta {
     __syncthreads();  // q and its row exponents are in shared memory, q visible to the async proxy
     if (threadIdx.x < kBlockM) {
       const int r = static_cast<int>(threadIdx.x);
-      const int packed = m_tile * kBlockM + r;
-      const int i = packed < p.rows ? packed / p.group : 0;
-      const int visible = p.causal ? s_k - p.s_q + i + 1 : s_k;
-      s.limit[r] = visible < piece.key_end ? visible : piece.key_end;
+      s.limit[r] = key_limit(p, s_k, m_tile * kBlockM + r, piece.key_end);
       s.row_scale[r] = score_scale * fp8::exp2i(s.q_exponent[r]);
     }
     // Tiles from which some row's limit may fall within them: row 0's limit is the least.
