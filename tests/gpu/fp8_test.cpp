@@ -4,10 +4,11 @@
 // of Sm90Schedule.TransposedRunsTheFp8Cases; else the portable kernel) and on the forced
 // portable kernel: against the float64 reference of the dequantized cache and against the CPU
 // backend, with the tolerances of docs/design.md; a captured graph replayed with a new k_scale; bad
-// pages; NaN in unused slots; bitwise repeatable runs.
+// pages; NaN in unused slots; caches and q views of other strides; bitwise repeatable runs.
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -426,6 +427,80 @@ TEST(GpuFp8, CachesWithOtherStrides) {
         EXPECT_EQ(run.kernel, kernel == Kernel::automatic ? expected_automatic_kernel(problem) : kernel);
         EXPECT_EQ(run.status.code, StatusCode::ok);
         EXPECT_TRUE(matches(reference_decode(problem, cache), run.output.out_view(), run.output.lse_view()));
+      }
+    });
+  }
+}
+
+// q in [b, s_q, h_q, row] with `row` elements a head (>= 576) from `offset` elements into its buffer, or
+// with its heads outside the query positions ([b, h_q, s_q, row]).
+struct LaidQ {
+  DeviceBuffer data;
+  int64_t strides[3];  // {b, s_q, h_q}, elements
+  int64_t offset;
+
+  LaidQ(const Problem& problem, int64_t row, bool heads_outside, int64_t offset_elements)
+      : data(static_cast<size_t>((problem.spec.b * problem.spec.s_q * problem.spec.h_q * row + offset_elements) * 2)),
+        offset(offset_elements) {
+    const ProblemSpec& spec = problem.spec;
+    strides[0] = spec.s_q * spec.h_q * row;
+    strides[1] = heads_outside ? row : spec.h_q * row;
+    strides[2] = heads_outside ? spec.s_q * row : row;
+    std::vector<uint16_t> stored(data.bytes() / 2, 0);
+    for (int64_t b = 0; b < spec.b; ++b) {
+      for (int64_t i = 0; i < spec.s_q; ++i) {
+        for (int64_t h = 0; h < spec.h_q; ++h) {
+          const int64_t at = offset + b * strides[0] + i * strides[1] + h * strides[2];
+          std::copy_n(problem.q.begin() + ((b * spec.s_q + i) * spec.h_q + h) * spec.d_qk, spec.d_qk,
+                      stored.begin() + at);
+        }
+      }
+    }
+    data.upload(stored.data(), data.bytes());
+  }
+
+  void use(DecodeArgs& args) const {
+    args.q.data = static_cast<uint16_t*>(data.data()) + offset;
+    std::copy_n(strides, 3, args.q.strides);
+  }
+};
+
+// q views on the narrow schedule of an FP8 cache (each piece loads its rows by q's strides): padded
+// heads, heads outside the query positions or an address 16 bytes into their buffer give the contiguous
+// q's results bit for bit, both formats, at 16 rows of one and 8 rows of two KV heads, causal with
+// s_q = 2, a part's first and later pieces, split sequences.
+TEST(GpuFp8, QueryLayoutsOnTheNarrowSchedule) {
+  OPENMLA_REQUIRE_GPU();
+  const ProblemSpec specs[] = {
+      {.b = 5, .h_q = 16, .s_k = 1800, .varlen = true, .seed = 228},
+      {.b = 3, .s_q = 2, .h_q = 8, .s_k = 900, .varlen = true, .causal = true, .seed = 229},
+      {.b = 4, .s_q = 2, .h_q = 8, .h_kv = 2, .s_k = 1300, .varlen = true, .causal = true, .seed = 230},
+  };
+  struct Layout {
+    int64_t row;
+    bool heads_outside;
+    int64_t offset;
+  };
+  const Layout layouts[] = {{584, false, 0}, {576, true, 0}, {576, false, 8}};
+  for (const ProblemSpec& spec : specs) {
+    const Problem problem = make_problem(spec);
+    const DeviceProblem device = upload(problem);
+    for_each_cache(problem, kSpecs, [&](const Fp8CacheSpec&, const Fp8Cache& cache, const DeviceFp8& on_gpu) {
+      const GpuRun contiguous = gpu_decode(problem, device, 5, Kernel::automatic, on_gpu.use(cache));
+      EXPECT_EQ(contiguous.kernel, expected_automatic_kernel(problem));
+      EXPECT_TRUE(
+          matches(reference_decode(problem, cache), contiguous.output.out_view(), contiguous.output.lse_view()));
+      for (const Layout& layout : layouts) {
+        SCOPED_TRACE("h_q " + std::to_string(spec.h_q) + " s_q " + std::to_string(spec.s_q) + " row " +
+                     std::to_string(layout.row) + (layout.heads_outside ? " heads outside" : "") + " offset " +
+                     std::to_string(layout.offset));
+        const LaidQ q(problem, layout.row, layout.heads_outside, layout.offset);
+        const GpuRun laid = gpu_decode(problem, device, 5, Kernel::automatic, [&](DecodeArgs& args) {
+          on_gpu.use(cache)(args);
+          q.use(args);
+        });
+        EXPECT_EQ(laid.status.code, StatusCode::ok);
+        EXPECT_TRUE(bitwise_equal(contiguous.output, laid.output));
       }
     });
   }
