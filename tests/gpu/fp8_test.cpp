@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -435,33 +436,23 @@ TEST(GpuFp8, CachesWithOtherStrides) {
 // q in [b, s_q, h_q, row] with `row` elements a head (>= 576) from `offset` elements into its buffer, or
 // with its heads outside the query positions ([b, h_q, s_q, row]).
 struct LaidQ {
-  DeviceBuffer data;
-  int64_t strides[3];  // {b, s_q, h_q}, elements
+  std::array<int64_t, 3> strides;  // {b, s_q, h_q}, elements
   int64_t offset;
+  DeviceBuffer data;
 
   LaidQ(const Problem& problem, int64_t row, bool heads_outside, int64_t offset_elements)
-      : data(static_cast<size_t>((problem.spec.b * problem.spec.s_q * problem.spec.h_q * row + offset_elements) * 2)),
-        offset(offset_elements) {
-    const ProblemSpec& spec = problem.spec;
-    strides[0] = spec.s_q * spec.h_q * row;
-    strides[1] = heads_outside ? row : spec.h_q * row;
-    strides[2] = heads_outside ? spec.s_q * row : row;
-    std::vector<uint16_t> stored(data.bytes() / 2, 0);
-    for (int64_t b = 0; b < spec.b; ++b) {
-      for (int64_t i = 0; i < spec.s_q; ++i) {
-        for (int64_t h = 0; h < spec.h_q; ++h) {
-          const int64_t at = offset + b * strides[0] + i * strides[1] + h * strides[2];
-          std::copy_n(problem.q.begin() + ((b * spec.s_q + i) * spec.h_q + h) * spec.d_qk, spec.d_qk,
-                      stored.begin() + at);
-        }
-      }
-    }
-    data.upload(stored.data(), data.bytes());
+      : strides(strides_of(problem.spec, row, heads_outside)),
+        offset(offset_elements),
+        data(upload_vector(laid_out_q(problem, strides, offset,
+                                      offset + problem.spec.b * problem.spec.s_q * problem.spec.h_q * row))) {}
+
+  static std::array<int64_t, 3> strides_of(const ProblemSpec& spec, int64_t row, bool heads_outside) {
+    return {spec.s_q * spec.h_q * row, heads_outside ? row : spec.h_q * row, heads_outside ? spec.s_q * row : row};
   }
 
   void use(DecodeArgs& args) const {
     args.q.data = static_cast<uint16_t*>(data.data()) + offset;
-    std::copy_n(strides, 3, args.q.strides);
+    std::copy_n(strides.begin(), 3, args.q.strides);
   }
 };
 

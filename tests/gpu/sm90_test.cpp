@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -304,22 +305,12 @@ TEST(Sm90Cases, QueryStridesAndGroups) {
     const GpuRun contiguous = gpu_decode(problem, device);
     constexpr int64_t kPadded = 584;  // elements between the heads of one query position: 576 + 8
     // Strides {b, s_q, h_q} in elements of q stored [b, s_q, h_q, 584], then [b, h_q, s_q, 584].
-    const std::vector<std::vector<int64_t>> layouts = {{spec.s_q * spec.h_q * kPadded, spec.h_q * kPadded, kPadded},
-                                                       {spec.s_q * spec.h_q * kPadded, kPadded, spec.s_q * kPadded}};
-    for (const std::vector<int64_t>& strides : layouts) {
+    const std::vector<std::array<int64_t, 3>> layouts = {{spec.s_q * spec.h_q * kPadded, spec.h_q * kPadded, kPadded},
+                                                         {spec.s_q * spec.h_q * kPadded, kPadded, spec.s_q * kPadded}};
+    for (const std::array<int64_t, 3>& strides : layouts) {
       SCOPED_TRACE("h_kv " + std::to_string(h_kv) + " q strides " + std::to_string(strides[0]) + ", " +
                    std::to_string(strides[1]) + ", " + std::to_string(strides[2]));
-      std::vector<uint16_t> stored(static_cast<size_t>(spec.b * spec.s_q * spec.h_q * kPadded), 0);
-      for (int64_t b = 0; b < spec.b; ++b) {
-        for (int64_t i = 0; i < spec.s_q; ++i) {
-          for (int64_t h = 0; h < spec.h_q; ++h) {
-            const int64_t row = (b * spec.s_q + i) * spec.h_q + h;
-            std::copy_n(problem.q.begin() + row * spec.d_qk, spec.d_qk,
-                        stored.begin() + b * strides[0] + i * strides[1] + h * strides[2]);
-          }
-        }
-      }
-      const DeviceBuffer q = upload_vector(stored);
+      const DeviceBuffer q = upload_vector(laid_out_q(problem, strides, 0, spec.b * spec.s_q * spec.h_q * kPadded));
       const GpuRun strided = gpu_decode(problem, device, 0, Kernel::automatic, [&](DecodeArgs& args) {
         args.q.data = q.data();
         std::copy_n(strides.begin(), 3, args.q.strides);

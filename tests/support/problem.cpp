@@ -160,4 +160,20 @@ Output make_output(const ProblemSpec& spec) {
   return o;
 }
 
+std::vector<uint16_t> laid_out_q(const Problem& problem, const std::array<int64_t, 3>& strides, int64_t offset,
+                                 int64_t elements) {
+  const ProblemSpec& spec = problem.spec;
+  std::vector<uint16_t> laid(static_cast<size_t>(elements), 0);
+  for (int64_t b = 0; b < spec.b; ++b) {
+    for (int64_t i = 0; i < spec.s_q; ++i) {
+      for (int64_t h = 0; h < spec.h_q; ++h) {
+        const int64_t row = (b * spec.s_q + i) * spec.h_q + h;
+        std::copy_n(problem.q.begin() + row * spec.d_qk, spec.d_qk,
+                    laid.begin() + offset + b * strides[0] + i * strides[1] + h * strides[2]);
+      }
+    }
+  }
+  return laid;
+}
+
 }  // namespace openmla::test

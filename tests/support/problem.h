@@ -3,6 +3,7 @@
 // ±1, the block table a random permutation of the pages, unused cache slots NaN. Shared by the CPU and
 // the GPU tests (which copy these buffers to the device); no GoogleTest here.
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -59,6 +60,12 @@ struct Problem {
 
 // Throws std::bad_alloc when the cache cannot be mapped.
 Problem make_problem(const ProblemSpec& spec);
+
+// The problem's q laid out in a buffer of `elements` zeros: row (b, i, h) from element offset + b
+// strides[0] + i strides[1] + h strides[2] on, so that a view with those strides from that element reads
+// q (padded heads, heads outside the query positions, an address into a buffer).
+std::vector<uint16_t> laid_out_q(const Problem& problem, const std::array<int64_t, 3>& strides, int64_t offset,
+                                 int64_t elements);
 
 // Host buffers for decode's results, pre-filled with a sentinel so that unwritten elements show.
 struct Output {

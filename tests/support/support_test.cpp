@@ -3,9 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <set>
+#include <vector>
 
 #include "compare.h"
 #include "half_bits.h"
@@ -95,6 +97,33 @@ TEST(Problem, FixedLengthsAndDeterministicData) {
 }
 
 // One key: softmax weight 1, so out = v and lse = the one scaled score.
+// laid_out_q puts each q row where a view with the given strides and offset reads it, zeros elsewhere:
+// heads outside the query positions, padded to 580 elements, from element 3.
+TEST(Problem, LaidOutQFollowsTheStrides) {
+  const Problem p = make_problem({.b = 2, .s_q = 3, .h_q = 2, .seed = 5});
+  const int64_t row = 580;
+  const std::array<int64_t, 3> strides = {3 * 2 * row, row, 3 * row};  // [b, h_q, s_q, 580]
+  const std::vector<uint16_t> laid = laid_out_q(p, strides, 3, 3 + 2 * 3 * 2 * row);
+  ASSERT_EQ(laid.size(), static_cast<size_t>(3 + 2 * 3 * 2 * row));
+  std::vector<bool> written(laid.size(), false);
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t i = 0; i < 3; ++i) {
+      for (int64_t h = 0; h < 2; ++h) {
+        const int64_t from = 3 + ((b * 2 + h) * 3 + i) * row;  // row (b, h, i) of [b, h_q, s_q, 580]
+        for (int64_t d = 0; d < 576; ++d) {
+          EXPECT_EQ(laid[from + d], p.q[((b * 3 + i) * 2 + h) * 576 + d]);
+          written[from + d] = true;
+        }
+      }
+    }
+  }
+  for (size_t x = 0; x < laid.size(); ++x) {
+    if (!written[x]) {
+      ASSERT_EQ(laid[x], 0) << "element " << x;
+    }
+  }
+}
+
 TEST(Reference, SingleKey) {
   Problem p = make_problem({.b = 1, .h_q = 1, .s_k = 1, .d_qk = 8, .d_v = 4, .seed = 2});
   const Reference r = reference_decode(p);
